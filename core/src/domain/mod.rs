@@ -1,0 +1,12 @@
+//! Pure domain logic: plain structs in, plain structs out. No IO, no clock, no randomness.
+
+pub mod blueprint;
+pub mod error;
+pub mod metrics;
+pub mod practice;
+pub mod prompt_pack;
+pub mod reminders;
+pub mod time;
+pub mod today;
+
+pub use error::DomainError;

@@ -1,0 +1,57 @@
+//! The core's error type: rich enough for the apps to tell the learner what went wrong.
+//! On any error nothing has been written.
+
+use uuid::Uuid;
+
+use crate::domain::DomainError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad input, named by field (also invalid time zones and malformed prompt packs).
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+
+    #[error("not enrolled in a program yet")]
+    NotEnrolled,
+
+    #[error("prompt pack {0:?} has not been imported")]
+    UnknownPack(String),
+
+    #[error("prompt pack {pack_id:?} has no prompt {prompt_id:?}")]
+    UnknownPrompt { pack_id: String, prompt_id: String },
+
+    #[error(
+        "prompt pack {pack_id:?} version {version} was already imported with different content; \
+         give the changed pack a new version number"
+    )]
+    PackVersionConflict { pack_id: String, version: u32 },
+
+    #[error("no practice {0} is in progress")]
+    UnknownPractice(Uuid),
+
+    #[error("practice {0} is already finished")]
+    PracticeAlreadyFinished(Uuid),
+
+    #[error("practice {0} is still in progress; finish or abandon it first")]
+    PracticeInProgress(Uuid),
+
+    #[error("no practice log {0}")]
+    UnknownPracticeLog(Uuid),
+
+    #[error("practice log {log} was already corrected by {by}; correct the newest version")]
+    AlreadyCorrected { log: Uuid, by: Uuid },
+
+    #[error("the database has schema version {found}, newer than this app supports ({supported}); update the app")]
+    SchemaTooNew { found: u32, supported: u32 },
+
+    #[error("{0} is not a Microcohort database")]
+    NotADatabase(String),
+
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+
+    #[error("storage error: {0}")]
+    Storage(#[from] rusqlite::Error),
+}

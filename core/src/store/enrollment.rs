@@ -1,0 +1,95 @@
+//! The learner's program enrollment, profile (zone, day start, reminder preferences) and the
+//! calendar export state.
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::prompts::{from_json, json};
+use crate::domain::blueprint::Blueprint;
+use crate::domain::reminders::ReminderPreferences;
+use crate::domain::time::{DayStart, parse_time_zone};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEnrollment {
+    pub program_id: String,
+    pub program_title: String,
+    pub pack_id: String,
+    pub blueprint: Blueprint,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    pub time_zone: chrono_tz::Tz,
+    pub day_start: DayStart,
+    pub reminders: ReminderPreferences,
+}
+
+pub fn save_enrollment(tx: &Transaction<'_>, enrollment: &StoredEnrollment, now_millis: i64) -> Result<()> {
+    tx.execute(
+        "INSERT INTO enrollment (id, program_id, program_title, pack_id, blueprint, enrolled_at)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (id) DO UPDATE SET program_id = ?1, program_title = ?2, pack_id = ?3, blueprint = ?4",
+        params![
+            enrollment.program_id,
+            enrollment.program_title,
+            enrollment.pack_id,
+            json(&enrollment.blueprint)?,
+            now_millis
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn enrollment(conn: &Connection) -> Result<Option<StoredEnrollment>> {
+    conn.query_row("SELECT program_id, program_title, pack_id, blueprint FROM enrollment WHERE id = 1", [], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?, row.get::<_, String>(3)?))
+    })
+    .optional()?
+    .map(|(program_id, program_title, pack_id, blueprint)| {
+        Ok(StoredEnrollment { program_id, program_title, pack_id, blueprint: from_json(&blueprint)? })
+    })
+    .transpose()
+}
+
+pub fn save_profile(tx: &Transaction<'_>, profile: &Profile) -> Result<()> {
+    tx.execute(
+        "INSERT INTO profile (id, time_zone, day_start_minutes, reminders) VALUES (1, ?1, ?2, ?3)
+         ON CONFLICT (id) DO UPDATE SET time_zone = ?1, day_start_minutes = ?2, reminders = ?3",
+        params![profile.time_zone.name(), profile.day_start.minutes(), json(&profile.reminders)?],
+    )?;
+    Ok(())
+}
+
+pub fn profile(conn: &Connection) -> Result<Option<Profile>> {
+    let mut stmt = conn.prepare_cached("SELECT time_zone, day_start_minutes, reminders FROM profile WHERE id = 1")?;
+    stmt.query_row([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, String>(2)?)))
+        .optional()?
+        .map(|(zone, minutes, reminders)| {
+            Ok(Profile {
+                time_zone: parse_time_zone(&zone).map_err(|e| Error::Corrupt(e.to_string()))?,
+                day_start: DayStart::from_minutes(minutes).map_err(|e| Error::Corrupt(e.to_string()))?,
+                reminders: from_json(&reminders)?,
+            })
+        })
+        .transpose()
+}
+
+/// Returns the SEQUENCE to export with: unchanged while the fingerprint is, bumped when it changes.
+pub fn calendar_sequence(tx: &Transaction<'_>, fingerprint: &str) -> Result<u32> {
+    let stored: Option<(String, u32)> = tx
+        .query_row("SELECT fingerprint, sequence FROM calendar_export WHERE id = 1", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+    let sequence = match stored {
+        Some((previous, sequence)) if previous == fingerprint => return Ok(sequence),
+        Some((_, sequence)) => sequence + 1,
+        None => 0,
+    };
+    tx.execute(
+        "INSERT INTO calendar_export (id, fingerprint, sequence) VALUES (1, ?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET fingerprint = ?1, sequence = ?2",
+        params![fingerprint, sequence],
+    )?;
+    Ok(sequence)
+}

@@ -1,0 +1,245 @@
+//! Versioned migrations by `PRAGMA user_version`. Each step runs in its own transaction together
+//! with the version bump, so a crash mid-upgrade leaves the previous, consistent version.
+//! `tests` below upgrade every earlier version and compare with a fresh database.
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+
+/// The schema version this code writes.
+pub const VERSION: u32 = 2;
+
+/// `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
+const MIGRATIONS: [&str; VERSION as usize] = [V1_BASE, V2_DAILY_ACTIVITY];
+
+const V1_BASE: &str = "
+CREATE TABLE prompt_packs (
+    pack_id      TEXT NOT NULL,
+    version      INTEGER NOT NULL,
+    title        TEXT NOT NULL,
+    description  TEXT NOT NULL,
+    capstone     TEXT,               -- JSON, optional
+    source_name  TEXT NOT NULL,
+    imported_at  INTEGER NOT NULL,
+    PRIMARY KEY (pack_id, version)
+) WITHOUT ROWID;
+
+CREATE TABLE prompts (
+    pack_id    TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    prompt_id  TEXT NOT NULL,
+    position   INTEGER NOT NULL,     -- file order
+    week       INTEGER NOT NULL,
+    day        INTEGER NOT NULL,
+    title      TEXT NOT NULL,
+    minutes    INTEGER NOT NULL,
+    tags       TEXT NOT NULL,        -- JSON array
+    rubric     TEXT NOT NULL,        -- JSON array
+    body       TEXT NOT NULL,
+    PRIMARY KEY (pack_id, version, prompt_id),
+    FOREIGN KEY (pack_id, version) REFERENCES prompt_packs (pack_id, version)
+) WITHOUT ROWID;
+
+CREATE TABLE enrollment (
+    id             INTEGER PRIMARY KEY CHECK (id = 1),
+    program_id     TEXT NOT NULL,
+    program_title  TEXT NOT NULL,
+    pack_id        TEXT NOT NULL,
+    blueprint      TEXT NOT NULL,    -- JSON
+    enrolled_at    INTEGER NOT NULL
+);
+
+CREATE TABLE profile (
+    id                 INTEGER PRIMARY KEY CHECK (id = 1),
+    time_zone          TEXT NOT NULL,
+    day_start_minutes  INTEGER NOT NULL,
+    reminders          TEXT NOT NULL -- JSON
+);
+
+CREATE TABLE practice_sessions (
+    id            TEXT PRIMARY KEY,
+    program_id    TEXT NOT NULL,
+    pack_id       TEXT NOT NULL,
+    pack_version  INTEGER NOT NULL,
+    prompt_id     TEXT NOT NULL,
+    started_at    INTEGER NOT NULL,
+    time_zone     TEXT NOT NULL,
+    local_date    TEXT NOT NULL
+);
+
+-- Append-only: a correction is a new row naming the row it voids in `corrects`.
+CREATE TABLE practice_logs (
+    id             TEXT PRIMARY KEY,
+    program_id     TEXT NOT NULL,
+    pack_id        TEXT NOT NULL,
+    pack_version   INTEGER NOT NULL,
+    prompt_id      TEXT NOT NULL,
+    started_at     INTEGER NOT NULL,
+    time_zone      TEXT NOT NULL,
+    local_date     TEXT NOT NULL,
+    status         TEXT NOT NULL CHECK (status IN ('completed', 'abandoned')),
+    duration_secs  INTEGER,
+    reflection     TEXT NOT NULL DEFAULT '',
+    transfer_kind  TEXT CHECK (transfer_kind IN ('applied_at_work', 'portfolio')),
+    transfer_note  TEXT,
+    transfer_link  TEXT,
+    corrects       TEXT UNIQUE REFERENCES practice_logs (id),
+    recorded_at    INTEGER NOT NULL
+);
+CREATE INDEX practice_logs_by_day ON practice_logs (program_id, local_date);
+
+-- Pending intents for the sync client, oldest first.
+CREATE TABLE outbox (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind        TEXT NOT NULL,
+    entity_id   TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+
+CREATE TABLE calendar_export (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    fingerprint  TEXT NOT NULL,
+    sequence     INTEGER NOT NULL
+);
+";
+
+/// A per-day summary of effective completed practices, kept in step with `practice_logs` in the
+/// same transaction, so the today screen reads one small row per day instead of every log.
+const V2_DAILY_ACTIVITY: &str = "
+CREATE TABLE daily_activity (
+    program_id  TEXT NOT NULL,
+    local_date  TEXT NOT NULL,
+    practices   INTEGER NOT NULL,
+    seconds     INTEGER NOT NULL,
+    PRIMARY KEY (program_id, local_date)
+) WITHOUT ROWID;
+
+INSERT INTO daily_activity (program_id, local_date, practices, seconds)
+SELECT program_id, local_date, COUNT(*), SUM(duration_secs)
+FROM practice_logs AS log
+WHERE status = 'completed'
+  AND NOT EXISTS (SELECT 1 FROM practice_logs AS later WHERE later.corrects = log.id)
+GROUP BY program_id, local_date;
+";
+
+pub fn user_version(conn: &Connection) -> Result<u32> {
+    Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)
+}
+
+/// Fails with [`Error::SchemaTooNew`] for a database written by a newer app. Reads only.
+pub fn check_version(conn: &Connection) -> Result<()> {
+    let found = user_version(conn)?;
+    if found > VERSION {
+        return Err(Error::SchemaTooNew { found, supported: VERSION });
+    }
+    Ok(())
+}
+
+/// Upgrades to [`VERSION`], one transaction per step.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    migrate_to(conn, VERSION)
+}
+
+/// Upgrades to `target` (≤ [`VERSION`]); tests use it to build every older version.
+pub fn migrate_to(conn: &mut Connection, target: u32) -> Result<()> {
+    check_version(conn)?;
+    let mut version = user_version(conn)?;
+    while version < target.min(VERSION) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(MIGRATIONS[version as usize])?;
+        version += 1;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+        tracing::info!(version, "device database migrated");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every table, index and column, comparable across databases.
+    fn describe(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name")
+            .unwrap();
+        let objects: Vec<(String, String, String)> =
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect();
+        let mut out = Vec::new();
+        for (kind, name, table) in objects {
+            out.push(format!("{kind} {name} on {table}"));
+            if kind == "table" {
+                let mut cols = conn
+                    .prepare(&format!(
+                        "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info('{name}')"
+                    ))
+                    .unwrap();
+                let described: Vec<String> = cols
+                    .query_map([], |r| {
+                        Ok(format!(
+                            "  {} {} notnull={} default={:?} pk={}",
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, Option<String>>(3)?,
+                            r.get::<_, i64>(4)?
+                        ))
+                    })
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
+                out.extend(described);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_older_version_upgrades_to_the_fresh_schema() {
+        let mut fresh = Connection::open_in_memory().unwrap();
+        migrate(&mut fresh).unwrap();
+        assert_eq!(user_version(&fresh).unwrap(), VERSION);
+        for old in 0..VERSION {
+            let mut conn = Connection::open_in_memory().unwrap();
+            migrate_to(&mut conn, old).unwrap();
+            assert_eq!(user_version(&conn).unwrap(), old);
+            migrate(&mut conn).unwrap();
+            assert_eq!(describe(&conn), describe(&fresh), "upgrade from version {old}");
+        }
+    }
+
+    #[test]
+    fn version_two_backfills_daily_activity_from_existing_logs() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 1).unwrap();
+        let insert = "INSERT INTO practice_logs (id, program_id, pack_id, pack_version, prompt_id, started_at, time_zone, local_date, status, duration_secs, corrects, recorded_at)
+                      VALUES (?1, 'p', 'pack', 1, 'w01-d1', 0, 'UTC', ?2, ?3, ?4, ?5, 0)";
+        let rows: [(&str, &str, &str, Option<i64>, Option<&str>); 5] = [
+            ("a", "2026-03-01", "completed", Some(600), None),
+            ("b", "2026-03-01", "completed", Some(300), None),
+            ("c", "2026-03-02", "completed", Some(100), None),
+            ("d", "2026-03-02", "completed", Some(700), Some("c")), // corrects c
+            ("e", "2026-03-03", "abandoned", None, None),
+        ];
+        for row in rows {
+            conn.execute(insert, rusqlite::params![row.0, row.1, row.2, row.3, row.4]).unwrap();
+        }
+        migrate(&mut conn).unwrap();
+        let mut stmt =
+            conn.prepare("SELECT local_date, practices, seconds FROM daily_activity ORDER BY local_date").unwrap();
+        let days: Vec<(String, i64, i64)> =
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect();
+        assert_eq!(days, vec![("2026-03-01".into(), 2, 900), ("2026-03-02".into(), 1, 700)]);
+    }
+
+    #[test]
+    fn a_newer_database_is_refused() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", VERSION + 1).unwrap();
+        let err = check_version(&conn).unwrap_err();
+        assert!(
+            matches!(err, Error::SchemaTooNew { found, supported } if found == VERSION + 1 && supported == VERSION)
+        );
+    }
+}
