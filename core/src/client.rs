@@ -106,7 +106,7 @@ impl Client {
     /// a changed pack needs a new version, and logs keep pointing at the version they used.
     pub fn import_prompt_pack(&self, file_name: &str, text: &str) -> Result<PackImport> {
         let pack = parse_pack(file_name, text)?;
-        let now = crate::store::to_millis(self.clock.now());
+        let now = crate::store::to_millis(self.now());
         let outcome = self.store().write(|tx| prompts::import(tx, &pack, file_name, now))?;
         self.forget_program();
         Ok(PackImport { pack_id: pack.id, version: pack.version, prompts: pack.prompts.len(), outcome })
@@ -145,7 +145,7 @@ impl Client {
                 pack_id: e.pack_id.clone(),
                 blueprint: e.blueprint.clone(),
             };
-            enrollment::save_enrollment(tx, &stored, crate::store::to_millis(self.clock.now()))?;
+            enrollment::save_enrollment(tx, &stored, crate::store::to_millis(self.now()))?;
             let profile = match enrollment::profile(tx)? {
                 Some(existing) => Profile { time_zone: zone, ..existing },
                 None => Profile {
@@ -203,7 +203,7 @@ impl Client {
 
     pub fn today(&self) -> Result<TodayView> {
         let program = self.program()?;
-        let now = self.clock.now();
+        let now = self.now();
         let store = self.store();
         let profile = store.read(enrollment::profile)?.ok_or(Error::NotEnrolled)?;
         let date = local_day(now, profile.time_zone, profile.day_start);
@@ -248,7 +248,7 @@ impl Client {
     /// Starts the timer on a prompt: today's when `prompt_id` is `None`.
     pub fn start_practice(&self, prompt_id: Option<&str>) -> Result<PracticeSession> {
         let program = self.program()?;
-        let now = self.clock.now();
+        let now = self.now();
         let mut store = self.store();
         let profile = store.read(enrollment::profile)?.ok_or(Error::NotEnrolled)?;
         let date = local_day(now, profile.time_zone, profile.day_start);
@@ -283,7 +283,7 @@ impl Client {
 
     /// Finishes a practice: logs it with its duration, private reflection and transfer evidence.
     pub fn finish_practice(&self, practice_id: Uuid, outcome: &PracticeOutcome) -> Result<PracticeLog> {
-        let now = self.clock.now();
+        let now = self.now();
         self.store().write(|tx| {
             let session = take_session(tx, practice_id)?;
             let checked = check_outcome(outcome, session.started_at, now)?;
@@ -301,7 +301,7 @@ impl Client {
 
     /// Stops a practice without counting it. The row is kept (abandoned) for honest history.
     pub fn abandon_practice(&self, practice_id: Uuid) -> Result<PracticeLog> {
-        let now = self.clock.now();
+        let now = self.now();
         self.store().write(|tx| {
             let session = take_session(tx, practice_id)?;
             let log = PracticeLog { status: PracticeStatus::Abandoned, ..log_from(session, now) };
@@ -313,7 +313,7 @@ impl Client {
     /// Corrects a logged practice: a new row that voids the old one; history is never edited.
     /// A missing duration keeps the old one.
     pub fn correct_practice(&self, log_id: Uuid, outcome: &PracticeOutcome) -> Result<PracticeLog> {
-        let now = self.clock.now();
+        let now = self.now();
         self.store().write(|tx| {
             let old = logs::log(tx, log_id)?.ok_or(Error::UnknownPracticeLog(log_id))?;
             if let Some(by) = logs::corrected_by(tx, log_id)? {
@@ -357,7 +357,7 @@ impl Client {
     pub fn learner_metrics(&self, reference: Option<NaiveDate>) -> Result<LearnerMetrics> {
         let program = self.program()?;
         let profile = self.profile()?;
-        let date = reference.unwrap_or_else(|| local_day(self.clock.now(), profile.time_zone, profile.day_start));
+        let date = reference.unwrap_or_else(|| local_day(self.now(), profile.time_zone, profile.day_start));
         let days = self.store().read(|conn| logs::daily_activity(conn, &program.enrollment.program_id, date))?;
         Ok(learner_metrics(&days, date))
     }
@@ -369,7 +369,7 @@ impl Client {
         }
         let program = self.program()?;
         let profile = self.profile()?;
-        let now = self.clock.now();
+        let now = self.now();
         let last = local_day(now, profile.time_zone, profile.day_start) + Days::new(u64::from(days));
         let active = self.store().read(|conn| logs::daily_activity(conn, &program.enrollment.program_id, last))?;
         Ok(reminders(&program, &profile, now, days, &active))
@@ -391,7 +391,7 @@ impl Client {
             practice_alarm_minutes: 0,
             critique_alarm_minutes: profile.reminders.critique_lead_minutes,
             sequence: 0,
-            stamp: self.clock.now(),
+            stamp: self.now(),
         };
         let fingerprint = input.fingerprint();
         input.sequence = self.store().write(|tx| enrollment::calendar_sequence(tx, &fingerprint))?;
@@ -409,6 +409,13 @@ impl Client {
     }
 
     // ---- internals ------------------------------------------------------------------------
+
+    /// The injected clock's "now" at the precision the store keeps (milliseconds), so a value
+    /// returned to the app equals the one read back later.
+    fn now(&self) -> DateTime<Utc> {
+        let now = self.clock.now();
+        DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+    }
 
     fn store(&self) -> MutexGuard<'_, Store> {
         // A panic while holding the lock rolled its transaction back; the connection is fine.

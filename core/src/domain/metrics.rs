@@ -32,7 +32,7 @@ pub struct LearnerMetrics {
 /// the device clock was wrong, say) are ignored.
 pub fn learner_metrics(days: &[DayActivity], reference: NaiveDate) -> LearnerMetrics {
     let mut sorted: Vec<&DayActivity> = days.iter().filter(|d| d.date <= reference && d.practices > 0).collect();
-    sorted.sort_unstable_by(|a, b| b.date.cmp(&a.date));
+    sorted.sort_unstable_by_key(|d| std::cmp::Reverse(d.date));
     sorted.dedup_by_key(|d| d.date);
 
     let window_start = |len: u64| reference.checked_sub_days(Days::new(len - 1)).unwrap_or(NaiveDate::MIN);

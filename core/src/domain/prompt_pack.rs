@@ -129,9 +129,7 @@ impl Checker<'_> {
             Some(other) => self.push("file", "format", format!("expected {PACK_FORMAT}, got {other}")),
             None => self.push("file", "format", format!("missing; this file format is `format = {PACK_FORMAT}`")),
         }
-        let Some(header) = self.table(root, "file", "pack") else {
-            return None;
-        };
+        let header = self.table(root, "file", "pack")?;
         self.unknown_keys("pack", header, &["id", "version", "title", "description"]);
         let id = self.slug(header, "pack", "id");
         let version = self.integer(header, "pack", "version", 1..=1_000_000);

@@ -222,7 +222,7 @@ fn critique_reminder(ctx: &ReminderContext<'_>, week: u32, starts_at: DateTime<U
 /// Keeps at most the weekly budget per program week (critique reminders first, then the earliest
 /// practice reminders) and at most [`MAX_PENDING`] overall, in firing order.
 fn apply_budget(mut planned: Vec<PlannedReminder>, ctx: &ReminderContext<'_>) -> Vec<PlannedReminder> {
-    planned.sort_by(|a, b| (a.kind, a.fire_at).cmp(&(b.kind, b.fire_at)));
+    planned.sort_by_key(|reminder| (reminder.kind, reminder.fire_at));
     let mut used: BTreeMap<Option<u32>, u32> = BTreeMap::new();
     planned.retain(|reminder| {
         let week = ctx.blueprint.position_on(reminder.local_date).week;

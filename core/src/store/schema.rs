@@ -215,7 +215,9 @@ mod tests {
         migrate_to(&mut conn, 1).unwrap();
         let insert = "INSERT INTO practice_logs (id, program_id, pack_id, pack_version, prompt_id, started_at, time_zone, local_date, status, duration_secs, corrects, recorded_at)
                       VALUES (?1, 'p', 'pack', 1, 'w01-d1', 0, 'UTC', ?2, ?3, ?4, ?5, 0)";
-        let rows: [(&str, &str, &str, Option<i64>, Option<&str>); 5] = [
+        // (id, local_date, status, duration_secs, corrects)
+        type Row<'a> = (&'a str, &'a str, &'a str, Option<i64>, Option<&'a str>);
+        let rows: [Row; 5] = [
             ("a", "2026-03-01", "completed", Some(600), None),
             ("b", "2026-03-01", "completed", Some(300), None),
             ("c", "2026-03-02", "completed", Some(100), None),

@@ -1,0 +1,91 @@
+//! A process logging practices is killed with SIGKILL at random moments, again and again. After
+//! reopening, every practice whose `finish_practice` call returned must be there, the derived
+//! per-day summary must agree with the log, and SQLite must report the file healthy.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use microcohort_core::domain::blueprint::Blueprint;
+use microcohort_core::{Client, Enrollment, SystemClock};
+use rand::Rng;
+
+const KILLS: usize = 25;
+
+#[test]
+fn every_returned_practice_survives_repeated_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("device.sqlite");
+    {
+        let client = Client::open(&db, Arc::new(SystemClock)).unwrap();
+        client.import_default_prompt_pack().unwrap();
+        client
+            .enroll(Enrollment {
+                program_id: "crash-test".into(),
+                program_title: "Crash test".into(),
+                pack_id: "everyday-leadership".into(),
+                blueprint: Blueprint::default_90_days(chrono::Utc::now().date_naive(), chrono_tz::UTC),
+                learner_time_zone: "UTC".into(),
+            })
+            .unwrap();
+    }
+
+    let mut confirmed = HashSet::new();
+    let mut rng = rand::rng();
+    for round in 0..KILLS {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_practice-writer"))
+            .arg(&db)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut ids = Vec::new();
+            let mut lines = BufReader::new(stdout);
+            let mut line = String::new();
+            // A line cut short by the kill has no newline and promised nothing.
+            while lines.read_line(&mut line).unwrap_or(0) > 0 && line.ends_with('\n') {
+                ids.push(line.trim().to_owned());
+                line.clear();
+            }
+            ids
+        });
+        std::thread::sleep(Duration::from_millis(rng.random_range(30..250)));
+        child.kill().unwrap(); // SIGKILL on Unix
+        let status = child.wait().unwrap();
+        let ids = reader.join().unwrap();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert!(stderr.is_empty(), "round {round}: writer failed: {stderr}");
+        assert!(!status.success(), "round {round}: the writer must have been killed");
+        confirmed.extend(ids);
+    }
+    assert!(confirmed.len() > KILLS, "the writer made progress between kills ({} practices)", confirmed.len());
+
+    let client = Client::open(&db, Arc::new(SystemClock)).unwrap();
+    assert_eq!(client.integrity_check().unwrap(), "ok");
+    let stored: HashSet<String> = client.practice_logs().unwrap().iter().map(|log| log.id.to_string()).collect();
+    let lost: Vec<_> = confirmed.difference(&stored).collect();
+    assert!(lost.is_empty(), "{} returned practices were lost: {lost:?}", lost.len());
+
+    // The per-day summary, written in the same transactions, agrees with the log itself.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let summary: (i64, i64) = conn
+        .query_row("SELECT COALESCE(SUM(practices), 0), COALESCE(SUM(seconds), 0) FROM daily_activity", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let logged: (i64, i64) = conn
+        .query_row(
+            "SELECT COUNT(*), COALESCE(SUM(duration_secs), 0) FROM practice_logs WHERE status = 'completed'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(summary, logged);
+    let outbox: i64 = conn.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0)).unwrap();
+    assert_eq!(outbox, logged.0, "every log has its upload intent");
+}
