@@ -107,7 +107,15 @@ impl Client {
     pub fn import_prompt_pack(&self, file_name: &str, text: &str) -> Result<PackImport> {
         let pack = parse_pack(file_name, text)?;
         let now = crate::store::to_millis(self.now());
-        let outcome = self.store().write(|tx| prompts::import(tx, &pack, file_name, now))?;
+        let outcome = self.store().write(|tx| {
+            // A new version takes over an enrolled program at once: it must cover every day.
+            if let Some(enrolled) = enrollment::enrollment(tx)?
+                && enrolled.pack_id == pack.id
+            {
+                pack.check_covers(&enrolled.blueprint)?;
+            }
+            prompts::import(tx, &pack, file_name, now)
+        })?;
         self.forget_program();
         Ok(PackImport { pack_id: pack.id, version: pack.version, prompts: pack.prompts.len(), outcome })
     }

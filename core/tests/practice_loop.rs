@@ -198,6 +198,11 @@ fn a_malformed_pack_is_reported_by_file_entry_and_field_and_not_stored() {
     assert!(text.contains("broken.toml: prompt \"") && text.contains("field `minutes`: 0 is outside 1..=60"), "{text}");
     let mut enrollment = support::enrollment("Europe/Berlin");
     enrollment.pack_id = "broken-pack".into();
+    // A new version of the enrolled pack that drops a day would leave learners without a prompt.
+    let missing_day =
+        DEFAULT_PROMPT_PACK.replacen("version = 1", "version = 3", 1).replacen("day = 1\n", "day = 7\n", 1);
+    let err = client.import_prompt_pack("v3.toml", &missing_day).unwrap_err();
+    assert!(err.to_string().contains("no prompt for program week 0 day 1"), "{err}");
     assert!(matches!(client.enroll(enrollment), Err(Error::UnknownPack(id)) if id == "broken-pack"));
 }
 

@@ -88,10 +88,11 @@ impl Blueprint {
         if !(1..=52).contains(&self.weeks) {
             return Err(DomainError::invalid("weeks", format!("{} is outside 1..=52", self.weeks)));
         }
-        if self.orientation_days > 14 {
+        // Orientation is week 0, and a week holds at most 7 days (prompts are placed on days 1..=7).
+        if self.orientation_days > 7 {
             return Err(DomainError::invalid(
                 "orientation_days",
-                format!("{} is more than two weeks", self.orientation_days),
+                format!("{} is more than one week", self.orientation_days),
             ));
         }
         if !(1..=self.weeks).contains(&self.last_practice_week) {

@@ -34,6 +34,9 @@ pub enum DomainError {
     #[error("prompt pack rejected ({} problem(s)):\n{}", .issues.len(), format_issues(.issues))]
     InvalidPromptPack { issues: Vec<PackIssue> },
 
+    #[error("the cohort is full: {learners} learners would exceed its maximum of {max}")]
+    CohortFull { learners: u32, max: u32 },
+
     #[error("prompt pack {pack_id:?} has no prompt for program week {week} day {day}")]
     PackDoesNotCoverProgram { pack_id: String, week: u32, day: u32 },
 }

@@ -6,6 +6,9 @@ pub mod metrics;
 pub mod practice;
 pub mod prompt_pack;
 pub mod reminders;
+pub mod review;
+pub mod roles;
+pub mod roster;
 pub mod time;
 pub mod today;
 

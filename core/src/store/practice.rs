@@ -155,8 +155,10 @@ fn add_activity(tx: &Transaction<'_>, log: &PracticeLog, sign: i64) -> Result<()
          ON CONFLICT (program_id, local_date) DO UPDATE SET practices = practices + ?3, seconds = seconds + ?4",
     )?
     .execute(params![log.program_id, log.local_date.to_string(), sign, seconds])?;
-    tx.prepare_cached("DELETE FROM daily_activity WHERE program_id = ?1 AND local_date = ?2 AND practices <= 0")?
-        .execute(params![log.program_id, log.local_date.to_string()])?;
+    if sign < 0 {
+        tx.prepare_cached("DELETE FROM daily_activity WHERE program_id = ?1 AND local_date = ?2 AND practices <= 0")?
+            .execute(params![log.program_id, log.local_date.to_string()])?;
+    }
     Ok(())
 }
 
