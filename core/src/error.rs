@@ -43,6 +43,21 @@ pub enum Error {
     #[error("practice log {log} was already corrected by {by}; correct the newest version")]
     AlreadyCorrected { log: Uuid, by: Uuid },
 
+    #[error("this device has not joined a cohort yet")]
+    NotInCohort,
+
+    #[error("no {what} {key:?} in week {week}")]
+    UnknownEntry { what: &'static str, week: u32, key: String },
+
+    #[error("entry {0:?} belongs to someone else; only its author may change it")]
+    NotYourEntry(String),
+
+    #[error(transparent)]
+    Document(#[from] crate::docs::guard::DocError),
+
+    #[error(transparent)]
+    Rejected(#[from] crate::policy::Rejection),
+
     #[error("the database has schema version {found}, newer than this app supports ({supported}); update the app")]
     SchemaTooNew { found: u32, supported: u32 },
 

@@ -10,11 +10,15 @@
 pub mod calendar;
 pub mod client;
 pub mod clock;
+pub mod docs;
 pub mod domain;
 pub mod error;
+pub mod policy;
 pub mod store;
 
-pub use client::{Client, Enrollment, PracticeSession, TodayView};
+pub use client::{
+    Client, Enrollment, EntryRef, FeedbackInput, FeedbackWindow, PracticeSession, ReceiveReport, TodayView, WorkKind,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 

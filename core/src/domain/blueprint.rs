@@ -9,6 +9,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::DomainError;
+use super::roster::CohortSize;
 use super::time::{DayStart, local_day, resolve_wall_clock};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,6 +25,16 @@ pub struct Blueprint {
     pub last_rotation_week: u32,
     pub practice_minutes: MinutesRange,
     pub critique: CritiqueSchedule,
+    /// How long after a week's critique starts its feedback threads stay open (late entries are
+    /// kept and flagged, never dropped).
+    #[serde(default = "default_feedback_window_hours")]
+    pub feedback_window_hours: u32,
+    #[serde(default)]
+    pub cohort_size: CohortSize,
+}
+
+fn default_feedback_window_hours() -> u32 {
+    48
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +92,8 @@ impl Blueprint {
                 time: NaiveTime::from_hms_opt(17, 0, 0).unwrap_or_default(),
                 minutes: 30,
             },
+            feedback_window_hours: default_feedback_window_hours(),
+            cohort_size: CohortSize::default(),
         }
     }
 
@@ -117,6 +130,13 @@ impl Blueprint {
                 format!("{min}–{max} must satisfy 1 ≤ min ≤ max ≤ 60"),
             ));
         }
+        if !(1..=24 * 14).contains(&self.feedback_window_hours) {
+            return Err(DomainError::invalid(
+                "feedback_window_hours",
+                format!("{} is outside 1..=336 (two weeks)", self.feedback_window_hours),
+            ));
+        }
+        self.cohort_size.validate()?;
         if !(10..=180).contains(&self.critique.minutes) {
             return Err(DomainError::invalid(
                 "critique.minutes",
@@ -189,6 +209,14 @@ impl Blueprint {
         let first = self.date_of_day(self.first_day_of_week(week));
         let ahead = (7 + self.critique.weekday.num_days_from_monday() - first.weekday().num_days_from_monday()) % 7;
         Some(first + Days::new(u64::from(ahead)))
+    }
+
+    /// When the feedback threads of `week` close: the critique start plus the window. Week 0 has
+    /// no critique and its threads never close.
+    pub fn feedback_closes_at(&self, week: u32) -> Option<DateTime<Utc>> {
+        let date = self.critique_date(week)?;
+        let start = resolve_wall_clock(date, self.critique.time, self.cohort_time_zone);
+        Some(start + chrono::Duration::hours(i64::from(self.feedback_window_hours)))
     }
 
     /// The start instant of every weekly critique, in order.

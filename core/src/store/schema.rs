@@ -7,10 +7,10 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The schema version this code writes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
-const MIGRATIONS: [&str; VERSION as usize] = [V1_BASE, V2_DAILY_ACTIVITY];
+const MIGRATIONS: [&str; VERSION as usize] = [V1_BASE, V2_DAILY_ACTIVITY, V3_COHORT_DOCUMENTS];
 
 /// Tables keyed by a text id are WITHOUT ROWID: one b-tree per table instead of a table plus an
 /// index, so logging a practice touches fewer pages.
@@ -123,6 +123,80 @@ FROM practice_logs AS log
 WHERE status = 'completed'
   AND NOT EXISTS (SELECT 1 FROM practice_logs AS later WHERE later.corrects = log.id)
 GROUP BY program_id, local_date;
+";
+
+/// Cohort documents (automerge chunks) and their projections, which the UI and metrics read.
+const V3_COHORT_DOCUMENTS: &str = "
+CREATE TABLE device (
+    id     INTEGER PRIMARY KEY CHECK (id = 1),
+    actor  BLOB NOT NULL              -- this device's automerge actor id
+);
+
+CREATE TABLE membership (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    cohort_id  TEXT NOT NULL,
+    user_id    TEXT NOT NULL
+);
+
+-- A document is its chunks in order: a snapshot, then incremental saves.
+CREATE TABLE doc_chunks (
+    doc_id    TEXT NOT NULL,
+    seq       INTEGER NOT NULL,
+    snapshot  INTEGER NOT NULL,
+    bytes     BLOB NOT NULL,
+    PRIMARY KEY (doc_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE submissions (
+    doc_id TEXT NOT NULL, week INTEGER NOT NULL, key TEXT NOT NULL, author TEXT NOT NULL,
+    kind TEXT NOT NULL, title TEXT NOT NULL, body TEXT NOT NULL, prompt_id TEXT, attachments TEXT NOT NULL,
+    created_at INTEGER NOT NULL, edited_at INTEGER, retracted INTEGER NOT NULL, late INTEGER NOT NULL,
+    PRIMARY KEY (doc_id, key)
+) WITHOUT ROWID;
+
+CREATE TABLE feedback (
+    doc_id TEXT NOT NULL, week INTEGER NOT NULL, key TEXT NOT NULL, author TEXT NOT NULL,
+    submission TEXT NOT NULL, body TEXT NOT NULL, suggestion TEXT, criteria TEXT NOT NULL,
+    created_at INTEGER NOT NULL, edited_at INTEGER, retracted INTEGER NOT NULL, late INTEGER NOT NULL,
+    PRIMARY KEY (doc_id, key)
+) WITHOUT ROWID;
+CREATE INDEX feedback_by_submission ON feedback (doc_id, submission);
+
+CREATE TABLE replies (
+    doc_id TEXT NOT NULL, week INTEGER NOT NULL, key TEXT NOT NULL, author TEXT NOT NULL,
+    feedback TEXT NOT NULL, parent TEXT, body TEXT NOT NULL,
+    created_at INTEGER NOT NULL, edited_at INTEGER, retracted INTEGER NOT NULL, late INTEGER NOT NULL,
+    PRIMARY KEY (doc_id, key)
+) WITHOUT ROWID;
+
+CREATE TABLE ratings (
+    doc_id TEXT NOT NULL, week INTEGER NOT NULL, key TEXT NOT NULL, author TEXT NOT NULL,
+    feedback TEXT NOT NULL, score INTEGER NOT NULL, counted INTEGER NOT NULL,
+    created_at INTEGER NOT NULL, edited_at INTEGER,
+    PRIMARY KEY (doc_id, key)
+) WITHOUT ROWID;
+
+CREATE TABLE attendance (
+    doc_id TEXT NOT NULL, week INTEGER NOT NULL, key TEXT NOT NULL, author TEXT NOT NULL,
+    member TEXT NOT NULL, present INTEGER NOT NULL, created_at INTEGER NOT NULL, edited_at INTEGER,
+    PRIMARY KEY (doc_id, key)
+) WITHOUT ROWID;
+
+CREATE TABLE agenda (
+    doc_id TEXT NOT NULL, week INTEGER NOT NULL, key TEXT NOT NULL, author TEXT NOT NULL,
+    submission TEXT NOT NULL, position INTEGER NOT NULL, note TEXT NOT NULL, created_at INTEGER NOT NULL,
+    PRIMARY KEY (doc_id, key)
+) WITHOUT ROWID;
+
+CREATE TABLE synthesis (
+    doc_id TEXT PRIMARY KEY, week INTEGER NOT NULL, text TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE roster (
+    cohort_id TEXT NOT NULL, user_id TEXT NOT NULL, display_name TEXT NOT NULL, role TEXT NOT NULL,
+    time_zone TEXT NOT NULL, joined_on TEXT NOT NULL, left_on TEXT,
+    PRIMARY KEY (cohort_id, user_id)
+) WITHOUT ROWID;
 ";
 
 pub fn user_version(conn: &Connection) -> Result<u32> {

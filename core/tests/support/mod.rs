@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod cohort;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};

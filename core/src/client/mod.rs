@@ -1,5 +1,10 @@
 //! [`Client`]: the one entry point of the core. It owns the device store and the injected clock,
 //! validates input through the domain rules and writes each user action in one transaction.
+//!
+//! `mod.rs` holds the learner's own loop (prompts, practice, metrics, reminders, calendar);
+//! `cohort.rs` the cohort documents (sharing, feedback, roles, merging).
+
+mod cohort;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -25,6 +30,7 @@ use crate::store::practice::{self as logs, PracticeLog, PracticeStatus, PromptRe
 use crate::store::prompts::{self, ImportOutcome};
 
 pub use crate::store::practice::PracticeSession;
+pub use cohort::{EntryRef, FeedbackInput, FeedbackWindow, ReceiveReport, WorkKind};
 
 /// How many of the next reminders the today screen shows.
 const TODAY_REMINDERS: usize = 3;
@@ -84,6 +90,8 @@ pub struct Client {
     store: Mutex<Store>,
     clock: Arc<dyn Clock>,
     program: Mutex<Option<Arc<Program>>>,
+    /// Cohort documents loaded so far (loaded on first use, never at start-up).
+    docs: Mutex<cohort::OpenDocs>,
 }
 
 impl Client {
@@ -97,7 +105,7 @@ impl Client {
     }
 
     fn with_store(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self { store: Mutex::new(store), clock, program: Mutex::new(None) }
+        Self { store: Mutex::new(store), clock, program: Mutex::new(None), docs: Mutex::default() }
     }
 
     // ---- prompt library -------------------------------------------------------------------
@@ -417,6 +425,12 @@ impl Client {
     }
 
     // ---- internals ------------------------------------------------------------------------
+
+    /// The learner's local date now.
+    fn today_date(&self) -> Result<NaiveDate> {
+        let profile = self.profile()?;
+        Ok(local_day(self.now(), profile.time_zone, profile.day_start))
+    }
 
     /// The injected clock's "now" at the precision the store keeps (milliseconds), so a value
     /// returned to the app equals the one read back later.

@@ -1,0 +1,585 @@
+//! The cohort side of the [`Client`]: sharing practices, feedback, replies, ratings, the weekly
+//! synthesis, roles and review assignments — all offline, in automerge documents persisted as
+//! chunks and projected into SQLite after every local change and every merge.
+
+use std::collections::HashMap;
+use std::sync::MutexGuard;
+
+use automerge::transaction::CommitOptions;
+use automerge::{AutoCommit, ChangeHash, ScalarValue};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::Client;
+use crate::docs::guard::{self, DocError};
+use crate::docs::projection::{WeekRows, project_week};
+use crate::docs::schema::{Container, SCHEMA_VERSION, field, key_author};
+use crate::docs::{DocId, check_id, cohort, genesis, schema_version, week};
+use crate::domain::DomainError;
+use crate::domain::blueprint::Phase;
+use crate::domain::review::{ReviewAssignment, assign_reviews};
+use crate::domain::roles::{WeekRoles, WeeklyRole, roles_for_week};
+use crate::domain::roster::{Roster, SizeStatus};
+use crate::error::{Error, Result};
+use crate::policy::{ObjectIndex, Owner, Submitter, validate};
+use crate::store::cohort::{self as cohort_store, Membership};
+use crate::store::practice::{self as logs, PracticeStatus};
+
+/// After this many incremental chunks a document is compacted into one snapshot.
+const COMPACT_AFTER_CHUNKS: u64 = 32;
+pub const MAX_BODY_CHARS: usize = 10_000;
+pub const MAX_TITLE_CHARS: usize = 200;
+
+/// An entry of a week document: which week, and its `"<author>/<entry_id>"` key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EntryRef {
+    pub week: u32,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkKind {
+    Practice,
+    /// The capstone micro-project (consolidation weeks only).
+    Capstone,
+    /// The public reflection (consolidation weeks only).
+    Reflection,
+}
+
+impl WorkKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Practice => "practice",
+            Self::Capstone => "capstone",
+            Self::Reflection => "reflection",
+        }
+    }
+}
+
+/// Structured peer feedback on a submission.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedbackInput {
+    pub body: String,
+    /// A concrete suggestion, if the feedback makes one.
+    pub suggestion: Option<String>,
+    /// Indices of the prompt's rubric criteria the feedback addresses.
+    pub criteria: Vec<u32>,
+}
+
+/// Whether a week's feedback threads are still open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedbackWindow {
+    pub closes_at: Option<DateTime<Utc>>,
+    pub open: bool,
+}
+
+/// What merging received changes did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiveReport {
+    pub heads: Vec<ChangeHash>,
+    /// Changes waiting for dependencies that have not arrived yet.
+    pub waiting: bool,
+    /// The document uses a newer schema: kept and synced, but not shown until the app updates.
+    pub newer_schema: bool,
+}
+
+pub(super) struct OpenDoc {
+    am: AutoCommit,
+    /// What the store already holds of this document (empty for a genesis not yet stored).
+    stored_heads: Vec<ChangeHash>,
+}
+
+#[derive(Default)]
+pub(super) struct OpenDocs {
+    docs: HashMap<DocId, OpenDoc>,
+}
+
+impl Client {
+    /// Records who this device's user is and which cohort they belong to.
+    pub fn join_cohort(&self, cohort_id: &str, user_id: &str) -> Result<()> {
+        check_id("cohort_id", cohort_id)?;
+        check_id("user_id", user_id)?;
+        self.store().write(|tx| {
+            cohort_store::device_actor(tx)?;
+            cohort_store::save_membership(tx, &Membership { cohort_id: cohort_id.into(), user_id: user_id.into() })
+        })?;
+        self.open_docs().docs.clear();
+        Ok(())
+    }
+
+    fn membership(&self) -> Result<Membership> {
+        self.store().read(cohort_store::membership)?.ok_or(Error::NotInCohort)
+    }
+
+    pub fn roster(&self) -> Result<Roster> {
+        let m = self.membership()?;
+        self.store().read(|conn| cohort_store::roster(conn, &m.cohort_id))
+    }
+
+    // ---- sharing and feedback -------------------------------------------------------------
+
+    /// Shares a logged practice with the cohort as a submission in this week's document. The
+    /// private reflection is not shared; `body` is what the learner chooses to show.
+    pub fn share_practice(&self, log_id: Uuid, title: &str, body: &str) -> Result<EntryRef> {
+        let log = self.store().read(|conn| logs::log(conn, log_id))?.ok_or(Error::UnknownPracticeLog(log_id))?;
+        if log.status != PracticeStatus::Completed {
+            return Err(DomainError::invalid("log_id", "only a completed practice can be shared").into());
+        }
+        self.share_work(WorkKind::Practice, title, body, Some(&log.prompt.prompt_id), &[])
+    }
+
+    /// Shares work with the cohort. Attachments are references (links, file ids), never bytes.
+    pub fn share_work(
+        &self,
+        kind: WorkKind,
+        title: &str,
+        body: &str,
+        prompt_id: Option<&str>,
+        attachments: &[String],
+    ) -> Result<EntryRef> {
+        let title = checked_text("title", title, MAX_TITLE_CHARS)?;
+        let body = checked_text("body", body, MAX_BODY_CHARS)?;
+        let week = self.current_week()?;
+        if kind != WorkKind::Practice
+            && self.program()?.enrollment.blueprint.phase_of_week(week) != Phase::Consolidation
+        {
+            return Err(DomainError::invalid(
+                "kind",
+                format!("a {} is shared in the consolidation weeks", kind.as_str()),
+            )
+            .into());
+        }
+        let attachments = serde_json::to_string(attachments).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let now = self.now().timestamp_millis();
+        let fields = [
+            (field::KIND, ScalarValue::from(kind.as_str())),
+            (field::TITLE, title.into()),
+            (field::BODY, body.into()),
+            (field::PROMPT_ID, prompt_id.unwrap_or_default().into()),
+            (field::ATTACHMENTS, attachments.into()),
+            (field::CREATED_AT, ScalarValue::Int(now)),
+            (field::RETRACTED, false.into()),
+        ];
+        self.add_entry(week, Container::Submissions, &fields)
+    }
+
+    /// Writes feedback on a submission. After the week's window closes it is still kept, flagged
+    /// late.
+    pub fn give_feedback(&self, submission: &EntryRef, input: &FeedbackInput) -> Result<EntryRef> {
+        let body = checked_text("body", &input.body, MAX_BODY_CHARS)?;
+        let suggestion = match input.suggestion.as_deref().map(str::trim) {
+            Some(s) if !s.is_empty() => checked_text("suggestion", s, MAX_BODY_CHARS)?,
+            _ => String::new(),
+        };
+        let me = self.membership()?.user_id;
+        let rows = self.week_rows(submission.week)?;
+        let target = rows.submissions.iter().find(|s| s.meta.key == submission.key).ok_or_else(|| {
+            Error::UnknownEntry { what: "submission", week: submission.week, key: submission.key.clone() }
+        })?;
+        if target.meta.author == me {
+            return Err(DomainError::invalid("submission", "give feedback on someone else's work").into());
+        }
+        let mut criteria = input.criteria.clone();
+        criteria.sort_unstable();
+        criteria.dedup();
+        let criteria = serde_json::to_string(&criteria).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let fields = [
+            (field::SUBMISSION, ScalarValue::from(submission.key.as_str())),
+            (field::BODY, body.into()),
+            (field::SUGGESTION, suggestion.into()),
+            (field::CRITERIA, criteria.into()),
+            (field::CREATED_AT, ScalarValue::Int(self.now().timestamp_millis())),
+            (field::RETRACTED, false.into()),
+        ];
+        self.add_entry(submission.week, Container::Feedback, &fields)
+    }
+
+    /// Replies in a feedback thread, to the feedback itself or to an earlier reply.
+    pub fn reply(&self, feedback: &EntryRef, parent: Option<&EntryRef>, body: &str) -> Result<EntryRef> {
+        let body = checked_text("body", body, MAX_BODY_CHARS)?;
+        let rows = self.week_rows(feedback.week)?;
+        if !rows.feedback.iter().any(|f| f.meta.key == feedback.key) {
+            return Err(Error::UnknownEntry { what: "feedback", week: feedback.week, key: feedback.key.clone() });
+        }
+        if let Some(parent) = parent
+            && (parent.week != feedback.week
+                || !rows.replies.iter().any(|r| r.meta.key == parent.key && r.feedback == feedback.key))
+        {
+            return Err(Error::UnknownEntry {
+                what: "reply in this thread",
+                week: parent.week,
+                key: parent.key.clone(),
+            });
+        }
+        let fields = [
+            (field::FEEDBACK, ScalarValue::from(feedback.key.as_str())),
+            (field::PARENT, parent.map(|p| p.key.as_str()).unwrap_or_default().into()),
+            (field::BODY, body.into()),
+            (field::CREATED_AT, ScalarValue::Int(self.now().timestamp_millis())),
+            (field::RETRACTED, false.into()),
+        ];
+        self.add_entry(feedback.week, Container::Replies, &fields)
+    }
+
+    /// Rates how helpful feedback on one's own submission was (1–5). Rating again changes the
+    /// score.
+    pub fn rate_feedback(&self, feedback: &EntryRef, score: u8) -> Result<EntryRef> {
+        if !(1..=5).contains(&score) {
+            return Err(DomainError::invalid("score", format!("{score} is outside 1..=5")).into());
+        }
+        let me = self.membership()?.user_id;
+        let rows = self.week_rows(feedback.week)?;
+        let on = rows.feedback.iter().find(|f| f.meta.key == feedback.key).ok_or_else(|| Error::UnknownEntry {
+            what: "feedback",
+            week: feedback.week,
+            key: feedback.key.clone(),
+        })?;
+        if key_author(&on.submission) != Some(me.as_str()) {
+            return Err(DomainError::invalid("feedback", "only the author of the submission rates its feedback").into());
+        }
+        let now = ScalarValue::Int(self.now().timestamp_millis());
+        if let Some(existing) = rows.ratings.iter().find(|r| r.meta.author == me && r.feedback == feedback.key) {
+            let key = existing.meta.key.clone();
+            let fields = [(field::SCORE, ScalarValue::Int(i64::from(score))), (field::EDITED_AT, now)];
+            self.change_entry(feedback.week, Container::Ratings, &key, &fields)?;
+            return Ok(EntryRef { week: feedback.week, key });
+        }
+        let fields = [
+            (field::FEEDBACK, ScalarValue::from(feedback.key.as_str())),
+            (field::SCORE, ScalarValue::Int(i64::from(score))),
+            (field::CREATED_AT, now),
+        ];
+        self.add_entry(feedback.week, Container::Ratings, &fields)
+    }
+
+    /// Changes the text of one's own submission, feedback or reply.
+    pub fn edit_entry(&self, entry: &EntryRef, body: &str) -> Result<()> {
+        let body = checked_text("body", body, MAX_BODY_CHARS)?;
+        let container = self.own_entry_container(entry)?;
+        let fields = [
+            (field::BODY, ScalarValue::from(body)),
+            (field::EDITED_AT, ScalarValue::Int(self.now().timestamp_millis())),
+        ];
+        self.change_entry(entry.week, container, &entry.key, &fields)
+    }
+
+    /// Retracts one's own submission, feedback or reply. It stays visible as retracted.
+    pub fn retract_entry(&self, entry: &EntryRef) -> Result<()> {
+        let container = self.own_entry_container(entry)?;
+        let fields = [
+            (field::RETRACTED, ScalarValue::from(true)),
+            (field::EDITED_AT, ScalarValue::Int(self.now().timestamp_millis())),
+        ];
+        self.change_entry(entry.week, container, &entry.key, &fields)
+    }
+
+    /// Co-writes the week's synthesis: deletes `delete` characters at `position` and inserts
+    /// `insert` (positions count Unicode code points).
+    pub fn edit_synthesis(&self, week: u32, position: usize, delete: usize, insert: &str) -> Result<()> {
+        self.local_change(&self.week_doc(week)?, |am| Ok(week::splice_synthesis(am, position, delete, insert)?))
+    }
+
+    pub fn synthesis(&self, week: u32) -> Result<String> {
+        Ok(self.week_rows(week)?.synthesis)
+    }
+
+    /// The facilitator records who attended a weekly critique.
+    pub fn record_attendance(&self, week: u32, member: &str, present: bool) -> Result<()> {
+        check_id("member", member)?;
+        let me = self.membership()?.user_id;
+        let entry_id = format!("attendance-{member}");
+        let key = crate::docs::schema::entry_key(&me, &entry_id);
+        let now = ScalarValue::Int(self.now().timestamp_millis());
+        let doc = self.week_doc(week)?;
+        self.local_change(&doc, |am| {
+            if week::entry(am, Container::Attendance, &key).is_some() {
+                week::set_fields(
+                    am,
+                    Container::Attendance,
+                    &key,
+                    &[(field::PRESENT, present.into()), (field::EDITED_AT, now.clone())],
+                )?;
+            } else {
+                let fields = [
+                    (field::MEMBER, ScalarValue::from(member)),
+                    (field::PRESENT, present.into()),
+                    (field::CREATED_AT, now.clone()),
+                ];
+                week::add_entry(am, Container::Attendance, &me, &entry_id, &fields)?;
+            }
+            Ok(())
+        })
+    }
+
+    // ---- roles, assignments, windows ------------------------------------------------------
+
+    pub fn week_roles(&self, week: u32) -> Result<WeekRoles> {
+        let blueprint = self.program()?.enrollment.blueprint.clone();
+        Ok(roles_for_week(&blueprint, &self.roster()?, week))
+    }
+
+    pub fn my_role(&self, week: u32) -> Result<Option<WeeklyRole>> {
+        let me = self.membership()?.user_id;
+        Ok(self.week_roles(week)?.role_of(&me))
+    }
+
+    pub fn review_assignments(&self, week: u32) -> Result<Vec<ReviewAssignment>> {
+        Ok(assign_reviews(&self.week_roles(week)?))
+    }
+
+    pub fn feedback_window(&self, week: u32) -> Result<FeedbackWindow> {
+        let closes_at = self.program()?.enrollment.blueprint.feedback_closes_at(week);
+        Ok(FeedbackWindow { closes_at, open: closes_at.is_none_or(|close| self.now() <= close) })
+    }
+
+    /// The cohort's size against its configured range (facilitators see the warning).
+    pub fn cohort_size_status(&self) -> Result<SizeStatus> {
+        let program = self.program()?;
+        let blueprint = &program.enrollment.blueprint;
+        let week = self.current_week()?;
+        let learners = self.roster()?.learners_in_week(blueprint, week).len() as u32;
+        Ok(blueprint.cohort_size.check(learners)?)
+    }
+
+    // ---- reading projections --------------------------------------------------------------
+
+    /// A week's projected rows, as the UI reads them.
+    pub fn week_rows(&self, week: u32) -> Result<WeekRows> {
+        let doc = self.week_doc(week)?.to_string();
+        self.store().read(|conn| cohort_store::week_rows(conn, &doc))
+    }
+
+    /// Keys of the week's feedback and replies written after its window closed.
+    pub fn late_entries(&self, week: u32) -> Result<Vec<String>> {
+        let doc = self.week_doc(week)?.to_string();
+        self.store().read(|conn| cohort_store::late_keys(conn, &doc))
+    }
+
+    /// Re-projects every stored document from its saved chunks.
+    pub fn rebuild_projections(&self) -> Result<()> {
+        let ids = self.store().read(cohort_store::doc_ids)?;
+        let mut open = self.open_docs();
+        open.docs.clear();
+        for id in ids {
+            let doc = DocId::parse(&id)?;
+            let (mut am, _) = self.load_doc(&doc)?;
+            let heads = am.get_heads();
+            self.persist(&doc, &am, &heads)?;
+            open.docs.insert(doc, OpenDoc { am, stored_heads: heads });
+        }
+        Ok(())
+    }
+
+    // ---- merging ----------------------------------------------------------------------------
+
+    /// Merges changes received from the server (or, in tests, from peers). Malformed bytes are
+    /// refused before anything is applied or written.
+    pub fn receive_changes(&self, doc_id: &str, changes: &[Vec<u8>]) -> Result<ReceiveReport> {
+        let doc = DocId::parse(doc_id)?;
+        if doc.cohort_id() != self.membership()?.cohort_id {
+            return Err(DomainError::invalid("doc_id", format!("{doc_id} belongs to another cohort")).into());
+        }
+        let decoded = changes.iter().map(|bytes| guard::decode_change(bytes)).collect::<Result<Vec<_>, _>>()?;
+        let mut open = self.open_docs();
+        let entry = self.opened(&mut open, &doc)?;
+        let before = entry.am.get_heads();
+        let stored = entry.stored_heads.clone();
+        let mut merged = entry.am.clone();
+        guard::apply(&mut merged, decoded)?;
+        let heads = merged.get_heads();
+        let waiting = !merged.get_missing_deps(&[]).is_empty();
+        let newer_schema = schema_version(&merged).is_some_and(|v| v > SCHEMA_VERSION);
+        if heads != before {
+            if let Err(err) = self.persist(&doc, &merged, &stored) {
+                open.docs.remove(&doc);
+                return Err(err);
+            }
+            entry.stored_heads = heads.clone();
+        }
+        // Changes still waiting for their dependencies stay queued in the open document.
+        entry.am = merged;
+        Ok(ReceiveReport { heads, waiting, newer_schema })
+    }
+
+    /// Changes of a document that a holder of `heads` lacks (all of them for no heads).
+    pub fn changes_since(&self, doc_id: &str, heads: &[ChangeHash]) -> Result<Vec<Vec<u8>>> {
+        let doc = DocId::parse(doc_id)?;
+        let mut open = self.open_docs();
+        let entry = self.opened(&mut open, &doc)?;
+        Ok(entry.am.get_changes(heads).into_iter().map(|c| c.raw_bytes().to_vec()).collect())
+    }
+
+    pub fn doc_heads(&self, doc_id: &str) -> Result<Vec<ChangeHash>> {
+        let doc = DocId::parse(doc_id)?;
+        let mut open = self.open_docs();
+        Ok(self.opened(&mut open, &doc)?.am.get_heads())
+    }
+
+    // ---- internals ------------------------------------------------------------------------
+
+    fn open_docs(&self) -> MutexGuard<'_, OpenDocs> {
+        self.docs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn current_week(&self) -> Result<u32> {
+        let today = self.today_date()?;
+        let position = self.program()?.enrollment.blueprint.position_on(today);
+        position.week.ok_or_else(|| {
+            DomainError::invalid("week", format!("{today} is outside the program; there is no week to share in")).into()
+        })
+    }
+
+    fn week_doc(&self, week: u32) -> Result<DocId> {
+        let weeks = self.program()?.enrollment.blueprint.weeks;
+        if week > weeks {
+            return Err(DomainError::invalid("week", format!("{week} is outside weeks 0..={weeks}")).into());
+        }
+        Ok(DocId::week(&self.membership()?.cohort_id, week))
+    }
+
+    fn add_entry(&self, week: u32, container: Container, fields: &[week::Field<'_>]) -> Result<EntryRef> {
+        let me = self.membership()?.user_id;
+        let entry_id = Uuid::now_v7().to_string();
+        let key =
+            self.local_change(&self.week_doc(week)?, |am| Ok(week::add_entry(am, container, &me, &entry_id, fields)?))?;
+        Ok(EntryRef { week, key })
+    }
+
+    fn change_entry(&self, week: u32, container: Container, key: &str, fields: &[week::Field<'_>]) -> Result<()> {
+        self.local_change(&self.week_doc(week)?, |am| Ok(week::set_fields(am, container, key, fields)?))
+    }
+
+    /// Which container holds one's own submission, feedback or reply.
+    fn own_entry_container(&self, entry: &EntryRef) -> Result<Container> {
+        let me = self.membership()?.user_id;
+        let rows = self.week_rows(entry.week)?;
+        let found = [
+            (Container::Submissions, rows.submissions.iter().any(|s| s.meta.key == entry.key)),
+            (Container::Feedback, rows.feedback.iter().any(|f| f.meta.key == entry.key)),
+            (Container::Replies, rows.replies.iter().any(|r| r.meta.key == entry.key)),
+        ];
+        let container = found
+            .into_iter()
+            .find_map(|(container, present)| present.then_some(container))
+            .ok_or_else(|| Error::UnknownEntry { what: "entry", week: entry.week, key: entry.key.clone() })?;
+        if key_author(&entry.key) != Some(me.as_str()) {
+            return Err(Error::NotYourEntry(entry.key.clone()));
+        }
+        Ok(container)
+    }
+
+    /// Makes a local change: edit, commit, validate with the same rules as the server, then persist
+    /// chunk and projection in one transaction. On any error the document is reloaded from disk,
+    /// so nothing half-done survives.
+    fn local_change<T>(&self, doc: &DocId, edit: impl FnOnce(&mut AutoCommit) -> Result<T>) -> Result<T> {
+        let membership = self.membership()?;
+        let roster = self.roster()?;
+        let actor = self.store().write(cohort_store::device_actor)?;
+        let roles = match doc {
+            DocId::Week { week, .. } => Some(roles_for_week(&self.program()?.enrollment.blueprint, &roster, *week)),
+            DocId::Cohort { .. } => None,
+        };
+        let submitter = Submitter {
+            user_id: &membership.user_id,
+            facilitator: roster.is_facilitator(&membership.user_id),
+            may_edit_synthesis: roles.as_ref().is_some_and(|r| r.may_edit_synthesis(&membership.user_id)),
+        };
+        let now = self.now();
+        let mut open = self.open_docs();
+        let entry = self.opened(&mut open, doc)?;
+        if schema_version(&entry.am).is_some_and(|v| v > SCHEMA_VERSION) {
+            return Err(DocError::SchemaTooNew {
+                doc: doc.to_string(),
+                found: schema_version(&entry.am).unwrap_or(0),
+                supported: SCHEMA_VERSION,
+            }
+            .into());
+        }
+        let mut draft = entry.am.clone();
+        draft.set_actor(actor.clone());
+        let value = edit(&mut draft)?;
+        let Some(hash) = draft.commit_with(CommitOptions::default().with_time(now.timestamp())) else {
+            return Ok(value);
+        };
+        let change =
+            draft.get_change_by_hash(&hash).ok_or_else(|| Error::Corrupt("committed change vanished".into()))?;
+        let mut index = ObjectIndex::from_document(doc, &entry.am);
+        index.bind(actor, Owner::User(membership.user_id.clone()));
+        let directory = index.clone();
+        validate(doc, &change, submitter, &directory, &mut index)?;
+        if let Err(err) = self.persist(doc, &draft, &entry.stored_heads) {
+            open.docs.remove(doc);
+            return Err(err);
+        }
+        entry.stored_heads = draft.get_heads();
+        entry.am = draft;
+        Ok(value)
+    }
+
+    /// Appends the changes the store lacks (those after `stored_heads`) and re-projects the
+    /// document, in one transaction; compacts into a snapshot when the chunks pile up.
+    fn persist(&self, doc: &DocId, am: &AutoCommit, stored_heads: &[ChangeHash]) -> Result<()> {
+        let mut am = am.clone();
+        let mut chunk = Vec::new();
+        for change in am.get_changes(stored_heads) {
+            chunk.extend_from_slice(change.raw_bytes());
+        }
+        let blueprint = self.program()?.enrollment.blueprint.clone();
+        let doc_id = doc.to_string();
+        let projection = match doc {
+            _ if schema_version(&am).is_some_and(|v| v > SCHEMA_VERSION) => Projection::None,
+            DocId::Week { week, .. } => Projection::Week(*week, project_week(&am), blueprint.feedback_closes_at(*week)),
+            DocId::Cohort { cohort_id } => Projection::Roster(cohort_id.clone(), cohort::roster(&am)),
+        };
+        self.store().write(|tx| {
+            let chunks = cohort_store::append_chunk(tx, &doc_id, &chunk, false)?;
+            if chunks > COMPACT_AFTER_CHUNKS {
+                cohort_store::compact(tx, &doc_id, &am.save())?;
+            }
+            match &projection {
+                Projection::Week(week, rows, closes) => {
+                    cohort_store::replace_week(tx, &doc_id, *week, rows, closes.map(|c| c.timestamp_millis()))
+                }
+                Projection::Roster(cohort_id, roster) => cohort_store::replace_roster(tx, cohort_id, roster),
+                Projection::None => Ok(()),
+            }
+        })
+    }
+
+    /// The stored document, or a fresh genesis (with no stored heads) if none is stored yet.
+    fn load_doc(&self, doc: &DocId) -> Result<(AutoCommit, Vec<ChangeHash>)> {
+        match self.store().read(|conn| cohort_store::load_chunks(conn, &doc.to_string()))? {
+            Some(bytes) => {
+                let mut am = guard::load(&bytes)?;
+                let heads = am.get_heads();
+                Ok((am, heads))
+            }
+            None => Ok((genesis(doc), Vec::new())),
+        }
+    }
+
+    fn opened<'a>(&self, open: &'a mut OpenDocs, doc: &DocId) -> Result<&'a mut OpenDoc> {
+        if !open.docs.contains_key(doc) {
+            let (am, stored_heads) = self.load_doc(doc)?;
+            open.docs.insert(doc.clone(), OpenDoc { am, stored_heads });
+        }
+        open.docs.get_mut(doc).ok_or_else(|| Error::Corrupt("document cache".into()))
+    }
+}
+
+enum Projection {
+    Week(u32, WeekRows, Option<DateTime<Utc>>),
+    Roster(String, Roster),
+    None,
+}
+
+fn checked_text(field: &str, text: &str, max_chars: usize) -> Result<String> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(DomainError::invalid(field, "is empty").into());
+    }
+    if trimmed.chars().count() > max_chars {
+        return Err(DomainError::invalid(field, format!("is longer than {max_chars} characters")).into());
+    }
+    Ok(trimmed.to_owned())
+}

@@ -1,0 +1,123 @@
+//! Document schema: container names, entry fields and the version rule.
+//!
+//! **Version rule.** Every document carries `schema` at its root. Additions that older apps can
+//! ignore (new optional fields, new containers) do not change it: readers skip fields and
+//! containers they do not know. A change that older apps would misread bumps `schema`; an app
+//! that finds a schema newer than [`SCHEMA_VERSION`] keeps and syncs the document unchanged but
+//! does not project or edit it, and tells the user to update the app.
+
+pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_KEY: &str = "schema";
+
+/// A top-level object of a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Container {
+    // week documents
+    Submissions,
+    Feedback,
+    Replies,
+    Ratings,
+    Agenda,
+    Attendance,
+    Synthesis,
+    // cohort documents
+    Roster,
+    Critique,
+    Capstone,
+    Profiles,
+}
+
+pub const WEEK_CONTAINERS: [Container; 7] = [
+    Container::Submissions,
+    Container::Feedback,
+    Container::Replies,
+    Container::Ratings,
+    Container::Agenda,
+    Container::Attendance,
+    Container::Synthesis,
+];
+
+pub const COHORT_CONTAINERS: [Container; 4] =
+    [Container::Roster, Container::Critique, Container::Capstone, Container::Profiles];
+
+/// Who may add entries to a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writers {
+    /// Any member, under their own key.
+    Members,
+    /// Facilitators only, under their own key.
+    Facilitators,
+    /// The server only.
+    Server,
+    /// The synthesis text: the week's synthesizers and the facilitators.
+    Synthesizers,
+}
+
+impl Container {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Submissions => "submissions",
+            Self::Feedback => "feedback",
+            Self::Replies => "replies",
+            Self::Ratings => "ratings",
+            Self::Agenda => "agenda",
+            Self::Attendance => "attendance",
+            Self::Synthesis => "synthesis",
+            Self::Roster => "roster",
+            Self::Critique => "critique",
+            Self::Capstone => "capstone",
+            Self::Profiles => "profiles",
+        }
+    }
+
+    pub fn is_text(self) -> bool {
+        self == Self::Synthesis
+    }
+
+    pub fn writers(self) -> Writers {
+        match self {
+            Self::Submissions | Self::Feedback | Self::Replies | Self::Ratings | Self::Profiles => Writers::Members,
+            Self::Agenda | Self::Attendance => Writers::Facilitators,
+            Self::Synthesis => Writers::Synthesizers,
+            Self::Roster | Self::Critique | Self::Capstone => Writers::Server,
+        }
+    }
+}
+
+/// Entry field names (scalar values only; lists are JSON strings).
+pub mod field {
+    pub const KIND: &str = "kind";
+    pub const TITLE: &str = "title";
+    pub const BODY: &str = "body";
+    pub const PROMPT_ID: &str = "prompt_id";
+    pub const ATTACHMENTS: &str = "attachments";
+    pub const SUBMISSION: &str = "submission";
+    pub const SUGGESTION: &str = "suggestion";
+    pub const CRITERIA: &str = "criteria";
+    pub const FEEDBACK: &str = "feedback";
+    pub const PARENT: &str = "parent";
+    pub const SCORE: &str = "score";
+    pub const MEMBER: &str = "member";
+    pub const PRESENT: &str = "present";
+    pub const POSITION: &str = "position";
+    pub const NOTE: &str = "note";
+    pub const CREATED_AT: &str = "created_at";
+    pub const EDITED_AT: &str = "edited_at";
+    pub const RETRACTED: &str = "retracted";
+    pub const DISPLAY_NAME: &str = "display_name";
+    pub const ROLE: &str = "role";
+    pub const TIME_ZONE: &str = "time_zone";
+    pub const JOINED_ON: &str = "joined_on";
+    pub const LEFT_ON: &str = "left_on";
+}
+
+/// The key of an entry: `"<author_user_id>/<entry_id>"`.
+pub fn entry_key(author: &str, entry_id: &str) -> String {
+    format!("{author}/{entry_id}")
+}
+
+/// The author part of an entry key, if the key is well formed.
+pub fn key_author(key: &str) -> Option<&str> {
+    let (author, entry) = key.split_once('/')?;
+    (!author.is_empty() && !entry.is_empty()).then_some(author)
+}

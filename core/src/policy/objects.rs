@@ -1,0 +1,98 @@
+//! What the validator knows about a document's objects without loading it: the genesis
+//! containers (their ids are the same everywhere) and every entry with its owner.
+
+use std::collections::HashMap;
+
+use automerge::{ActorId, AutoCommit, ObjId as ExId, ROOT, ReadDoc};
+
+use super::{ActorDirectory, Owner};
+use crate::docs::schema::{Container, key_author};
+use crate::docs::{DocId, genesis, genesis_actor};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectKind {
+    Container(Container),
+    Entry { container: Container, owner: String },
+}
+
+/// An object id as `(counter, actor)`, as decoded changes name objects.
+pub type ObjKey = (u64, ActorId);
+
+#[derive(Debug, Clone, Default)]
+pub struct ObjectIndex {
+    objects: HashMap<ObjKey, ObjectKind>,
+    /// Actors seen creating entries, with the entry's owner: enough to bind actors on a device.
+    actors: HashMap<ActorId, Owner>,
+}
+
+fn obj_key(id: &ExId) -> Option<ObjKey> {
+    match id {
+        ExId::Id(counter, actor, _) => Some((*counter, actor.clone())),
+        ExId::Root => None,
+    }
+}
+
+impl ObjectIndex {
+    /// The containers of a document kind, from its genesis.
+    pub fn for_doc(doc: &DocId) -> Self {
+        let skeleton = genesis(doc);
+        let mut index = Self::default();
+        for container in doc.containers() {
+            if let Ok(Some((_, id))) = skeleton.get(ROOT, container.name())
+                && let Some(key) = obj_key(&id)
+            {
+                index.objects.insert(key, ObjectKind::Container(*container));
+            }
+        }
+        index.actors.insert(genesis_actor(doc), Owner::Server);
+        index
+    }
+
+    /// Everything a device's copy of the document says: containers, entries, entry creators.
+    pub fn from_document(doc: &DocId, am: &AutoCommit) -> Self {
+        let mut index = Self::for_doc(doc);
+        for container in doc.containers().iter().filter(|c| !c.is_text()) {
+            let Ok(Some((_, parent))) = am.get(ROOT, container.name()) else { continue };
+            let keys: Vec<String> = am.map_range(&parent, ..).map(|item| item.key.to_string()).collect();
+            for key in keys {
+                let Ok(Some((_, id))) = am.get(&parent, key.as_str()) else { continue };
+                let Some(obj) = obj_key(&id) else { continue };
+                // Roster entries are keyed by bare user id and belong to the server.
+                let owner = match (container, key_author(&key)) {
+                    (Container::Roster, _) => Owner::Server,
+                    (_, Some(author)) => Owner::User(author.to_owned()),
+                    (_, None) => continue,
+                };
+                index.actors.entry(obj.1.clone()).or_insert_with(|| owner.clone());
+                let owner_name = match &owner {
+                    Owner::User(user) => user.clone(),
+                    Owner::Server => String::new(),
+                };
+                index.objects.insert(obj, ObjectKind::Entry { container: *container, owner: owner_name });
+            }
+        }
+        index
+    }
+
+    pub fn kind(&self, id: &ObjKey) -> Option<ObjectKind> {
+        self.objects.get(id).cloned()
+    }
+
+    pub fn insert(&mut self, id: ObjKey, kind: ObjectKind) {
+        if let ObjectKind::Entry { owner, .. } = &kind {
+            self.actors.entry(id.1.clone()).or_insert_with(|| Owner::User(owner.clone()));
+        }
+        self.objects.insert(id, kind);
+    }
+
+    /// Binds an actor explicitly (a device's own actor, the server's actor).
+    pub fn bind(&mut self, actor: ActorId, owner: Owner) {
+        self.actors.insert(actor, owner);
+    }
+}
+
+impl ActorDirectory for ObjectIndex {
+    fn owner_of(&self, actor: &ActorId) -> Option<Owner> {
+        self.actors.get(actor).cloned()
+    }
+}

@@ -1,0 +1,304 @@
+//! Device storage for cohort documents (chunks) and their projections.
+
+use automerge::ActorId;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::parse_date;
+use crate::docs::projection::{
+    AgendaRow, AttendanceRow, EntryMeta, FeedbackRow, RatingRow, ReplyRow, SubmissionRow, WeekRows,
+};
+use crate::domain::roster::{Member, MemberRole, Roster};
+use crate::error::{Error, Result};
+
+/// This device's automerge actor, created on first use.
+pub fn device_actor(tx: &Transaction<'_>) -> Result<ActorId> {
+    let stored: Option<Vec<u8>> = tx.query_row("SELECT actor FROM device WHERE id = 1", [], |r| r.get(0)).optional()?;
+    if let Some(bytes) = stored {
+        return Ok(ActorId::from(bytes));
+    }
+    let actor = ActorId::random();
+    tx.execute("INSERT INTO device (id, actor) VALUES (1, ?1)", [actor.to_bytes()])?;
+    Ok(actor)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub cohort_id: String,
+    pub user_id: String,
+}
+
+pub fn membership(conn: &Connection) -> Result<Option<Membership>> {
+    Ok(conn
+        .query_row("SELECT cohort_id, user_id FROM membership WHERE id = 1", [], |r| {
+            Ok(Membership { cohort_id: r.get(0)?, user_id: r.get(1)? })
+        })
+        .optional()?)
+}
+
+pub fn save_membership(tx: &Transaction<'_>, m: &Membership) -> Result<()> {
+    tx.execute(
+        "INSERT INTO membership (id, cohort_id, user_id) VALUES (1, ?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET cohort_id = ?1, user_id = ?2",
+        params![m.cohort_id, m.user_id],
+    )?;
+    Ok(())
+}
+
+// ---- document chunks ----------------------------------------------------------------------
+
+/// The document's saved bytes: its chunks concatenated in order (automerge loads that as one).
+pub fn load_chunks(conn: &Connection, doc_id: &str) -> Result<Option<Vec<u8>>> {
+    let mut stmt = conn.prepare_cached("SELECT bytes FROM doc_chunks WHERE doc_id = ?1 ORDER BY seq")?;
+    let mut rows = stmt.query([doc_id])?;
+    let mut out: Option<Vec<u8>> = None;
+    while let Some(row) = rows.next()? {
+        let bytes: Vec<u8> = row.get(0)?;
+        out.get_or_insert_with(Vec::new).extend_from_slice(&bytes);
+    }
+    Ok(out)
+}
+
+/// Appends a chunk; returns how many chunks the document now has.
+pub fn append_chunk(tx: &Transaction<'_>, doc_id: &str, bytes: &[u8], snapshot: bool) -> Result<u64> {
+    if bytes.is_empty() {
+        return chunk_count(tx, doc_id);
+    }
+    tx.prepare_cached(
+        "INSERT INTO doc_chunks (doc_id, seq, snapshot, bytes)
+         VALUES (?1, COALESCE((SELECT MAX(seq) + 1 FROM doc_chunks WHERE doc_id = ?1), 0), ?2, ?3)",
+    )?
+    .execute(params![doc_id, snapshot, bytes])?;
+    chunk_count(tx, doc_id)
+}
+
+pub fn chunk_count(conn: &Connection, doc_id: &str) -> Result<u64> {
+    let n: i64 =
+        conn.prepare_cached("SELECT COUNT(*) FROM doc_chunks WHERE doc_id = ?1")?.query_row([doc_id], |r| r.get(0))?;
+    Ok(n.max(0) as u64)
+}
+
+/// Replaces every chunk of a document with one snapshot, in the caller's transaction: a crash
+/// leaves either the old chunks or the new snapshot, never neither.
+pub fn compact(tx: &Transaction<'_>, doc_id: &str, snapshot: &[u8]) -> Result<()> {
+    let next: i64 =
+        tx.query_row("SELECT COALESCE(MAX(seq) + 1, 0) FROM doc_chunks WHERE doc_id = ?1", [doc_id], |r| r.get(0))?;
+    tx.execute("DELETE FROM doc_chunks WHERE doc_id = ?1", [doc_id])?;
+    tx.execute(
+        "INSERT INTO doc_chunks (doc_id, seq, snapshot, bytes) VALUES (?1, ?2, 1, ?3)",
+        params![doc_id, next, snapshot],
+    )?;
+    Ok(())
+}
+
+pub fn doc_ids(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT DISTINCT doc_id FROM doc_chunks ORDER BY doc_id")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+// ---- projections --------------------------------------------------------------------------
+
+const WEEK_TABLES: [&str; 7] = ["submissions", "feedback", "replies", "ratings", "attendance", "agenda", "synthesis"];
+
+/// Replaces a week document's projected rows. `closes_at` (ms) flags entries written after the
+/// feedback window closed as late.
+pub fn replace_week(
+    tx: &Transaction<'_>,
+    doc_id: &str,
+    week: u32,
+    rows: &WeekRows,
+    closes_at: Option<i64>,
+) -> Result<()> {
+    for table in WEEK_TABLES {
+        tx.prepare_cached(&format!("DELETE FROM {table} WHERE doc_id = ?1"))?.execute([doc_id])?;
+    }
+    let late = |meta: &EntryMeta| closes_at.is_some_and(|close| meta.created_at > close);
+    for s in &rows.submissions {
+        let m = &s.meta;
+        tx.prepare_cached(
+            "INSERT INTO submissions (doc_id, week, key, author, kind, title, body, prompt_id, attachments, created_at, edited_at, retracted, late)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )?
+        .execute(params![doc_id, week, m.key, m.author, s.kind, s.title, s.body, s.prompt_id, s.attachments, m.created_at, m.edited_at, m.retracted, false])?;
+    }
+    for f in &rows.feedback {
+        let m = &f.meta;
+        tx.prepare_cached(
+            "INSERT INTO feedback (doc_id, week, key, author, submission, body, suggestion, criteria, created_at, edited_at, retracted, late)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )?
+        .execute(params![doc_id, week, m.key, m.author, f.submission, f.body, f.suggestion, f.criteria, m.created_at, m.edited_at, m.retracted, late(m)])?;
+    }
+    for r in &rows.replies {
+        let m = &r.meta;
+        tx.prepare_cached(
+            "INSERT INTO replies (doc_id, week, key, author, feedback, parent, body, created_at, edited_at, retracted, late)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?
+        .execute(params![doc_id, week, m.key, m.author, r.feedback, r.parent, r.body, m.created_at, m.edited_at, m.retracted, late(m)])?;
+    }
+    for r in &rows.ratings {
+        let m = &r.meta;
+        tx.prepare_cached(
+            "INSERT INTO ratings (doc_id, week, key, author, feedback, score, counted, created_at, edited_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            doc_id,
+            week,
+            m.key,
+            m.author,
+            r.feedback,
+            r.score,
+            r.counted,
+            m.created_at,
+            m.edited_at
+        ])?;
+    }
+    for a in &rows.attendance {
+        let m = &a.meta;
+        tx.prepare_cached(
+            "INSERT INTO attendance (doc_id, week, key, author, member, present, created_at, edited_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![doc_id, week, m.key, m.author, a.member, a.present, m.created_at, m.edited_at])?;
+    }
+    for a in &rows.agenda {
+        let m = &a.meta;
+        tx.prepare_cached(
+            "INSERT INTO agenda (doc_id, week, key, author, submission, position, note, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![doc_id, week, m.key, m.author, a.submission, a.position, a.note, m.created_at])?;
+    }
+    tx.prepare_cached("INSERT INTO synthesis (doc_id, week, text) VALUES (?1, ?2, ?3)")?.execute(params![
+        doc_id,
+        week,
+        rows.synthesis
+    ])?;
+    Ok(())
+}
+
+pub fn replace_roster(tx: &Transaction<'_>, cohort_id: &str, roster: &Roster) -> Result<()> {
+    tx.execute("DELETE FROM roster WHERE cohort_id = ?1", [cohort_id])?;
+    for m in roster.members() {
+        tx.prepare_cached(
+            "INSERT INTO roster (cohort_id, user_id, display_name, role, time_zone, joined_on, left_on)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            cohort_id,
+            m.user_id,
+            m.display_name,
+            m.role.as_str(),
+            m.time_zone,
+            m.joined_on.to_string(),
+            m.left_on.map(|d| d.to_string())
+        ])?;
+    }
+    Ok(())
+}
+
+pub fn roster(conn: &Connection, cohort_id: &str) -> Result<Roster> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT user_id, display_name, role, time_zone, joined_on, left_on FROM roster WHERE cohort_id = ?1",
+    )?;
+    let rows = stmt.query_map([cohort_id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, Option<String>>(5)?,
+        ))
+    })?;
+    let mut members = Vec::new();
+    for row in rows {
+        let (user_id, display_name, role, time_zone, joined_on, left_on) = row?;
+        members.push(Member {
+            user_id,
+            display_name,
+            role: MemberRole::parse(&role).ok_or_else(|| Error::Corrupt(format!("role {role:?}")))?,
+            time_zone,
+            joined_on: parse_date(&joined_on)?,
+            left_on: left_on.as_deref().map(parse_date).transpose()?,
+        });
+    }
+    Ok(Roster::new(members))
+}
+
+/// Every projected row of a week document, as stored (for the UI, and for tests that compare
+/// stored projections with a rebuild).
+pub fn week_rows(conn: &Connection, doc_id: &str) -> Result<WeekRows> {
+    let meta = |r: &rusqlite::Row<'_>,
+                key: usize,
+                author: usize,
+                created: usize,
+                edited: Option<usize>,
+                retracted: Option<usize>|
+     -> rusqlite::Result<EntryMeta> {
+        Ok(EntryMeta {
+            key: r.get(key)?,
+            author: r.get(author)?,
+            created_at: r.get(created)?,
+            edited_at: match edited {
+                Some(i) => r.get(i)?,
+                None => None,
+            },
+            retracted: match retracted {
+                Some(i) => r.get(i)?,
+                None => false,
+            },
+        })
+    };
+    let query = |sql: &str| conn.prepare_cached(sql);
+    let submissions = query("SELECT key, author, kind, title, body, prompt_id, attachments, created_at, edited_at, retracted FROM submissions WHERE doc_id = ?1 ORDER BY key")?
+        .query_map([doc_id], |r| {
+            Ok(SubmissionRow { meta: meta(r, 0, 1, 7, Some(8), Some(9))?, kind: r.get(2)?, title: r.get(3)?, body: r.get(4)?, prompt_id: r.get(5)?, attachments: r.get(6)? })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let feedback = query("SELECT key, author, submission, body, suggestion, criteria, created_at, edited_at, retracted FROM feedback WHERE doc_id = ?1 ORDER BY key")?
+        .query_map([doc_id], |r| {
+            Ok(FeedbackRow { meta: meta(r, 0, 1, 6, Some(7), Some(8))?, submission: r.get(2)?, body: r.get(3)?, suggestion: r.get(4)?, criteria: r.get(5)? })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let replies = query("SELECT key, author, feedback, parent, body, created_at, edited_at, retracted FROM replies WHERE doc_id = ?1 ORDER BY key")?
+        .query_map([doc_id], |r| Ok(ReplyRow { meta: meta(r, 0, 1, 5, Some(6), Some(7))?, feedback: r.get(2)?, parent: r.get(3)?, body: r.get(4)? }))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let ratings = query("SELECT key, author, feedback, score, counted, created_at, edited_at FROM ratings WHERE doc_id = ?1 ORDER BY key")?
+        .query_map([doc_id], |r| Ok(RatingRow { meta: meta(r, 0, 1, 5, Some(6), None)?, feedback: r.get(2)?, score: r.get(3)?, counted: r.get(4)? }))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let attendance = query(
+        "SELECT key, author, member, present, created_at, edited_at FROM attendance WHERE doc_id = ?1 ORDER BY key",
+    )?
+    .query_map([doc_id], |r| {
+        Ok(AttendanceRow { meta: meta(r, 0, 1, 4, Some(5), None)?, member: r.get(2)?, present: r.get(3)? })
+    })?
+    .collect::<rusqlite::Result<Vec<_>>>()?;
+    let agenda =
+        query("SELECT key, author, submission, position, note, created_at FROM agenda WHERE doc_id = ?1 ORDER BY key")?
+            .query_map([doc_id], |r| {
+                Ok(AgendaRow {
+                    meta: meta(r, 0, 1, 5, None, None)?,
+                    submission: r.get(2)?,
+                    position: r.get(3)?,
+                    note: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+    let synthesis: String = query("SELECT text FROM synthesis WHERE doc_id = ?1")?
+        .query_row([doc_id], |r| r.get(0))
+        .optional()?
+        .unwrap_or_default();
+    Ok(WeekRows { submissions, feedback, replies, ratings, attendance, agenda, synthesis })
+}
+
+/// Which entries of a week were flagged late, by key.
+pub fn late_keys(conn: &Connection, doc_id: &str) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT key FROM feedback WHERE doc_id = ?1 AND late UNION SELECT key FROM replies WHERE doc_id = ?1 AND late ORDER BY 1",
+    )?;
+    let rows = stmt.query_map([doc_id], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

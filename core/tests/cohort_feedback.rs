@@ -1,0 +1,295 @@
+//! Cohort members working offline on their own devices and merging: sharing, structured
+//! feedback, threads, ratings, retractions, the co-written synthesis, roles and late entries.
+
+mod support;
+
+use chrono::Duration;
+use microcohort_core::docs::DocId;
+use microcohort_core::domain::practice::PracticeOutcome;
+use microcohort_core::domain::roles::WeeklyRole;
+use microcohort_core::domain::roster::SizeStatus;
+use microcohort_core::policy::RejectReason;
+use microcohort_core::{Client, EntryRef, Error, FeedbackInput, WorkKind};
+use support::at;
+use support::cohort::{COHORT, FACILITATOR, cohort_devices, send, sync_all, week_doc};
+
+fn practise_and_share(device: &Client, title: &str) -> EntryRef {
+    let session = device.start_practice(None).unwrap();
+    let log = device
+        .finish_practice(session.id, &PracticeOutcome { duration_secs: Some(700), ..Default::default() })
+        .unwrap();
+    device.share_practice(log.id, title, "I asked two open questions before offering any advice.").unwrap()
+}
+
+fn feedback(body: &str, suggestion: Option<&str>) -> FeedbackInput {
+    FeedbackInput { body: body.into(), suggestion: suggestion.map(Into::into), criteria: vec![0, 2] }
+}
+
+#[test]
+fn members_share_give_feedback_reply_and_rate_offline_then_converge() {
+    // Week 1, Tuesday 10 March, 08:00 Berlin.
+    let (devices, clock) = cohort_devices(3, "2026-03-10T07:00:00Z");
+    let (ana, ben, cai) = (&devices[0], &devices[1], &devices[2]);
+    let week = week_doc(1);
+
+    let shared = practise_and_share(ana, "Listening before fixing");
+    assert_eq!(shared.week, 1);
+    send(ana, ben, &week);
+    clock.advance(Duration::hours(2));
+    let fb = ben
+        .give_feedback(&shared, &feedback("You waited before advising.", Some("Name the feeling you heard.")))
+        .unwrap();
+    let fb2 = {
+        send(ana, cai, &week);
+        cai.give_feedback(&shared, &feedback("Clear example.", None)).unwrap()
+    };
+    // Ana gets both, replies in Ben's thread, Ben answers her reply, Ana rates Ben's feedback.
+    send(ben, ana, &week);
+    send(cai, ana, &week);
+    let reply = ana.reply(&fb, None, "Thanks, I will try naming it.").unwrap();
+    send(ana, ben, &week);
+    let nested = ben.reply(&fb, Some(&reply), "Tell us how it went at the critique.").unwrap();
+    send(ben, ana, &week);
+    ana.rate_feedback(&fb, 5).unwrap();
+    ana.rate_feedback(&fb, 4).unwrap(); // changing one's mind edits the same rating
+
+    sync_all(&devices, &week);
+    let rows = ana.week_rows(1).unwrap();
+    for other in &devices[1..] {
+        assert_eq!(other.week_rows(1).unwrap(), rows);
+        assert_eq!(other.doc_heads(&week).unwrap(), ana.doc_heads(&week).unwrap());
+    }
+    assert_eq!(rows.submissions.len(), 1);
+    assert_eq!(rows.feedback.iter().map(|f| f.meta.key.clone()).collect::<Vec<_>>().len(), 2);
+    let ben_feedback = rows.feedback.iter().find(|f| f.meta.key == fb.key).unwrap();
+    assert_eq!(ben_feedback.suggestion.as_deref(), Some("Name the feeling you heard."));
+    assert_eq!(ben_feedback.criteria, "[0,2]");
+    assert!(rows.feedback.iter().any(|f| f.meta.key == fb2.key && f.suggestion.is_none()));
+    let thread: Vec<_> = rows.replies.iter().filter(|r| r.feedback == fb.key).collect();
+    assert_eq!(thread.len(), 2);
+    assert!(thread.iter().any(|r| r.meta.key == nested.key && r.parent.as_deref() == Some(reply.key.as_str())));
+    assert_eq!(rows.ratings.len(), 1);
+    assert_eq!((rows.ratings[0].score, rows.ratings[0].counted), (4, true));
+}
+
+#[test]
+fn only_the_submission_author_rates_and_only_authors_edit_or_retract() {
+    let (devices, _) = cohort_devices(3, "2026-03-10T07:00:00Z");
+    let (ana, ben, cai) = (&devices[0], &devices[1], &devices[2]);
+    let week = week_doc(1);
+    let shared = practise_and_share(ana, "My practice");
+    sync_all(&devices, &week);
+    let fb = ben.give_feedback(&shared, &feedback("Nice.", None)).unwrap();
+    sync_all(&devices, &week);
+
+    let err = cai.rate_feedback(&fb, 3).unwrap_err();
+    assert!(err.to_string().contains("only the author of the submission"), "{err}");
+    assert!(ana.rate_feedback(&fb, 0).unwrap_err().to_string().contains("score"));
+    assert!(ben.give_feedback(&shared, &feedback("  ", None)).unwrap_err().to_string().contains("body"));
+    assert!(matches!(ana.give_feedback(&shared, &feedback("self praise", None)), Err(Error::Domain(_))));
+
+    assert!(matches!(cai.edit_entry(&fb, "rewritten by someone else"), Err(Error::NotYourEntry(_))));
+    assert!(matches!(cai.retract_entry(&shared), Err(Error::NotYourEntry(_))));
+    ben.edit_entry(&fb, "Nice: you paused before advising.").unwrap();
+    ben.retract_entry(&fb).unwrap();
+    sync_all(&devices, &week);
+    let rows = ana.week_rows(1).unwrap();
+    let retracted = rows.feedback.iter().find(|f| f.meta.key == fb.key).expect("a retraction stays visible");
+    assert!(retracted.meta.retracted);
+    assert_eq!(retracted.body, "Nice: you paused before advising.");
+    assert!(retracted.meta.edited_at.is_some());
+}
+
+#[test]
+fn synthesizers_co_write_the_synthesis_and_others_are_refused() {
+    // Week 5 (rotation) runs 5–11 April; 6 April 10:00 Berlin.
+    let (devices, _) = cohort_devices(6, "2026-04-06T08:00:00Z");
+    let week = week_doc(5);
+    let roles = devices[0].week_roles(5).unwrap();
+    assert!(roles.rotation);
+    let synthesizers: Vec<&Client> =
+        devices.iter().filter(|d| roles.role_of(&user_of(d, &devices)) == Some(WeeklyRole::Synthesizer)).collect();
+    assert_eq!(synthesizers.len(), 2);
+    let outsider = devices.iter().find(|d| roles.role_of(&user_of(d, &devices)) == Some(WeeklyRole::Reviewer)).unwrap();
+
+    synthesizers[0].edit_synthesis(5, 0, 0, "We learned to pause.").unwrap();
+    synthesizers[1].edit_synthesis(5, 0, 0, "Week 5: ").unwrap(); // concurrent, offline
+    let facilitator = devices.last().unwrap();
+    facilitator.edit_synthesis(5, 0, 0, "").unwrap(); // an empty edit changes nothing
+    let err = outsider.edit_synthesis(5, 0, 0, "sneaky").unwrap_err();
+    assert!(matches!(&err, Error::Rejected(r) if r.reason == RejectReason::RoleRequired), "{err}");
+    assert!(outsider.synthesis(5).unwrap().is_empty(), "a refused change leaves nothing behind");
+
+    sync_all(&devices, &week);
+    let text = devices[0].synthesis(5).unwrap();
+    assert!(text.contains("We learned to pause.") && text.contains("Week 5: "), "{text}");
+    assert!(devices.iter().all(|d| d.synthesis(5).unwrap() == text));
+    // Unicode positions count characters: an edit after an emoji lands after it.
+    synthesizers[0].edit_synthesis(5, 0, 0, "🌱").unwrap();
+    synthesizers[0].edit_synthesis(5, 1, 0, "!").unwrap();
+    assert!(synthesizers[0].synthesis(5).unwrap().starts_with("🌱!"));
+    assert!(synthesizers[0].edit_synthesis(5, 10_000, 0, "x").is_err());
+}
+
+fn user_of(device: &Client, devices: &[Client]) -> String {
+    let index = devices.iter().position(|d| std::ptr::eq(d, device)).unwrap();
+    if index == devices.len() - 1 { FACILITATOR.to_owned() } else { support::cohort::learner_id(index) }
+}
+
+#[test]
+fn every_device_computes_the_same_roles_and_review_assignments() {
+    let (devices, _) = cohort_devices(12, "2026-04-06T08:00:00Z");
+    let first = devices[0].review_assignments(5).unwrap();
+    assert!(devices.iter().all(|d| d.review_assignments(5).unwrap() == first));
+    assert!(first.iter().all(|a| a.reviewers.len() >= 2 && !a.reviewers.contains(&a.practitioner)));
+    assert_eq!(devices[0].my_role(5).unwrap(), devices[1].week_roles(5).unwrap().role_of("u00"));
+    assert_eq!(devices.last().unwrap().my_role(5).unwrap(), Some(WeeklyRole::Facilitator));
+    assert_eq!(devices[0].cohort_size_status().unwrap(), SizeStatus::Ok);
+    let (small, _) = cohort_devices(4, "2026-04-06T08:00:00Z");
+    assert_eq!(small[0].cohort_size_status().unwrap(), SizeStatus::BelowMinimum { learners: 4, min: 10 });
+}
+
+#[test]
+fn feedback_after_the_window_closes_is_kept_and_flagged_late() {
+    let (devices, clock) = cohort_devices(3, "2026-03-10T07:00:00Z");
+    let week = week_doc(1);
+    let shared = practise_and_share(&devices[0], "Practice");
+    sync_all(&devices, &week);
+    // Week 1's critique is Thursday 12 March 17:00 Berlin; the window closes 48 h later.
+    let window = devices[1].feedback_window(1).unwrap();
+    assert!(window.open);
+    assert_eq!(window.closes_at, Some(at("2026-03-14T16:00:00Z")));
+    let on_time = devices[1].give_feedback(&shared, &feedback("On time", None)).unwrap();
+    clock.set(at("2026-03-15T09:00:00Z"));
+    assert!(!devices[2].feedback_window(1).unwrap().open);
+    let late = devices[2].give_feedback(&shared, &feedback("Late but useful", None)).unwrap();
+    sync_all(&devices, &week);
+    for device in &devices {
+        assert_eq!(device.late_entries(1).unwrap(), vec![late.key.clone()]);
+        assert_eq!(device.week_rows(1).unwrap().feedback.len(), 2, "late words are never discarded");
+    }
+    assert!(!devices[0].late_entries(1).unwrap().contains(&on_time.key));
+}
+
+#[test]
+fn capstones_and_public_reflections_belong_to_the_consolidation_weeks() {
+    let (devices, clock) = cohort_devices(3, "2026-03-10T07:00:00Z");
+    let err = devices[0].share_work(WorkKind::Capstone, "Capstone", "Plan", None, &[]).unwrap_err();
+    assert!(err.to_string().contains("consolidation"), "{err}");
+    clock.set(at("2026-05-12T08:00:00Z")); // week 10
+    let capstone = devices[0]
+        .share_work(
+            WorkKind::Capstone,
+            "Delegating the release",
+            "Three weeks of evidence.",
+            None,
+            &["https://example.org/deck".into()],
+        )
+        .unwrap();
+    assert_eq!(capstone.week, 10);
+    let reflection =
+        devices[0].share_work(WorkKind::Reflection, "What changed", "I ask before I tell.", None, &[]).unwrap();
+    sync_all(&devices, &week_doc(10));
+    let rows = devices[1].week_rows(10).unwrap();
+    let kinds: Vec<_> = rows.submissions.iter().map(|s| (s.meta.key.clone(), s.kind.clone())).collect();
+    assert!(kinds.contains(&(capstone.key.clone(), "capstone".into())));
+    assert!(kinds.contains(&(reflection.key.clone(), "reflection".into())));
+    assert_eq!(
+        rows.submissions.iter().find(|s| s.meta.key == capstone.key).unwrap().attachments,
+        "[\"https://example.org/deck\"]"
+    );
+    // Peers review them like any submission.
+    devices[1].give_feedback(&capstone, &feedback("Strong evidence.", Some("Show the before numbers."))).unwrap();
+}
+
+#[test]
+fn the_facilitator_records_attendance_and_learners_cannot() {
+    let (devices, _) = cohort_devices(3, "2026-03-13T08:00:00Z");
+    let facilitator = devices.last().unwrap();
+    facilitator.record_attendance(1, "u00", true).unwrap();
+    facilitator.record_attendance(1, "u01", false).unwrap();
+    facilitator.record_attendance(1, "u01", true).unwrap(); // corrected
+    let err = devices[0].record_attendance(1, "u00", true).unwrap_err();
+    assert!(matches!(&err, Error::Rejected(r) if r.reason == RejectReason::RoleRequired), "{err}");
+    sync_all(&devices, &week_doc(1));
+    let attendance = devices[0].week_rows(1).unwrap().attendance;
+    assert_eq!(attendance.len(), 2);
+    assert!(attendance.iter().all(|a| a.present));
+}
+
+#[test]
+fn garbage_from_the_network_changes_nothing() {
+    let (devices, _) = cohort_devices(3, "2026-03-10T07:00:00Z");
+    let week = week_doc(1);
+    let shared = practise_and_share(&devices[0], "Practice");
+    let mut changes = devices[0].changes_since(&week, &[]).unwrap();
+    let before = devices[1].week_rows(1).unwrap();
+    for bad in [vec![0u8; 3], b"not an automerge change at all".to_vec(), changes[0][..changes[0].len() / 2].to_vec()] {
+        let err = devices[1].receive_changes(&week, &[bad]).unwrap_err();
+        assert!(matches!(err, Error::Document(_)), "{err}");
+    }
+    // One bad change in a batch refuses the whole batch.
+    changes.push(vec![1, 2, 3]);
+    assert!(devices[1].receive_changes(&week, &changes).is_err());
+    assert_eq!(devices[1].week_rows(1).unwrap(), before);
+    assert!(devices[1].receive_changes("week:other-cohort:1", &[]).is_err());
+    assert!(devices[1].receive_changes("not a doc id", &[]).is_err());
+    changes.pop();
+    devices[1].receive_changes(&week, &changes).unwrap();
+    assert_eq!(devices[1].week_rows(1).unwrap().submissions[0].meta.key, shared.key);
+}
+
+#[test]
+fn feedback_arriving_before_its_submission_waits_and_then_shows() {
+    let (devices, _) = cohort_devices(3, "2026-03-10T07:00:00Z");
+    let (ana, ben, cai) = (&devices[0], &devices[1], &devices[2]);
+    let week = week_doc(1);
+    let shared = practise_and_share(ana, "Practice");
+    send(ana, ben, &week);
+    ben.give_feedback(&shared, &feedback("Good", None)).unwrap();
+    // Cai receives only Ben's newest change, without the submission it builds on.
+    let all = ben.changes_since(&week, &[]).unwrap();
+    let report = cai.receive_changes(&week, &all[all.len() - 1..]).unwrap();
+    assert!(report.waiting);
+    assert!(cai.week_rows(1).unwrap().feedback.is_empty());
+    let report = cai.receive_changes(&week, &all).unwrap();
+    assert!(!report.waiting);
+    let rows = cai.week_rows(1).unwrap();
+    assert_eq!((rows.submissions.len(), rows.feedback.len()), (1, 1));
+}
+
+#[test]
+fn documents_survive_reopening_and_compaction_and_rebuilt_projections_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device.sqlite");
+    let clock = microcohort_core::ManualClock::new(at("2026-03-10T07:00:00Z"));
+    let open = || Client::open(&path, std::sync::Arc::new(clock.clone())).unwrap();
+    let shared_keys: Vec<String> = {
+        let client = open();
+        client.import_default_prompt_pack().unwrap();
+        client.enroll(support::enrollment("Europe/Berlin")).unwrap();
+        client.join_cohort(COHORT, "u00").unwrap();
+        client.receive_changes(&DocId::cohort(COHORT).to_string(), &support::cohort::roster_changes(3)).unwrap();
+        // 40 entries: more than the 32 chunks that trigger a compaction.
+        (0..40)
+            .map(|i| client.share_work(WorkKind::Practice, &format!("Practice {i}"), "Body", None, &[]).unwrap().key)
+            .collect()
+    };
+    let client = open();
+    let rows = client.week_rows(1).unwrap();
+    let mut keys: Vec<String> = rows.submissions.iter().map(|s| s.meta.key.clone()).collect();
+    keys.sort();
+    let mut expected = shared_keys.clone();
+    expected.sort();
+    assert_eq!(keys, expected);
+    let chunks: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM doc_chunks WHERE doc_id = ?1", [week_doc(1)], |r| r.get(0))
+        .unwrap();
+    assert!(chunks <= 33, "compacted ({chunks} chunks)");
+    client.rebuild_projections().unwrap();
+    assert_eq!(client.week_rows(1).unwrap(), rows);
+    client.share_work(WorkKind::Practice, "After reopening", "Body", None, &[]).unwrap();
+    assert_eq!(client.week_rows(1).unwrap().submissions.len(), 41);
+    assert_eq!(client.integrity_check().unwrap(), "ok");
+}
