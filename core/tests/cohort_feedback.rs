@@ -293,3 +293,34 @@ fn documents_survive_reopening_and_compaction_and_rebuilt_projections_match() {
     assert_eq!(client.week_rows(1).unwrap().submissions.len(), 41);
     assert_eq!(client.integrity_check().unwrap(), "ok");
 }
+
+#[test]
+fn a_document_from_a_newer_schema_is_kept_but_not_edited_or_reprojected() {
+    use automerge::ROOT;
+    use automerge::transaction::{CommitOptions, Transactable};
+    let (devices, _) = cohort_devices(3, "2026-03-10T07:00:00Z");
+    let week = week_doc(1);
+    practise_and_share(&devices[0], "Before the upgrade");
+    let before = devices[0].week_rows(1).unwrap();
+    // A newer server bumps the week document's schema.
+    let mut newer =
+        microcohort_core::docs::genesis(&DocId::week(COHORT, 1)).with_actor(support::cohort::server_actor());
+    let changes = devices[0].changes_since(&week, &[]).unwrap();
+    for bytes in &changes {
+        newer.apply_changes([automerge::Change::try_from(bytes.as_slice()).unwrap()]).unwrap();
+    }
+    newer.put(ROOT, "schema", 2u64).unwrap();
+    newer.put(ROOT, "new_container_from_the_future", "x").unwrap();
+    newer.commit_with(CommitOptions::default().with_time(0));
+    let heads = devices[0].doc_heads(&week).unwrap();
+    let update: Vec<Vec<u8>> = newer.get_changes(&heads).into_iter().map(|c| c.raw_bytes().to_vec()).collect();
+
+    let report = devices[0].receive_changes(&week, &update).unwrap();
+    assert!(report.newer_schema);
+    let err = devices[0].share_work(WorkKind::Practice, "After", "Body", None, &[]).unwrap_err();
+    assert!(err.to_string().contains("update the app"), "{err}");
+    assert_eq!(devices[0].week_rows(1).unwrap(), before, "the last rows it understood stay visible");
+    // The document is still relayed unchanged to peers.
+    send(&devices[0], &devices[1], &week);
+    assert_eq!(devices[1].doc_heads(&week).unwrap(), devices[0].doc_heads(&week).unwrap());
+}

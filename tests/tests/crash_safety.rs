@@ -14,33 +14,31 @@ use rand::Rng;
 
 const KILLS: usize = 25;
 
-#[test]
-fn every_returned_practice_survives_repeated_sigkill() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("device.sqlite");
-    {
-        let client = Client::open(&db, Arc::new(SystemClock)).unwrap();
-        client.import_default_prompt_pack().unwrap();
-        client
-            .enroll(Enrollment {
-                program_id: "crash-test".into(),
-                program_title: "Crash test".into(),
-                pack_id: "everyday-leadership".into(),
-                blueprint: Blueprint::default_90_days(chrono::Utc::now().date_naive(), chrono_tz::UTC),
-                learner_time_zone: "UTC".into(),
-            })
-            .unwrap();
-    }
+/// A database enrolled in a program that starts today, for the writer programs.
+fn prepared_database(dir: &std::path::Path) -> std::path::PathBuf {
+    let db = dir.join("device.sqlite");
+    let client = Client::open(&db, Arc::new(SystemClock)).unwrap();
+    client.import_default_prompt_pack().unwrap();
+    client
+        .enroll(Enrollment {
+            program_id: "crash-test".into(),
+            program_title: "Crash test".into(),
+            pack_id: "everyday-leadership".into(),
+            blueprint: Blueprint::default_90_days(chrono::Utc::now().date_naive(), chrono_tz::UTC),
+            learner_time_zone: "UTC".into(),
+        })
+        .unwrap();
+    client.join_cohort("crash-cohort", "u00").unwrap();
+    db
+}
 
+/// Runs `program` on `db` again and again, killing it with SIGKILL after a random moment, and
+/// returns every line it printed in full (each a promise that the write before it returned).
+fn kill_repeatedly(program: &str, db: &std::path::Path) -> HashSet<String> {
     let mut confirmed = HashSet::new();
     let mut rng = rand::rng();
     for round in 0..KILLS {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_practice-writer"))
-            .arg(&db)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = Command::new(program).arg(db).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let reader = std::thread::spawn(move || {
             let mut ids = Vec::new();
@@ -63,7 +61,16 @@ fn every_returned_practice_survives_repeated_sigkill() {
         assert!(!status.success(), "round {round}: the writer must have been killed");
         confirmed.extend(ids);
     }
-    assert!(confirmed.len() > KILLS, "the writer made progress between kills ({} practices)", confirmed.len());
+    assert!(confirmed.len() > KILLS, "the writer made progress between kills ({} writes)", confirmed.len());
+    eprintln!("{program}: {} writes confirmed across {KILLS} kills", confirmed.len());
+    confirmed
+}
+
+#[test]
+fn every_returned_practice_survives_repeated_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = prepared_database(dir.path());
+    let confirmed = kill_repeatedly(env!("CARGO_BIN_EXE_practice-writer"), &db);
 
     let client = Client::open(&db, Arc::new(SystemClock)).unwrap();
     assert_eq!(client.integrity_check().unwrap(), "ok");
@@ -88,4 +95,25 @@ fn every_returned_practice_survives_repeated_sigkill() {
     assert_eq!(summary, logged);
     let outbox: i64 = conn.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0)).unwrap();
     assert_eq!(outbox, logged.0, "every log has its upload intent");
+}
+
+#[test]
+fn every_shared_entry_survives_sigkill_during_document_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = prepared_database(dir.path());
+    let confirmed = kill_repeatedly(env!("CARGO_BIN_EXE_submission-writer"), &db);
+
+    let client = Client::open(&db, Arc::new(SystemClock)).unwrap();
+    assert_eq!(client.integrity_check().unwrap(), "ok");
+    let stored: HashSet<String> = client.week_rows(0).unwrap().submissions.into_iter().map(|s| s.meta.key).collect();
+    let lost: Vec<_> = confirmed.difference(&stored).collect();
+    assert!(lost.is_empty(), "{} shared entries were lost: {lost:?}", lost.len());
+    // Compactions did happen while the writer was being killed.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let snapshots: i64 =
+        conn.query_row("SELECT COUNT(*) FROM doc_chunks WHERE snapshot = 1", [], |r| r.get(0)).unwrap();
+    assert!(confirmed.len() < 33 || snapshots >= 1, "{} writes but no compaction", confirmed.len());
+    // The stored document and its projection agree after the crashes.
+    client.rebuild_projections().unwrap();
+    assert_eq!(client.week_rows(0).unwrap().submissions.len(), stored.len());
 }

@@ -87,6 +87,8 @@ pub(super) struct OpenDoc {
     am: AutoCommit,
     /// What the store already holds of this document (empty for a genesis not yet stored).
     stored_heads: Vec<ChangeHash>,
+    /// The validator's view of the document, kept between local changes, rebuilt after merges.
+    index: Option<ObjectIndex>,
 }
 
 #[derive(Default)]
@@ -364,8 +366,8 @@ impl Client {
             let doc = DocId::parse(&id)?;
             let (mut am, _) = self.load_doc(&doc)?;
             let heads = am.get_heads();
-            self.persist(&doc, &am, &heads)?;
-            open.docs.insert(doc, OpenDoc { am, stored_heads: heads });
+            self.persist(&doc, &mut am, &heads)?;
+            open.docs.insert(doc, OpenDoc { am, stored_heads: heads, index: None });
         }
         Ok(())
     }
@@ -382,23 +384,26 @@ impl Client {
         let decoded = changes.iter().map(|bytes| guard::decode_change(bytes)).collect::<Result<Vec<_>, _>>()?;
         let mut open = self.open_docs();
         let entry = self.opened(&mut open, &doc)?;
-        let before = entry.am.get_heads();
-        let stored = entry.stored_heads.clone();
-        let mut merged = entry.am.clone();
-        guard::apply(&mut merged, decoded)?;
-        let heads = merged.get_heads();
-        let waiting = !merged.get_missing_deps(&[]).is_empty();
-        let newer_schema = schema_version(&merged).is_some_and(|v| v > SCHEMA_VERSION);
-        if heads != before {
-            if let Err(err) = self.persist(&doc, &merged, &stored) {
-                open.docs.remove(&doc);
-                return Err(err);
+        // Applied to the open document in place; on failure it is dropped from memory and reloaded
+        // from disk, which never saw the failed merge. Changes still waiting for their
+        // dependencies stay queued in the open document.
+        let result = (|| {
+            let before = entry.am.get_heads();
+            guard::apply(&mut entry.am, decoded)?;
+            entry.index = None;
+            let heads = entry.am.get_heads();
+            let waiting = !entry.am.get_missing_deps(&[]).is_empty();
+            let newer_schema = schema_version(&entry.am).is_some_and(|v| v > SCHEMA_VERSION);
+            if heads != before {
+                self.persist(&doc, &mut entry.am, &entry.stored_heads)?;
+                entry.stored_heads = heads.clone();
             }
-            entry.stored_heads = heads.clone();
+            Ok(ReceiveReport { heads, waiting, newer_schema })
+        })();
+        if result.is_err() {
+            open.docs.remove(&doc);
         }
-        // Changes still waiting for their dependencies stay queued in the open document.
-        entry.am = merged;
-        Ok(ReceiveReport { heads, waiting, newer_schema })
+        result
     }
 
     /// Changes of a document that a holder of `heads` lacks (all of them for no heads).
@@ -495,31 +500,38 @@ impl Client {
             }
             .into());
         }
-        let mut draft = entry.am.clone();
-        draft.set_actor(actor.clone());
-        let value = edit(&mut draft)?;
-        let Some(hash) = draft.commit_with(CommitOptions::default().with_time(now.timestamp())) else {
-            return Ok(value);
-        };
-        let change =
-            draft.get_change_by_hash(&hash).ok_or_else(|| Error::Corrupt("committed change vanished".into()))?;
-        let mut index = ObjectIndex::from_document(doc, &entry.am);
-        index.bind(actor, Owner::User(membership.user_id.clone()));
-        let directory = index.clone();
-        validate(doc, &change, submitter, &directory, &mut index)?;
-        if let Err(err) = self.persist(doc, &draft, &entry.stored_heads) {
+        // The edit is made on the open document itself; if anything fails before the change is
+        // stored, the document is dropped from memory and reloaded from disk on next use.
+        let result = (|| {
+            let mut index = match entry.index.take() {
+                Some(index) => index,
+                None => ObjectIndex::from_document(doc, &entry.am),
+            };
+            index.bind(actor.clone(), Owner::User(membership.user_id.clone()));
+            entry.am.set_actor(actor);
+            let value = edit(&mut entry.am)?;
+            let Some(hash) = entry.am.commit_with(CommitOptions::default().with_time(now.timestamp())) else {
+                entry.index = Some(index);
+                return Ok(value);
+            };
+            let change =
+                entry.am.get_change_by_hash(&hash).ok_or_else(|| Error::Corrupt("committed change vanished".into()))?;
+            let directory = index.clone();
+            validate(doc, &change, submitter, &directory, &mut index)?;
+            self.persist(doc, &mut entry.am, &entry.stored_heads)?;
+            entry.stored_heads = entry.am.get_heads();
+            entry.index = Some(index);
+            Ok(value)
+        })();
+        if result.is_err() {
             open.docs.remove(doc);
-            return Err(err);
         }
-        entry.stored_heads = draft.get_heads();
-        entry.am = draft;
-        Ok(value)
+        result
     }
 
     /// Appends the changes the store lacks (those after `stored_heads`) and re-projects the
     /// document, in one transaction; compacts into a snapshot when the chunks pile up.
-    fn persist(&self, doc: &DocId, am: &AutoCommit, stored_heads: &[ChangeHash]) -> Result<()> {
-        let mut am = am.clone();
+    fn persist(&self, doc: &DocId, am: &mut AutoCommit, stored_heads: &[ChangeHash]) -> Result<()> {
         let mut chunk = Vec::new();
         for change in am.get_changes(stored_heads) {
             chunk.extend_from_slice(change.raw_bytes());
@@ -527,9 +539,9 @@ impl Client {
         let blueprint = self.program()?.enrollment.blueprint.clone();
         let doc_id = doc.to_string();
         let projection = match doc {
-            _ if schema_version(&am).is_some_and(|v| v > SCHEMA_VERSION) => Projection::None,
-            DocId::Week { week, .. } => Projection::Week(*week, project_week(&am), blueprint.feedback_closes_at(*week)),
-            DocId::Cohort { cohort_id } => Projection::Roster(cohort_id.clone(), cohort::roster(&am)),
+            _ if schema_version(am).is_some_and(|v| v > SCHEMA_VERSION) => Projection::None,
+            DocId::Week { week, .. } => Projection::Week(*week, project_week(am), blueprint.feedback_closes_at(*week)),
+            DocId::Cohort { cohort_id } => Projection::Roster(cohort_id.clone(), cohort::roster(am)),
         };
         self.store().write(|tx| {
             let chunks = cohort_store::append_chunk(tx, &doc_id, &chunk, false)?;
@@ -561,7 +573,7 @@ impl Client {
     fn opened<'a>(&self, open: &'a mut OpenDocs, doc: &DocId) -> Result<&'a mut OpenDoc> {
         if !open.docs.contains_key(doc) {
             let (am, stored_heads) = self.load_doc(doc)?;
-            open.docs.insert(doc.clone(), OpenDoc { am, stored_heads });
+            open.docs.insert(doc.clone(), OpenDoc { am, stored_heads, index: None });
         }
         open.docs.get_mut(doc).ok_or_else(|| Error::Corrupt("document cache".into()))
     }
