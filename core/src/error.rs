@@ -58,6 +58,18 @@ pub enum Error {
     #[error(transparent)]
     Rejected(#[from] crate::policy::Rejection),
 
+    #[error("could not reach the sync server: {0}")]
+    Network(String),
+
+    #[error("the sync server refused the request ({status}): {message}")]
+    Server { status: u16, message: String },
+
+    #[error("this device is not signed in (its token was revoked or is wrong); join again with an invite code")]
+    Unauthorized,
+
+    #[error("this device is not linked to a sync server yet; join with an invite code first")]
+    NotLinked,
+
     #[error("the database has schema version {found}, newer than this app supports ({supported}); update the app")]
     SchemaTooNew { found: u32, supported: u32 },
 

@@ -15,12 +15,15 @@ pub mod domain;
 pub mod error;
 pub mod policy;
 pub mod store;
+pub mod sync;
 
 pub use client::{
     Client, Enrollment, EntryRef, FeedbackInput, FeedbackWindow, PracticeSession, ReceiveReport, TodayView, WorkKind,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
+#[cfg(feature = "sync-client")]
+pub use sync::{JoinOutcome, SyncOutcome, SyncStatus};
 
 /// The default 90-day "Everyday Leadership" prompt pack, in the documented pack file format
 /// (`core/prompt-packs/README.md`).

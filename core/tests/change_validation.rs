@@ -57,7 +57,7 @@ impl World {
     }
 
     fn check(&mut self, change: &Change, submitter: Submitter<'_>) -> Result<(), RejectReason> {
-        validate(&self.doc, change, submitter, &self.bindings, &mut self.index).map_err(|r| r.reason)
+        validate(&self.doc, change, submitter, &self.bindings, &mut self.index).map(|_| ()).map_err(|r| r.reason)
     }
 
     /// Validates and, if accepted, applies the change as the server would.

@@ -1,1 +1,5 @@
-fn main() {}
+//! `microcohort-server`: see `cli.rs` for the commands.
+
+fn main() {
+    microcohort_server::cli::main();
+}

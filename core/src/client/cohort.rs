@@ -109,8 +109,13 @@ impl Client {
         Ok(())
     }
 
-    fn membership(&self) -> Result<Membership> {
+    pub(crate) fn membership(&self) -> Result<Membership> {
         self.store().read(cohort_store::membership)?.ok_or(Error::NotInCohort)
+    }
+
+    /// The user this device belongs to (the author part of every key it writes).
+    pub fn my_user_id(&self) -> Result<String> {
+        Ok(self.membership()?.user_id)
     }
 
     pub fn roster(&self) -> Result<Roster> {
@@ -418,6 +423,56 @@ impl Client {
         let doc = DocId::parse(doc_id)?;
         let mut open = self.open_docs();
         Ok(self.opened(&mut open, &doc)?.am.get_heads())
+    }
+
+    // ---- for the sync client ---------------------------------------------------------------
+
+    #[cfg(feature = "sync-client")]
+    /// The documents this device syncs: the cohort document and every week up to the current one
+    /// (or the last, after the program), plus any other document it holds.
+    pub(crate) fn synced_docs(&self) -> Result<Vec<DocId>> {
+        let cohort_id = self.membership()?.cohort_id;
+        let blueprint = self.program()?.enrollment.blueprint.clone();
+        let today = self.today_date()?;
+        let last_week = match blueprint.position_on(today).week {
+            Some(week) => week,
+            None if today > blueprint.end_date() => blueprint.weeks,
+            None => 0,
+        };
+        let mut docs: Vec<DocId> = std::iter::once(DocId::cohort(&cohort_id))
+            .chain((0..=last_week).map(|w| DocId::week(&cohort_id, w)))
+            .collect();
+        for id in self.store().read(cohort_store::doc_ids)? {
+            if let Ok(doc) = DocId::parse(&id)
+                && doc.cohort_id() == cohort_id
+                && !docs.contains(&doc)
+            {
+                docs.push(doc);
+            }
+        }
+        Ok(docs)
+    }
+
+    #[cfg(feature = "sync-client")]
+    /// The local changes a holder of `known` lacks, and the local heads. Heads the device does not
+    /// have (the server moved on without it) count as nothing known: over-sending is safe.
+    pub(crate) fn local_changes(&self, doc: &DocId, known: &[ChangeHash]) -> Result<(Vec<Vec<u8>>, Vec<ChangeHash>)> {
+        let mut open = self.open_docs();
+        let entry = self.opened(&mut open, doc)?;
+        let known: Vec<ChangeHash> =
+            if known.iter().all(|h| entry.am.get_change_by_hash(h).is_some()) { known.to_vec() } else { Vec::new() };
+        let changes = entry.am.get_changes(&known).into_iter().map(|c| c.raw_bytes().to_vec()).collect();
+        Ok((changes, entry.am.get_heads()))
+    }
+
+    #[cfg(feature = "sync-client")]
+    /// Drops this device's copy of a document (after the server refused its branch); the next
+    /// sync fetches the server's copy.
+    pub(crate) fn drop_local_doc(&self, doc: &DocId) -> Result<()> {
+        let mut open = self.open_docs();
+        open.docs.remove(doc);
+        let id = doc.to_string();
+        self.store().write(|tx| crate::store::sync_state::forget_doc(tx, &id))
     }
 
     // ---- internals ------------------------------------------------------------------------

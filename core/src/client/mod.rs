@@ -81,9 +81,9 @@ pub struct TodayView {
     pub next_reminders: Vec<PlannedReminder>,
 }
 
-struct Program {
-    enrollment: StoredEnrollment,
-    pack: PromptPack,
+pub(crate) struct Program {
+    pub(crate) enrollment: StoredEnrollment,
+    pub(crate) pack: PromptPack,
 }
 
 pub struct Client {
@@ -427,24 +427,24 @@ impl Client {
     // ---- internals ------------------------------------------------------------------------
 
     /// The learner's local date now.
-    fn today_date(&self) -> Result<NaiveDate> {
+    pub(crate) fn today_date(&self) -> Result<NaiveDate> {
         let profile = self.profile()?;
         Ok(local_day(self.now(), profile.time_zone, profile.day_start))
     }
 
     /// The injected clock's "now" at the precision the store keeps (milliseconds), so a value
     /// returned to the app equals the one read back later.
-    fn now(&self) -> DateTime<Utc> {
+    pub(crate) fn now(&self) -> DateTime<Utc> {
         let now = self.clock.now();
         DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
     }
 
-    fn store(&self) -> MutexGuard<'_, Store> {
+    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
         // A panic while holding the lock rolled its transaction back; the connection is fine.
         self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn program(&self) -> Result<Arc<Program>> {
+    pub(crate) fn program(&self) -> Result<Arc<Program>> {
         let mut cached = self.program.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(program) = cached.as_ref() {
             return Ok(program.clone());

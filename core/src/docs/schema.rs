@@ -70,6 +70,10 @@ impl Container {
         }
     }
 
+    pub fn from_name(name: &str) -> Option<Self> {
+        WEEK_CONTAINERS.iter().chain(COHORT_CONTAINERS.iter()).copied().find(|c| c.name() == name)
+    }
+
     pub fn is_text(self) -> bool {
         self == Self::Synthesis
     }

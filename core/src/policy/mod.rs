@@ -24,7 +24,7 @@ use crate::docs::guard::expand;
 use crate::docs::schema::{Container, Writers, key_author};
 use crate::docs::{DocId, genesis, genesis_actor};
 
-pub use objects::{ObjectIndex, ObjectKind};
+pub use objects::{ObjKey, ObjectIndex, ObjectKind};
 
 /// Who an actor belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,21 +95,21 @@ fn reject<T>(reason: RejectReason, detail: impl Into<String>) -> Result<T, Rejec
     Err(Rejection { reason, detail: detail.into() })
 }
 
-/// Checks one change. On success, records the entries it creates in `index` (the caller binds a
-/// new actor to the submitter).
+/// Checks one change. On success, records the entries it creates in `index` and returns them (the
+/// caller binds a new actor to the submitter and may persist the new entries).
 pub fn validate(
     doc: &DocId,
     change: &Change,
     submitter: Submitter<'_>,
     directory: &dyn ActorDirectory,
     index: &mut ObjectIndex,
-) -> Result<(), Rejection> {
+) -> Result<Vec<(ObjKey, ObjectKind)>, Rejection> {
     let actor = change.actor_id();
     if *actor == genesis_actor(doc) {
         // The genesis is the one change every device may hold and send: accept it only verbatim.
         let expected = genesis(doc).get_last_local_change().map(|c| c.hash());
         return if Some(change.hash()) == expected {
-            Ok(())
+            Ok(Vec::new())
         } else {
             reject(RejectReason::ForgedActor, "only the server writes with the document's genesis actor")
         };
@@ -196,10 +196,26 @@ pub fn validate(
             }
         }
     }
-    for (id, kind) in created {
-        index.insert(id, kind);
+    for (id, kind) in &created {
+        index.insert(id.clone(), kind.clone());
     }
-    Ok(())
+    Ok(created)
+}
+
+/// The entries a change written by the server itself creates (roster members), for the index.
+pub fn server_created_entries(change: &Change, index: &mut ObjectIndex) -> Vec<(ObjKey, ObjectKind)> {
+    let Ok(expanded) = expand(change) else { return Vec::new() };
+    let mut created = Vec::new();
+    for (offset, op) in expanded.operations.iter().enumerate() {
+        let (ObjectId::Id(target), OpType::Make(ObjType::Map)) = (&op.obj, &op.action) else { continue };
+        if let Some(ObjectKind::Container(container)) = index.kind(&(target.counter(), target.actor().clone())) {
+            let id = (change.start_op().get() + offset as u64, change.actor_id().clone());
+            let kind = ObjectKind::Entry { container, owner: String::new() };
+            index.insert(id.clone(), kind.clone());
+            created.push((id, kind));
+        }
+    }
+    created
 }
 
 fn check_writers(container: Container, submitter: Submitter<'_>) -> Result<(), Rejection> {

@@ -80,7 +80,8 @@ impl ObjectIndex {
 
     pub fn insert(&mut self, id: ObjKey, kind: ObjectKind) {
         if let ObjectKind::Entry { owner, .. } = &kind {
-            self.actors.entry(id.1.clone()).or_insert_with(|| Owner::User(owner.clone()));
+            let who = if owner.is_empty() { Owner::Server } else { Owner::User(owner.clone()) };
+            self.actors.entry(id.1.clone()).or_insert(who);
         }
         self.objects.insert(id, kind);
     }

@@ -9,6 +9,7 @@ pub mod enrollment;
 pub mod practice;
 pub mod prompts;
 pub mod schema;
+pub mod sync_state;
 
 use std::path::Path;
 

@@ -7,10 +7,10 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The schema version this code writes.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
-const MIGRATIONS: [&str; VERSION as usize] = [V1_BASE, V2_DAILY_ACTIVITY, V3_COHORT_DOCUMENTS];
+const MIGRATIONS: [&str; VERSION as usize] = [V1_BASE, V2_DAILY_ACTIVITY, V3_COHORT_DOCUMENTS, V4_SYNC];
 
 /// Tables keyed by a text id are WITHOUT ROWID: one b-tree per table instead of a table plus an
 /// index, so logging a practice touches fewer pages.
@@ -196,6 +196,41 @@ CREATE TABLE roster (
     cohort_id TEXT NOT NULL, user_id TEXT NOT NULL, display_name TEXT NOT NULL, role TEXT NOT NULL,
     time_zone TEXT NOT NULL, joined_on TEXT NOT NULL, left_on TEXT,
     PRIMARY KEY (cohort_id, user_id)
+) WITHOUT ROWID;
+";
+
+/// The link to the sync server and what it has acknowledged.
+const V4_SYNC: &str = "
+CREATE TABLE server_link (
+    id              INTEGER PRIMARY KEY CHECK (id = 1),
+    server_url      TEXT NOT NULL,
+    device_id       TEXT NOT NULL,
+    device_token    TEXT NOT NULL,
+    logs_watermark  INTEGER NOT NULL DEFAULT 0,
+    last_attempt    INTEGER,
+    last_success    INTEGER,
+    last_error      TEXT
+);
+
+-- The heads the server acknowledged per document (concatenated 32-byte hashes).
+CREATE TABLE doc_sync (
+    doc_id        TEXT PRIMARY KEY,
+    server_heads  BLOB NOT NULL
+) WITHOUT ROWID;
+
+-- Cohort members' practice logs relayed to a facilitator's device (no reflections).
+CREATE TABLE cohort_practice_logs (
+    id             TEXT PRIMARY KEY,
+    user_id        TEXT NOT NULL,
+    program_id     TEXT NOT NULL,
+    prompt_id      TEXT NOT NULL,
+    local_date     TEXT NOT NULL,
+    time_zone      TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    duration_secs  INTEGER,
+    transfer_kind  TEXT,
+    corrects       TEXT,
+    recorded_at    INTEGER NOT NULL
 ) WITHOUT ROWID;
 ";
 

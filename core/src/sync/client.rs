@@ -1,0 +1,322 @@
+//! The device's sync client: one CBOR round trip to `/v1/sync` carrying every document's new
+//! changes, new practice logs and the pack version; retried with exponential backoff and jitter.
+//!
+//! Safe to kill at any point: acknowledged heads advance only after the server's changes are
+//! stored, outbox rows go only after the server acknowledged them, and everything sent again is
+//! deduplicated (changes by hash, logs by id).
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use automerge::ChangeHash;
+use rand::Rng;
+use serde_bytes::ByteBuf;
+
+use super::wire::{self, DocPush, DocStatus, JoinRequest, JoinResponse, SyncRequest, SyncResponse, WireLog};
+use crate::client::{Client, Enrollment};
+use crate::docs::DocId;
+use crate::domain::blueprint::Blueprint;
+use crate::error::{Error, Result};
+use crate::store::practice::{self as logs, PracticeStatus};
+use crate::store::sync_state;
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Rounds within one sync when the server asks for an older starting point (`need_from`).
+const MAX_ROUNDS: usize = 3;
+
+/// The core's own small runtime: the apps never need one of their own.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("microcohort-sync")
+            .enable_all()
+            .build()
+            .unwrap_or_else(|err| panic!("cannot start the sync runtime: {err}"))
+    })
+}
+
+fn http() -> &'static reqwest::Client {
+    static HTTP: OnceLock<reqwest::Client> = OnceLock::new();
+    HTTP.get_or_init(|| {
+        // rustls with the ring provider: no OpenSSL, nothing that needs a C toolchain beyond ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new())
+    })
+}
+
+/// POSTs a CBOR body and decodes the CBOR answer, mapping failures to errors a user understands.
+fn post<T: for<'de> serde::Deserialize<'de>>(url: &str, token: Option<&str>, body: Vec<u8>) -> Result<(T, usize)> {
+    runtime().block_on(async {
+        let mut request = http().post(url).header("content-type", "application/cbor").body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(|err| Error::Network(describe(&err)))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|err| Error::Network(describe(&err)))?;
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(Error::Unauthorized);
+        }
+        if !status.is_success() {
+            let message = String::from_utf8_lossy(&bytes).chars().take(300).collect();
+            return Err(Error::Server { status: status.as_u16(), message });
+        }
+        let decoded = wire::decode(&bytes).map_err(|message| Error::Server { status: status.as_u16(), message })?;
+        Ok((decoded, bytes.len()))
+    })
+}
+
+fn describe(err: &reqwest::Error) -> String {
+    if err.is_timeout() {
+        "the server did not answer in time".into()
+    } else if err.is_connect() {
+        "no connection to the server (offline?)".into()
+    } else {
+        err.to_string()
+    }
+}
+
+/// What joining did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinOutcome {
+    pub user_id: String,
+    pub cohort_id: String,
+    pub role: String,
+}
+
+/// What one sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncOutcome {
+    pub rounds: usize,
+    pub changes_sent: usize,
+    pub changes_received: usize,
+    pub bytes_received: usize,
+    pub logs_acked: usize,
+    pub cohort_logs_received: usize,
+    /// Documents whose local branch the server refused, with its reason.
+    pub rejected: Vec<(String, String)>,
+}
+
+/// For the UI: when sync last worked and what is waiting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncStatus {
+    pub linked: bool,
+    pub last_success_ms: Option<i64>,
+    pub last_attempt_ms: Option<i64>,
+    pub pending_practice_logs: u64,
+    /// The last failure, in words for the user; `None` after a success.
+    pub last_error: Option<String>,
+}
+
+impl Client {
+    /// Joins a cohort on a server with an invite code: links the device, imports the program's
+    /// prompt pack and enrolls the learner in `time_zone`.
+    pub fn join_server(
+        &self,
+        server_url: &str,
+        invite_code: &str,
+        device_name: &str,
+        time_zone: &str,
+    ) -> Result<JoinOutcome> {
+        crate::domain::time::parse_time_zone(time_zone)?;
+        let url = server_url.trim_end_matches('/');
+        let body =
+            wire::encode(&JoinRequest { invite_code: invite_code.trim().into(), device_name: device_name.into() });
+        let (joined, _): (JoinResponse, usize) = post(&format!("{url}/v1/join"), None, body)?;
+        let program = &joined.program;
+        self.import_prompt_pack(&program.pack.file_name, &program.pack.toml)?;
+        let blueprint: Blueprint = serde_json::from_str(&program.blueprint_json)
+            .map_err(|err| Error::Server { status: 200, message: format!("unreadable program blueprint: {err}") })?;
+        self.enroll(Enrollment {
+            program_id: program.program_id.clone(),
+            program_title: program.title.clone(),
+            pack_id: program.pack.pack_id.clone(),
+            blueprint,
+            learner_time_zone: time_zone.into(),
+        })?;
+        self.join_cohort(&joined.cohort_id, &joined.user_id)?;
+        self.store().write(|tx| sync_state::save_link(tx, url, &joined.device_id, &joined.device_token))?;
+        Ok(JoinOutcome { user_id: joined.user_id, cohort_id: joined.cohort_id, role: joined.role })
+    }
+
+    pub fn sync_status(&self) -> Result<SyncStatus> {
+        let link = self.store().read(sync_state::link)?;
+        let pending = self.store().read(sync_state::pending_log_ids)?.len() as u64;
+        Ok(match link {
+            None => SyncStatus {
+                linked: false,
+                last_success_ms: None,
+                last_attempt_ms: None,
+                pending_practice_logs: pending,
+                last_error: None,
+            },
+            Some(l) => SyncStatus {
+                linked: true,
+                last_success_ms: l.last_success,
+                last_attempt_ms: l.last_attempt,
+                pending_practice_logs: pending,
+                last_error: l.last_error,
+            },
+        })
+    }
+
+    /// Syncs now, retrying failures that may pass (network, server busy) with exponential
+    /// backoff and jitter, `attempts` times at most.
+    pub fn sync_with_retry(&self, attempts: u32) -> Result<SyncOutcome> {
+        let mut delay = Duration::from_millis(200);
+        let mut attempt = 1;
+        loop {
+            match self.sync_now() {
+                Err(Error::Network(_) | Error::Server { status: 429 | 500..=599, .. }) if attempt < attempts => {
+                    let jitter = rand::rng().random_range(0..=delay.as_millis() as u64 / 2);
+                    std::thread::sleep(delay + Duration::from_millis(jitter));
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One sync: normally a single round trip.
+    pub fn sync_now(&self) -> Result<SyncOutcome> {
+        let link = self.store().read(sync_state::link)?.ok_or(Error::NotLinked)?;
+        let result = self.sync_rounds(&link);
+        let now = self.now().timestamp_millis();
+        let recorded = match &result {
+            Ok(outcome) if outcome.rejected.is_empty() => Ok(()),
+            Ok(outcome) => Err(format!(
+                "the server refused changes to {}; they were replaced by the cohort's copy",
+                outcome.rejected.iter().map(|(doc, reason)| format!("{doc} ({reason})")).collect::<Vec<_>>().join(", ")
+            )),
+            Err(err) => Err(err.to_string()),
+        };
+        self.store()
+            .write(|tx| sync_state::record_attempt(tx, now, recorded.as_ref().map(|_| ()).map_err(String::as_str)))?;
+        result
+    }
+
+    fn sync_rounds(&self, link: &sync_state::ServerLink) -> Result<SyncOutcome> {
+        let mut outcome = SyncOutcome::default();
+        let mut resend_all: Vec<DocId> = Vec::new();
+        for round in 1..=MAX_ROUNDS {
+            outcome.rounds = round;
+            let request = self.build_request(link, &resend_all)?;
+            outcome.changes_sent += request.docs.iter().map(|d| d.changes.len()).sum::<usize>();
+            let (response, bytes): (SyncResponse, usize) =
+                post(&format!("{}/v1/sync", link.server_url), Some(&link.device_token), wire::encode(&request))?;
+            outcome.bytes_received += bytes;
+            resend_all = self.apply_response(&response, &mut outcome)?;
+            if resend_all.is_empty() {
+                break;
+            }
+        }
+        Ok(outcome)
+    }
+
+    fn build_request(&self, link: &sync_state::ServerLink, resend_all: &[DocId]) -> Result<SyncRequest> {
+        let mut docs = Vec::new();
+        for doc in self.synced_docs()? {
+            let id = doc.to_string();
+            let known = if resend_all.contains(&doc) {
+                Vec::new()
+            } else {
+                self.store().read(|c| sync_state::server_heads(c, &id))?
+            };
+            let (changes, heads) = self.local_changes(&doc, &known)?;
+            docs.push(DocPush {
+                doc_id: id,
+                known_server_heads: known.iter().map(|h| ByteBuf::from(h.0.to_vec())).collect(),
+                changes: changes.into_iter().map(ByteBuf::from).collect(),
+                client_heads: heads.iter().map(|h| ByteBuf::from(h.0.to_vec())).collect(),
+            });
+        }
+        let practice_logs = self.store().read(|conn| {
+            let mut out = Vec::new();
+            for id in sync_state::pending_log_ids(conn)? {
+                let Ok(uuid) = id.parse() else { continue };
+                if let Some(log) = logs::log(conn, uuid)? {
+                    out.push(WireLog {
+                        id: log.id.to_string(),
+                        user_id: String::new(),
+                        program_id: log.program_id,
+                        pack_id: log.prompt.pack_id,
+                        pack_version: log.prompt.pack_version,
+                        prompt_id: log.prompt.prompt_id,
+                        started_at: log.started_at.timestamp_millis(),
+                        time_zone: log.time_zone,
+                        local_date: log.local_date.to_string(),
+                        status: match log.status {
+                            PracticeStatus::Completed => "completed".into(),
+                            PracticeStatus::Abandoned => "abandoned".into(),
+                        },
+                        duration_secs: log.duration_secs,
+                        transfer_kind: log.transfer.map(|t| t.kind.as_str().to_owned()),
+                        corrects: log.corrects.map(|c| c.to_string()),
+                        recorded_at: log.recorded_at.timestamp_millis(),
+                    });
+                }
+            }
+            Ok(out)
+        })?;
+        Ok(SyncRequest {
+            device_id: link.device_id.clone(),
+            docs,
+            practice_logs,
+            prompts_since: self.program()?.pack.version,
+            logs_since: link.logs_watermark,
+        })
+    }
+
+    /// Applies a response; returns the documents to resend in full (`need_from`).
+    fn apply_response(&self, response: &SyncResponse, outcome: &mut SyncOutcome) -> Result<Vec<DocId>> {
+        let mut resend = Vec::new();
+        for pull in &response.docs {
+            let doc = DocId::parse(&pull.doc_id)?;
+            match &pull.status {
+                DocStatus::Ok => {
+                    let changes: Vec<Vec<u8>> = pull.changes.iter().map(|c| c.to_vec()).collect();
+                    outcome.changes_received += changes.len();
+                    self.receive_changes(&pull.doc_id, &changes)?;
+                    let heads = pull
+                        .server_heads
+                        .iter()
+                        .map(|h| ChangeHash::try_from(h.as_slice()))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|_| Error::Server { status: 200, message: "malformed server heads".into() })?;
+                    // Advanced only now that the server's changes are stored.
+                    self.store().write(|tx| sync_state::save_server_heads(tx, &pull.doc_id, &heads))?;
+                }
+                DocStatus::NeedFrom => resend.push(doc),
+                DocStatus::Rejected { reason, detail } => {
+                    tracing::warn!(doc = %pull.doc_id, %reason, %detail, "server refused this device's changes");
+                    outcome.rejected.push((pull.doc_id.clone(), reason.clone()));
+                    self.drop_local_doc(&doc)?;
+                    resend.push(doc);
+                }
+            }
+        }
+        outcome.logs_acked += response.practice_logs_acked.len();
+        outcome.cohort_logs_received += response.practice_logs.len();
+        self.store().write(|tx| {
+            sync_state::ack_logs(tx, &response.practice_logs_acked)?;
+            sync_state::store_cohort_logs(tx, &response.practice_logs, response.logs_watermark)
+        })?;
+        if let Some(pack) = &response.prompts {
+            self.import_prompt_pack(&pack.file_name, &pack.toml)?;
+        }
+        Ok(resend)
+    }
+
+    /// Relayed practice logs of the cohort (facilitator devices): `(id, user, local date, status)`.
+    pub fn cohort_practice_logs(&self) -> Result<Vec<(String, String, String, String)>> {
+        self.store().read(sync_state::cohort_logs)
+    }
+}

@@ -1,0 +1,12 @@
+//! Sync with the server (DESIGN §4): one HTTP round trip carries every document's changes, new
+//! practice logs and prompt-pack updates.
+//!
+//! - [`wire`]: the CBOR request and response types, shared with the server.
+//! - `client` (feature `sync-client`): the device side, on reqwest and the core's own tokio runtime.
+
+pub mod wire;
+
+#[cfg(feature = "sync-client")]
+mod client;
+#[cfg(feature = "sync-client")]
+pub use client::{JoinOutcome, SyncOutcome, SyncStatus};

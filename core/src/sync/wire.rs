@@ -1,0 +1,151 @@
+//! The sync protocol's messages. CBOR (ciborium) carries change bytes as byte strings, without
+//! base64. Path `/v1/...`: a breaking change gets a new path, the old one keeps working.
+
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+/// `POST /v1/join`: trade an invite code for a device token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinRequest {
+    pub invite_code: String,
+    pub device_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinResponse {
+    pub device_id: String,
+    /// Shown once; the server keeps only its hash.
+    pub device_token: String,
+    pub user_id: String,
+    pub cohort_id: String,
+    pub role: String,
+    pub program: ProgramInfo,
+}
+
+/// What a device needs to run a program offline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramInfo {
+    pub program_id: String,
+    pub title: String,
+    /// The blueprint as JSON (`domain::blueprint::Blueprint`).
+    pub blueprint_json: String,
+    pub pack: PackFile,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackFile {
+    pub pack_id: String,
+    pub version: u32,
+    pub file_name: String,
+    pub toml: String,
+}
+
+/// `POST /v1/sync`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    pub device_id: String,
+    pub docs: Vec<DocPush>,
+    pub practice_logs: Vec<WireLog>,
+    /// The newest pack version the device has; the server answers with a newer one if any.
+    pub prompts_since: u32,
+    /// The server's practice-log sequence the device has seen (facilitators' devices).
+    pub logs_since: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocPush {
+    pub doc_id: String,
+    /// The heads the server acknowledged last time (empty the first time).
+    pub known_server_heads: Vec<ByteBuf>,
+    /// Changes made since those heads.
+    pub changes: Vec<ByteBuf>,
+    pub client_heads: Vec<ByteBuf>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    pub docs: Vec<DocPull>,
+    pub practice_logs_acked: Vec<String>,
+    /// Cohort members' practice logs for a facilitator (never the private reflection).
+    pub practice_logs: Vec<WireLog>,
+    pub logs_watermark: u64,
+    pub prompts: Option<PackFile>,
+    /// Milliseconds since the epoch, so a device can notice its clock is wrong.
+    pub server_time: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocPull {
+    pub doc_id: String,
+    pub status: DocStatus,
+    /// What the device lacks.
+    pub changes: Vec<ByteBuf>,
+    pub server_heads: Vec<ByteBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DocStatus {
+    Ok,
+    /// The server lacks a dependency of what was sent: resend from an older point.
+    NeedFrom,
+    /// Nothing of this document was stored; the device drops its branch and refetches.
+    Rejected {
+        reason: String,
+        detail: String,
+    },
+}
+
+/// A practice log on the wire. The private reflection never leaves the device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireLog {
+    pub id: String,
+    /// Filled in by the server (the authenticated user); ignored from devices.
+    pub user_id: String,
+    pub program_id: String,
+    pub pack_id: String,
+    pub pack_version: u32,
+    pub prompt_id: String,
+    pub started_at: i64,
+    pub time_zone: String,
+    pub local_date: String,
+    pub status: String,
+    pub duration_secs: Option<u32>,
+    pub transfer_kind: Option<String>,
+    pub corrects: Option<String>,
+    pub recorded_at: i64,
+}
+
+/// Encodes a message as CBOR.
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail for these plain types.
+    let _ = ciborium::into_writer(value, &mut out);
+    out
+}
+
+/// Decodes a CBOR message; the error names what was wrong.
+pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
+    ciborium::from_reader(bytes).map_err(|err| format!("malformed CBOR: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_garbage_is_named() {
+        let request = SyncRequest {
+            device_id: "d1".into(),
+            docs: vec![DocPush {
+                doc_id: "week:c:1".into(),
+                changes: vec![ByteBuf::from(vec![1, 2, 3])],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let bytes = encode(&request);
+        assert_eq!(decode::<SyncRequest>(&bytes).unwrap(), request);
+        assert!(decode::<SyncRequest>(&bytes[..bytes.len() - 2]).unwrap_err().contains("malformed CBOR"));
+        assert!(decode::<SyncRequest>(b"\xff\x00garbage").is_err());
+    }
+}

@@ -1,0 +1,222 @@
+//! The command line: `serve` the sync API, or run `admin` commands on its data.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::admin::{NewProgram, create_program};
+use crate::app::{AppState, RateLimiter, router};
+use crate::storage::Storage;
+use crate::storage::sqlite::SqliteStorage;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "microcohort-server", version, about = "Microcohort sync server")]
+struct Cli {
+    /// Where the embedded SQLite database lives.
+    #[arg(long, global = true, env = "MICROCOHORT_DATA_DIR", default_value = "./microcohort-data")]
+    data_dir: PathBuf,
+    /// PostgreSQL instead of the embedded database (not available yet: see README).
+    #[arg(long, global = true, env = "MICROCOHORT_DATABASE_URL")]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the sync API.
+    Serve {
+        #[arg(long, env = "MICROCOHORT_LISTEN", default_value = "127.0.0.1:8787")]
+        listen: SocketAddr,
+        /// Requests a device may make at once before being rate limited.
+        #[arg(long, env = "MICROCOHORT_RATE_BURST", default_value_t = 60)]
+        rate_burst: u32,
+        /// Requests per second a device regains.
+        #[arg(long, env = "MICROCOHORT_RATE_PER_SECOND", default_value_t = 10)]
+        rate_per_second: u32,
+    },
+    /// Operator commands.
+    #[command(subcommand)]
+    Admin(Admin),
+}
+
+#[derive(Subcommand)]
+enum Admin {
+    /// Create (or update) a program from a prompt pack.
+    CreateProgram {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        title: String,
+        /// Program day 1, YYYY-MM-DD.
+        #[arg(long)]
+        start: String,
+        /// The cohort's IANA time zone.
+        #[arg(long)]
+        time_zone: String,
+        /// A prompt pack file; the built-in "Everyday Leadership" pack if omitted.
+        #[arg(long)]
+        pack: Option<PathBuf>,
+        #[arg(long)]
+        critique_weekday: Option<String>,
+        #[arg(long)]
+        critique_time: Option<String>,
+    },
+    CreateCohort {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        program: String,
+        #[arg(long)]
+        title: String,
+    },
+    /// Issue a one-time invite code (printed once).
+    Invite {
+        #[arg(long)]
+        cohort: String,
+        #[arg(long, default_value = "learner")]
+        role: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "UTC")]
+        time_zone: String,
+    },
+    /// Issue a facilitator invite code.
+    AddFacilitator {
+        #[arg(long)]
+        cohort: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "UTC")]
+        time_zone: String,
+    },
+    RevokeDevice {
+        #[arg(long)]
+        device: String,
+    },
+    ListPrograms,
+    ListCohorts,
+    ListMembers {
+        #[arg(long)]
+        cohort: String,
+    },
+}
+
+fn open(cli: &Cli) -> Result<Arc<dyn Storage>, String> {
+    if cli.database_url.is_some() {
+        return Err("PostgreSQL storage is not built yet; omit --database-url to use the embedded SQLite".into());
+    }
+    std::fs::create_dir_all(&cli.data_dir).map_err(|e| format!("{}: {e}", cli.data_dir.display()))?;
+    let storage = SqliteStorage::open(&cli.data_dir.join("microcohort.sqlite")).map_err(|e| e.to_string())?;
+    Ok(Arc::new(storage))
+}
+
+/// Parses the arguments and runs the command; exits non-zero with a message on failure.
+pub fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(message) = run(cli) {
+        eprintln!("error: {message}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let storage = open(&cli)?;
+    let fail = |e: crate::error::ApiError| e.to_string();
+    match cli.command {
+        Command::Serve { listen, rate_burst, rate_per_second } => {
+            serve(storage, listen, RateLimiter::new(rate_burst, rate_per_second))
+        }
+        Command::Admin(admin) => match admin {
+            Admin::CreateProgram { id, title, start, time_zone, pack, critique_weekday, critique_time } => {
+                let program = NewProgram {
+                    id: &id,
+                    title: &title,
+                    start_date: &start,
+                    time_zone: &time_zone,
+                    critique_weekday: critique_weekday.as_deref(),
+                    critique_time: critique_time.as_deref(),
+                    pack_path: pack.as_deref(),
+                };
+                create_program(storage.as_ref(), &program).map_err(fail)?;
+                println!("program {id} ready");
+                Ok(())
+            }
+            Admin::CreateCohort { id, program, title } => {
+                storage.create_cohort(&id, &program, &title).map_err(fail)?;
+                println!("cohort {id} ready");
+                Ok(())
+            }
+            Admin::Invite { cohort, role, name, time_zone } => {
+                println!("{}", storage.create_invite(&cohort, &role, &name, &time_zone).map_err(fail)?);
+                Ok(())
+            }
+            Admin::AddFacilitator { cohort, name, time_zone } => {
+                println!("{}", storage.create_invite(&cohort, "facilitator", &name, &time_zone).map_err(fail)?);
+                Ok(())
+            }
+            Admin::RevokeDevice { device } => {
+                storage.revoke_device(&device).map_err(fail)?;
+                println!("device {device} revoked");
+                Ok(())
+            }
+            Admin::ListPrograms => {
+                for p in storage.programs().map_err(fail)? {
+                    println!("{}\t{}\t{} v{}", p.id, p.title, p.pack_id, p.pack_version);
+                }
+                Ok(())
+            }
+            Admin::ListCohorts => {
+                for c in storage.cohorts().map_err(fail)? {
+                    println!("{}\t{}\t{}\t{} members", c.id, c.program_id, c.title, c.members);
+                }
+                Ok(())
+            }
+            Admin::ListMembers { cohort } => {
+                for m in storage.members(&cohort).map_err(fail)? {
+                    println!("{}\t{}\t{}\t{} devices", m.user_id, m.display_name, m.role, m.devices);
+                }
+                Ok(())
+            }
+        },
+    }
+}
+
+fn serve(storage: Arc<dyn Storage>, listen: SocketAddr, limiter: RateLimiter) -> Result<(), String> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let listener =
+            tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        // Tests and scripts read this line to find the port.
+        println!("listening on http://{address}");
+        tracing::info!(%address, "serving");
+        axum::serve(listener, router(AppState::new(storage, limiter)))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// SIGTERM (or Ctrl-C): stop accepting, finish requests in flight, exit.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = terminate => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

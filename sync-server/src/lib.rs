@@ -1,0 +1,19 @@
+//! The Microcohort sync server: authenticates devices, authorizes every CRDT change with the
+//! core's validator, relays practice logs to facilitators and serves the program's prompts.
+//!
+//! - [`app`]: the axum router, shared state and cross-cutting layers (limits, timeouts, tracing).
+//! - [`auth`]: device tokens and invite codes (random, stored only as hashes), the bearer extractor.
+//! - [`sync`]: the `/v1/sync` round trip.
+//! - [`storage`]: the storage trait and its SQLite implementation.
+//! - [`admin`]: the operator's commands (programs, cohorts, invites, revocation).
+//! - [`metrics`]: Prometheus text metrics.
+//! - [`cli`]: the `microcohort-server` command line (`serve`, `admin …`).
+
+pub mod admin;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod error;
+pub mod metrics;
+pub mod storage;
+pub mod sync;

@@ -1,0 +1,91 @@
+//! Storage behind the server. Handlers see only [`Storage`]; the embedded SQLite implementation
+//! is the default (one file, zero set-up).
+//!
+//! The hot path never loads an automerge document: changes are rows `(doc_id, hash, actor, seq,
+//! deps, body, doc_seq)`, heads are kept per document, and what a device lacks is every change
+//! after the newest of the heads it was last given (all of them were stored by then).
+
+pub mod schema;
+pub mod sqlite;
+
+use microcohort_core::policy::RejectReason;
+use microcohort_core::sync::wire::{JoinResponse, SyncRequest, SyncResponse};
+
+use crate::error::ApiError;
+
+/// An authenticated device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub device_id: String,
+    pub user_id: String,
+    pub cohort_id: String,
+    pub role: String,
+}
+
+/// What a sync did, for metrics.
+#[derive(Debug, Clone, Default)]
+pub struct SyncStats {
+    pub changes_stored: u64,
+    pub rejected: Vec<RejectReason>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramRow {
+    pub id: String,
+    pub title: String,
+    pub pack_id: String,
+    pub pack_version: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CohortRow {
+    pub id: String,
+    pub program_id: String,
+    pub title: String,
+    pub members: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRow {
+    pub user_id: String,
+    pub display_name: String,
+    pub role: String,
+    pub devices: u32,
+}
+
+pub trait Storage: Send + Sync + 'static {
+    fn authenticate(&self, token_hash: &[u8]) -> Result<Option<Device>, ApiError>;
+    /// Redeems an invite code: creates the user, the device and the roster entry.
+    fn join(
+        &self,
+        code_hash: &[u8],
+        device_name: &str,
+        token_hash: &[u8],
+        token: &str,
+    ) -> Result<JoinResponse, ApiError>;
+    fn sync(&self, device: &Device, request: SyncRequest) -> Result<(SyncResponse, SyncStats), ApiError>;
+    /// `(documents, changes)` stored.
+    fn counts(&self) -> Result<(u64, u64), ApiError>;
+
+    fn create_program(
+        &self,
+        id: &str,
+        title: &str,
+        blueprint_json: &str,
+        pack_file: &str,
+        pack_toml: &str,
+    ) -> Result<(), ApiError>;
+    fn create_cohort(&self, id: &str, program_id: &str, title: &str) -> Result<(), ApiError>;
+    /// Returns the invite code (shown once).
+    fn create_invite(
+        &self,
+        cohort_id: &str,
+        role: &str,
+        display_name: &str,
+        time_zone: &str,
+    ) -> Result<String, ApiError>;
+    fn revoke_device(&self, device_id: &str) -> Result<(), ApiError>;
+    fn programs(&self) -> Result<Vec<ProgramRow>, ApiError>;
+    fn cohorts(&self) -> Result<Vec<CohortRow>, ApiError>;
+    fn members(&self, cohort_id: &str) -> Result<Vec<MemberRow>, ApiError>;
+}

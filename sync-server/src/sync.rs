@@ -1,0 +1,63 @@
+//! `POST /v1/join` and `POST /v1/sync`: CBOR in, CBOR out.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use microcohort_core::sync::wire::{self, JoinRequest, SyncRequest};
+
+use crate::app::AppState;
+use crate::auth;
+use crate::error::ApiError;
+use crate::metrics::ReasonLabels;
+use crate::storage::{Device, Storage};
+
+fn cbor(bytes: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/cbor")], bytes).into_response()
+}
+
+/// Runs blocking storage work off the async threads.
+async fn blocking<T: Send + 'static>(
+    storage: &Arc<dyn Storage>,
+    f: impl FnOnce(&dyn Storage) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let storage = storage.clone();
+    tokio::task::spawn_blocking(move || f(storage.as_ref())).await.map_err(|e| ApiError::Internal(e.to_string()))?
+}
+
+pub async fn join(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+    let request: JoinRequest = wire::decode(&body).map_err(ApiError::BadRequest)?;
+    let token = auth::new_token();
+    let (code_hash, token_hash) = (auth::hash_invite(&request.invite_code), auth::hash_secret(&token));
+    let response =
+        blocking(&state.storage, move |s| s.join(&code_hash, &request.device_name, &token_hash, &token)).await?;
+    tracing::info!(user = %response.user_id, cohort = %response.cohort_id, role = %response.role, "device joined");
+    Ok(cbor(wire::encode(&response)))
+}
+
+/// The device behind a bearer token, or 401.
+pub async fn authenticate(state: &Arc<AppState>, headers: &HeaderMap) -> Result<Device, ApiError> {
+    let token =
+        auth::bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())).ok_or(ApiError::Unauthorized)?;
+    let hash = auth::hash_secret(token);
+    blocking(&state.storage, move |s| s.authenticate(&hash)).await?.ok_or(ApiError::Unauthorized)
+}
+
+pub async fn sync(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let device = authenticate(&state, &headers).await?;
+    state.limiter.check(&device.device_id)?;
+    let request: SyncRequest = wire::decode(&body).map_err(ApiError::BadRequest)?;
+    let (response, stats) = blocking(&state.storage, move |s| s.sync(&device, request)).await?;
+    for reason in &stats.rejected {
+        state.metrics.rejected_changes.get_or_create(&ReasonLabels { reason: reason.as_str().into() }).inc();
+    }
+    if stats.changes_stored > 0 {
+        state.metrics.changes.inc_by(stats.changes_stored as i64);
+    }
+    state.metrics.sync_seconds.observe(started.elapsed().as_secs_f64());
+    Ok(cbor(wire::encode(&response)))
+}

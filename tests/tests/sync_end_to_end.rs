@@ -1,0 +1,327 @@
+//! A real `microcohort-server` process on loopback and real core clients going on- and offline.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, AutoCommit, ObjType, ROOT, ReadDoc};
+use microcohort_core::docs::{DocId, genesis};
+use microcohort_core::domain::practice::PracticeOutcome;
+use microcohort_core::sync::wire::{self, DocPush, DocStatus, JoinRequest, JoinResponse, SyncRequest, SyncResponse};
+use microcohort_core::{Client, EntryRef, Error, FeedbackInput, SystemClock};
+use microcohort_tests::{ServerProcess, admin, raw_get, raw_post};
+use rand::{Rng, SeedableRng};
+use serde_bytes::ByteBuf;
+
+const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
+const LEARNERS: usize = 12;
+
+/// A program that started 8 days ago (so today is in week 1) with cohorts `c1` and `c2`.
+fn prepared(data: &Path) {
+    let start = (chrono::Utc::now().date_naive() - chrono::Days::new(8)).to_string();
+    admin(
+        SERVER,
+        data,
+        &["create-program", "--id", "p1", "--title", "Everyday Leadership", "--start", &start, "--time-zone", "UTC"],
+    );
+    admin(SERVER, data, &["create-cohort", "--id", "c1", "--program", "p1", "--title", "Spring cohort"]);
+    admin(SERVER, data, &["create-cohort", "--id", "c2", "--program", "p1", "--title", "Other cohort"]);
+}
+
+fn invite(data: &Path, cohort: &str, role: &str, name: &str) -> String {
+    admin(SERVER, data, &["invite", "--cohort", cohort, "--role", role, "--name", name])
+}
+
+fn device(server: &ServerProcess, code: &str) -> Client {
+    let client = Client::open_in_memory(Arc::new(SystemClock)).unwrap();
+    client.join_server(&server.url(), code, "test phone", "UTC").unwrap();
+    client
+}
+
+fn raw_join(server: &ServerProcess, code: &str) -> JoinResponse {
+    let body = wire::encode(&JoinRequest { invite_code: code.into(), device_name: "raw".into() });
+    let (status, _, bytes) = raw_post(server.address, "/v1/join", None, &body);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    wire::decode(&bytes).unwrap()
+}
+
+fn raw_sync(server: &ServerProcess, token: &str, request: &SyncRequest) -> (u16, Option<SyncResponse>) {
+    let (status, _, bytes) = raw_post(server.address, "/v1/sync", Some(token), &wire::encode(request));
+    (status, (status == 200).then(|| wire::decode(&bytes).unwrap()))
+}
+
+fn sync_tolerating_outage(client: &Client) {
+    match client.sync_now() {
+        Ok(_) | Err(Error::Network(_)) => {}
+        Err(other) => panic!("sync failed: {other}"),
+    }
+}
+
+#[test]
+fn a_cohort_converges_through_the_server_despite_offline_periods_and_a_killed_server() {
+    let data = tempfile::tempdir().unwrap();
+    prepared(data.path());
+    let codes: Vec<String> =
+        (0..LEARNERS).map(|i| invite(data.path(), "c1", "learner", &format!("Learner {i}"))).collect();
+    let facilitator_code = invite(data.path(), "c1", "facilitator", "Fay");
+    let mut server = ServerProcess::start(SERVER, data.path(), &[]);
+
+    let learners: Vec<Client> = codes.iter().map(|code| device(&server, code)).collect();
+    let facilitator = device(&server, &facilitator_code);
+    let week = learners[0].today().unwrap().position.week.expect("in the program");
+    assert_eq!(week, 1);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+
+    for round in 0..6 {
+        for (i, learner) in learners.iter().enumerate() {
+            let session = learner.start_practice(None).unwrap();
+            let log = learner
+                .finish_practice(session.id, &PracticeOutcome { duration_secs: Some(600), ..Default::default() })
+                .unwrap();
+            if rng.random_bool(0.5) {
+                learner.share_practice(log.id, &format!("Round {round} by {i}"), "What I tried").unwrap();
+            }
+            let rows = learner.week_rows(week).unwrap();
+            let mine = format!("{}/", learner.my_user_id().unwrap());
+            let peers: Vec<_> = rows.submissions.iter().filter(|s| !s.meta.key.starts_with(&mine)).collect();
+            if !peers.is_empty() && rng.random_bool(0.6) {
+                let target = EntryRef { week, key: peers[rng.random_range(0..peers.len())].meta.key.clone() };
+                let input = FeedbackInput {
+                    body: format!("Feedback from {i}"),
+                    suggestion: Some("Try it tomorrow".into()),
+                    criteria: vec![0],
+                };
+                learner.give_feedback(&target, &input).unwrap();
+            }
+            if rng.random_bool(0.6) {
+                sync_tolerating_outage(learner);
+            }
+        }
+        if round == 3 {
+            // The server dies mid-sync and comes back.
+            std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    for learner in &learners {
+                        sync_tolerating_outage(learner);
+                    }
+                });
+                std::thread::sleep(Duration::from_millis(rng.random_range(5..60)));
+                server.kill();
+                std::thread::sleep(Duration::from_millis(200));
+                server.restart();
+            });
+        }
+        if rng.random_bool(0.7) {
+            sync_tolerating_outage(&facilitator);
+        }
+    }
+
+    // Everyone comes back online.
+    for _ in 0..2 {
+        for client in learners.iter().chain([&facilitator]) {
+            client.sync_with_retry(5).unwrap();
+        }
+    }
+    let cohort = facilitator.roster().unwrap();
+    assert_eq!(cohort.members().len(), LEARNERS + 1);
+    let docs: Vec<String> = std::iter::once(DocId::cohort("c1"))
+        .chain((0..=week).map(|w| DocId::week("c1", w)))
+        .map(|d| d.to_string())
+        .collect();
+    for doc in &docs {
+        let heads = facilitator.doc_heads(doc).unwrap();
+        for learner in &learners {
+            assert_eq!(learner.doc_heads(doc).unwrap(), heads, "{doc}");
+        }
+    }
+    let rows = facilitator.week_rows(week).unwrap();
+    assert!(!rows.submissions.is_empty() && !rows.feedback.is_empty());
+    for learner in &learners {
+        assert_eq!(learner.week_rows(week).unwrap(), rows);
+        assert_eq!(learner.sync_status().unwrap().pending_practice_logs, 0);
+        assert!(learner.sync_status().unwrap().last_error.is_none());
+    }
+    // The facilitator has every learner's practice log exactly once, without reflections.
+    let relayed = facilitator.cohort_practice_logs().unwrap();
+    let relayed_ids: Vec<String> = relayed.iter().map(|(id, ..)| id.clone()).collect();
+    let unique: HashSet<&String> = relayed_ids.iter().collect();
+    assert_eq!(unique.len(), relayed_ids.len(), "no duplicates");
+    let logged: HashSet<String> =
+        learners.iter().flat_map(|l| l.practice_logs().unwrap()).map(|l| l.id.to_string()).collect();
+    assert_eq!(unique.into_iter().cloned().collect::<HashSet<_>>(), logged);
+    assert_eq!(logged.len(), LEARNERS * 6);
+
+    // A clean shutdown on SIGTERM.
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn hostile_and_broken_requests_get_clear_errors_and_change_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    prepared(data.path());
+    let code = invite(data.path(), "c1", "learner", "Ana");
+    let server = ServerProcess::start(SERVER, data.path(), &[]);
+    let joined = raw_join(&server, &code);
+    let token = joined.device_token.as_str();
+
+    assert_eq!(raw_get(server.address, "/healthz").0, 200);
+    // A used invite, an unknown invite.
+    let (status, _, _) = raw_post(
+        server.address,
+        "/v1/join",
+        None,
+        &wire::encode(&JoinRequest { invite_code: code.clone(), device_name: "x".into() }),
+    );
+    assert_eq!(status, 403);
+    // Malformed CBOR, named.
+    let (status, _, body) = raw_post(server.address, "/v1/sync", Some(token), b"\xff\xfe not cbor");
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains("CBOR"));
+    // Missing and wrong tokens.
+    let empty = SyncRequest::default();
+    assert_eq!(raw_sync(&server, "mct_wrong", &empty).0, 401);
+    assert_eq!(raw_post(server.address, "/v1/sync", None, &wire::encode(&empty)).0, 401);
+    // Garbage automerge bytes, named with their document.
+    let garbage = SyncRequest {
+        docs: vec![DocPush {
+            doc_id: "week:c1:1".into(),
+            changes: vec![ByteBuf::from(b"not a change".to_vec())],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let (status, _, body) = raw_post(server.address, "/v1/sync", Some(token), &wire::encode(&garbage));
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains("week:c1:1"));
+    // Another cohort's document; a week the program does not have.
+    let other =
+        SyncRequest { docs: vec![DocPush { doc_id: "week:c2:1".into(), ..Default::default() }], ..Default::default() };
+    assert_eq!(raw_sync(&server, token, &other).0, 403);
+    let beyond =
+        SyncRequest { docs: vec![DocPush { doc_id: "week:c1:99".into(), ..Default::default() }], ..Default::default() };
+    assert_eq!(raw_sync(&server, token, &beyond).0, 404);
+    // An oversized body.
+    let (status, _, _) = raw_post(server.address, "/v1/sync", Some(token), &vec![0u8; 5 * 1024 * 1024]);
+    assert_eq!(status, 413);
+    // A revoked device.
+    assert_eq!(raw_sync(&server, token, &empty).0, 200);
+    admin(SERVER, data.path(), &["revoke-device", "--device", &joined.device_id]);
+    assert_eq!(raw_sync(&server, token, &empty).0, 401);
+    // Nothing above stored a change.
+    let metrics = raw_get(server.address, "/metrics").1;
+    assert!(metrics.contains("microcohort_changes_stored 0"), "{metrics}");
+}
+
+#[test]
+fn a_device_that_syncs_too_fast_is_told_when_to_retry() {
+    let data = tempfile::tempdir().unwrap();
+    prepared(data.path());
+    let code = invite(data.path(), "c1", "learner", "Ana");
+    let server = ServerProcess::start(SERVER, data.path(), &["--rate-burst", "3", "--rate-per-second", "1"]);
+    let token = raw_join(&server, &code).device_token;
+    let statuses: Vec<u16> = (0..5).map(|_| raw_sync(&server, &token, &SyncRequest::default()).0).collect();
+    assert_eq!(&statuses[..3], &[200, 200, 200]);
+    assert_eq!(statuses[4], 429);
+    let (_, headers, _) = raw_post(server.address, "/v1/sync", Some(&token), &wire::encode(&SyncRequest::default()));
+    assert!(headers.to_ascii_lowercase().contains("retry-after: 1"), "{headers}");
+}
+
+/// Changes made with the automerge API directly, as a malicious client would.
+fn forged(base: &AutoCommit, actor: &[u8], edit: impl FnOnce(&mut AutoCommit)) -> Vec<ByteBuf> {
+    let mut doc = base.clone();
+    let heads = doc.get_heads();
+    doc.set_actor(ActorId::from(actor));
+    edit(&mut doc);
+    doc.commit_with(CommitOptions::default().with_time(0));
+    doc.get_changes(&heads).into_iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect()
+}
+
+#[test]
+fn a_malicious_client_is_rejected_for_each_forbidden_operation_and_others_are_unaffected() {
+    let data = tempfile::tempdir().unwrap();
+    prepared(data.path());
+    let victim_code = invite(data.path(), "c1", "learner", "Victim");
+    let attacker_code = invite(data.path(), "c1", "learner", "Mallory");
+    let server = ServerProcess::start(SERVER, data.path(), &[]);
+    let victim = device(&server, &victim_code);
+    let session = victim.start_practice(None).unwrap();
+    let log = victim
+        .finish_practice(session.id, &PracticeOutcome { duration_secs: Some(600), ..Default::default() })
+        .unwrap();
+    let shared = victim.share_practice(log.id, "Mine", "My words").unwrap();
+    victim.sync_now().unwrap();
+    let victim_rows = victim.week_rows(1).unwrap();
+
+    let attacker = raw_join(&server, &attacker_code);
+    let doc_id = "week:c1:1";
+    // The attacker's copy of the server's document.
+    let fetch =
+        SyncRequest { docs: vec![DocPush { doc_id: doc_id.into(), ..Default::default() }], ..Default::default() };
+    let (_, response) = raw_sync(&server, &attacker.device_token, &fetch);
+    let mut base = genesis(&DocId::week("c1", 1));
+    for change in &response.unwrap().docs[0].changes {
+        base.apply_changes([automerge::Change::try_from(change.as_slice()).unwrap()]).unwrap();
+    }
+    let known: Vec<ByteBuf> = base.get_heads().iter().map(|h| ByteBuf::from(h.0.to_vec())).collect();
+    let submissions = base.get(ROOT, "submissions").unwrap().unwrap().1;
+    let victim_entry = base.get(&submissions, shared.key.as_str()).unwrap().unwrap().1;
+    let victim_user = shared.key.split('/').next().unwrap().to_owned();
+
+    let attacks: Vec<(&str, Vec<ByteBuf>)> = vec![
+        ("root_write", forged(&base, b"mallory-1", |d| d.put(ROOT, "schema", 9).unwrap())),
+        (
+            "foreign_key",
+            forged(&base, b"mallory-2", |d| {
+                d.put_object(&submissions, format!("{victim_user}/fake").as_str(), ObjType::Map).unwrap();
+            }),
+        ),
+        ("foreign_edit", forged(&base, b"mallory-3", |d| d.put(&victim_entry, "body", "hacked").unwrap())),
+        ("entry_deleted", forged(&base, b"mallory-4", |d| d.delete(&submissions, shared.key.as_str()).unwrap())),
+        (
+            "role_required",
+            forged(&base, b"mallory-5", |d| {
+                let agenda = d.get(ROOT, "agenda").unwrap().unwrap().1;
+                d.put_object(&agenda, format!("{}/a", attacker.user_id).as_str(), ObjType::Map).unwrap();
+            }),
+        ),
+    ];
+    for (expected, changes) in attacks {
+        let push = DocPush { doc_id: doc_id.into(), known_server_heads: known.clone(), changes, client_heads: vec![] };
+        let (status, response) =
+            raw_sync(&server, &attacker.device_token, &SyncRequest { docs: vec![push], ..Default::default() });
+        assert_eq!(status, 200);
+        let pull = &response.unwrap().docs[0];
+        let reason = match &pull.status {
+            DocStatus::Rejected { reason, .. } => reason.clone(),
+            other => panic!("{expected}: accepted as {other:?}"),
+        };
+        // The entry-deletion attack targets another user's key, which the key rule catches first.
+        let allowed: &[&str] =
+            if expected == "entry_deleted" { &["entry_deleted", "foreign_key"] } else { &[expected] };
+        assert!(allowed.contains(&reason.as_str()), "{expected}: rejected as {reason}");
+    }
+    // A forged actor: the victim's own actor id, sent by the attacker.
+    let head = base.get_heads()[0];
+    let victim_actor = base.get_change_by_hash(&head).unwrap().actor_id().to_bytes().to_vec();
+    let spoof = forged(&base, &victim_actor, |d| {
+        d.put_object(&submissions, format!("{}/s", attacker.user_id).as_str(), ObjType::Map).unwrap();
+    });
+    let push =
+        DocPush { doc_id: doc_id.into(), known_server_heads: known.clone(), changes: spoof, client_heads: vec![] };
+    let (_, response) =
+        raw_sync(&server, &attacker.device_token, &SyncRequest { docs: vec![push], ..Default::default() });
+    assert!(
+        matches!(&response.unwrap().docs[0].status, DocStatus::Rejected { reason, .. } if reason == "forged_actor")
+    );
+
+    // The victim and an honest newcomer see exactly the victim's data.
+    victim.sync_now().unwrap();
+    assert_eq!(victim.week_rows(1).unwrap(), victim_rows);
+    let newcomer = device(&server, &invite(data.path(), "c1", "learner", "Newcomer"));
+    newcomer.sync_now().unwrap();
+    assert_eq!(newcomer.week_rows(1).unwrap(), victim_rows);
+    let metrics = raw_get(server.address, "/metrics").1;
+    assert!(metrics.contains("microcohort_rejected_changes_total{reason=\"root_write\"} 1"), "{metrics}");
+}
