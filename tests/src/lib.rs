@@ -135,3 +135,158 @@ pub fn raw_get(address: SocketAddr, path: &str) -> (u16, String) {
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
     (status, body)
 }
+
+/// A TCP proxy on loopback that, while faults are on, cuts connections mid-request or
+/// mid-response at random byte counts.
+pub struct FaultyProxy {
+    pub address: SocketAddr,
+    faults: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub cuts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    open_connections: std::sync::Arc<std::sync::Mutex<Vec<TcpStream>>>,
+}
+
+impl FaultyProxy {
+    pub fn start(upstream: SocketAddr) -> Self {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let address = listener.local_addr().expect("address");
+        let faults = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let cuts = Arc::new(AtomicUsize::new(0));
+        let open_connections: Arc<std::sync::Mutex<Vec<TcpStream>>> = Arc::default();
+        let (f, s, c, open) = (faults.clone(), stop.clone(), cuts.clone(), open_connections.clone());
+        std::thread::spawn(move || {
+            let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+            while !s.load(Ordering::Relaxed) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(2));
+                    continue;
+                };
+                let Ok(server) = TcpStream::connect(upstream) else { continue };
+                // xorshift: which direction to cut, and after how many bytes.
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                // Every connection opened while faults are on is cut after a random number of
+                // bytes: early in a request, early in a response, or after a few requests.
+                let budget = (seed >> 8) as usize;
+                let (up_limit, down_limit) = if f.load(Ordering::Relaxed) {
+                    match seed % 3 {
+                        0 => (Some(budget % 4_000 + 1), None),
+                        1 => (None, Some(budget % 4_000 + 1)),
+                        _ => (Some(budget % 40_000 + 4_000), None),
+                    }
+                } else {
+                    (None, None)
+                };
+                if let Ok(copy) = client.try_clone() {
+                    open.lock().unwrap_or_else(|p| p.into_inner()).push(copy);
+                }
+                if up_limit.is_some() || down_limit.is_some() {
+                    c.fetch_add(1, Ordering::Relaxed);
+                }
+                let _ = client.set_nonblocking(false);
+                let pipe = |from: TcpStream, to: TcpStream, limit: Option<usize>| {
+                    std::thread::spawn(move || {
+                        let (mut from, mut to) = (from, to);
+                        let mut sent = 0usize;
+                        let mut buffer = [0u8; 4096];
+                        loop {
+                            let n = match from.read(&mut buffer) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            let n = limit.map_or(n, |l| n.min(l.saturating_sub(sent)));
+                            if to.write_all(&buffer[..n]).is_err() {
+                                break;
+                            }
+                            sent += n;
+                            if limit.is_some_and(|l| sent >= l) {
+                                break;
+                            }
+                        }
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                    })
+                };
+                let (Ok(client2), Ok(server2)) = (client.try_clone(), server.try_clone()) else { continue };
+                pipe(client, server, up_limit);
+                pipe(server2, client2, down_limit);
+            }
+        });
+        Self { address, faults, stop, cuts, open_connections }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Turns faults on or off; kept-alive connections are closed so the next request opens a new
+    /// one under the new rule.
+    pub fn set_faults(&self, on: bool) {
+        self.faults.store(on, std::sync::atomic::Ordering::Relaxed);
+        for connection in self.open_connections.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            let _ = connection.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for FaultyProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A minimal HTTP/1.1 keep-alive client for the load generator: one connection, sequential
+/// requests, `Content-Length` bodies.
+pub struct KeepAlive {
+    address: SocketAddr,
+    reader: BufReader<TcpStream>,
+}
+
+impl KeepAlive {
+    pub fn connect(address: SocketAddr) -> std::io::Result<Self> {
+        let stream = TcpStream::connect(address)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        Ok(Self { address, reader: BufReader::new(stream) })
+    }
+
+    /// POSTs and returns `(status, body)`.
+    pub fn post(&mut self, path: &str, token: Option<&str>, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+        let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/cbor\r\n{auth}Content-Length: {}\r\n\r\n",
+            self.address,
+            body.len()
+        );
+        let stream = self.reader.get_mut();
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(body)?;
+        let mut status_line = String::new();
+        self.reader.read_line(&mut status_line)?;
+        let status = status_line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if self.reader.read_line(&mut line)? == 0 {
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"));
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0u8; length];
+        self.reader.read_exact(&mut body)?;
+        Ok((status, body))
+    }
+}

@@ -325,3 +325,55 @@ fn a_malicious_client_is_rejected_for_each_forbidden_operation_and_others_are_un
     let metrics = raw_get(server.address, "/metrics").1;
     assert!(metrics.contains("microcohort_rejected_changes_total{reason=\"root_write\"} 1"), "{metrics}");
 }
+
+#[test]
+fn connections_cut_mid_request_and_mid_response_lose_and_duplicate_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    prepared(data.path());
+    let codes: Vec<String> = (0..4).map(|i| invite(data.path(), "c1", "learner", &format!("Learner {i}"))).collect();
+    let facilitator_code = invite(data.path(), "c1", "facilitator", "Fay");
+    let server = ServerProcess::start(SERVER, data.path(), &[]);
+    let proxy = microcohort_tests::FaultyProxy::start(server.address);
+    let join = |code: &str| {
+        let client = Client::open_in_memory(Arc::new(SystemClock)).unwrap();
+        client.join_server(&proxy.url(), code, "phone", "UTC").unwrap();
+        client
+    };
+    let learners: Vec<Client> = codes.iter().map(|c| join(c)).collect();
+    let facilitator = join(&facilitator_code);
+    proxy.set_faults(true);
+    let mut failures = 0;
+    for round in 0..8 {
+        for (i, learner) in learners.iter().enumerate() {
+            let session = learner.start_practice(None).unwrap();
+            let log = learner
+                .finish_practice(session.id, &PracticeOutcome { duration_secs: Some(600), ..Default::default() })
+                .unwrap();
+            let shared = learner.share_practice(log.id, &format!("Round {round} by {i}"), "What I tried").unwrap();
+            let _ = shared;
+            match learner.sync_now() {
+                Ok(_) => {}
+                Err(Error::Network(_) | Error::Server { .. }) => failures += 1,
+                Err(other) => panic!("unexpected: {other}"),
+            }
+        }
+        let _ = facilitator.sync_now();
+    }
+    assert!(proxy.cuts.load(std::sync::atomic::Ordering::Relaxed) > 0, "the proxy cut connections");
+    assert!(failures > 0, "some syncs failed mid-flight");
+    proxy.set_faults(false);
+    for _ in 0..2 {
+        for client in learners.iter().chain([&facilitator]) {
+            client.sync_with_retry(5).unwrap();
+        }
+    }
+    let week = 1;
+    let rows = facilitator.week_rows(week).unwrap();
+    assert_eq!(rows.submissions.len(), 4 * 8, "every share arrived exactly once");
+    for learner in &learners {
+        assert_eq!(learner.week_rows(week).unwrap(), rows);
+    }
+    let relayed: Vec<String> = facilitator.cohort_practice_logs().unwrap().into_iter().map(|(id, ..)| id).collect();
+    let unique: HashSet<&String> = relayed.iter().collect();
+    assert_eq!((relayed.len(), unique.len()), (32, 32), "every practice log relayed exactly once");
+}
