@@ -5,11 +5,11 @@
 
 use std::collections::HashMap;
 
-use automerge::{AutoCommit, ObjId, ROOT, ReadDoc, ScalarValue};
+use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, ValueRef};
 use serde::{Deserialize, Serialize};
 
 use super::schema::{Container, field, key_author};
-use super::week::{scalar, synthesis};
+use super::week::synthesis;
 
 /// Common to every entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,50 +92,69 @@ struct Reader<'a> {
     am: &'a AutoCommit,
 }
 
-impl Reader<'_> {
-    /// `(key, entry object)` of every well-formed entry in a container, in key order.
-    fn entries(&self, container: Container) -> Vec<(String, ObjId)> {
-        let Ok(Some((_, parent))) = self.am.get(ROOT, container.name()) else {
-            return Vec::new();
-        };
-        let keys: Vec<String> = self.am.map_range(&parent, ..).map(|item| item.key.to_string()).collect();
-        keys.into_iter()
-            .filter(|key| key_author(key).is_some())
-            .filter_map(|key| match self.am.get(&parent, key.as_str()) {
-                Ok(Some((value, id))) if value.is_object() => Some((key, id)),
-                _ => None,
-            })
-            .collect()
+/// An entry's scalar fields, read in one pass over the entry map (far cheaper than one lookup
+/// per field on a busy week).
+struct Fields(HashMap<String, ScalarValue>);
+
+impl Fields {
+    fn text(&self, name: &str) -> Option<String> {
+        self.0.get(name).and_then(|v| v.as_str().map(str::to_owned))
     }
 
-    fn text(&self, entry: &ObjId, name: &str) -> Option<String> {
-        scalar(self.am, entry, name).and_then(|v| v.as_str().map(str::to_owned))
+    fn optional_text(&self, name: &str) -> Option<String> {
+        self.text(name).filter(|t| !t.is_empty())
     }
 
-    fn int(&self, entry: &ObjId, name: &str) -> Option<i64> {
-        match scalar(self.am, entry, name)? {
-            ScalarValue::Int(n) | ScalarValue::Timestamp(n) => Some(n),
-            ScalarValue::Uint(n) => i64::try_from(n).ok(),
+    fn int(&self, name: &str) -> Option<i64> {
+        match self.0.get(name)? {
+            ScalarValue::Int(n) | ScalarValue::Timestamp(n) => Some(*n),
+            ScalarValue::Uint(n) => i64::try_from(*n).ok(),
             _ => None,
         }
     }
 
-    fn flag(&self, entry: &ObjId, name: &str) -> bool {
-        matches!(scalar(self.am, entry, name), Some(ScalarValue::Boolean(true)))
+    fn flag(&self, name: &str) -> bool {
+        matches!(self.0.get(name), Some(ScalarValue::Boolean(true)))
     }
 
-    fn meta(&self, key: &str, entry: &ObjId) -> EntryMeta {
+    fn meta(&self, key: &str) -> EntryMeta {
         EntryMeta {
             key: key.to_owned(),
             author: key_author(key).unwrap_or_default().to_owned(),
-            created_at: self.int(entry, field::CREATED_AT).unwrap_or(0),
-            edited_at: self.int(entry, field::EDITED_AT),
-            retracted: self.flag(entry, field::RETRACTED),
+            created_at: self.int(field::CREATED_AT).unwrap_or(0),
+            edited_at: self.int(field::EDITED_AT),
+            retracted: self.flag(field::RETRACTED),
         }
     }
+}
 
-    fn optional_text(&self, entry: &ObjId, name: &str) -> Option<String> {
-        self.text(entry, name).filter(|t| !t.is_empty())
+impl Reader<'_> {
+    /// `(key, fields)` of every well-formed entry in a container, in key order.
+    fn entries(&self, container: Container) -> Vec<(String, Fields)> {
+        let Ok(Some((_, parent))) = self.am.get(ROOT, container.name()) else {
+            return Vec::new();
+        };
+        let objects: Vec<(String, ObjId)> = self
+            .am
+            .map_range(&parent, ..)
+            .filter(|item| key_author(&item.key).is_some())
+            .filter(|item| matches!(item.value, ValueRef::Object(ObjType::Map)))
+            .map(|item| (item.key.to_string(), item.id()))
+            .collect();
+        objects
+            .into_iter()
+            .map(|(key, entry)| {
+                let fields = self
+                    .am
+                    .map_range(&entry, ..)
+                    .filter_map(|f| match f.value.into_value() {
+                        Value::Scalar(value) => Some((f.key.to_string(), value.into_owned())),
+                        Value::Object(_) => None,
+                    })
+                    .collect();
+                (key, Fields(fields))
+            })
+            .collect()
     }
 }
 
@@ -145,33 +164,33 @@ pub fn project_week(am: &AutoCommit) -> WeekRows {
         .entries(Container::Submissions)
         .into_iter()
         .map(|(key, e)| SubmissionRow {
-            meta: r.meta(&key, &e),
-            kind: r.text(&e, field::KIND).unwrap_or_else(|| "practice".into()),
-            title: r.text(&e, field::TITLE).unwrap_or_default(),
-            body: r.text(&e, field::BODY).unwrap_or_default(),
-            prompt_id: r.optional_text(&e, field::PROMPT_ID),
-            attachments: r.text(&e, field::ATTACHMENTS).unwrap_or_else(|| "[]".into()),
+            meta: e.meta(&key),
+            kind: e.text(field::KIND).unwrap_or_else(|| "practice".into()),
+            title: e.text(field::TITLE).unwrap_or_default(),
+            body: e.text(field::BODY).unwrap_or_default(),
+            prompt_id: e.optional_text(field::PROMPT_ID),
+            attachments: e.text(field::ATTACHMENTS).unwrap_or_else(|| "[]".into()),
         })
         .collect();
     let feedback: Vec<FeedbackRow> = r
         .entries(Container::Feedback)
         .into_iter()
         .map(|(key, e)| FeedbackRow {
-            meta: r.meta(&key, &e),
-            submission: r.text(&e, field::SUBMISSION).unwrap_or_default(),
-            body: r.text(&e, field::BODY).unwrap_or_default(),
-            suggestion: r.optional_text(&e, field::SUGGESTION),
-            criteria: r.text(&e, field::CRITERIA).unwrap_or_else(|| "[]".into()),
+            meta: e.meta(&key),
+            submission: e.text(field::SUBMISSION).unwrap_or_default(),
+            body: e.text(field::BODY).unwrap_or_default(),
+            suggestion: e.optional_text(field::SUGGESTION),
+            criteria: e.text(field::CRITERIA).unwrap_or_else(|| "[]".into()),
         })
         .collect();
     let replies = r
         .entries(Container::Replies)
         .into_iter()
         .map(|(key, e)| ReplyRow {
-            meta: r.meta(&key, &e),
-            feedback: r.text(&e, field::FEEDBACK).unwrap_or_default(),
-            parent: r.optional_text(&e, field::PARENT),
-            body: r.text(&e, field::BODY).unwrap_or_default(),
+            meta: e.meta(&key),
+            feedback: e.text(field::FEEDBACK).unwrap_or_default(),
+            parent: e.optional_text(field::PARENT),
+            body: e.text(field::BODY).unwrap_or_default(),
         })
         .collect();
 
@@ -183,9 +202,9 @@ pub fn project_week(am: &AutoCommit) -> WeekRows {
         .entries(Container::Ratings)
         .into_iter()
         .map(|(key, e)| {
-            let meta = r.meta(&key, &e);
-            let on = r.text(&e, field::FEEDBACK).unwrap_or_default();
-            let score = r.int(&e, field::SCORE).unwrap_or(0);
+            let meta = e.meta(&key);
+            let on = e.text(field::FEEDBACK).unwrap_or_default();
+            let score = e.int(field::SCORE).unwrap_or(0);
             let recipient = feedback_submission.get(on.as_str()).and_then(|s| submission_author.get(s));
             let counted = recipient == Some(&meta.author.as_str()) && (1..=5).contains(&score);
             RatingRow { meta, feedback: on, score, counted }
@@ -195,19 +214,19 @@ pub fn project_week(am: &AutoCommit) -> WeekRows {
         .entries(Container::Attendance)
         .into_iter()
         .map(|(key, e)| AttendanceRow {
-            meta: r.meta(&key, &e),
-            member: r.text(&e, field::MEMBER).unwrap_or_default(),
-            present: r.flag(&e, field::PRESENT),
+            meta: e.meta(&key),
+            member: e.text(field::MEMBER).unwrap_or_default(),
+            present: e.flag(field::PRESENT),
         })
         .collect();
     let agenda = r
         .entries(Container::Agenda)
         .into_iter()
         .map(|(key, e)| AgendaRow {
-            meta: r.meta(&key, &e),
-            submission: r.text(&e, field::SUBMISSION).unwrap_or_default(),
-            position: r.int(&e, field::POSITION).unwrap_or(0),
-            note: r.text(&e, field::NOTE).unwrap_or_default(),
+            meta: e.meta(&key),
+            submission: e.text(field::SUBMISSION).unwrap_or_default(),
+            position: e.int(field::POSITION).unwrap_or(0),
+            note: e.text(field::NOTE).unwrap_or_default(),
         })
         .collect();
     WeekRows { submissions, feedback, replies, ratings, attendance, agenda, synthesis: synthesis(am) }

@@ -230,17 +230,17 @@ fn main() {
     let doc_of = |l: &Learner| DocId::week(&l.cohort, 1).to_string();
     {
         let mut http = KeepAlive::connect(server.address).expect("connect");
-        for (i, learner) in joined.iter().enumerate() {
+        let mut seeded = std::collections::HashSet::new();
+        for learner in &joined {
             let mut l = learner.lock().unwrap();
             let doc_id = doc_of(&l);
-            let changes = if i < o.cohorts {
-                let genesis_bytes: Vec<ByteBuf> =
-                    l.doc.get_changes(&[]).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect();
-                let first = feedback_change(&mut l, 0);
-                genesis_bytes.into_iter().chain([ByteBuf::from(first)]).collect()
-            } else {
-                vec![]
-            };
+            // Like a real device, the first sync sends every local change (the genesis); the
+            // server deduplicates. One learner per cohort also gives a first feedback.
+            let mut changes: Vec<ByteBuf> =
+                l.doc.get_changes(&[]).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect();
+            if seeded.insert(l.cohort.clone()) {
+                changes.push(ByteBuf::from(feedback_change(&mut l, 0)));
+            }
             sync_once(&mut http, &mut l, &doc_id, changes);
         }
         for learner in &joined {
@@ -276,10 +276,12 @@ fn main() {
         for (n, member) in active.iter().enumerate() {
             let mut l = member.lock().unwrap();
             let doc_id = doc_of(&l);
-            let mut changes = Vec::new();
             for k in 0..4 {
-                changes.push(ByteBuf::from(feedback_change(&mut l, 10_000 + day * 100 + n * 10 + k)));
+                feedback_change(&mut l, 10_000 + day * 100 + n * 10 + k);
             }
+            // Everything the server has not acknowledged, as a device sends it.
+            let known = l.known.clone();
+            let changes = l.doc.get_changes(&known).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect();
             sync_once(&mut http, &mut l, &doc_id, changes);
         }
     }
