@@ -95,6 +95,16 @@ enum Admin {
         #[arg(long)]
         device: String,
     },
+    /// Record that a member left the cohort.
+    RemoveMember {
+        #[arg(long)]
+        cohort: String,
+        #[arg(long)]
+        user: String,
+        /// The day they left, YYYY-MM-DD (default: today, UTC).
+        #[arg(long)]
+        left_on: Option<String>,
+    },
     ListPrograms,
     ListCohorts,
     ListMembers {
@@ -163,6 +173,15 @@ fn run(cli: Cli) -> Result<(), String> {
             Admin::RevokeDevice { device } => {
                 storage.revoke_device(&device).map_err(fail)?;
                 println!("device {device} revoked");
+                Ok(())
+            }
+            Admin::RemoveMember { cohort, user, left_on } => {
+                let left_on = match left_on {
+                    Some(date) => date.parse().map_err(|_| format!("left-on {date:?} is not YYYY-MM-DD"))?,
+                    None => chrono::Utc::now().date_naive(),
+                };
+                storage.remove_member(&cohort, &user, left_on).map_err(fail)?;
+                println!("{user} left {cohort} on {left_on}");
                 Ok(())
             }
             Admin::ListPrograms => {

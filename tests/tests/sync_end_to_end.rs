@@ -377,3 +377,70 @@ fn connections_cut_mid_request_and_mid_response_lose_and_duplicate_nothing() {
     let unique: HashSet<&String> = relayed.iter().collect();
     assert_eq!((relayed.len(), unique.len()), (32, 32), "every practice log relayed exactly once");
 }
+
+#[test]
+fn a_refused_branch_is_replaced_by_the_cohorts_copy_and_the_users_intents_are_replayed() {
+    use microcohort_core::domain::roles::WeeklyRole;
+    let data = tempfile::tempdir().unwrap();
+    // Today is week 5, day 1: the first rotation week.
+    let start = (chrono::Utc::now().date_naive() - chrono::Days::new(34)).to_string();
+    admin(
+        SERVER,
+        data.path(),
+        &["create-program", "--id", "p1", "--title", "P", "--start", &start, "--time-zone", "UTC"],
+    );
+    admin(SERVER, data.path(), &["create-cohort", "--id", "c1", "--program", "p1", "--title", "C"]);
+    let codes: Vec<String> = (0..6).map(|i| invite(data.path(), "c1", "learner", &format!("L{i}"))).collect();
+    let server = ServerProcess::start(SERVER, data.path(), &[]);
+    let devices: Vec<Client> = codes.iter().map(|c| device(&server, c)).collect();
+    for d in &devices {
+        d.sync_now().unwrap();
+    }
+    let roles = devices[0].week_roles(5).unwrap();
+    assert!(roles.rotation);
+    // A synthesizer with someone before them in the roster: when that person leaves, the
+    // synthesizer's position and so their role shift.
+    let position = roles.roles.iter().position(|(_, r)| *r == WeeklyRole::Synthesizer).unwrap();
+    assert!(position > 0);
+    let synthesizer_id = roles.roles[position].0.clone();
+    let leaver_id = roles.roles[0].0.clone();
+    let by_id = |id: &str| devices.iter().find(|d| d.my_user_id().unwrap() == id).unwrap();
+    let synthesizer = by_id(&synthesizer_id);
+    let other = devices.iter().find(|d| {
+        let id = d.my_user_id().unwrap();
+        id != synthesizer_id && id != leaver_id
+    });
+    let other = other.unwrap();
+
+    let session = other.start_practice(None).unwrap();
+    let log =
+        other.finish_practice(session.id, &PracticeOutcome { duration_secs: Some(600), ..Default::default() }).unwrap();
+    let shared = other.share_practice(log.id, "Shared", "What I tried").unwrap();
+    other.sync_now().unwrap();
+    synthesizer.sync_now().unwrap();
+
+    // Offline, the synthesizer gives feedback and drafts the synthesis...
+    let feedback = synthesizer
+        .give_feedback(&shared, &FeedbackInput { body: "Clear and kind".into(), suggestion: None, criteria: vec![0] })
+        .unwrap();
+    synthesizer.edit_synthesis(5, 0, 0, "This week we practised pausing.").unwrap();
+    // ...while the member before them leaves, which makes them a reviewer this week.
+    let today = chrono::Utc::now().date_naive().to_string();
+    admin(SERVER, data.path(), &["remove-member", "--cohort", "c1", "--user", &leaver_id, "--left-on", &today]);
+
+    let outcome = synthesizer.sync_now().unwrap();
+    assert_eq!(outcome.rejected, vec![("week:c1:5".to_owned(), "role_required".to_owned())]);
+    assert_eq!(synthesizer.my_role(5).unwrap(), Some(WeeklyRole::Reviewer));
+    // The feedback was replayed onto the cohort's copy and sent; the synthesis edit is kept as
+    // a failed intent with its reason.
+    let failed = synthesizer.failed_intents().unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].description, "synthesis edit in week 5");
+    assert!(failed[0].reason.contains("role_required"), "{}", failed[0].reason);
+    assert!(synthesizer.sync_status().unwrap().last_error.unwrap().contains("re-applied"));
+    other.sync_now().unwrap();
+    let rows = other.week_rows(5).unwrap();
+    assert!(rows.feedback.iter().any(|f| f.meta.key == feedback.key && f.body == "Clear and kind"));
+    assert!(rows.synthesis.is_empty());
+    assert_eq!(synthesizer.week_rows(5).unwrap(), rows);
+}

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::Client;
+use super::intents::{self, Intent, to_intent_fields, to_scalar_fields};
 use crate::docs::guard::{self, DocError};
 use crate::docs::projection::{WeekRows, project_week};
 use crate::docs::schema::{Container, SCHEMA_VERSION, field, key_author};
@@ -283,7 +284,7 @@ impl Client {
     /// Co-writes the week's synthesis: deletes `delete` characters at `position` and inserts
     /// `insert` (positions count Unicode code points).
     pub fn edit_synthesis(&self, week: u32, position: usize, delete: usize, insert: &str) -> Result<()> {
-        self.local_change(&self.week_doc(week)?, |am| Ok(week::splice_synthesis(am, position, delete, insert)?))
+        self.apply_intent(&Intent::Synthesis { week, position, delete, insert: insert.to_owned() }).map(|_| ())
     }
 
     pub fn synthesis(&self, week: u32) -> Result<String> {
@@ -293,29 +294,8 @@ impl Client {
     /// The facilitator records who attended a weekly critique.
     pub fn record_attendance(&self, week: u32, member: &str, present: bool) -> Result<()> {
         check_id("member", member)?;
-        let me = self.membership()?.user_id;
-        let entry_id = format!("attendance-{member}");
-        let key = crate::docs::schema::entry_key(&me, &entry_id);
-        let now = ScalarValue::Int(self.now().timestamp_millis());
-        let doc = self.week_doc(week)?;
-        self.local_change(&doc, |am| {
-            if week::entry(am, Container::Attendance, &key).is_some() {
-                week::set_fields(
-                    am,
-                    Container::Attendance,
-                    &key,
-                    &[(field::PRESENT, present.into()), (field::EDITED_AT, now.clone())],
-                )?;
-            } else {
-                let fields = [
-                    (field::MEMBER, ScalarValue::from(member)),
-                    (field::PRESENT, present.into()),
-                    (field::CREATED_AT, now.clone()),
-                ];
-                week::add_entry(am, Container::Attendance, &me, &entry_id, &fields)?;
-            }
-            Ok(())
-        })
+        let at = self.now().timestamp_millis();
+        self.apply_intent(&Intent::Attendance { week, member: member.to_owned(), present, at }).map(|_| ())
     }
 
     // ---- roles, assignments, windows ------------------------------------------------------
@@ -371,7 +351,7 @@ impl Client {
             let doc = DocId::parse(&id)?;
             let (mut am, _) = self.load_doc(&doc)?;
             let heads = am.get_heads();
-            self.persist(&doc, &mut am, &heads)?;
+            self.persist(&doc, &mut am, &heads, None)?;
             open.docs.insert(doc, OpenDoc { am, stored_heads: heads, index: None });
         }
         Ok(())
@@ -400,7 +380,7 @@ impl Client {
             let waiting = !entry.am.get_missing_deps(&[]).is_empty();
             let newer_schema = schema_version(&entry.am).is_some_and(|v| v > SCHEMA_VERSION);
             if heads != before {
-                self.persist(&doc, &mut entry.am, &entry.stored_heads)?;
+                self.persist(&doc, &mut entry.am, &entry.stored_heads, None)?;
                 entry.stored_heads = heads.clone();
             }
             Ok(ReceiveReport { heads, waiting, newer_schema })
@@ -442,7 +422,8 @@ impl Client {
         let mut docs: Vec<DocId> = std::iter::once(DocId::cohort(&cohort_id))
             .chain((0..=last_week).map(|w| DocId::week(&cohort_id, w)))
             .collect();
-        for id in self.store().read(cohort_store::doc_ids)? {
+        let stored = self.store().read(cohort_store::doc_ids)?;
+        for id in stored {
             if let Ok(doc) = DocId::parse(&id)
                 && doc.cohort_id() == cohort_id
                 && !docs.contains(&doc)
@@ -498,15 +479,64 @@ impl Client {
     }
 
     fn add_entry(&self, week: u32, container: Container, fields: &[week::Field<'_>]) -> Result<EntryRef> {
-        let me = self.membership()?.user_id;
-        let entry_id = Uuid::now_v7().to_string();
-        let key =
-            self.local_change(&self.week_doc(week)?, |am| Ok(week::add_entry(am, container, &me, &entry_id, fields)?))?;
+        let intent = Intent::AddEntry {
+            week,
+            container: container.name().to_owned(),
+            entry_id: Uuid::now_v7().to_string(),
+            fields: to_intent_fields(fields),
+        };
+        let key = self.apply_intent(&intent)?;
         Ok(EntryRef { week, key })
     }
 
     fn change_entry(&self, week: u32, container: Container, key: &str, fields: &[week::Field<'_>]) -> Result<()> {
-        self.local_change(&self.week_doc(week)?, |am| Ok(week::set_fields(am, container, key, fields)?))
+        let intent = Intent::SetFields {
+            week,
+            container: container.name().to_owned(),
+            key: key.to_owned(),
+            fields: to_intent_fields(fields),
+        };
+        self.apply_intent(&intent).map(|_| ())
+    }
+
+    /// Carries out an intent as one local change (also how intents are replayed). Returns the
+    /// key of the entry it wrote.
+    pub(crate) fn apply_intent(&self, intent: &Intent) -> Result<String> {
+        let me = self.membership()?.user_id;
+        let doc = self.week_doc(intent.week())?;
+        let unknown = |name: &str| Error::Corrupt(format!("intent names unknown container {name:?}"));
+        self.local_change(&doc, intent, |am| match intent {
+            Intent::AddEntry { container, entry_id, fields, .. } => {
+                let container = intents::container(container).ok_or_else(|| unknown(container))?;
+                Ok(week::add_entry(am, container, &me, entry_id, &to_scalar_fields(fields))?)
+            }
+            Intent::SetFields { container, key, fields, .. } => {
+                let container = intents::container(container).ok_or_else(|| unknown(container))?;
+                week::set_fields(am, container, key, &to_scalar_fields(fields))?;
+                Ok(key.clone())
+            }
+            Intent::Synthesis { position, delete, insert, .. } => {
+                week::splice_synthesis(am, *position, *delete, insert)?;
+                Ok(String::new())
+            }
+            Intent::Attendance { member, present, at, .. } => {
+                let entry_id = format!("attendance-{member}");
+                let key = crate::docs::schema::entry_key(&me, &entry_id);
+                let at = ScalarValue::Int(*at);
+                if week::entry(am, Container::Attendance, &key).is_some() {
+                    let fields = [(field::PRESENT, ScalarValue::from(*present)), (field::EDITED_AT, at)];
+                    week::set_fields(am, Container::Attendance, &key, &fields)?;
+                } else {
+                    let fields = [
+                        (field::MEMBER, ScalarValue::from(member.as_str())),
+                        (field::PRESENT, (*present).into()),
+                        (field::CREATED_AT, at),
+                    ];
+                    week::add_entry(am, Container::Attendance, &me, &entry_id, &fields)?;
+                }
+                Ok(key)
+            }
+        })
     }
 
     /// Which container holds one's own submission, feedback or reply.
@@ -531,7 +561,12 @@ impl Client {
     /// Makes a local change: edit, commit, validate with the same rules as the server, then persist
     /// chunk and projection in one transaction. On any error the document is reloaded from disk,
     /// so nothing half-done survives.
-    fn local_change<T>(&self, doc: &DocId, edit: impl FnOnce(&mut AutoCommit) -> Result<T>) -> Result<T> {
+    fn local_change<T>(
+        &self,
+        doc: &DocId,
+        intent: &Intent,
+        edit: impl FnOnce(&mut AutoCommit) -> Result<T>,
+    ) -> Result<T> {
         let membership = self.membership()?;
         let roster = self.roster()?;
         let actor = self.store().write(cohort_store::device_actor)?;
@@ -573,7 +608,7 @@ impl Client {
                 entry.am.get_change_by_hash(&hash).ok_or_else(|| Error::Corrupt("committed change vanished".into()))?;
             let directory = index.clone();
             validate(doc, &change, submitter, &directory, &mut index)?;
-            self.persist(doc, &mut entry.am, &entry.stored_heads)?;
+            self.persist(doc, &mut entry.am, &entry.stored_heads, Some((intent, hash)))?;
             entry.stored_heads = entry.am.get_heads();
             entry.index = Some(index);
             Ok(value)
@@ -586,7 +621,13 @@ impl Client {
 
     /// Appends the changes the store lacks (those after `stored_heads`) and re-projects the
     /// document, in one transaction; compacts into a snapshot when the chunks pile up.
-    fn persist(&self, doc: &DocId, am: &mut AutoCommit, stored_heads: &[ChangeHash]) -> Result<()> {
+    fn persist(
+        &self,
+        doc: &DocId,
+        am: &mut AutoCommit,
+        stored_heads: &[ChangeHash],
+        intent: Option<(&Intent, ChangeHash)>,
+    ) -> Result<()> {
         let mut chunk = Vec::new();
         for change in am.get_changes(stored_heads) {
             chunk.extend_from_slice(change.raw_bytes());
@@ -598,7 +639,15 @@ impl Client {
             DocId::Week { week, .. } => Projection::Week(*week, project_week(am), blueprint.feedback_closes_at(*week)),
             DocId::Cohort { cohort_id } => Projection::Roster(cohort_id.clone(), cohort::roster(am)),
         };
+        let intent = intent
+            .map(|(intent, hash)| serde_json::to_string(intent).map(|json| (json, hash)))
+            .transpose()
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
+        let now = self.now().timestamp_millis();
         self.store().write(|tx| {
+            if let Some((json, hash)) = &intent {
+                cohort_store::record_intent(tx, &doc_id, json, hash, now)?;
+            }
             let chunks = cohort_store::append_chunk(tx, &doc_id, &chunk, false)?;
             if chunks > COMPACT_AFTER_CHUNKS {
                 cohort_store::compact(tx, &doc_id, &am.save())?;

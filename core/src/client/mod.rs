@@ -5,6 +5,7 @@
 //! `cohort.rs` the cohort documents (sharing, feedback, roles, merging).
 
 mod cohort;
+pub mod intents;
 
 use std::collections::HashSet;
 use std::path::Path;

@@ -302,3 +302,59 @@ pub fn late_keys(conn: &Connection, doc_id: &str) -> Result<Vec<String>> {
     let rows = stmt.query_map([doc_id], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+// ---- intents ------------------------------------------------------------------------------
+
+pub fn record_intent(
+    tx: &Transaction<'_>,
+    doc_id: &str,
+    json: &str,
+    hash: &automerge::ChangeHash,
+    now: i64,
+) -> Result<()> {
+    tx.prepare_cached("INSERT INTO doc_intents (doc_id, intent, change_hash, created_at) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![doc_id, json, hash.0.as_slice(), now])?;
+    Ok(())
+}
+
+/// The newest intent sequence number (0 when none).
+pub fn intent_watermark(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM doc_intents", [], |r| r.get(0))?)
+}
+
+/// Forgets intents the server has accepted (those recorded up to `watermark`).
+pub fn settle_intents(tx: &Transaction<'_>, doc_id: &str, watermark: i64) -> Result<()> {
+    tx.prepare_cached("DELETE FROM doc_intents WHERE doc_id = ?1 AND seq <= ?2")?
+        .execute(params![doc_id, watermark])?;
+    Ok(())
+}
+
+/// A document's pending intents `(seq, JSON)`, oldest first.
+pub fn pending_intents(conn: &Connection, doc_id: &str) -> Result<Vec<(i64, String)>> {
+    let mut stmt = conn.prepare_cached("SELECT seq, intent FROM doc_intents WHERE doc_id = ?1 ORDER BY seq")?;
+    let rows = stmt.query_map([doc_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Drops an intent after its replay recorded a new one.
+pub fn remove_intent(tx: &Transaction<'_>, seq: i64) -> Result<()> {
+    tx.execute("DELETE FROM doc_intents WHERE seq = ?1", [seq])?;
+    Ok(())
+}
+
+/// Moves an intent that could not be replayed to the failed list, with the reason.
+pub fn fail_intent(tx: &Transaction<'_>, seq: i64, doc_id: &str, json: &str, reason: &str, now: i64) -> Result<()> {
+    tx.execute("DELETE FROM doc_intents WHERE seq = ?1", [seq])?;
+    tx.execute(
+        "INSERT INTO failed_intents (doc_id, intent, reason, failed_at) VALUES (?1, ?2, ?3, ?4)",
+        params![doc_id, json, reason, now],
+    )?;
+    Ok(())
+}
+
+/// `(doc_id, intent JSON, reason)` of intents that could not be replayed, oldest first.
+pub fn failed_intents(conn: &Connection) -> Result<Vec<(String, String, String)>> {
+    let mut stmt = conn.prepare_cached("SELECT doc_id, intent, reason FROM failed_intents ORDER BY seq")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -7,10 +7,10 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The schema version this code writes.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 
 /// `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
-const MIGRATIONS: [&str; VERSION as usize] = [V1_BASE, V2_DAILY_ACTIVITY, V3_COHORT_DOCUMENTS, V4_SYNC];
+const MIGRATIONS: [&str; VERSION as usize] = [V1_BASE, V2_DAILY_ACTIVITY, V3_COHORT_DOCUMENTS, V4_SYNC, V5_INTENTS];
 
 /// Tables keyed by a text id are WITHOUT ROWID: one b-tree per table instead of a table plus an
 /// index, so logging a practice touches fewer pages.
@@ -232,6 +232,27 @@ CREATE TABLE cohort_practice_logs (
     corrects       TEXT,
     recorded_at    INTEGER NOT NULL
 ) WITHOUT ROWID;
+";
+
+/// What the user meant by each local document change, kept until the server accepted it.
+const V5_INTENTS: &str = "
+CREATE TABLE doc_intents (
+    seq          INTEGER PRIMARY KEY,
+    doc_id       TEXT NOT NULL,
+    intent       TEXT NOT NULL,     -- JSON
+    change_hash  BLOB NOT NULL,
+    created_at   INTEGER NOT NULL
+);
+CREATE INDEX doc_intents_by_doc ON doc_intents (doc_id, seq);
+
+-- Intents that could not be replayed after the server refused their document's branch.
+CREATE TABLE failed_intents (
+    seq        INTEGER PRIMARY KEY,
+    doc_id     TEXT NOT NULL,
+    intent     TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    failed_at  INTEGER NOT NULL
+);
 ";
 
 pub fn user_version(conn: &Connection) -> Result<u32> {

@@ -13,17 +13,19 @@ use rand::Rng;
 use serde_bytes::ByteBuf;
 
 use super::wire::{self, DocPush, DocStatus, JoinRequest, JoinResponse, SyncRequest, SyncResponse, WireLog};
+use crate::client::intents::Intent;
 use crate::client::{Client, Enrollment};
 use crate::docs::DocId;
 use crate::domain::blueprint::Blueprint;
 use crate::error::{Error, Result};
+use crate::store::cohort as cohort_store;
 use crate::store::practice::{self as logs, PracticeStatus};
 use crate::store::sync_state;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Rounds within one sync when the server asks for an older starting point (`need_from`).
-const MAX_ROUNDS: usize = 3;
+const MAX_ROUNDS: usize = 4;
 
 /// The core's own small runtime: the apps never need one of their own.
 fn runtime() -> &'static tokio::runtime::Runtime {
@@ -102,6 +104,18 @@ pub struct SyncOutcome {
     pub cohort_logs_received: usize,
     /// Documents whose local branch the server refused, with its reason.
     pub rejected: Vec<(String, String)>,
+}
+
+/// An intent the device could not replay, kept for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedIntent {
+    pub doc_id: String,
+    pub description: String,
+    pub reason: String,
+}
+
+fn outcome_log(doc: &str, err: &Error) {
+    tracing::warn!(%doc, %err, "an intent could not be replayed");
 }
 
 /// For the UI: when sync last worked and what is waiting.
@@ -193,7 +207,7 @@ impl Client {
         let recorded = match &result {
             Ok(outcome) if outcome.rejected.is_empty() => Ok(()),
             Ok(outcome) => Err(format!(
-                "the server refused changes to {}; they were replaced by the cohort's copy",
+                "the server refused changes to {}; your entries were re-applied to the cohort's copy (any that could not be are listed as failed)",
                 outcome.rejected.iter().map(|(doc, reason)| format!("{doc} ({reason})")).collect::<Vec<_>>().join(", ")
             )),
             Err(err) => Err(err.to_string()),
@@ -206,16 +220,25 @@ impl Client {
     fn sync_rounds(&self, link: &sync_state::ServerLink) -> Result<SyncOutcome> {
         let mut outcome = SyncOutcome::default();
         let mut resend_all: Vec<DocId> = Vec::new();
+        let mut replay: Vec<DocId> = Vec::new();
         for round in 1..=MAX_ROUNDS {
             outcome.rounds = round;
+            let intent_watermark = self.store().read(cohort_store::intent_watermark)?;
             let request = self.build_request(link, &resend_all)?;
             outcome.changes_sent += request.docs.iter().map(|d| d.changes.len()).sum::<usize>();
             let (response, bytes): (SyncResponse, usize) =
                 post(&format!("{}/v1/sync", link.server_url), Some(&link.device_token), wire::encode(&request))?;
             outcome.bytes_received += bytes;
-            resend_all = self.apply_response(&response, &mut outcome)?;
-            if resend_all.is_empty() {
+            let rejected;
+            (resend_all, rejected) = self.apply_response(&response, &mut outcome, intent_watermark, &replay)?;
+            let replayed = !replay.is_empty();
+            replay = rejected;
+            if resend_all.is_empty() && replay.is_empty() && !replayed {
                 break;
+            }
+            if replayed {
+                // The replayed intents are new local changes: one more round sends them.
+                resend_all.clear();
             }
         }
         Ok(outcome)
@@ -275,9 +298,17 @@ impl Client {
         })
     }
 
-    /// Applies a response; returns the documents to resend in full (`need_from`).
-    fn apply_response(&self, response: &SyncResponse, outcome: &mut SyncOutcome) -> Result<Vec<DocId>> {
+    /// Applies a response. Returns the documents to resend in full (`need_from`) and those whose
+    /// branch was refused (their intents are replayed once the server's copy is here).
+    fn apply_response(
+        &self,
+        response: &SyncResponse,
+        outcome: &mut SyncOutcome,
+        intent_watermark: i64,
+        replay: &[DocId],
+    ) -> Result<(Vec<DocId>, Vec<DocId>)> {
         let mut resend = Vec::new();
+        let mut rejected = Vec::new();
         for pull in &response.docs {
             let doc = DocId::parse(&pull.doc_id)?;
             match &pull.status {
@@ -285,6 +316,12 @@ impl Client {
                     let changes: Vec<Vec<u8>> = pull.changes.iter().map(|c| c.to_vec()).collect();
                     outcome.changes_received += changes.len();
                     self.receive_changes(&pull.doc_id, &changes)?;
+                    if replay.contains(&doc) {
+                        self.replay_intents(&doc)?;
+                    } else {
+                        // Everything recorded before this request was sent and accepted.
+                        self.store().write(|tx| cohort_store::settle_intents(tx, &pull.doc_id, intent_watermark))?;
+                    }
                     let heads = pull
                         .server_heads
                         .iter()
@@ -299,7 +336,8 @@ impl Client {
                     tracing::warn!(doc = %pull.doc_id, %reason, %detail, "server refused this device's changes");
                     outcome.rejected.push((pull.doc_id.clone(), reason.clone()));
                     self.drop_local_doc(&doc)?;
-                    resend.push(doc);
+                    resend.push(doc.clone());
+                    rejected.push(doc);
                 }
             }
         }
@@ -312,7 +350,45 @@ impl Client {
         if let Some(pack) = &response.prompts {
             self.import_prompt_pack(&pack.file_name, &pack.toml)?;
         }
-        Ok(resend)
+        Ok((resend, rejected))
+    }
+
+    /// Re-applies a document's pending intents on top of the server's copy. One that no longer
+    /// applies is kept in the failed list with the reason, never dropped.
+    fn replay_intents(&self, doc: &DocId) -> Result<()> {
+        let id = doc.to_string();
+        // Bound first: a store lock held by the loop expression would deadlock the replay.
+        let pending = self.store().read(|conn| cohort_store::pending_intents(conn, &id))?;
+        for (seq, json) in pending {
+            let outcome = serde_json::from_str::<Intent>(&json)
+                .map_err(|e| Error::Corrupt(e.to_string()))
+                .and_then(|intent| self.apply_intent(&intent));
+            let now = self.now().timestamp_millis();
+            match outcome {
+                Ok(_) => self.store().write(|tx| cohort_store::remove_intent(tx, seq))?,
+                Err(err) => {
+                    outcome_log(&id, &err);
+                    self.store().write(|tx| cohort_store::fail_intent(tx, seq, &id, &json, &err.to_string(), now))?
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Intents that could not be replayed after the server refused their document, for the app
+    /// to show ("your synthesis edit in week 5 could not be saved: …").
+    pub fn failed_intents(&self) -> Result<Vec<FailedIntent>> {
+        let rows = self.store().read(cohort_store::failed_intents)?;
+        Ok(rows
+            .into_iter()
+            .map(|(doc_id, json, reason)| FailedIntent {
+                description: serde_json::from_str::<Intent>(&json)
+                    .map(|i| i.describe())
+                    .unwrap_or_else(|_| json.clone()),
+                doc_id,
+                reason,
+            })
+            .collect())
     }
 
     /// Relayed practice logs of the cohort (facilitator devices): `(id, user, local date, status)`.

@@ -660,6 +660,25 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn remove_member(&self, cohort_id: &str, user_id: &str, left_on: chrono::NaiveDate) -> Result<(), ApiError> {
+        self.write(|tx| {
+            let members = roster(tx, cohort_id)?;
+            let mut member = members
+                .member(user_id)
+                .cloned()
+                .ok_or_else(|| ApiError::NotFound(format!("no member {user_id} in {cohort_id}")))?;
+            member.left_on = Some(left_on);
+            server_edit(tx, &self.server_actor, &DocId::cohort(cohort_id), |am| {
+                cohort_doc::put_member(am, &member).map_err(internal)
+            })?;
+            tx.execute(
+                "UPDATE members SET left_on = ?1 WHERE cohort_id = ?2 AND user_id = ?3",
+                params![left_on.to_string(), cohort_id, user_id],
+            )?;
+            Ok(())
+        })
+    }
+
     fn programs(&self) -> Result<Vec<ProgramRow>, ApiError> {
         self.read(|conn| {
             let mut stmt = conn.prepare("SELECT id, title, pack_id, pack_version FROM programs ORDER BY id")?;
