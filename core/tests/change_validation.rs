@@ -153,6 +153,13 @@ fn overwriting_or_deleting_another_users_values_is_refused() {
         w.submit(MALLORY, member(MALLORY), |am| am.delete(&submissions, "alice/s1").unwrap()),
         Err(RejectReason::ForeignKey)
     );
+    // Nor re-created over itself, which would wipe its fields.
+    assert_eq!(
+        w.submit(ALICE, member(ALICE), |am| {
+            am.put_object(&submissions, "alice/s1", ObjType::Map).unwrap();
+        }),
+        Err(RejectReason::EntryDeleted)
+    );
     // Not even one's own entry is deleted: it is retracted instead.
     assert_eq!(
         w.submit(ALICE, member(ALICE), |am| am.delete(&submissions, "alice/s1").unwrap()),

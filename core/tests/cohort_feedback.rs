@@ -116,9 +116,12 @@ fn synthesizers_co_write_the_synthesis_and_others_are_refused() {
     synthesizers[1].edit_synthesis(5, 0, 0, "Week 5: ").unwrap(); // concurrent, offline
     let facilitator = devices.last().unwrap();
     facilitator.edit_synthesis(5, 0, 0, "").unwrap(); // an empty edit changes nothing
+    let heads_before = outsider.doc_heads(&week).unwrap();
     let err = outsider.edit_synthesis(5, 0, 0, "sneaky").unwrap_err();
     assert!(matches!(&err, Error::Rejected(r) if r.reason == RejectReason::RoleRequired), "{err}");
     assert!(outsider.synthesis(5).unwrap().is_empty(), "a refused change leaves nothing behind");
+    assert_eq!(outsider.doc_heads(&week).unwrap(), heads_before, "not even in memory");
+    assert!(outsider.changes_since(&week, &heads_before).unwrap().is_empty(), "and nothing to upload");
 
     sync_all(&devices, &week);
     let text = devices[0].synthesis(5).unwrap();

@@ -316,12 +316,32 @@ fn a_malicious_client_is_rejected_for_each_forbidden_operation_and_others_are_un
         matches!(&response.unwrap().docs[0].status, DocStatus::Rejected { reason, .. } if reason == "forged_actor")
     );
 
-    // The victim and an honest newcomer see exactly the victim's data.
+    // Two different changes with one actor and sequence number: the second is refused, so no
+    // device ever meets a document automerge would refuse.
+    let own = |name: &str| {
+        let key = format!("{}/{name}", attacker.user_id);
+        forged(&base, b"mallory-dup", |d| {
+            d.put_object(&submissions, key.as_str(), ObjType::Map).unwrap();
+        })
+    };
+    let push = |changes| SyncRequest {
+        docs: vec![DocPush { doc_id: doc_id.into(), known_server_heads: known.clone(), changes, client_heads: vec![] }],
+        ..Default::default()
+    };
+    let (_, first) = raw_sync(&server, &attacker.device_token, &push(own("x")));
+    assert_eq!(first.unwrap().docs[0].status, DocStatus::Ok);
+    let (_, second) = raw_sync(&server, &attacker.device_token, &push(own("y")));
+    assert!(matches!(&second.unwrap().docs[0].status, DocStatus::Rejected { reason, .. } if reason == "malformed"));
+
+    // The victim and an honest newcomer see exactly the victim's data (and the attacker's own
+    // legitimate entry).
     victim.sync_now().unwrap();
-    assert_eq!(victim.week_rows(1).unwrap(), victim_rows);
+    let rows = victim.week_rows(1).unwrap();
+    assert_eq!(rows.submissions.iter().find(|s| s.meta.key == shared.key), victim_rows.submissions.first());
+    assert_eq!(rows.submissions.len(), 2, "the victim's and the attacker's own");
     let newcomer = device(&server, &invite(data.path(), "c1", "learner", "Newcomer"));
     newcomer.sync_now().unwrap();
-    assert_eq!(newcomer.week_rows(1).unwrap(), victim_rows);
+    assert_eq!(newcomer.week_rows(1).unwrap(), rows);
     let metrics = raw_get(server.address, "/metrics").1;
     assert!(metrics.contains("microcohort_rejected_changes_total{reason=\"root_write\"} 1"), "{metrics}");
 }

@@ -447,6 +447,14 @@ impl Client {
     }
 
     #[cfg(feature = "sync-client")]
+    /// Whether the device's copy of a document holds a change.
+    #[cfg(feature = "sync-client")]
+    pub(crate) fn has_change(&self, doc: &DocId, hash: &[u8]) -> Result<bool> {
+        let Ok(hash) = ChangeHash::try_from(hash) else { return Ok(false) };
+        let mut open = self.open_docs();
+        Ok(self.opened(&mut open, doc)?.am.get_change_by_hash(&hash).is_some())
+    }
+
     /// Drops this device's copy of a document (after the server refused its branch); the next
     /// sync fetches the server's copy.
     pub(crate) fn drop_local_doc(&self, doc: &DocId) -> Result<()> {
@@ -508,6 +516,11 @@ impl Client {
         self.local_change(&doc, intent, |am| match intent {
             Intent::AddEntry { container, entry_id, fields, .. } => {
                 let container = intents::container(container).ok_or_else(|| unknown(container))?;
+                let key = crate::docs::schema::entry_key(&me, entry_id);
+                if week::entry(am, container, &key).is_some() {
+                    // Replayed after the server already had it: nothing to add.
+                    return Ok(key);
+                }
                 Ok(week::add_entry(am, container, &me, entry_id, &to_scalar_fields(fields))?)
             }
             Intent::SetFields { container, key, fields, .. } => {

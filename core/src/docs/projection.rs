@@ -198,7 +198,7 @@ pub fn project_week(am: &AutoCommit) -> WeekRows {
         submissions.iter().map(|s| (s.meta.key.as_str(), s.meta.author.as_str())).collect();
     let feedback_submission: HashMap<&str, &str> =
         feedback.iter().map(|f| (f.meta.key.as_str(), f.submission.as_str())).collect();
-    let ratings = r
+    let mut ratings: Vec<RatingRow> = r
         .entries(Container::Ratings)
         .into_iter()
         .map(|(key, e)| {
@@ -210,6 +210,19 @@ pub fn project_week(am: &AutoCommit) -> WeekRows {
             RatingRow { meta, feedback: on, score, counted }
         })
         .collect();
+    // One rating counts per author and feedback, the newest; repeats are kept but not counted.
+    let mut newest: HashMap<(String, String), (i64, String)> = HashMap::new();
+    for rating in ratings.iter().filter(|r| r.counted) {
+        let stamp = (rating.meta.edited_at.unwrap_or(rating.meta.created_at), rating.meta.key.clone());
+        let slot = newest.entry((rating.meta.author.clone(), rating.feedback.clone())).or_insert_with(|| stamp.clone());
+        if stamp > *slot {
+            *slot = stamp;
+        }
+    }
+    for rating in &mut ratings {
+        let current = newest.get(&(rating.meta.author.clone(), rating.feedback.clone()));
+        rating.counted = rating.counted && current.is_some_and(|(_, key)| *key == rating.meta.key);
+    }
     let attendance = r
         .entries(Container::Attendance)
         .into_iter()

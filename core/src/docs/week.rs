@@ -68,7 +68,7 @@ pub fn scalar(am: &AutoCommit, entry: &ObjId, name: &str) -> Option<ScalarValue>
 pub fn splice_synthesis(am: &mut AutoCommit, position: usize, delete: usize, insert: &str) -> Result<(), DocError> {
     let text = container(am, Container::Synthesis)?;
     let length = am.length(&text);
-    if position > length || position + delete > length {
+    if position > length || delete > length - position {
         return Err(DocError::Malformed(format!(
             "synthesis edit at {position}+{delete} is outside its {length} characters"
         )));

@@ -215,8 +215,11 @@ impl Blueprint {
     /// no critique and its threads never close.
     pub fn feedback_closes_at(&self, week: u32) -> Option<DateTime<Utc>> {
         let date = self.critique_date(week)?;
-        let start = resolve_wall_clock(date, self.critique.time, self.cohort_time_zone);
-        Some(start + chrono::Duration::hours(i64::from(self.feedback_window_hours)))
+        // Wall-clock hours in the cohort's zone: 48 h after a 17:00 critique is 17:00 two days
+        // later, also across a DST change.
+        let close = chrono::NaiveDateTime::new(date, self.critique.time)
+            + chrono::Duration::hours(i64::from(self.feedback_window_hours));
+        Some(resolve_wall_clock(close.date(), close.time(), self.cohort_time_zone))
     }
 
     /// The start instant of every weekly critique, in order.
@@ -287,6 +290,19 @@ mod tests {
             assert_eq!(local.time(), NaiveTime::from_hms_opt(17, 0, 0).unwrap(), "week {week}");
             assert_eq!(b.position_on(local.date_naive()).week, Some(week));
         }
+    }
+
+    #[test]
+    fn the_feedback_window_closes_at_the_same_wall_clock_time_across_dst() {
+        // Berlin changes to summer time on 29 March 2026; week 12 of a program starting
+        // 2 January has its Thursday critique on 26 March.
+        let b = Blueprint::default_90_days(date(2026, 1, 2), chrono_tz::Europe::Berlin);
+        let week = (1..=12).find(|w| b.critique_date(*w) == Some(date(2026, 3, 26))).unwrap();
+        b.feedback_closes_at(week).unwrap();
+        let mut long = b.clone();
+        long.feedback_window_hours = 72; // Thursday 17:00 + 72 h = Sunday 17:00, after the change
+        let close = long.feedback_closes_at(week).unwrap().with_timezone(&chrono_tz::Europe::Berlin);
+        assert_eq!(close.naive_local(), date(2026, 3, 29).and_hms_opt(17, 0, 0).unwrap());
     }
 
     #[test]

@@ -181,6 +181,13 @@ pub fn validate(
                         format!("entry {key:?} overwrites a value by actor {}", pred.actor()),
                     );
                 }
+                // Creating an entry over an existing one would wipe it: entries are created once.
+                if !op.pred.is_empty() {
+                    return reject(
+                        RejectReason::EntryDeleted,
+                        format!("entry {key:?} already exists; change its fields instead"),
+                    );
+                }
                 created.push((op_id, ObjectKind::Entry { container, owner: submitter.user_id.to_owned() }));
             }
             Some(ObjectKind::Entry { container, owner }) => {

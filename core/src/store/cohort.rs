@@ -329,10 +329,11 @@ pub fn settle_intents(tx: &Transaction<'_>, doc_id: &str, watermark: i64) -> Res
     Ok(())
 }
 
-/// A document's pending intents `(seq, JSON)`, oldest first.
-pub fn pending_intents(conn: &Connection, doc_id: &str) -> Result<Vec<(i64, String)>> {
-    let mut stmt = conn.prepare_cached("SELECT seq, intent FROM doc_intents WHERE doc_id = ?1 ORDER BY seq")?;
-    let rows = stmt.query_map([doc_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+/// A document's pending intents `(seq, JSON, change hash)`, oldest first.
+pub fn pending_intents(conn: &Connection, doc_id: &str) -> Result<Vec<(i64, String, Vec<u8>)>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT seq, intent, change_hash FROM doc_intents WHERE doc_id = ?1 ORDER BY seq")?;
+    let rows = stmt.query_map([doc_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 

@@ -245,6 +245,10 @@ CREATE TABLE doc_intents (
 );
 CREATE INDEX doc_intents_by_doc ON doc_intents (doc_id, seq);
 
+-- Documents whose local branch was dropped after a refusal: their intents wait for the
+-- server's copy and are replayed on it (kept here so an interrupted sync cannot forget them).
+CREATE TABLE replay_needed (doc_id TEXT PRIMARY KEY) WITHOUT ROWID;
+
 -- Intents that could not be replayed after the server refused their document's branch.
 CREATE TABLE failed_intents (
     seq        INTEGER PRIMARY KEY,

@@ -78,9 +78,20 @@ pub fn save_server_heads(tx: &Transaction<'_>, doc_id: &str, heads: &[ChangeHash
     Ok(())
 }
 
+/// Drops the local copy of a document and marks its intents for replay, in one transaction.
 pub fn forget_doc(tx: &Transaction<'_>, doc_id: &str) -> Result<()> {
     tx.execute("DELETE FROM doc_sync WHERE doc_id = ?1", [doc_id])?;
     tx.execute("DELETE FROM doc_chunks WHERE doc_id = ?1", [doc_id])?;
+    tx.execute("INSERT OR IGNORE INTO replay_needed (doc_id) VALUES (?1)", [doc_id])?;
+    Ok(())
+}
+
+pub fn needs_replay(conn: &Connection, doc_id: &str) -> Result<bool> {
+    Ok(conn.query_row("SELECT 1 FROM replay_needed WHERE doc_id = ?1", [doc_id], |_| Ok(())).optional()?.is_some())
+}
+
+pub fn replay_done(tx: &Transaction<'_>, doc_id: &str) -> Result<()> {
+    tx.execute("DELETE FROM replay_needed WHERE doc_id = ?1", [doc_id])?;
     Ok(())
 }
 

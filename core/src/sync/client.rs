@@ -220,7 +220,6 @@ impl Client {
     fn sync_rounds(&self, link: &sync_state::ServerLink) -> Result<SyncOutcome> {
         let mut outcome = SyncOutcome::default();
         let mut resend_all: Vec<DocId> = Vec::new();
-        let mut replay: Vec<DocId> = Vec::new();
         for round in 1..=MAX_ROUNDS {
             outcome.rounds = round;
             let intent_watermark = self.store().read(cohort_store::intent_watermark)?;
@@ -229,16 +228,11 @@ impl Client {
             let (response, bytes): (SyncResponse, usize) =
                 post(&format!("{}/v1/sync", link.server_url), Some(&link.device_token), wire::encode(&request))?;
             outcome.bytes_received += bytes;
-            let rejected;
-            (resend_all, rejected) = self.apply_response(&response, &mut outcome, intent_watermark, &replay)?;
-            let replayed = !replay.is_empty();
-            replay = rejected;
-            if resend_all.is_empty() && replay.is_empty() && !replayed {
+            let replayed;
+            (resend_all, replayed) = self.apply_response(&response, &mut outcome, intent_watermark)?;
+            // Replayed intents are new local changes: one more round sends them.
+            if resend_all.is_empty() && !replayed {
                 break;
-            }
-            if replayed {
-                // The replayed intents are new local changes: one more round sends them.
-                resend_all.clear();
             }
         }
         Ok(outcome)
@@ -261,11 +255,13 @@ impl Client {
                 client_heads: heads.iter().map(|h| ByteBuf::from(h.0.to_vec())).collect(),
             });
         }
+        let program_id = self.program()?.enrollment.program_id.clone();
         let practice_logs = self.store().read(|conn| {
             let mut out = Vec::new();
             for id in sync_state::pending_log_ids(conn)? {
                 let Ok(uuid) = id.parse() else { continue };
-                if let Some(log) = logs::log(conn, uuid)? {
+                // Logs of an earlier, device-only program stay on the device.
+                if let Some(log) = logs::log(conn, uuid)?.filter(|l| l.program_id == program_id) {
                     out.push(WireLog {
                         id: log.id.to_string(),
                         user_id: String::new(),
@@ -305,19 +301,25 @@ impl Client {
         response: &SyncResponse,
         outcome: &mut SyncOutcome,
         intent_watermark: i64,
-        replay: &[DocId],
-    ) -> Result<(Vec<DocId>, Vec<DocId>)> {
+    ) -> Result<(Vec<DocId>, bool)> {
         let mut resend = Vec::new();
-        let mut rejected = Vec::new();
+        let mut replayed = false;
         for pull in &response.docs {
             let doc = DocId::parse(&pull.doc_id)?;
             match &pull.status {
                 DocStatus::Ok => {
                     let changes: Vec<Vec<u8>> = pull.changes.iter().map(|c| c.to_vec()).collect();
                     outcome.changes_received += changes.len();
-                    self.receive_changes(&pull.doc_id, &changes)?;
-                    if replay.contains(&doc) {
+                    if let Err(err) = self.receive_changes(&pull.doc_id, &changes) {
+                        // One document that will not merge must not stop the others.
+                        tracing::warn!(doc = %pull.doc_id, %err, "server changes could not be merged");
+                        outcome.rejected.push((pull.doc_id.clone(), format!("merge failed: {err}")));
+                        continue;
+                    }
+                    if self.store().read(|conn| sync_state::needs_replay(conn, &pull.doc_id))? {
                         self.replay_intents(&doc)?;
+                        self.store().write(|tx| sync_state::replay_done(tx, &pull.doc_id))?;
+                        replayed = true;
                     } else {
                         // Everything recorded before this request was sent and accepted.
                         self.store().write(|tx| cohort_store::settle_intents(tx, &pull.doc_id, intent_watermark))?;
@@ -336,8 +338,7 @@ impl Client {
                     tracing::warn!(doc = %pull.doc_id, %reason, %detail, "server refused this device's changes");
                     outcome.rejected.push((pull.doc_id.clone(), reason.clone()));
                     self.drop_local_doc(&doc)?;
-                    resend.push(doc.clone());
-                    rejected.push(doc);
+                    resend.push(doc);
                 }
             }
         }
@@ -350,7 +351,7 @@ impl Client {
         if let Some(pack) = &response.prompts {
             self.import_prompt_pack(&pack.file_name, &pack.toml)?;
         }
-        Ok((resend, rejected))
+        Ok((resend, replayed))
     }
 
     /// Re-applies a document's pending intents on top of the server's copy. One that no longer
@@ -359,7 +360,12 @@ impl Client {
         let id = doc.to_string();
         // Bound first: a store lock held by the loop expression would deadlock the replay.
         let pending = self.store().read(|conn| cohort_store::pending_intents(conn, &id))?;
-        for (seq, json) in pending {
+        for (seq, json, hash) in pending {
+            // Already on the server (an earlier response was lost): nothing to replay.
+            if self.has_change(doc, &hash)? {
+                self.store().write(|tx| cohort_store::remove_intent(tx, seq))?;
+                continue;
+            }
             let outcome = serde_json::from_str::<Intent>(&json)
                 .map_err(|e| Error::Corrupt(e.to_string()))
                 .and_then(|intent| self.apply_intent(&intent));

@@ -47,6 +47,7 @@ CREATE TABLE changes (
     PRIMARY KEY (doc_id, hash)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX changes_in_order ON changes (doc_id, doc_seq);
+CREATE UNIQUE INDEX changes_by_actor ON changes (doc_id, actor, seq);
 
 CREATE TABLE doc_heads (doc_id TEXT NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (doc_id, hash)) WITHOUT ROWID;
 

@@ -15,7 +15,7 @@ use microcohort_core::domain::prompt_pack::parse_pack;
 use microcohort_core::domain::roles::roles_for_week;
 use microcohort_core::domain::roster::{Member, MemberRole, Roster};
 use microcohort_core::policy::{
-    ActorDirectory, ObjKey, ObjectIndex, ObjectKind, Owner, Submitter, server_created_entries, validate,
+    ActorDirectory, ObjKey, ObjectIndex, ObjectKind, Owner, RejectReason, Submitter, server_created_entries, validate,
 };
 use microcohort_core::sync::wire::{
     DocPull, DocStatus, JoinResponse, PackFile, ProgramInfo, SyncRequest, SyncResponse, WireLog,
@@ -420,6 +420,21 @@ impl SqliteStorage {
                     return Ok(DocStatus::NeedFrom);
                 }
             }
+            // Two different changes with one actor and sequence number would make every device
+            // refuse the document from then on.
+            let reused = accepted.iter().any(|(c, _)| c.actor_id() == change.actor_id() && c.seq() == change.seq())
+                || tx
+                    .prepare_cached("SELECT 1 FROM changes WHERE doc_id = ?1 AND actor = ?2 AND seq = ?3")?
+                    .query_row(params![item.id, change.actor_id().to_bytes(), change.seq() as i64], |_| Ok(()))
+                    .optional()?
+                    .is_some();
+            if reused {
+                stats.rejected.push(RejectReason::Malformed);
+                return Ok(DocStatus::Rejected {
+                    reason: RejectReason::Malformed.as_str().into(),
+                    detail: format!("actor {} already used sequence number {}", change.actor_id(), change.seq()),
+                });
+            }
             match validate(&item.doc, change, submitter, &*bindings, &mut index) {
                 Ok(created) => {
                     if bindings.owner_of(change.actor_id()).is_none() {
@@ -533,7 +548,8 @@ impl Storage for SqliteStorage {
                 display_name: display_name.clone(),
                 role: MemberRole::parse(&role).unwrap_or(MemberRole::Learner),
                 time_zone: time_zone.clone(),
-                joined_on: chrono::Utc::now().date_naive(),
+                // The cohort's calendar day, which is what weeks and rotations count in.
+                joined_on: chrono::Utc::now().with_timezone(&blueprint.cohort_time_zone).date_naive(),
                 left_on: None,
             };
             // The roster document first: it refuses a learner past the cohort's maximum.
