@@ -448,13 +448,13 @@ impl Client {
 
     #[cfg(feature = "sync-client")]
     /// Whether the device's copy of a document holds a change.
-    #[cfg(feature = "sync-client")]
     pub(crate) fn has_change(&self, doc: &DocId, hash: &[u8]) -> Result<bool> {
         let Ok(hash) = ChangeHash::try_from(hash) else { return Ok(false) };
         let mut open = self.open_docs();
         Ok(self.opened(&mut open, doc)?.am.get_change_by_hash(&hash).is_some())
     }
 
+    #[cfg(feature = "sync-client")]
     /// Drops this device's copy of a document (after the server refused its branch); the next
     /// sync fetches the server's copy.
     pub(crate) fn drop_local_doc(&self, doc: &DocId) -> Result<()> {

@@ -200,9 +200,17 @@ pub fn replace_roster(tx: &Transaction<'_>, cohort_id: &str, roster: &Roster) ->
 }
 
 pub fn roster(conn: &Connection, cohort_id: &str) -> Result<Roster> {
-    let mut stmt = conn.prepare_cached(
+    roster_from(
+        conn,
         "SELECT user_id, display_name, role, time_zone, joined_on, left_on FROM roster WHERE cohort_id = ?1",
-    )?;
+        cohort_id,
+    )
+}
+
+/// A roster from any query returning `user_id, display_name, role, time_zone, joined_on,
+/// left_on` for a cohort id (the device's projection, the server's member table).
+pub fn roster_from(conn: &Connection, sql: &str, cohort_id: &str) -> Result<Roster> {
+    let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map([cohort_id], |r| {
         Ok((
             r.get::<_, String>(0)?,

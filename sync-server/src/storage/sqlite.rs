@@ -224,32 +224,8 @@ fn blueprint_of_cohort(tx: &Connection, cohort_id: &str) -> Result<(String, Blue
 }
 
 fn roster(tx: &Connection, cohort_id: &str) -> Result<Roster, ApiError> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT user_id, display_name, role, time_zone, joined_on, left_on FROM members WHERE cohort_id = ?1",
-    )?;
-    let rows = stmt.query_map([cohort_id], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, Option<String>>(5)?,
-        ))
-    })?;
-    let mut members = Vec::new();
-    for row in rows {
-        let (user_id, display_name, role, time_zone, joined_on, left_on) = row?;
-        members.push(Member {
-            user_id,
-            display_name,
-            role: MemberRole::parse(&role).unwrap_or(MemberRole::Learner),
-            time_zone,
-            joined_on: joined_on.parse().map_err(internal)?,
-            left_on: left_on.map(|d| d.parse()).transpose().map_err(internal)?,
-        });
-    }
-    Ok(Roster::new(members))
+    let sql = "SELECT user_id, display_name, role, time_zone, joined_on, left_on FROM members WHERE cohort_id = ?1";
+    microcohort_core::store::cohort::roster_from(tx, sql, cohort_id).map_err(internal)
 }
 
 // ---- the sync round trip --------------------------------------------------------------------
