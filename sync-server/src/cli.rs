@@ -101,7 +101,7 @@ enum Admin {
         cohort: String,
         #[arg(long)]
         user: String,
-        /// The day they left, YYYY-MM-DD (default: today, UTC).
+        /// The day they left, YYYY-MM-DD (default: today in the cohort's time zone).
         #[arg(long)]
         left_on: Option<String>,
     },
@@ -177,10 +177,10 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             Admin::RemoveMember { cohort, user, left_on } => {
                 let left_on = match left_on {
-                    Some(date) => date.parse().map_err(|_| format!("left-on {date:?} is not YYYY-MM-DD"))?,
-                    None => chrono::Utc::now().date_naive(),
+                    Some(date) => Some(date.parse().map_err(|_| format!("left-on {date:?} is not YYYY-MM-DD"))?),
+                    None => None,
                 };
-                storage.remove_member(&cohort, &user, left_on).map_err(fail)?;
+                let left_on = storage.remove_member(&cohort, &user, left_on).map_err(fail)?;
                 println!("{user} left {cohort} on {left_on}");
                 Ok(())
             }

@@ -209,6 +209,25 @@ fn hostile_and_broken_requests_get_clear_errors_and_change_nothing() {
     assert_eq!(raw_sync(&server, token, &empty).0, 200);
     admin(SERVER, data.path(), &["revoke-device", "--device", &joined.device_id]);
     assert_eq!(raw_sync(&server, token, &empty).0, 401);
+    // A running program's schedule cannot be changed under its cohorts.
+    let start = (chrono::Utc::now().date_naive() - chrono::Days::new(8)).to_string();
+    let moved = std::process::Command::new(SERVER)
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["admin", "create-program", "--id", "p1", "--title", "P", "--start", "2020-01-06", "--time-zone", "UTC"])
+        .output()
+        .unwrap();
+    assert!(!moved.status.success());
+    assert!(
+        String::from_utf8_lossy(&moved.stderr).contains("cannot change"),
+        "{}",
+        String::from_utf8_lossy(&moved.stderr)
+    );
+    admin(
+        SERVER,
+        data.path(),
+        &["create-program", "--id", "p1", "--title", "Renamed", "--start", &start, "--time-zone", "UTC"],
+    );
     // Nothing above stored a change.
     let metrics = raw_get(server.address, "/metrics").1;
     assert!(metrics.contains("microcohort_changes_stored 0"), "{metrics}");

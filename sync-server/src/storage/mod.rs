@@ -85,9 +85,15 @@ pub trait Storage: Send + Sync + 'static {
         time_zone: &str,
     ) -> Result<String, ApiError>;
     fn revoke_device(&self, device_id: &str) -> Result<(), ApiError>;
-    /// Records that a member left the cohort on `left_on` (their devices stop syncing; roles
-    /// are recomputed from the week after, or from this week if they left before it began).
-    fn remove_member(&self, cohort_id: &str, user_id: &str, left_on: chrono::NaiveDate) -> Result<(), ApiError>;
+    /// Records that a member left the cohort on `left_on` (default: today in the cohort's zone).
+    /// Their devices stop syncing; roles are recomputed from the week after, or from this week
+    /// if they left before it began. Returns the date recorded.
+    fn remove_member(
+        &self,
+        cohort_id: &str,
+        user_id: &str,
+        left_on: Option<chrono::NaiveDate>,
+    ) -> Result<chrono::NaiveDate, ApiError>;
     fn programs(&self) -> Result<Vec<ProgramRow>, ApiError>;
     fn cohorts(&self) -> Result<Vec<CohortRow>, ApiError>;
     fn members(&self, cohort_id: &str) -> Result<Vec<MemberRow>, ApiError>;

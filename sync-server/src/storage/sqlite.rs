@@ -584,6 +584,19 @@ impl Storage for SqliteStorage {
         let pack = parse_pack(pack_file, pack_toml).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         pack.check_covers(&blueprint).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         self.write(|tx| {
+            // Devices receive the blueprint when they join; changing it under running cohorts
+            // would make the server judge roles and weeks differently from honest devices.
+            let existing: Option<String> =
+                tx.query_row("SELECT blueprint FROM programs WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+            let has_cohorts = tx.query_row("SELECT 1 FROM cohorts WHERE program_id = ?1 LIMIT 1", [id], |_| Ok(())).optional()?.is_some();
+            if let Some(existing) = existing
+                && has_cohorts
+                && serde_json::from_str::<Blueprint>(&existing).ok().as_ref() != Some(&blueprint)
+            {
+                return Err(ApiError::BadRequest(format!(
+                    "program {id} already has cohorts; its schedule cannot change (a new pack version can)"
+                )));
+            }
             tx.execute(
                 "INSERT INTO programs (id, title, blueprint, pack_id, pack_version, pack_file, pack_toml, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -652,8 +665,16 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn remove_member(&self, cohort_id: &str, user_id: &str, left_on: chrono::NaiveDate) -> Result<(), ApiError> {
+    fn remove_member(
+        &self,
+        cohort_id: &str,
+        user_id: &str,
+        left_on: Option<chrono::NaiveDate>,
+    ) -> Result<chrono::NaiveDate, ApiError> {
         self.write(|tx| {
+            let (_, blueprint, _, _) = blueprint_of_cohort(tx, cohort_id)?;
+            let left_on =
+                left_on.unwrap_or_else(|| chrono::Utc::now().with_timezone(&blueprint.cohort_time_zone).date_naive());
             let members = roster(tx, cohort_id)?;
             let mut member = members
                 .member(user_id)
@@ -667,7 +688,7 @@ impl Storage for SqliteStorage {
                 "UPDATE members SET left_on = ?1 WHERE cohort_id = ?2 AND user_id = ?3",
                 params![left_on.to_string(), cohort_id, user_id],
             )?;
-            Ok(())
+            Ok(left_on)
         })
     }
 
