@@ -215,6 +215,7 @@ fn serve(storage: Arc<dyn Storage>, listen: SocketAddr, limiter: RateLimiter) ->
         // Tests and scripts read this line to find the port.
         println!("listening on http://{address}");
         tracing::info!(%address, "serving");
+        tokio::spawn(compact_in_background(storage.clone()));
         axum::serve(listener, router(AppState::new(storage, limiter)))
             .with_graceful_shutdown(shutdown_signal())
             .await
@@ -222,6 +223,21 @@ fn serve(storage: Arc<dyn Storage>, listen: SocketAddr, limiter: RateLimiter) ->
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// Snapshots documents with many new changes, once a minute, off the request path.
+async fn compact_in_background(storage: Arc<dyn Storage>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let storage = storage.clone();
+        match tokio::task::spawn_blocking(move || storage.compact(256)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(documents = n, "snapshots written"),
+            Ok(Err(err)) => tracing::warn!(%err, "compaction failed"),
+            Err(err) => tracing::warn!(%err, "compaction task failed"),
+        }
+    }
 }
 
 /// SIGTERM (or Ctrl-C): stop accepting, finish requests in flight, exit.

@@ -66,6 +66,9 @@ pub trait Storage: Send + Sync + 'static {
     fn sync(&self, device: &Device, request: SyncRequest) -> Result<(SyncResponse, SyncStats), ApiError>;
     /// `(documents, changes)` stored.
     fn counts(&self) -> Result<(u64, u64), ApiError>;
+    /// Writes a snapshot of every document with at least `min_new_changes` changes since its
+    /// last one; returns how many were written. Run in the background, never on the sync path.
+    fn compact(&self, min_new_changes: u64) -> Result<usize, ApiError>;
 
     fn create_program(
         &self,

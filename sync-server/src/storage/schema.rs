@@ -2,7 +2,7 @@
 
 use rusqlite::Connection;
 
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 const V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
@@ -64,13 +64,21 @@ CREATE TABLE practice_logs (
 CREATE INDEX practice_logs_by_cohort ON practice_logs (cohort_id, seq);
 ";
 
+/// Snapshots written in the background: a document saved up to `upto_seq`, so loading it (for
+/// the server's own roster writes) need not replay every change row.
+const V2: &str = "
+CREATE TABLE doc_snapshots (doc_id TEXT PRIMARY KEY, upto_seq INTEGER NOT NULL, bytes BLOB NOT NULL) WITHOUT ROWID;
+";
+
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version < 1 {
-        let tx = conn.transaction()?;
-        tx.execute_batch(V1)?;
-        tx.pragma_update(None, "user_version", 1)?;
-        tx.commit()?;
+    for (target, sql) in [(1, V1), (2, V2)] {
+        if version < target {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", target)?;
+            tx.commit()?;
+        }
     }
     Ok(())
 }

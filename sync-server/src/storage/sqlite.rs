@@ -180,14 +180,7 @@ fn server_edit(
     edit: impl FnOnce(&mut AutoCommit) -> Result<(), ApiError>,
 ) -> Result<(), ApiError> {
     let id = doc.to_string();
-    let mut bodies = Vec::new();
-    {
-        let mut stmt = tx.prepare_cached("SELECT body FROM changes WHERE doc_id = ?1 ORDER BY doc_seq")?;
-        let rows = stmt.query_map([&id], |r| r.get::<_, Vec<u8>>(0))?;
-        for row in rows {
-            bodies.extend(row?);
-        }
-    }
+    let bodies = saved_document(tx, &id)?.0;
     let mut index = load_index(tx, doc)?;
     let mut am = if bodies.is_empty() {
         let mut fresh = genesis(doc);
@@ -207,6 +200,25 @@ fn server_edit(
         store_objects(tx, &id, &created)?;
     }
     Ok(())
+}
+
+/// A document's saved bytes: its latest snapshot followed by the change rows after it (automerge
+/// loads the concatenation), and the last `doc_seq` they cover.
+fn saved_document(tx: &Connection, doc: &str) -> Result<(Vec<u8>, i64), ApiError> {
+    let snapshot: Option<(i64, Vec<u8>)> = tx
+        .prepare_cached("SELECT upto_seq, bytes FROM doc_snapshots WHERE doc_id = ?1")?
+        .query_row([doc], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (mut upto, mut bytes) = snapshot.unwrap_or((0, Vec::new()));
+    let mut stmt =
+        tx.prepare_cached("SELECT doc_seq, body FROM changes WHERE doc_id = ?1 AND doc_seq > ?2 ORDER BY doc_seq")?;
+    let rows = stmt.query_map(params![doc, upto], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+    for row in rows {
+        let (seq, body) = row?;
+        upto = seq;
+        bytes.extend(body);
+    }
+    Ok((bytes, upto))
 }
 
 fn blueprint_of_cohort(tx: &Connection, cohort_id: &str) -> Result<(String, Blueprint, PackFile, String), ApiError> {
@@ -569,6 +581,31 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn compact(&self, min_new_changes: u64) -> Result<usize, ApiError> {
+        let due: Vec<String> = self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT d.doc_id FROM docs d LEFT JOIN doc_snapshots s ON s.doc_id = d.doc_id
+                 WHERE d.last_seq - COALESCE(s.upto_seq, 0) >= ?1",
+            )?;
+            let rows = stmt.query_map([min_new_changes as i64], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })?;
+        for doc in &due {
+            // One short transaction per document, so syncs are never held up for long.
+            self.write(|tx| {
+                let (bytes, upto) = saved_document(tx, doc)?;
+                let snapshot = guard::load(&bytes).map_err(internal)?.save();
+                tx.execute(
+                    "INSERT INTO doc_snapshots (doc_id, upto_seq, bytes) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (doc_id) DO UPDATE SET upto_seq = ?2, bytes = ?3",
+                    params![doc, upto, snapshot],
+                )?;
+                Ok(())
+            })?;
+        }
+        Ok(due.len())
+    }
+
     fn create_program(
         &self,
         id: &str,
@@ -724,5 +761,46 @@ impl Storage for SqliteStorage {
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_cover_the_change_rows_and_later_writes_build_on_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::open(&dir.path().join("db.sqlite")).unwrap();
+        let blueprint = Blueprint::default_90_days(chrono::Utc::now().date_naive(), chrono_tz::UTC);
+        storage
+            .create_program(
+                "p1",
+                "P",
+                &serde_json::to_string(&blueprint).unwrap(),
+                microcohort_core::DEFAULT_PROMPT_PACK_NAME,
+                microcohort_core::DEFAULT_PROMPT_PACK,
+            )
+            .unwrap();
+        storage.create_cohort("c1", "p1", "C").unwrap();
+        let join = |name: &str| {
+            let code = storage.create_invite("c1", "learner", name, "UTC").unwrap();
+            let token = auth::new_token();
+            storage.join(&auth::hash_invite(&code), "phone", &auth::hash_secret(&token), &token).unwrap()
+        };
+        for name in ["A", "B", "C"] {
+            join(name);
+        }
+        // Genesis + 3 roster changes: due at a threshold of 4, not at 5.
+        assert_eq!(storage.compact(5).unwrap(), 0);
+        assert_eq!(storage.compact(4).unwrap(), 1);
+        assert_eq!(storage.compact(1).unwrap(), 0, "nothing new since");
+        join("D");
+        let roster = storage.read(|conn| {
+            let (bytes, upto) = saved_document(conn, "cohort:c1")?;
+            assert_eq!(upto, 5);
+            Ok(cohort_doc::roster(&guard::load(&bytes).map_err(internal)?))
+        });
+        assert_eq!(roster.unwrap().members().len(), 4);
     }
 }
