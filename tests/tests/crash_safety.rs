@@ -127,3 +127,48 @@ fn every_shared_entry_survives_sigkill_during_document_compaction() {
     // At most one write per kill can have committed without its line being read.
     assert!(stored.len() <= confirmed.len() + 31 + KILLS, "nothing was invented");
 }
+
+#[test]
+fn a_device_killed_mid_sync_again_and_again_loses_and_duplicates_nothing() {
+    use microcohort_tests::{ServerProcess, admin};
+    const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
+    let data = tempfile::tempdir().unwrap();
+    let start = (chrono::Utc::now().date_naive() - chrono::Days::new(8)).to_string();
+    admin(
+        SERVER,
+        data.path(),
+        &["create-program", "--id", "p1", "--title", "P", "--start", &start, "--time-zone", "UTC"],
+    );
+    admin(SERVER, data.path(), &["create-cohort", "--id", "c1", "--program", "p1", "--title", "C"]);
+    let learner_code = admin(SERVER, data.path(), &["invite", "--cohort", "c1", "--name", "Ana"]);
+    let facilitator_code = admin(SERVER, data.path(), &["add-facilitator", "--cohort", "c1", "--name", "Fay"]);
+    let server = ServerProcess::start(SERVER, data.path(), &[]);
+    let device_dir = tempfile::tempdir().unwrap();
+    let db = device_dir.path().join("device.sqlite");
+    Client::open(&db, Arc::new(SystemClock))
+        .unwrap()
+        .join_server(&server.url(), &learner_code, "phone", "UTC")
+        .unwrap();
+
+    let confirmed = kill_repeatedly(env!("CARGO_BIN_EXE_sync-writer"), &db);
+
+    // The device comes back for good and syncs; the facilitator too.
+    let device = Client::open(&db, Arc::new(SystemClock)).unwrap();
+    assert_eq!(device.integrity_check().unwrap(), "ok");
+    device.sync_with_retry(5).unwrap();
+    let facilitator = Client::open_in_memory(Arc::new(SystemClock)).unwrap();
+    facilitator.join_server(&server.url(), &facilitator_code, "tablet", "UTC").unwrap();
+    facilitator.sync_with_retry(5).unwrap();
+
+    let logged: HashSet<String> = device.practice_logs().unwrap().iter().map(|l| l.id.to_string()).collect();
+    assert!(confirmed.is_subset(&logged), "the device kept every practice it confirmed");
+    let relayed: Vec<String> = facilitator.cohort_practice_logs().unwrap().into_iter().map(|(id, ..)| id).collect();
+    let unique: HashSet<String> = relayed.iter().cloned().collect();
+    assert_eq!(unique.len(), relayed.len(), "no practice log arrived twice");
+    assert_eq!(unique, logged, "every practice log arrived");
+    assert_eq!(device.sync_status().unwrap().pending_practice_logs, 0);
+    let week = device.today().unwrap().position.week.unwrap();
+    let shared = device.week_rows(week).unwrap();
+    assert_eq!(facilitator.week_rows(week).unwrap(), shared);
+    assert!(shared.submissions.len() >= confirmed.len());
+}

@@ -1,0 +1,42 @@
+//! A linked device that practises, shares and syncs in a loop, printing each practice id once
+//! `finish_practice` has returned. The sync crash test kills it with SIGKILL mid-sync, again
+//! and again, and checks that the server ends with every practice and share exactly once.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use microcohort_core::domain::practice::PracticeOutcome;
+use microcohort_core::{Client, Error, SystemClock};
+
+fn main() {
+    let Some(path) = std::env::args().nth(1) else {
+        eprintln!("usage: sync-writer DATABASE");
+        std::process::exit(2);
+    };
+    if let Err(err) = run(&path) {
+        eprintln!("sync-writer: {err}");
+        std::process::exit(1);
+    }
+}
+
+fn run(path: &str) -> microcohort_core::Result<()> {
+    let client = Client::open(path, Arc::new(SystemClock))?;
+    let mut stdout = std::io::stdout().lock();
+    loop {
+        let session = match client.today()?.in_progress {
+            Some(open) => open,
+            None => client.start_practice(None)?,
+        };
+        let log =
+            client.finish_practice(session.id, &PracticeOutcome { duration_secs: Some(600), ..Default::default() })?;
+        client.share_practice(log.id, "Shared while syncing", "What I tried")?;
+        if writeln!(stdout, "{}", log.id).and_then(|()| stdout.flush()).is_err() {
+            return Ok(());
+        }
+        match client.sync_now() {
+            // Offline or told to slow down: a real app simply tries again later.
+            Ok(_) | Err(Error::Network(_) | Error::Server { status: 429, .. }) => {}
+            Err(other) => return Err(other),
+        }
+    }
+}
