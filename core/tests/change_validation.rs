@@ -57,7 +57,11 @@ impl World {
     }
 
     fn check(&mut self, change: &Change, submitter: Submitter<'_>) -> Result<(), RejectReason> {
-        validate(&self.doc, change, submitter, &self.bindings, &mut self.index).map(|_| ()).map_err(|r| r.reason)
+        let created = validate(&self.doc, change, submitter, &self.bindings, &self.index).map_err(|r| r.reason)?;
+        for (id, kind) in created {
+            self.index.insert(id, kind);
+        }
+        Ok(())
     }
 
     /// Validates and, if accepted, applies the change as the server would.

@@ -619,8 +619,9 @@ impl Client {
             };
             let change =
                 entry.am.get_change_by_hash(&hash).ok_or_else(|| Error::Corrupt("committed change vanished".into()))?;
-            let directory = index.clone();
-            validate(doc, &change, submitter, &directory, &mut index)?;
+            for (id, kind) in validate(doc, &change, submitter, &index, &index)? {
+                index.insert(id, kind);
+            }
             self.persist(doc, &mut entry.am, &entry.stored_heads, Some((intent, hash)))?;
             entry.stored_heads = entry.am.get_heads();
             entry.index = Some(index);

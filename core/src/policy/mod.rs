@@ -95,14 +95,15 @@ fn reject<T>(reason: RejectReason, detail: impl Into<String>) -> Result<T, Rejec
     Err(Rejection { reason, detail: detail.into() })
 }
 
-/// Checks one change. On success, records the entries it creates in `index` and returns them (the
-/// caller binds a new actor to the submitter and may persist the new entries).
+/// Checks one change against what `index` knows of the document. On success, returns the entries
+/// the change creates; the caller records them in its index (before validating a later change
+/// that builds on them), binds a new actor to the submitter and may persist them.
 pub fn validate(
     doc: &DocId,
     change: &Change,
     submitter: Submitter<'_>,
     directory: &dyn ActorDirectory,
-    index: &mut ObjectIndex,
+    index: &ObjectIndex,
 ) -> Result<Vec<(ObjKey, ObjectKind)>, Rejection> {
     let actor = change.actor_id();
     if *actor == genesis_actor(doc) {
@@ -202,9 +203,6 @@ pub fn validate(
                 }
             }
         }
-    }
-    for (id, kind) in &created {
-        index.insert(id.clone(), kind.clone());
     }
     Ok(created)
 }

@@ -423,8 +423,11 @@ impl SqliteStorage {
                     detail: format!("actor {} already used sequence number {}", change.actor_id(), change.seq()),
                 });
             }
-            match validate(&item.doc, change, submitter, &*bindings, &mut index) {
+            match validate(&item.doc, change, submitter, &*bindings, &index) {
                 Ok(created) => {
+                    for (id, kind) in &created {
+                        index.insert(id.clone(), kind.clone());
+                    }
                     if bindings.owner_of(change.actor_id()).is_none() {
                         batch_bindings.insert(change.actor_id().clone(), Owner::User(submitter.user_id.to_owned()));
                         bindings.pending.insert(change.actor_id().clone(), Owner::User(submitter.user_id.to_owned()));
