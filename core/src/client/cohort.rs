@@ -367,12 +367,9 @@ impl Client {
             return Err(DomainError::invalid("doc_id", format!("{doc_id} belongs to another cohort")).into());
         }
         let decoded = changes.iter().map(|bytes| guard::decode_change(bytes)).collect::<Result<Vec<_>, _>>()?;
-        let mut open = self.open_docs();
-        let entry = self.opened(&mut open, &doc)?;
-        // Applied to the open document in place; on failure it is dropped from memory and reloaded
-        // from disk, which never saw the failed merge. Changes still waiting for their
-        // dependencies stay queued in the open document.
-        let result = (|| {
+        // Applied to the open document in place. Changes still waiting for their dependencies
+        // stay queued in it.
+        self.with_doc(&doc, |entry| {
             let before = entry.am.get_heads();
             guard::apply(&mut entry.am, decoded)?;
             entry.index = None;
@@ -384,25 +381,20 @@ impl Client {
                 entry.stored_heads = heads.clone();
             }
             Ok(ReceiveReport { heads, waiting, newer_schema })
-        })();
-        if result.is_err() {
-            open.docs.remove(&doc);
-        }
-        result
+        })
     }
 
     /// Changes of a document that a holder of `heads` lacks (all of them for no heads).
     pub fn changes_since(&self, doc_id: &str, heads: &[ChangeHash]) -> Result<Vec<Vec<u8>>> {
         let doc = DocId::parse(doc_id)?;
-        let mut open = self.open_docs();
-        let entry = self.opened(&mut open, &doc)?;
-        Ok(entry.am.get_changes(heads).into_iter().map(|c| c.raw_bytes().to_vec()).collect())
+        self.with_doc(&doc, |entry| {
+            Ok(entry.am.get_changes(heads).into_iter().map(|c| c.raw_bytes().to_vec()).collect())
+        })
     }
 
     pub fn doc_heads(&self, doc_id: &str) -> Result<Vec<ChangeHash>> {
         let doc = DocId::parse(doc_id)?;
-        let mut open = self.open_docs();
-        Ok(self.opened(&mut open, &doc)?.am.get_heads())
+        self.with_doc(&doc, |entry| Ok(entry.am.get_heads()))
     }
 
     // ---- for the sync client ---------------------------------------------------------------
@@ -438,20 +430,22 @@ impl Client {
     /// The local changes a holder of `known` lacks, and the local heads. Heads the device does not
     /// have (the server moved on without it) count as nothing known: over-sending is safe.
     pub(crate) fn local_changes(&self, doc: &DocId, known: &[ChangeHash]) -> Result<(Vec<Vec<u8>>, Vec<ChangeHash>)> {
-        let mut open = self.open_docs();
-        let entry = self.opened(&mut open, doc)?;
-        let known: Vec<ChangeHash> =
-            if known.iter().all(|h| entry.am.get_change_by_hash(h).is_some()) { known.to_vec() } else { Vec::new() };
-        let changes = entry.am.get_changes(&known).into_iter().map(|c| c.raw_bytes().to_vec()).collect();
-        Ok((changes, entry.am.get_heads()))
+        self.with_doc(doc, |entry| {
+            let known: Vec<ChangeHash> = if known.iter().all(|h| entry.am.get_change_by_hash(h).is_some()) {
+                known.to_vec()
+            } else {
+                Vec::new()
+            };
+            let changes = entry.am.get_changes(&known).into_iter().map(|c| c.raw_bytes().to_vec()).collect();
+            Ok((changes, entry.am.get_heads()))
+        })
     }
 
     #[cfg(feature = "sync-client")]
     /// Whether the device's copy of a document holds a change.
     pub(crate) fn has_change(&self, doc: &DocId, hash: &[u8]) -> Result<bool> {
         let Ok(hash) = ChangeHash::try_from(hash) else { return Ok(false) };
-        let mut open = self.open_docs();
-        Ok(self.opened(&mut open, doc)?.am.get_change_by_hash(&hash).is_some())
+        self.with_doc(doc, |entry| Ok(entry.am.get_change_by_hash(&hash).is_some()))
     }
 
     #[cfg(feature = "sync-client")]
@@ -465,6 +459,17 @@ impl Client {
     }
 
     // ---- internals ------------------------------------------------------------------------
+
+    /// Runs `f` on a document, loading it on first use. If `f` fails, the in-memory copy is
+    /// dropped, so the next use reloads it from disk, which never saw the failed work.
+    fn with_doc<T>(&self, doc: &DocId, f: impl FnOnce(&mut OpenDoc) -> Result<T>) -> Result<T> {
+        let mut open = self.open_docs();
+        let result = self.opened(&mut open, doc).and_then(f);
+        if result.is_err() {
+            open.docs.remove(doc);
+        }
+        result
+    }
 
     fn open_docs(&self) -> MutexGuard<'_, OpenDocs> {
         self.docs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -593,19 +598,11 @@ impl Client {
             may_edit_synthesis: roles.as_ref().is_some_and(|r| r.may_edit_synthesis(&membership.user_id)),
         };
         let now = self.now();
-        let mut open = self.open_docs();
-        let entry = self.opened(&mut open, doc)?;
-        if schema_version(&entry.am).is_some_and(|v| v > SCHEMA_VERSION) {
-            return Err(DocError::SchemaTooNew {
-                doc: doc.to_string(),
-                found: schema_version(&entry.am).unwrap_or(0),
-                supported: SCHEMA_VERSION,
+        // The edit is made on the open document itself (see `with_doc` for failures).
+        self.with_doc(doc, |entry| {
+            if let Some(found) = schema_version(&entry.am).filter(|v| *v > SCHEMA_VERSION) {
+                return Err(DocError::SchemaTooNew { doc: doc.to_string(), found, supported: SCHEMA_VERSION }.into());
             }
-            .into());
-        }
-        // The edit is made on the open document itself; if anything fails before the change is
-        // stored, the document is dropped from memory and reloaded from disk on next use.
-        let result = (|| {
             let mut index = match entry.index.take() {
                 Some(index) => index,
                 None => ObjectIndex::from_document(doc, &entry.am),
@@ -626,11 +623,7 @@ impl Client {
             entry.stored_heads = entry.am.get_heads();
             entry.index = Some(index);
             Ok(value)
-        })();
-        if result.is_err() {
-            open.docs.remove(doc);
-        }
-        result
+        })
     }
 
     /// Appends the changes the store lacks (those after `stored_heads`) and re-projects the
