@@ -97,6 +97,36 @@ fn spawn(binary: &str, data_dir: &Path, listen: &str, extra: &[String]) -> (Chil
     (child, address)
 }
 
+/// The `main` of the writer programs: `NAME DATABASE`, exit 2 on bad usage, 1 (with the error on
+/// stderr, which the crash tests check is empty) when `run` fails.
+pub fn writer_main<E: std::fmt::Display>(name: &str, run: impl FnOnce(&str) -> Result<(), E>) {
+    let Some(path) = std::env::args().nth(1) else {
+        eprintln!("usage: {name} DATABASE");
+        std::process::exit(2);
+    };
+    if let Err(err) = run(&path) {
+        eprintln!("{name}: {err}");
+        std::process::exit(1);
+    }
+}
+
+/// Creates program `p1` (UTC, the built-in pack) whose day 1 was `days_ago` days ago, and the
+/// given cohorts in it. Returns the start date (YYYY-MM-DD).
+pub fn program_under_way(binary: &str, data_dir: &Path, days_ago: u64, cohorts: &[&str]) -> String {
+    let start = (chrono::Utc::now().date_naive() - chrono::Days::new(days_ago)).to_string();
+    let program =
+        ["create-program", "--id", "p1", "--title", "Everyday Leadership", "--start", &start, "--time-zone", "UTC"];
+    admin(binary, data_dir, &program);
+    for cohort in cohorts {
+        admin(
+            binary,
+            data_dir,
+            &["create-cohort", "--id", cohort, "--program", "p1", "--title", &format!("Cohort {cohort}")],
+        );
+    }
+    start
+}
+
 /// Runs an `admin` command against a data directory and returns what it printed.
 pub fn admin(binary: &str, data_dir: &Path, args: &[&str]) -> String {
     let output =

@@ -130,16 +130,10 @@ fn every_shared_entry_survives_sigkill_during_document_compaction() {
 
 #[test]
 fn a_device_killed_mid_sync_again_and_again_loses_and_duplicates_nothing() {
-    use microcohort_tests::{ServerProcess, admin};
+    use microcohort_tests::{ServerProcess, admin, program_under_way};
     const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
     let data = tempfile::tempdir().unwrap();
-    let start = (chrono::Utc::now().date_naive() - chrono::Days::new(8)).to_string();
-    admin(
-        SERVER,
-        data.path(),
-        &["create-program", "--id", "p1", "--title", "P", "--start", &start, "--time-zone", "UTC"],
-    );
-    admin(SERVER, data.path(), &["create-cohort", "--id", "c1", "--program", "p1", "--title", "C"]);
+    program_under_way(SERVER, data.path(), 8, &["c1"]);
     let learner_code = admin(SERVER, data.path(), &["invite", "--cohort", "c1", "--name", "Ana"]);
     let facilitator_code = admin(SERVER, data.path(), &["add-facilitator", "--cohort", "c1", "--name", "Fay"]);
     let server = ServerProcess::start(SERVER, data.path(), &[]);

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use microcohort_core::sync::wire::{self, DocPush, JoinRequest, SyncRequest};
-use microcohort_tests::{ServerProcess, admin, raw_get, raw_post};
+use microcohort_tests::{ServerProcess, admin, program_under_way, raw_get, raw_post};
 use serde_json::Value;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
@@ -44,13 +44,7 @@ fn the_running_server_matches_its_openapi_description() {
     assert_eq!(paths, BTreeSet::from(["/healthz", "/metrics", "/v1/join", "/v1/sync"]));
 
     let data = tempfile::tempdir().unwrap();
-    let start = (chrono::Utc::now().date_naive() - chrono::Days::new(8)).to_string();
-    admin(
-        SERVER,
-        data.path(),
-        &["create-program", "--id", "p1", "--title", "P", "--start", &start, "--time-zone", "UTC"],
-    );
-    admin(SERVER, data.path(), &["create-cohort", "--id", "c1", "--program", "p1", "--title", "C"]);
+    program_under_way(SERVER, data.path(), 8, &["c1"]);
     let code = admin(SERVER, data.path(), &["invite", "--cohort", "c1", "--name", "Ana"]);
     let server = ServerProcess::start(SERVER, data.path(), &[]);
 

@@ -11,23 +11,17 @@ use microcohort_core::docs::{DocId, genesis};
 use microcohort_core::domain::practice::PracticeOutcome;
 use microcohort_core::sync::wire::{self, DocPush, DocStatus, JoinRequest, JoinResponse, SyncRequest, SyncResponse};
 use microcohort_core::{Client, EntryRef, Error, FeedbackInput, SystemClock};
-use microcohort_tests::{ServerProcess, admin, raw_get, raw_post};
+use microcohort_tests::{ServerProcess, admin, program_under_way, raw_get, raw_post};
 use rand::{Rng, SeedableRng};
 use serde_bytes::ByteBuf;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
 const LEARNERS: usize = 12;
 
-/// A program that started 8 days ago (so today is in week 1) with cohorts `c1` and `c2`.
-fn prepared(data: &Path) {
-    let start = (chrono::Utc::now().date_naive() - chrono::Days::new(8)).to_string();
-    admin(
-        SERVER,
-        data,
-        &["create-program", "--id", "p1", "--title", "Everyday Leadership", "--start", &start, "--time-zone", "UTC"],
-    );
-    admin(SERVER, data, &["create-cohort", "--id", "c1", "--program", "p1", "--title", "Spring cohort"]);
-    admin(SERVER, data, &["create-cohort", "--id", "c2", "--program", "p1", "--title", "Other cohort"]);
+/// A program that started 8 days ago (so today is in week 1) with cohorts `c1` and `c2`;
+/// returns its start date.
+fn prepared(data: &Path) -> String {
+    program_under_way(SERVER, data, 8, &["c1", "c2"])
 }
 
 fn invite(data: &Path, cohort: &str, role: &str, name: &str) -> String {
@@ -160,7 +154,7 @@ fn a_cohort_converges_through_the_server_despite_offline_periods_and_a_killed_se
 #[test]
 fn hostile_and_broken_requests_get_clear_errors_and_change_nothing() {
     let data = tempfile::tempdir().unwrap();
-    prepared(data.path());
+    let start = prepared(data.path());
     let code = invite(data.path(), "c1", "learner", "Ana");
     let server = ServerProcess::start(SERVER, data.path(), &[]);
     let joined = raw_join(&server, &code);
@@ -210,7 +204,6 @@ fn hostile_and_broken_requests_get_clear_errors_and_change_nothing() {
     admin(SERVER, data.path(), &["revoke-device", "--device", &joined.device_id]);
     assert_eq!(raw_sync(&server, token, &empty).0, 401);
     // A running program's schedule cannot be changed under its cohorts.
-    let start = (chrono::Utc::now().date_naive() - chrono::Days::new(8)).to_string();
     let moved = std::process::Command::new(SERVER)
         .arg("--data-dir")
         .arg(data.path())
@@ -388,8 +381,7 @@ fn connections_cut_mid_request_and_mid_response_lose_and_duplicate_nothing() {
             let log = learner
                 .finish_practice(session.id, &PracticeOutcome { duration_secs: Some(600), ..Default::default() })
                 .unwrap();
-            let shared = learner.share_practice(log.id, &format!("Round {round} by {i}"), "What I tried").unwrap();
-            let _ = shared;
+            learner.share_practice(log.id, &format!("Round {round} by {i}"), "What I tried").unwrap();
             match learner.sync_now() {
                 Ok(_) => {}
                 Err(Error::Network(_) | Error::Server { .. }) => failures += 1,
@@ -422,13 +414,7 @@ fn a_refused_branch_is_replaced_by_the_cohorts_copy_and_the_users_intents_are_re
     use microcohort_core::domain::roles::WeeklyRole;
     let data = tempfile::tempdir().unwrap();
     // Today is week 5, day 1: the first rotation week.
-    let start = (chrono::Utc::now().date_naive() - chrono::Days::new(34)).to_string();
-    admin(
-        SERVER,
-        data.path(),
-        &["create-program", "--id", "p1", "--title", "P", "--start", &start, "--time-zone", "UTC"],
-    );
-    admin(SERVER, data.path(), &["create-cohort", "--id", "c1", "--program", "p1", "--title", "C"]);
+    program_under_way(SERVER, data.path(), 34, &["c1"]);
     let codes: Vec<String> = (0..6).map(|i| invite(data.path(), "c1", "learner", &format!("L{i}"))).collect();
     let server = ServerProcess::start(SERVER, data.path(), &[]);
     let devices: Vec<Client> = codes.iter().map(|c| device(&server, c)).collect();

@@ -114,10 +114,6 @@ pub struct FailedIntent {
     pub reason: String,
 }
 
-fn outcome_log(doc: &str, err: &Error) {
-    tracing::warn!(%doc, %err, "an intent could not be replayed");
-}
-
 /// For the UI: when sync last worked and what is waiting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncStatus {
@@ -373,7 +369,7 @@ impl Client {
             match outcome {
                 Ok(_) => self.store().write(|tx| cohort_store::remove_intent(tx, seq))?,
                 Err(err) => {
-                    outcome_log(&id, &err);
+                    tracing::warn!(doc = %id, %err, "an intent could not be replayed");
                     self.store().write(|tx| cohort_store::fail_intent(tx, seq, &id, &json, &err.to_string(), now))?
                 }
             }

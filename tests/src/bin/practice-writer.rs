@@ -9,14 +9,7 @@ use microcohort_core::domain::practice::PracticeOutcome;
 use microcohort_core::{Client, SystemClock};
 
 fn main() {
-    let Some(path) = std::env::args().nth(1) else {
-        eprintln!("usage: practice-writer DATABASE");
-        std::process::exit(2);
-    };
-    if let Err(err) = run(&path) {
-        eprintln!("practice-writer: {err}");
-        std::process::exit(1);
-    }
+    microcohort_tests::writer_main("practice-writer", run);
 }
 
 fn run(path: &str) -> microcohort_core::Result<()> {

@@ -8,14 +8,7 @@ use std::sync::Arc;
 use microcohort_core::{Client, SystemClock, WorkKind};
 
 fn main() {
-    let Some(path) = std::env::args().nth(1) else {
-        eprintln!("usage: submission-writer DATABASE");
-        std::process::exit(2);
-    };
-    if let Err(err) = run(&path) {
-        eprintln!("submission-writer: {err}");
-        std::process::exit(1);
-    }
+    microcohort_tests::writer_main("submission-writer", run);
 }
 
 fn run(path: &str) -> microcohort_core::Result<()> {

@@ -9,14 +9,7 @@ use microcohort_core::domain::practice::PracticeOutcome;
 use microcohort_core::{Client, Error, SystemClock};
 
 fn main() {
-    let Some(path) = std::env::args().nth(1) else {
-        eprintln!("usage: sync-writer DATABASE");
-        std::process::exit(2);
-    };
-    if let Err(err) = run(&path) {
-        eprintln!("sync-writer: {err}");
-        std::process::exit(1);
-    }
+    microcohort_tests::writer_main("sync-writer", run);
 }
 
 fn run(path: &str) -> microcohort_core::Result<()> {
