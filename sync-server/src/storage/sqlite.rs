@@ -398,7 +398,8 @@ impl SqliteStorage {
         }
         let mut index = load_index(tx, &item.doc)?;
         let mut accepted: Vec<(&Change, Vec<(ObjKey, ObjectKind)>)> = Vec::new();
-        let mut batch_bindings = HashMap::new();
+        // Actors this document's batch binds to the submitter (undone if the batch is refused).
+        let mut new_actors: Vec<ActorId> = Vec::new();
         for change in fresh {
             let dep_known = |dep: &ChangeHash| -> Result<bool, ApiError> {
                 Ok(accepted.iter().any(|(c, _)| c.hash() == *dep) || change_exists(tx, &item.id, dep)?)
@@ -429,13 +430,13 @@ impl SqliteStorage {
                         index.insert(id.clone(), kind.clone());
                     }
                     if bindings.owner_of(change.actor_id()).is_none() {
-                        batch_bindings.insert(change.actor_id().clone(), Owner::User(submitter.user_id.to_owned()));
+                        new_actors.push(change.actor_id().clone());
                         bindings.pending.insert(change.actor_id().clone(), Owner::User(submitter.user_id.to_owned()));
                     }
                     accepted.push((change, created));
                 }
                 Err(rejection) => {
-                    for actor in batch_bindings.keys() {
+                    for actor in &new_actors {
                         bindings.pending.remove(actor);
                     }
                     stats.rejected.push(rejection.reason);
@@ -451,7 +452,7 @@ impl SqliteStorage {
             store_change(tx, &item.id, change)?;
             store_objects(tx, &item.id, created)?;
         }
-        for actor in batch_bindings.keys() {
+        for actor in &new_actors {
             tx.prepare_cached("INSERT OR IGNORE INTO actors (actor, user_id) VALUES (?1, ?2)")?
                 .execute(params![actor.to_bytes(), submitter.user_id])?;
         }
