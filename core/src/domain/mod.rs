@@ -1,6 +1,7 @@
 //! Pure domain logic: plain structs in, plain structs out. No IO, no clock, no randomness.
 
 pub mod blueprint;
+pub mod cohort_metrics;
 pub mod error;
 pub mod metrics;
 pub mod practice;

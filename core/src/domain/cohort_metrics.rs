@@ -1,0 +1,377 @@
+//! Cohort metrics, exactly as DESIGN §5 defines them: one implementation, fed by the facilitator's
+//! device (from its projections) and by the server (from its report tables).
+//!
+//! Choices where the definitions are silent (documented in the README's facilitator section):
+//! - a member's windows end on *their* local today; the cohort's program day is the cohort zone's;
+//! - after the program's last day every window ends on that day, so a finished cohort keeps its
+//!   final figures;
+//! - "no active day in the last 7 days" flags a member only once they have been in the program
+//!   for 7 days, so nobody is at risk on day 1;
+//! - reviews owed are counted for the current and the previous program week; one is overdue
+//!   once that week's feedback window has closed.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::blueprint::Blueprint;
+use super::metrics::{DayActivity, learner_metrics};
+use super::review::assign_reviews;
+use super::roles::{WeeklyRole, roles_for_week};
+use super::roster::{MemberRole, Roster, SizeStatus};
+use super::time::parse_time_zone;
+
+/// The program days at which engagement is reported.
+pub const ENGAGEMENT_DAYS: [u32; 4] = [7, 21, 60, 90];
+/// The last program day counted by "60-day activity".
+pub const ACTIVITY_DAYS: u32 = 60;
+
+/// A member's practice, by learner-local day.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberActivity {
+    pub user_id: String,
+    pub days: Vec<DayActivity>,
+    /// Completed practices tagged "applied at work" or "added to portfolio".
+    pub transfer_evidence: u32,
+}
+
+/// A submission shared for critique (retracted ones left out by the feeder).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmissionFact {
+    pub week: u32,
+    pub key: String,
+    pub author: String,
+}
+
+/// One piece of feedback (retracted ones left out by the feeder).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackFact {
+    pub week: u32,
+    pub author: String,
+    pub submission_author: String,
+    pub has_suggestion: bool,
+    /// Rubric criteria of the submission's prompt the feedback addresses, and how many there are
+    /// (0 when the submission has no prompt with a rubric).
+    pub criteria_addressed: u32,
+    pub rubric_size: u32,
+    /// The helpfulness rating (1–5) the submission's author gave, if any.
+    pub helpfulness: Option<u8>,
+}
+
+/// Everything the metrics read about one cohort.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CohortFacts {
+    pub cohort_id: String,
+    pub title: String,
+    pub blueprint: Blueprint,
+    pub roster: Roster,
+    pub activity: Vec<MemberActivity>,
+    pub submissions: Vec<SubmissionFact>,
+    pub feedback: Vec<FeedbackFact>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum RiskReason {
+    NoActiveDayIn7Days,
+    /// Active days in the last 7 are fewer than half of the 7 before.
+    Slipping {
+        last_7: u32,
+        previous_7: u32,
+    },
+    ReviewsOverdue {
+        count: u32,
+    },
+}
+
+impl RiskReason {
+    /// In words a facilitator reads on a phone.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::NoActiveDayIn7Days => "no practice in the last 7 days".into(),
+            Self::Slipping { last_7, previous_7 } => {
+                format!("slipping: {last_7} active days this week against {previous_7} the week before")
+            }
+            Self::ReviewsOverdue { count } => format!("{count} overdue review(s)"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberReport {
+    pub user_id: String,
+    pub display_name: String,
+    pub role: MemberRole,
+    /// Left the cohort on or before the reference date.
+    pub left: bool,
+    pub reference_date: NaiveDate,
+    pub active_days_7: u32,
+    pub active_days_14: u32,
+    pub active_days_30: u32,
+    pub streak: u32,
+    pub feedback_given: u32,
+    pub feedback_received: u32,
+    pub mean_helpfulness_given: Option<f64>,
+    pub suggestion_share: Option<f64>,
+    pub criteria_share: Option<f64>,
+    pub reviews_owed: u32,
+    pub reviews_overdue: u32,
+    pub role_this_week: Option<WeeklyRole>,
+    pub transfer_evidence: u32,
+    pub at_risk: Vec<RiskReason>,
+    /// Program days (1-based) with at least one completed practice, for the heatmap.
+    pub active_program_days: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Engagement {
+    pub day: u32,
+    /// `None` until the cohort reaches that program day or when nobody was enrolled at the start.
+    pub share: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Activity60 {
+    /// Mean active days per member enrolled at the start, over program days 1–60 (so far).
+    pub mean_active_days: f64,
+    /// False while the cohort has not reached day 60: the figure covers fewer days.
+    pub complete: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackSummary {
+    pub given: u32,
+    /// Feedback given per learner per program week begun.
+    pub per_member_per_week: Option<f64>,
+    pub mean_helpfulness: Option<f64>,
+    pub suggestion_share: Option<f64>,
+    pub criteria_share: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CohortReport {
+    pub cohort_id: String,
+    pub title: String,
+    pub start_date: NaiveDate,
+    /// The cohort zone's program day, clamped to the program (0 before it starts).
+    pub program_day: u32,
+    pub week: Option<u32>,
+    pub size_status: Option<SizeStatus>,
+    pub learners: u32,
+    pub enrolled_at_start: u32,
+    pub members: Vec<MemberReport>,
+    pub engagement: Vec<Engagement>,
+    /// Engagement for every program day reached: the share of members enrolled at the start
+    /// active in days d−6..d (clipped to day 1).
+    pub retention: Vec<f64>,
+    pub activity_60: Option<Activity60>,
+    pub feedback: FeedbackSummary,
+}
+
+fn share(part: u32, whole: u32) -> Option<f64> {
+    (whole > 0).then(|| f64::from(part) / f64::from(whole))
+}
+
+fn mean(values: impl IntoIterator<Item = u32>) -> Option<f64> {
+    let (sum, count) = values.into_iter().fold((0u64, 0u32), |(s, c), v| (s + u64::from(v), c + 1));
+    (count > 0).then(|| sum as f64 / f64::from(count))
+}
+
+/// Feedback quality over a set of feedback.
+fn quality<'a>(items: impl Iterator<Item = &'a FeedbackFact> + Clone) -> (Option<f64>, Option<f64>, Option<f64>) {
+    let count = items.clone().count() as u32;
+    let helpfulness = mean(items.clone().filter_map(|f| f.helpfulness.map(u32::from)));
+    let suggestions = share(items.clone().filter(|f| f.has_suggestion).count() as u32, count);
+    let (addressed, rubric) = items
+        .filter(|f| f.rubric_size > 0)
+        .fold((0, 0), |(a, r), f| (a + f.criteria_addressed.min(f.rubric_size), r + f.rubric_size));
+    (helpfulness, suggestions, share(addressed, rubric))
+}
+
+/// Computes the cohort's report at `now`.
+pub fn cohort_report(facts: &CohortFacts, now: DateTime<Utc>) -> CohortReport {
+    let blueprint = &facts.blueprint;
+    let end = blueprint.end_date();
+    let cohort_today = now.with_timezone(&blueprint.cohort_time_zone).date_naive().min(end);
+    let position = blueprint.position_on(cohort_today);
+    let program_day = u32::try_from(position.program_day.max(0)).unwrap_or(0).min(blueprint.total_days());
+
+    let activity: HashMap<&str, &MemberActivity> = facts.activity.iter().map(|a| (a.user_id.as_str(), a)).collect();
+    let active_dates: HashMap<&str, HashSet<NaiveDate>> = facts
+        .activity
+        .iter()
+        .map(|a| (a.user_id.as_str(), a.days.iter().filter(|d| d.practices > 0).map(|d| d.date).collect()))
+        .collect();
+    let enrolled: Vec<&str> = facts
+        .roster
+        .members()
+        .iter()
+        .filter(|m| m.role == MemberRole::Learner && m.joined_on <= blueprint.start_date)
+        .map(|m| m.user_id.as_str())
+        .collect();
+    let active_between = |user: &str, first: u32, last: u32| -> u32 {
+        let (from, to) = (blueprint.date_of_day(first), blueprint.date_of_day(last));
+        active_dates.get(user).map_or(0, |dates| dates.iter().filter(|d| (from..=to).contains(*d)).count() as u32)
+    };
+    let engagement_on = |day: u32| -> Option<f64> {
+        let active = enrolled.iter().filter(|u| active_between(u, day.saturating_sub(6).max(1), day) > 0).count();
+        share(active as u32, enrolled.len() as u32)
+    };
+
+    let retention: Vec<f64> = (1..=program_day).filter_map(engagement_on).collect();
+    let engagement = ENGAGEMENT_DAYS
+        .iter()
+        .filter(|&&day| day <= blueprint.total_days())
+        .map(|&day| Engagement { day, share: if day <= program_day { engagement_on(day) } else { None } })
+        .collect();
+    let activity_60 = (program_day > 0 && !enrolled.is_empty()).then(|| {
+        let last = program_day.min(ACTIVITY_DAYS);
+        let total: u32 = enrolled.iter().map(|u| active_between(u, 1, last)).sum();
+        Activity60 {
+            mean_active_days: f64::from(total) / enrolled.len() as f64,
+            complete: program_day >= ACTIVITY_DAYS,
+        }
+    });
+
+    let reviews = reviews_owed(facts, now, position.week);
+    let this_week = position.week.map(|week| roles_for_week(blueprint, &facts.roster, week));
+    let members: Vec<MemberReport> = facts
+        .roster
+        .members()
+        .iter()
+        .map(|member| {
+            let zone = parse_time_zone(&member.time_zone).unwrap_or(blueprint.cohort_time_zone);
+            let reference = now.with_timezone(&zone).date_naive().min(end);
+            let days: &[DayActivity] = activity.get(member.user_id.as_str()).map_or(&[], |a| &a.days);
+            let metrics = learner_metrics(days, reference);
+            let given = facts.feedback.iter().filter(|f| f.author == member.user_id);
+            let received = facts.feedback.iter().filter(|f| f.submission_author == member.user_id).count();
+            let (helpfulness, suggestions, criteria) = quality(given.clone());
+            let (owed, overdue) = reviews.get(member.user_id.as_str()).copied().unwrap_or_default();
+            let left = member.left_on.is_some_and(|left| left <= reference);
+            let mut active_program_days: Vec<u32> = active_dates
+                .get(member.user_id.as_str())
+                .into_iter()
+                .flatten()
+                .filter_map(|d| u32::try_from(blueprint.position_on(*d).program_day).ok())
+                .filter(|day| (1..=blueprint.total_days()).contains(day))
+                .collect();
+            active_program_days.sort_unstable();
+            let in_program_since = member.joined_on.max(blueprint.start_date);
+            let at_risk = if member.role == MemberRole::Learner && !left {
+                risk(days, reference, in_program_since, overdue)
+            } else {
+                Vec::new()
+            };
+            MemberReport {
+                user_id: member.user_id.clone(),
+                display_name: member.display_name.clone(),
+                role: member.role,
+                left,
+                reference_date: reference,
+                active_days_7: metrics.active_days_7,
+                active_days_14: metrics.active_days_14,
+                active_days_30: metrics.active_days_30,
+                streak: metrics.streak,
+                feedback_given: given.count() as u32,
+                feedback_received: received as u32,
+                mean_helpfulness_given: helpfulness,
+                suggestion_share: suggestions,
+                criteria_share: criteria,
+                reviews_owed: owed,
+                reviews_overdue: overdue,
+                role_this_week: this_week.as_ref().and_then(|roles| roles.role_of(&member.user_id)),
+                transfer_evidence: activity.get(member.user_id.as_str()).map_or(0, |a| a.transfer_evidence),
+                at_risk,
+                active_program_days,
+            }
+        })
+        .collect();
+
+    let learners = position.week.map_or(enrolled.len(), |week| facts.roster.learners_in_week(blueprint, week).len());
+    let weeks_begun = position.week.map_or(0, |week| week + 1);
+    let (mean_helpfulness, suggestion_share, criteria_share) = quality(facts.feedback.iter());
+    let given = facts.feedback.len() as u32;
+    CohortReport {
+        cohort_id: facts.cohort_id.clone(),
+        title: facts.title.clone(),
+        start_date: blueprint.start_date,
+        program_day,
+        week: position.week,
+        size_status: blueprint.cohort_size.check(learners as u32).ok(),
+        learners: learners as u32,
+        enrolled_at_start: enrolled.len() as u32,
+        members,
+        engagement,
+        retention,
+        activity_60,
+        feedback: FeedbackSummary {
+            given,
+            per_member_per_week: share(given, learners as u32 * weeks_begun),
+            mean_helpfulness,
+            suggestion_share,
+            criteria_share,
+        },
+    }
+}
+
+/// The at-risk reasons for a learner whose windows end on `reference`.
+fn risk(days: &[DayActivity], reference: NaiveDate, in_program_since: NaiveDate, overdue: u32) -> Vec<RiskReason> {
+    let count = |from: NaiveDate, to: NaiveDate| {
+        days.iter()
+            .filter(|d| d.practices > 0 && (from..=to).contains(&d.date))
+            .map(|d| d.date)
+            .collect::<HashSet<_>>()
+            .len() as u32
+    };
+    let back = |n: u64| reference.checked_sub_days(Days::new(n)).unwrap_or(NaiveDate::MIN);
+    let last_7 = count(back(6), reference);
+    let previous_7 = count(back(13), back(7));
+    let mut reasons = Vec::new();
+    if last_7 == 0 && in_program_since <= back(6) {
+        reasons.push(RiskReason::NoActiveDayIn7Days);
+    } else if last_7 * 2 < previous_7 {
+        reasons.push(RiskReason::Slipping { last_7, previous_7 });
+    }
+    if overdue > 0 {
+        reasons.push(RiskReason::ReviewsOverdue { count: overdue });
+    }
+    reasons
+}
+
+/// `(owed, overdue)` per reviewer: assigned reviews of submissions shared in the current or the
+/// previous week that the reviewer has not given feedback on.
+fn reviews_owed<'a>(facts: &'a CohortFacts, now: DateTime<Utc>, week: Option<u32>) -> HashMap<&'a str, (u32, u32)> {
+    let mut owed: HashMap<&str, (u32, u32)> = HashMap::new();
+    let Some(week) = week else { return owed };
+    let given: HashSet<(u32, &str, &str)> =
+        facts.feedback.iter().map(|f| (f.week, f.author.as_str(), f.submission_author.as_str())).collect();
+    let shared: BTreeMap<u32, HashSet<&str>> = facts.submissions.iter().fold(BTreeMap::new(), |mut acc, s| {
+        acc.entry(s.week).or_insert_with(HashSet::new).insert(s.author.as_str());
+        acc
+    });
+    for w in week.saturating_sub(1).max(1)..=week {
+        let Some(practitioners) = shared.get(&w) else { continue };
+        let closed = facts.blueprint.feedback_closes_at(w).is_some_and(|close| close <= now);
+        for assignment in assign_reviews(&roles_for_week(&facts.blueprint, &facts.roster, w)) {
+            if !practitioners.contains(assignment.practitioner.as_str()) {
+                continue;
+            }
+            for reviewer in &assignment.reviewers {
+                if given.contains(&(w, reviewer.as_str(), assignment.practitioner.as_str())) {
+                    continue;
+                }
+                let Some(member) = facts.roster.member(reviewer) else { continue };
+                let entry = owed.entry(member.user_id.as_str()).or_default();
+                entry.0 += 1;
+                entry.1 += u32::from(closed);
+            }
+        }
+    }
+    owed
+}
+
+#[cfg(test)]
+#[path = "cohort_metrics_tests.rs"]
+mod tests;

@@ -1,0 +1,249 @@
+use chrono::{NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use super::*;
+use crate::domain::roster::Member;
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+fn start() -> NaiveDate {
+    date(2026, 3, 2)
+}
+
+fn member(id: &str, role: MemberRole, zone: &str, joined: NaiveDate, left: Option<NaiveDate>) -> Member {
+    Member {
+        user_id: id.into(),
+        display_name: id.to_uppercase(),
+        role,
+        time_zone: zone.into(),
+        joined_on: joined,
+        left_on: left,
+    }
+}
+
+fn learner(id: &str) -> Member {
+    member(id, MemberRole::Learner, "Europe/Berlin", start(), None)
+}
+
+fn days(dates: impl IntoIterator<Item = NaiveDate>) -> Vec<DayActivity> {
+    dates.into_iter().map(|date| DayActivity { date, practices: 1, seconds: 600 }).collect()
+}
+
+/// Active on program days `from..=to`.
+fn active(user: &str, from: u32, to: u32) -> MemberActivity {
+    let blueprint = Blueprint::default_90_days(start(), Tz::Europe__Berlin);
+    MemberActivity {
+        user_id: user.into(),
+        days: days((from..=to).map(|d| blueprint.date_of_day(d))),
+        transfer_evidence: 0,
+    }
+}
+
+fn facts(members: Vec<Member>, activity: Vec<MemberActivity>) -> CohortFacts {
+    CohortFacts {
+        cohort_id: "c1".into(),
+        title: "Cohort 1".into(),
+        blueprint: Blueprint::default_90_days(start(), Tz::Europe__Berlin),
+        roster: Roster::new(members),
+        activity,
+        submissions: Vec::new(),
+        feedback: Vec::new(),
+    }
+}
+
+/// Noon in Berlin on program day `day`.
+fn noon_of_day(day: u32) -> DateTime<Utc> {
+    let date = start() + Days::new(u64::from(day - 1));
+    Tz::Europe__Berlin.from_local_datetime(&date.and_hms_opt(12, 0, 0).unwrap()).unwrap().with_timezone(&Utc)
+}
+
+fn member_report<'a>(report: &'a CohortReport, id: &str) -> &'a MemberReport {
+    report.members.iter().find(|m| m.user_id == id).unwrap()
+}
+
+#[test]
+fn engagement_counts_members_enrolled_at_start_active_in_the_7_days_up_to_day_n() {
+    // a: every day; b: days 1..=7 only; c: never; d joined late (not in the denominator).
+    let late = member("d", MemberRole::Learner, "Europe/Berlin", start() + Days::new(10), None);
+    let f = facts(
+        vec![learner("a"), learner("b"), learner("c"), late],
+        vec![active("a", 1, 30), active("b", 1, 7), active("d", 11, 30)],
+    );
+    let report = cohort_report(&f, noon_of_day(25));
+    assert_eq!(report.program_day, 25);
+    assert_eq!(report.enrolled_at_start, 3);
+    let at = |day| report.engagement.iter().find(|e| e.day == day).unwrap().share;
+    assert_eq!(at(7), Some(2.0 / 3.0));
+    assert_eq!(at(21), Some(1.0 / 3.0));
+    assert_eq!(at(60), None, "day 60 not reached yet");
+    assert_eq!(report.retention.len(), 25);
+    assert_eq!(report.retention[0], 2.0 / 3.0);
+    // Day 14 looks at days 8..=14: b's last day (7) is outside.
+    assert_eq!(report.retention[13], 1.0 / 3.0);
+    let activity = report.activity_60.unwrap();
+    assert!(!activity.complete);
+    assert_eq!(activity.mean_active_days, (25.0 + 7.0) / 3.0);
+}
+
+#[test]
+fn at_risk_names_the_reason() {
+    let f = facts(
+        vec![learner("idle"), learner("slipping"), learner("steady")],
+        vec![
+            active("idle", 1, 10),
+            // 7 active days in days 11..=17, then 2 in days 18..=24.
+            MemberActivity {
+                user_id: "slipping".into(),
+                days: days((11..=17).chain([20, 23]).map(|d| start() + Days::new(d - 1))),
+                transfer_evidence: 0,
+            },
+            active("steady", 1, 24),
+        ],
+    );
+    let report = cohort_report(&f, noon_of_day(24));
+    assert_eq!(member_report(&report, "idle").at_risk, vec![RiskReason::NoActiveDayIn7Days]);
+    assert_eq!(member_report(&report, "slipping").at_risk, vec![RiskReason::Slipping { last_7: 2, previous_7: 7 }]);
+    assert!(member_report(&report, "steady").at_risk.is_empty());
+    assert_eq!(member_report(&report, "steady").streak, 24);
+}
+
+#[test]
+fn nobody_is_at_risk_in_their_first_week() {
+    let late = member("late", MemberRole::Learner, "Europe/Berlin", start() + Days::new(20), None);
+    let f = facts(vec![learner("a"), late], vec![]);
+    assert!(cohort_report(&f, noon_of_day(3)).members.iter().all(|m| m.at_risk.is_empty()));
+    // Day 25: "a" has been idle for 7 days; "late" joined on day 21 and is not flagged yet.
+    let report = cohort_report(&f, noon_of_day(25));
+    assert_eq!(member_report(&report, "a").at_risk, vec![RiskReason::NoActiveDayIn7Days]);
+    assert!(member_report(&report, "late").at_risk.is_empty());
+}
+
+#[test]
+fn members_who_left_stay_in_the_engagement_denominator_but_are_not_flagged() {
+    let gone = member("gone", MemberRole::Learner, "Europe/Berlin", start(), Some(start() + Days::new(9)));
+    let f = facts(vec![learner("a"), gone], vec![active("a", 1, 30), active("gone", 1, 9)]);
+    let report = cohort_report(&f, noon_of_day(30));
+    let gone = member_report(&report, "gone");
+    assert!(gone.left);
+    assert!(gone.at_risk.is_empty());
+    assert_eq!(report.engagement.iter().find(|e| e.day == 21).unwrap().share, Some(0.5));
+    assert_eq!(report.learners, 1, "only one learner takes part in the current week");
+}
+
+#[test]
+fn an_empty_cohort_and_a_cohort_without_feedback_report_no_figures_rather_than_zero() {
+    let empty = cohort_report(&facts(vec![], vec![]), noon_of_day(40));
+    assert!(empty.members.is_empty());
+    assert!(empty.engagement.iter().all(|e| e.share.is_none()));
+    assert!(empty.retention.is_empty());
+    assert_eq!(empty.activity_60, None);
+    assert_eq!(empty.feedback.per_member_per_week, None);
+
+    let quiet = cohort_report(&facts(vec![learner("a")], vec![active("a", 1, 5)]), noon_of_day(10));
+    assert_eq!(quiet.feedback.given, 0);
+    assert_eq!(quiet.feedback.per_member_per_week, Some(0.0));
+    assert_eq!((quiet.feedback.mean_helpfulness, quiet.feedback.suggestion_share), (None, None));
+    assert_eq!(member_report(&quiet, "a").mean_helpfulness_given, None);
+}
+
+#[test]
+fn feedback_quality_is_per_giver_and_for_the_cohort() {
+    let mut f = facts(vec![learner("a"), learner("b"), learner("c")], vec![]);
+    let fb = |author: &str, to: &str, suggestion: bool, addressed: u32, rating: Option<u8>| FeedbackFact {
+        week: 1,
+        author: author.into(),
+        submission_author: to.into(),
+        has_suggestion: suggestion,
+        criteria_addressed: addressed,
+        rubric_size: 4,
+        helpfulness: rating,
+    };
+    f.feedback = vec![fb("a", "b", true, 4, Some(5)), fb("a", "c", false, 2, Some(3)), fb("b", "a", true, 1, None)];
+    let report = cohort_report(&f, noon_of_day(12));
+    let a = member_report(&report, "a");
+    assert_eq!((a.feedback_given, a.feedback_received), (2, 1));
+    assert_eq!(a.mean_helpfulness_given, Some(4.0));
+    assert_eq!(a.suggestion_share, Some(0.5));
+    assert_eq!(a.criteria_share, Some(6.0 / 8.0));
+    assert_eq!(report.feedback.given, 3);
+    assert_eq!(report.feedback.mean_helpfulness, Some(4.0));
+    assert_eq!(report.feedback.criteria_share, Some(7.0 / 12.0));
+    // Day 12 is in week 1, the second week begun (orientation is week 0): 3 / (3 learners × 2 weeks).
+    assert_eq!(report.feedback.per_member_per_week, Some(0.5));
+}
+
+#[test]
+fn reviews_become_overdue_when_the_feedback_window_closes() {
+    let mut f = facts(vec![learner("a"), learner("b"), learner("c"), learner("d")], vec![]);
+    let week = 1;
+    f.submissions = ["a", "b", "c", "d"]
+        .iter()
+        .map(|author| SubmissionFact { week, key: format!("{author}/s"), author: (*author).into() })
+        .collect();
+    let owed_before: u32 = {
+        let report = cohort_report(&f, noon_of_day(8));
+        assert!(report.members.iter().all(|m| m.reviews_overdue == 0));
+        report.members.iter().map(|m| m.reviews_owed).sum()
+    };
+    assert_eq!(owed_before, 8, "4 submissions × 2 reviewers");
+    // Week 1 is days 7..=13; its critique is Thursday 12 March 17:00 and the window closes 48 h later.
+    let closed = Tz::Europe__Berlin.with_ymd_and_hms(2026, 3, 14, 17, 1, 0).unwrap().with_timezone(&Utc);
+    let report = cohort_report(&f, closed);
+    let overdue: u32 = report.members.iter().map(|m| m.reviews_overdue).sum();
+    assert_eq!(overdue, 8);
+    assert!(report.members.iter().all(|m| m.at_risk.contains(&RiskReason::ReviewsOverdue { count: 2 })));
+}
+
+#[test]
+fn windows_follow_the_members_own_zone_across_dst_changes() {
+    // Spring forward in Berlin at 01:00 UTC on Sunday 29 March 2026 (program day 28).
+    let f = facts(vec![learner("a")], vec![active("a", 22, 28)]);
+    // 22:30 UTC on the 28th is 23:30 CET: still the 28th.
+    let before = member_report(&cohort_report(&f, Utc.with_ymd_and_hms(2026, 3, 28, 22, 30, 0).unwrap()), "a").clone();
+    assert_eq!((before.reference_date, before.streak, before.active_days_7), (date(2026, 3, 28), 6, 6));
+    // 22:30 UTC on the 29th is 00:30 CEST on the 30th (it would be 23:30 on the 29th under CET):
+    // today has no practice yet, so the streak runs to yesterday.
+    let after = member_report(&cohort_report(&f, Utc.with_ymd_and_hms(2026, 3, 29, 22, 30, 0).unwrap()), "a").clone();
+    assert_eq!((after.reference_date, after.streak, after.active_days_7), (date(2026, 3, 30), 7, 6));
+
+    // Fall back: a New York member in a program starting 19 October; DST ends Sunday 1 November.
+    let mut ny = facts(vec![member("n", MemberRole::Learner, "America/New_York", date(2026, 10, 19), None)], vec![]);
+    ny.blueprint = Blueprint::default_90_days(date(2026, 10, 19), Tz::America__New_York);
+    ny.activity = vec![MemberActivity {
+        user_id: "n".into(),
+        days: days((0..14).map(|d| date(2026, 10, 19) + Days::new(d))),
+        transfer_evidence: 0,
+    }];
+    // 04:30 UTC on 2 November is 23:30 EST on the 1st (it would be 00:30 on the 2nd under EDT).
+    let report = cohort_report(&ny, Utc.with_ymd_and_hms(2026, 11, 2, 4, 30, 0).unwrap());
+    let n = member_report(&report, "n");
+    assert_eq!(n.reference_date, date(2026, 11, 1));
+    assert_eq!((n.streak, n.active_days_14), (14, 14));
+}
+
+#[test]
+fn a_travelling_learner_counts_local_days_as_logged() {
+    // Flying west, the learner practised twice on the same local date (Tokyo morning, then Los
+    // Angeles evening of the same calendar day): one active day, the streak unbroken.
+    let mut a = active("a", 1, 10);
+    a.days.push(DayActivity { date: start() + Days::new(9), practices: 1, seconds: 700 });
+    let traveller = member("a", MemberRole::Learner, "America/Los_Angeles", start(), None);
+    let report = cohort_report(&facts(vec![traveller], vec![a]), noon_of_day(11));
+    let a = member_report(&report, "a");
+    // Noon in Berlin on day 11 is 04:00 in Los Angeles on day 11: today has no practice yet.
+    assert_eq!((a.streak, a.active_days_7), (10, 6));
+    assert_eq!(a.active_program_days, (1..=10).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_finished_cohort_keeps_its_final_figures() {
+    let f = facts(vec![learner("a")], vec![active("a", 1, 90)]);
+    let report = cohort_report(&f, noon_of_day(90) + chrono::Duration::days(30));
+    assert_eq!(report.program_day, 90);
+    assert_eq!(report.retention.len(), 90);
+    assert_eq!(report.engagement.iter().map(|e| e.share).collect::<Vec<_>>(), vec![Some(1.0); 4]);
+    assert_eq!(report.activity_60, Some(Activity60 { mean_active_days: 60.0, complete: true }));
+    assert_eq!(member_report(&report, "a").streak, 90);
+}
