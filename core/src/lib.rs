@@ -18,7 +18,8 @@ pub mod store;
 pub mod sync;
 
 pub use client::{
-    Client, Enrollment, EntryRef, FeedbackInput, FeedbackWindow, PracticeSession, ReceiveReport, TodayView, WorkKind,
+    Client, ClientEvent, DataChange, Enrollment, EntryRef, FeedbackInput, FeedbackWindow, PracticeSession,
+    ReceiveReport, TodayView, WorkKind,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};

@@ -327,3 +327,38 @@ fn a_document_from_a_newer_schema_is_kept_but_not_edited_or_reprojected() {
     send(&devices[0], &devices[1], &week);
     assert_eq!(devices[1].doc_heads(&week).unwrap(), devices[0].doc_heads(&week).unwrap());
 }
+
+#[test]
+fn listeners_hear_of_local_writes_and_merged_peer_changes_until_they_unsubscribe() {
+    use microcohort_core::{ClientEvent, DataChange};
+    use std::sync::{Arc, Mutex};
+
+    let (devices, _clock) = cohort_devices(2, "2026-03-10T07:00:00Z");
+    let (ana, ben) = (&devices[0], &devices[1]);
+    let week = week_doc(1);
+    let heard: Arc<Mutex<Vec<ClientEvent>>> = Arc::default();
+    let sink = heard.clone();
+    let id = ben.subscribe(move |event| sink.lock().unwrap().push(event.clone()));
+
+    let shared = practise_and_share(ana, "Listening before fixing");
+    send(ana, ben, &week);
+    assert_eq!(*heard.lock().unwrap(), vec![ClientEvent::DataChanged(DataChange::Document(week.clone()))]);
+    // Receiving the same changes again changes nothing, so nobody is told.
+    send(ana, ben, &week);
+    assert_eq!(heard.lock().unwrap().len(), 1);
+
+    ben.give_feedback(&shared, &feedback("You waited before advising.", None)).unwrap();
+    practise_and_share(ben, "My turn");
+    let events = heard.lock().unwrap().clone();
+    assert!(events.contains(&ClientEvent::DataChanged(DataChange::Practice)));
+    assert_eq!(
+        events.iter().filter(|e| **e == ClientEvent::DataChanged(DataChange::Document(week.clone()))).count(),
+        3
+    );
+
+    assert!(ben.unsubscribe(id));
+    assert!(!ben.unsubscribe(id));
+    let count = heard.lock().unwrap().len();
+    practise_and_share(ben, "Quietly");
+    assert_eq!(heard.lock().unwrap().len(), count);
+}

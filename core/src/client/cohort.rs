@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::Client;
+use super::events::{ClientEvent, DataChange};
 use super::intents::{self, Intent, to_intent_fields, to_scalar_fields};
 use crate::docs::guard::{self, DocError};
 use crate::docs::projection::{WeekRows, project_week};
@@ -107,6 +108,7 @@ impl Client {
             cohort_store::save_membership(tx, &Membership { cohort_id: cohort_id.into(), user_id: user_id.into() })
         })?;
         self.open_docs().docs.clear();
+        self.notify(ClientEvent::DataChanged(DataChange::Program));
         Ok(())
     }
 
@@ -347,12 +349,16 @@ impl Client {
         let ids = self.store().read(cohort_store::doc_ids)?;
         let mut open = self.open_docs();
         open.docs.clear();
-        for id in ids {
-            let doc = DocId::parse(&id)?;
+        for id in &ids {
+            let doc = DocId::parse(id)?;
             let (mut am, _) = self.load_doc(&doc)?;
             let heads = am.get_heads();
             self.persist(&doc, &mut am, &heads, None)?;
             open.docs.insert(doc, OpenDoc { am, stored_heads: heads, index: None });
+        }
+        drop(open);
+        for id in ids {
+            self.notify(ClientEvent::DataChanged(DataChange::Document(id)));
         }
         Ok(())
     }
@@ -369,19 +375,24 @@ impl Client {
         let decoded = changes.iter().map(|bytes| guard::decode_change(bytes)).collect::<Result<Vec<_>, _>>()?;
         // Applied to the open document in place. Changes still waiting for their dependencies
         // stay queued in it.
-        self.with_doc(&doc, |entry| {
+        let (report, changed) = self.with_doc(&doc, |entry| {
             let before = entry.am.get_heads();
             guard::apply(&mut entry.am, decoded)?;
             entry.index = None;
             let heads = entry.am.get_heads();
             let waiting = !entry.am.get_missing_deps(&[]).is_empty();
             let newer_schema = schema_version(&entry.am).is_some_and(|v| v > SCHEMA_VERSION);
-            if heads != before {
+            let changed = heads != before;
+            if changed {
                 self.persist(&doc, &mut entry.am, &entry.stored_heads, None)?;
                 entry.stored_heads = heads.clone();
             }
-            Ok(ReceiveReport { heads, waiting, newer_schema })
-        })
+            Ok((ReceiveReport { heads, waiting, newer_schema }, changed))
+        })?;
+        if changed {
+            self.notify(ClientEvent::DataChanged(DataChange::Document(doc_id.to_owned())));
+        }
+        Ok(report)
     }
 
     /// Changes of a document that a holder of `heads` lacks (all of them for no heads).
@@ -455,7 +466,10 @@ impl Client {
         let mut open = self.open_docs();
         open.docs.remove(doc);
         let id = doc.to_string();
-        self.store().write(|tx| crate::store::sync_state::forget_doc(tx, &id))
+        self.store().write(|tx| crate::store::sync_state::forget_doc(tx, &id))?;
+        drop(open);
+        self.notify(ClientEvent::DataChanged(DataChange::Document(id)));
+        Ok(())
     }
 
     // ---- internals ------------------------------------------------------------------------
@@ -599,7 +613,7 @@ impl Client {
         };
         let now = self.now();
         // The edit is made on the open document itself (see `with_doc` for failures).
-        self.with_doc(doc, |entry| {
+        let (value, changed) = self.with_doc(doc, |entry| {
             if let Some(found) = schema_version(&entry.am).filter(|v| *v > SCHEMA_VERSION) {
                 return Err(DocError::SchemaTooNew { doc: doc.to_string(), found, supported: SCHEMA_VERSION }.into());
             }
@@ -612,7 +626,7 @@ impl Client {
             let value = edit(&mut entry.am)?;
             let Some(hash) = entry.am.commit_with(CommitOptions::default().with_time(now.timestamp())) else {
                 entry.index = Some(index);
-                return Ok(value);
+                return Ok((value, false));
             };
             let change =
                 entry.am.get_change_by_hash(&hash).ok_or_else(|| Error::Corrupt("committed change vanished".into()))?;
@@ -622,8 +636,12 @@ impl Client {
             self.persist(doc, &mut entry.am, &entry.stored_heads, Some((intent, hash)))?;
             entry.stored_heads = entry.am.get_heads();
             entry.index = Some(index);
-            Ok(value)
-        })
+            Ok((value, true))
+        })?;
+        if changed {
+            self.notify(ClientEvent::DataChanged(DataChange::Document(doc.to_string())));
+        }
+        Ok(value)
     }
 
     /// Appends the changes the store lacks (those after `stored_heads`) and re-projects the

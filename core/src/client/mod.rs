@@ -5,6 +5,7 @@
 //! `cohort.rs` the cohort documents (sharing, feedback, roles, merging).
 
 mod cohort;
+pub mod events;
 pub mod intents;
 
 use std::collections::HashSet;
@@ -32,6 +33,7 @@ use crate::store::prompts::{self, ImportOutcome};
 
 pub use crate::store::practice::PracticeSession;
 pub use cohort::{EntryRef, FeedbackInput, FeedbackWindow, ReceiveReport, WorkKind};
+pub use events::{ClientEvent, DataChange};
 
 /// How many of the next reminders the today screen shows.
 const TODAY_REMINDERS: usize = 3;
@@ -93,6 +95,7 @@ pub struct Client {
     program: Mutex<Option<Arc<Program>>>,
     /// Cohort documents loaded so far (loaded on first use, never at start-up).
     docs: Mutex<cohort::OpenDocs>,
+    listeners: Mutex<events::Listeners>,
 }
 
 impl Client {
@@ -106,7 +109,13 @@ impl Client {
     }
 
     fn with_store(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self { store: Mutex::new(store), clock, program: Mutex::new(None), docs: Mutex::default() }
+        Self {
+            store: Mutex::new(store),
+            clock,
+            program: Mutex::new(None),
+            docs: Mutex::default(),
+            listeners: Mutex::default(),
+        }
     }
 
     // ---- prompt library -------------------------------------------------------------------
@@ -126,6 +135,7 @@ impl Client {
             prompts::import(tx, &pack, file_name, now)
         })?;
         self.forget_program();
+        self.notify(ClientEvent::DataChanged(DataChange::Program));
         Ok(PackImport { pack_id: pack.id, version: pack.version, prompts: pack.prompts.len(), outcome })
     }
 
@@ -175,6 +185,7 @@ impl Client {
         })?;
         drop(store);
         self.forget_program();
+        self.notify(ClientEvent::DataChanged(DataChange::Program));
         Ok(())
     }
 
@@ -213,7 +224,9 @@ impl Client {
             let mut profile = enrollment::profile(tx)?.ok_or(Error::NotEnrolled)?;
             change(&mut profile)?;
             enrollment::save_profile(tx, &profile)
-        })
+        })?;
+        self.notify(ClientEvent::DataChanged(DataChange::Program));
+        Ok(())
     }
 
     // ---- today ----------------------------------------------------------------------------
@@ -295,13 +308,14 @@ impl Client {
             }
             logs::insert_session(tx, &session)
         })?;
+        self.notify(ClientEvent::DataChanged(DataChange::Practice));
         Ok(session)
     }
 
     /// Finishes a practice: logs it with its duration, private reflection and transfer evidence.
     pub fn finish_practice(&self, practice_id: Uuid, outcome: &PracticeOutcome) -> Result<PracticeLog> {
         let now = self.now();
-        self.store().write(|tx| {
+        self.practice_write(|tx| {
             let session = take_session(tx, practice_id)?;
             let checked = check_outcome(outcome, session.started_at, now)?;
             let log = PracticeLog {
@@ -319,7 +333,7 @@ impl Client {
     /// Stops a practice without counting it. The row is kept (abandoned) for honest history.
     pub fn abandon_practice(&self, practice_id: Uuid) -> Result<PracticeLog> {
         let now = self.now();
-        self.store().write(|tx| {
+        self.practice_write(|tx| {
             let session = take_session(tx, practice_id)?;
             let log = PracticeLog { status: PracticeStatus::Abandoned, ..log_from(session, now) };
             logs::insert_log(tx, &log, None)?;
@@ -331,7 +345,7 @@ impl Client {
     /// A missing duration keeps the old one.
     pub fn correct_practice(&self, log_id: Uuid, outcome: &PracticeOutcome) -> Result<PracticeLog> {
         let now = self.now();
-        self.store().write(|tx| {
+        self.practice_write(|tx| {
             let old = logs::log(tx, log_id)?.ok_or(Error::UnknownPracticeLog(log_id))?;
             if let Some(by) = logs::corrected_by(tx, log_id)? {
                 return Err(Error::AlreadyCorrected { log: log_id, by });
@@ -426,6 +440,16 @@ impl Client {
     }
 
     // ---- internals ------------------------------------------------------------------------
+
+    /// Writes a practice log in one transaction, then tells the listeners.
+    fn practice_write(
+        &self,
+        write: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<PracticeLog>,
+    ) -> Result<PracticeLog> {
+        let log = self.store().write(write)?;
+        self.notify(ClientEvent::DataChanged(DataChange::Practice));
+        Ok(log)
+    }
 
     /// The learner's local date now.
     pub(crate) fn today_date(&self) -> Result<NaiveDate> {

@@ -14,7 +14,7 @@ use serde_bytes::ByteBuf;
 
 use super::wire::{self, DocPush, DocStatus, JoinRequest, JoinResponse, SyncRequest, SyncResponse, WireLog};
 use crate::client::intents::Intent;
-use crate::client::{Client, Enrollment};
+use crate::client::{Client, ClientEvent, DataChange, Enrollment};
 use crate::docs::DocId;
 use crate::domain::blueprint::Blueprint;
 use crate::error::{Error, Result};
@@ -38,6 +38,13 @@ fn runtime() -> &'static tokio::runtime::Runtime {
             .build()
             .unwrap_or_else(|err| panic!("cannot start the sync runtime: {err}"))
     })
+}
+
+/// Runs blocking client work (a sync, a join) on the core's runtime and returns a handle to await:
+/// how the FFI's async functions reach the network without a runtime of their own. The work may
+/// block: it runs on the runtime's blocking pool, never on its worker.
+pub fn spawn_on_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> tokio::task::JoinHandle<T> {
+    runtime().spawn_blocking(work)
 }
 
 fn http() -> &'static reqwest::Client {
@@ -153,6 +160,7 @@ impl Client {
         })?;
         self.join_cohort(&joined.cohort_id, &joined.user_id)?;
         self.store().write(|tx| sync_state::save_link(tx, url, &joined.device_id, &joined.device_token))?;
+        self.notify(ClientEvent::SyncStatusChanged);
         Ok(JoinOutcome { user_id: joined.user_id, cohort_id: joined.cohort_id, role: joined.role })
     }
 
@@ -210,6 +218,7 @@ impl Client {
         };
         self.store()
             .write(|tx| sync_state::record_attempt(tx, now, recorded.as_ref().map(|_| ()).map_err(String::as_str)))?;
+        self.notify(ClientEvent::SyncStatusChanged);
         result
     }
 
@@ -344,6 +353,9 @@ impl Client {
             sync_state::ack_logs(tx, &response.practice_logs_acked)?;
             sync_state::store_cohort_logs(tx, &response.practice_logs, response.logs_watermark)
         })?;
+        if !response.practice_logs.is_empty() {
+            self.notify(ClientEvent::DataChanged(DataChange::CohortPracticeLogs));
+        }
         if let Some(pack) = &response.prompts {
             self.import_prompt_pack(&pack.file_name, &pack.toml)?;
         }

@@ -9,4 +9,4 @@ pub mod wire;
 #[cfg(feature = "sync-client")]
 mod client;
 #[cfg(feature = "sync-client")]
-pub use client::{FailedIntent, JoinOutcome, SyncOutcome, SyncStatus};
+pub use client::{FailedIntent, JoinOutcome, SyncOutcome, SyncStatus, spawn_on_runtime};
