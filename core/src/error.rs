@@ -46,6 +46,9 @@ pub enum Error {
     #[error("this device has not joined a cohort yet")]
     NotInCohort,
 
+    #[error("only the cohort's facilitators see the cohort dashboard")]
+    FacilitatorOnly,
+
     #[error("no {what} {key:?} in week {week}")]
     UnknownEntry { what: &'static str, week: u32, key: String },
 

@@ -15,8 +15,10 @@ use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
 use crate::metrics::{Metrics, RequestLabels};
+use crate::report::store::ReportStore;
 use crate::storage::Storage;
 use crate::sync;
+use crate::web;
 
 /// Largest request body accepted (a week of offline work is far smaller); larger gets 413.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -24,18 +26,20 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct AppState {
     pub storage: Arc<dyn Storage>,
+    /// Report tables and dashboard sign-in, beside the sync tables.
+    pub reports: Arc<ReportStore>,
     pub metrics: Metrics,
     pub limiter: RateLimiter,
 }
 
 impl AppState {
-    pub fn new(storage: Arc<dyn Storage>, limiter: RateLimiter) -> Arc<Self> {
+    pub fn new(storage: Arc<dyn Storage>, reports: Arc<ReportStore>, limiter: RateLimiter) -> Arc<Self> {
         let metrics = Metrics::new();
         if let Ok((docs, changes)) = storage.counts() {
             metrics.documents.set(docs as i64);
             metrics.changes.set(changes as i64);
         }
-        Arc::new(Self { storage, metrics, limiter })
+        Arc::new(Self { storage, reports, metrics, limiter })
     }
 }
 
@@ -45,6 +49,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/join", post(sync::join))
         .route("/v1/sync", post(sync::sync))
+        .route("/v1/programs/{program_id}/report", get(web::report_json))
+        .route("/v1/programs/{program_id}/report.csv", get(web::report_csv))
+        .route("/dashboard", get(web::sign_in_page))
+        .route("/dashboard/sign-in", post(web::sign_in))
+        .route("/dashboard/sign-out", get(web::sign_out))
+        .route("/dashboard/link/{code}", get(web::redeem_link))
+        .route("/dashboard/programs/{program_id}", get(web::dashboard_page))
         .layer(middleware::from_fn_with_state(state.clone(), count_requests))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))

@@ -7,13 +7,18 @@
 //! - [`storage`]: the storage trait and its SQLite implementation.
 //! - [`admin`]: the operator's commands (programs, cohorts, invites, revocation).
 //! - [`metrics`]: Prometheus text metrics.
-//! - [`cli`]: the `microcohort-server` command line (`serve`, `admin …`).
+//! - [`cli`]: the `microcohort-server` command line (`serve`, `admin …`, `demo`).
+//! - `demo` (feature `demo`, on by default): a simulated cohort driven through the program.
 
 pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod cli;
+#[cfg(feature = "demo")]
+pub mod demo;
 pub mod error;
 pub mod metrics;
+pub mod report;
 pub mod storage;
 pub mod sync;
+pub mod web;

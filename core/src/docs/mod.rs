@@ -13,6 +13,7 @@
 pub mod cohort;
 pub mod guard;
 pub mod projection;
+pub mod report_facts;
 pub mod schema;
 pub mod week;
 

@@ -59,6 +59,47 @@ pub struct FeedbackFact {
     pub helpfulness: Option<u8>,
 }
 
+/// A practice log as relayed to facilitators (no reflection): the input of [`activity_from_logs`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogFact {
+    pub id: String,
+    pub user_id: String,
+    pub local_date: NaiveDate,
+    pub completed: bool,
+    pub duration_secs: u64,
+    pub transfer: bool,
+    /// The log this one voids (a correction), if any.
+    pub corrects: Option<String>,
+}
+
+/// Active days and transfer evidence per member from their logs; a corrected log counts only
+/// through its correction.
+pub fn activity_from_logs(logs: &[LogFact]) -> Vec<MemberActivity> {
+    let voided: HashSet<&str> = logs.iter().filter_map(|l| l.corrects.as_deref()).collect();
+    let mut by_user: BTreeMap<&str, (BTreeMap<NaiveDate, DayActivity>, u32)> = BTreeMap::new();
+    for log in logs.iter().filter(|l| l.completed && !voided.contains(l.id.as_str())) {
+        let (days, transfers) = by_user.entry(log.user_id.as_str()).or_default();
+        let day = days.entry(log.local_date).or_insert(DayActivity { date: log.local_date, practices: 0, seconds: 0 });
+        day.practices += 1;
+        day.seconds += log.duration_secs;
+        *transfers += u32::from(log.transfer);
+    }
+    by_user
+        .into_iter()
+        .map(|(user, (days, transfers))| MemberActivity {
+            user_id: user.to_owned(),
+            days: days.into_values().collect(),
+            transfer_evidence: transfers,
+        })
+        .collect()
+}
+
+/// How many of a rubric's criteria a feedback's addressed indices (a JSON list) name.
+pub fn criteria_addressed(indices_json: &str, rubric_size: u32) -> u32 {
+    let indices: Vec<u32> = serde_json::from_str(indices_json).unwrap_or_default();
+    indices.iter().filter(|&&i| i < rubric_size).collect::<HashSet<_>>().len() as u32
+}
+
 /// Everything the metrics read about one cohort.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CohortFacts {
@@ -156,6 +197,7 @@ pub struct CohortReport {
     pub start_date: NaiveDate,
     /// The cohort zone's program day, clamped to the program (0 before it starts).
     pub program_day: u32,
+    pub total_days: u32,
     pub week: Option<u32>,
     pub size_status: Option<SizeStatus>,
     pub learners: u32,
@@ -298,6 +340,7 @@ pub fn cohort_report(facts: &CohortFacts, now: DateTime<Utc>) -> CohortReport {
         title: facts.title.clone(),
         start_date: blueprint.start_date,
         program_day,
+        total_days: blueprint.total_days(),
         week: position.week,
         size_status: blueprint.cohort_size.check(learners as u32).ok(),
         learners: learners as u32,

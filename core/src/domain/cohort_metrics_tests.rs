@@ -247,3 +247,35 @@ fn a_finished_cohort_keeps_its_final_figures() {
     assert_eq!(report.activity_60, Some(Activity60 { mean_active_days: 60.0, complete: true }));
     assert_eq!(member_report(&report, "a").streak, 90);
 }
+
+#[test]
+fn corrected_and_abandoned_logs_do_not_count_and_transfers_are_counted() {
+    let log = |id: &str, day: u32, completed: bool, transfer: bool, corrects: Option<&str>| LogFact {
+        id: id.into(),
+        user_id: "a".into(),
+        local_date: start() + Days::new(u64::from(day)),
+        completed,
+        duration_secs: 600,
+        transfer,
+        corrects: corrects.map(Into::into),
+    };
+    let logs = [
+        log("1", 0, true, true, None),
+        log("2", 0, true, false, None),
+        // Log 3 was completed, then corrected to abandoned: day 1 has no practice.
+        log("3", 1, true, true, None),
+        log("4", 1, false, false, Some("3")),
+        log("5", 2, false, false, None),
+    ];
+    let activity = activity_from_logs(&logs);
+    assert_eq!(activity.len(), 1);
+    assert_eq!(activity[0].days, vec![DayActivity { date: start(), practices: 2, seconds: 1200 }]);
+    assert_eq!(activity[0].transfer_evidence, 1);
+}
+
+#[test]
+fn criteria_addressed_ignores_unknown_and_repeated_indices() {
+    assert_eq!(criteria_addressed("[0, 2, 2, 9]", 3), 2);
+    assert_eq!(criteria_addressed("not json", 3), 0);
+    assert_eq!(criteria_addressed("[]", 0), 0);
+}

@@ -5,6 +5,7 @@
 //! not only a killed process. One fsync per logged practice is nothing on a phone.
 
 pub mod cohort;
+pub mod dashboard;
 pub mod enrollment;
 pub mod practice;
 pub mod prompts;

@@ -1,0 +1,49 @@
+//! The facilitator's cohort dashboard, computed offline from the device's projections and the
+//! practice logs relayed to it.
+
+use crate::docs::DocId;
+use crate::docs::report_facts::week_facts;
+use crate::domain::cohort_metrics::{CohortFacts, CohortReport, activity_from_logs, cohort_report};
+use crate::error::{Error, Result};
+use crate::store::{cohort as cohort_store, dashboard};
+
+use super::Client;
+
+impl Client {
+    /// Every member's figures and the cohort's engagement and feedback quality, as of now.
+    /// Only the cohort's facilitators receive the members' practice logs, so only they get it.
+    pub fn cohort_dashboard(&self) -> Result<CohortReport> {
+        let membership = self.membership()?;
+        let roster = self.roster()?;
+        if !roster.is_facilitator(&membership.user_id) {
+            return Err(Error::FacilitatorOnly);
+        }
+        let program = self.program()?;
+        let blueprint = program.enrollment.blueprint.clone();
+        let (logs, weeks) = self.store().read(|conn| {
+            let logs = dashboard::cohort_log_facts(conn)?;
+            let weeks = (0..=blueprint.weeks)
+                .map(|week| {
+                    Ok((week, cohort_store::week_rows(conn, &DocId::week(&membership.cohort_id, week).to_string())?))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok((logs, weeks))
+        })?;
+        let (mut submissions, mut feedback) = (Vec::new(), Vec::new());
+        for (week, rows) in &weeks {
+            let (s, f) = week_facts(*week, rows, &program.pack);
+            submissions.extend(s);
+            feedback.extend(f);
+        }
+        let facts = CohortFacts {
+            cohort_id: membership.cohort_id.clone(),
+            title: program.enrollment.program_title.clone(),
+            blueprint,
+            roster,
+            activity: activity_from_logs(&logs),
+            submissions,
+            feedback,
+        };
+        Ok(cohort_report(&facts, self.now()))
+    }
+}

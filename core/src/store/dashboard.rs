@@ -1,0 +1,40 @@
+//! Reads for the facilitator's offline dashboard.
+
+use chrono::NaiveDate;
+use rusqlite::Connection;
+
+use crate::domain::cohort_metrics::LogFact;
+use crate::error::{Error, Result};
+
+/// The cohort members' practice logs relayed to this (facilitator's) device.
+pub fn cohort_log_facts(conn: &Connection) -> Result<Vec<LogFact>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, user_id, local_date, status, duration_secs, transfer_kind, corrects FROM cohort_practice_logs",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, Option<i64>>(4)?,
+            r.get::<_, Option<String>>(5)?,
+            r.get::<_, Option<String>>(6)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (id, user_id, date, status, duration, transfer, corrects) = row?;
+        let local_date: NaiveDate =
+            date.parse().map_err(|_| Error::Corrupt(format!("practice log {id} has local date {date:?}")))?;
+        Ok(LogFact {
+            id,
+            user_id,
+            local_date,
+            completed: status == "completed",
+            duration_secs: duration.unwrap_or(0).max(0) as u64,
+            transfer: transfer.is_some(),
+            corrects,
+        })
+    })
+    .collect()
+}

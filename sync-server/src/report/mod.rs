@@ -1,0 +1,128 @@
+//! Program reports for facilitators and program leads: every cohort's figures (computed by the
+//! core's cohort metrics, the same function the facilitator's device runs), 60-day activity
+//! against a named baseline cohort, and facilitator load. JSON for tools, CSV for spreadsheets.
+
+pub mod csv_export;
+pub mod postgres_sql;
+pub mod sqlite_sql;
+pub mod store;
+
+use chrono::{DateTime, Utc};
+use microcohort_core::domain::cohort_metrics::{CohortReport, cohort_report};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use store::ProgramFacts;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgramReport {
+    pub program_id: String,
+    pub title: String,
+    pub generated_at: DateTime<Utc>,
+    pub cohorts: Vec<CohortReport>,
+    /// The cohort every uplift is stated against, when one was named.
+    pub baseline: Option<Baseline>,
+    pub facilitator_load: FacilitatorLoad,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    pub cohort_id: String,
+    pub title: String,
+    pub mean_active_days_60: Option<f64>,
+    /// Per cohort: 60-day activity ÷ the baseline's − 1 (`None` without figures on either side).
+    pub uplift: Vec<(String, Option<f64>)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FacilitatorLoad {
+    /// Learners enrolled in the program (not left) per active facilitator.
+    pub learners_per_facilitator: Option<f64>,
+    pub learners: u32,
+    pub facilitators: Vec<FacilitatorRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FacilitatorRow {
+    pub user_id: String,
+    pub display_name: String,
+    pub cohorts: u32,
+    pub learners: u32,
+}
+
+/// 60-day activity against a baseline: ratio − 1.
+pub fn uplift(activity: Option<f64>, baseline: Option<f64>) -> Option<f64> {
+    match (activity, baseline) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b - 1.0),
+        _ => None,
+    }
+}
+
+/// Builds the report at `now`; `baseline` names one of the program's cohorts.
+pub fn program_report(
+    facts: &ProgramFacts,
+    baseline: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<ProgramReport, ApiError> {
+    let cohorts: Vec<CohortReport> = facts.cohorts.iter().map(|cohort| cohort_report(cohort, now)).collect();
+    let activity = |c: &CohortReport| c.activity_60.map(|a| a.mean_active_days);
+    let baseline = baseline
+        .map(|id| {
+            let base = cohorts
+                .iter()
+                .find(|c| c.cohort_id == id)
+                .ok_or_else(|| ApiError::BadRequest(format!("baseline: no cohort {id:?} in this program")))?;
+            Ok::<_, ApiError>(Baseline {
+                cohort_id: base.cohort_id.clone(),
+                title: base.title.clone(),
+                mean_active_days_60: activity(base),
+                uplift: cohorts.iter().map(|c| (c.cohort_id.clone(), uplift(activity(c), activity(base)))).collect(),
+            })
+        })
+        .transpose()?;
+
+    let learners_in = |cohort_id: &str| {
+        cohorts.iter().find(|c| c.cohort_id == cohort_id).map_or(0, |c| {
+            c.members
+                .iter()
+                .filter(|m| m.role == microcohort_core::domain::roster::MemberRole::Learner && !m.left)
+                .count() as u32
+        })
+    };
+    let rows: Vec<FacilitatorRow> = facts
+        .facilitators
+        .iter()
+        .map(|(user_id, name, their)| FacilitatorRow {
+            user_id: user_id.clone(),
+            display_name: name.clone(),
+            cohorts: their.len() as u32,
+            learners: their.iter().map(|c| learners_in(c)).sum(),
+        })
+        .collect();
+    let learners: u32 = cohorts.iter().map(|c| learners_in(&c.cohort_id)).sum();
+    Ok(ProgramReport {
+        program_id: facts.program_id.clone(),
+        title: facts.title.clone(),
+        generated_at: now,
+        facilitator_load: FacilitatorLoad {
+            learners_per_facilitator: (!rows.is_empty()).then(|| f64::from(learners) / rows.len() as f64),
+            learners,
+            facilitators: rows,
+        },
+        cohorts,
+        baseline,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uplift_is_the_ratio_minus_one_and_needs_a_nonzero_baseline() {
+        assert_eq!(uplift(Some(30.0), Some(20.0)), Some(0.5));
+        assert_eq!(uplift(Some(10.0), Some(20.0)), Some(-0.5));
+        assert_eq!(uplift(Some(10.0), Some(0.0)), None);
+        assert_eq!(uplift(None, Some(20.0)), None);
+    }
+}

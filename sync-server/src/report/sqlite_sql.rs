@@ -1,0 +1,92 @@
+//! The report statements on the embedded SQLite file, over a connection of their own so a report
+//! reads beside the sync writer (WAL) instead of queueing behind it.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::{Connection, ToSql, TransactionBehavior};
+
+use super::store::{Sql, Val};
+use crate::error::ApiError;
+
+const TABLES: &str = "
+CREATE TABLE IF NOT EXISTS report_logs (
+    id TEXT PRIMARY KEY, cohort_id TEXT NOT NULL, user_id TEXT NOT NULL, local_date TEXT NOT NULL,
+    completed INTEGER NOT NULL, secs INTEGER NOT NULL, transfer INTEGER NOT NULL, corrects TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS report_logs_by_cohort ON report_logs (cohort_id);
+CREATE TABLE IF NOT EXISTS report_log_marks (cohort_id TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS report_weeks (
+    doc_id TEXT PRIMARY KEY, cohort_id TEXT NOT NULL, upto_seq INTEGER NOT NULL, facts TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS report_weeks_by_cohort ON report_weeks (cohort_id);
+CREATE TABLE IF NOT EXISTS dashboard_links (
+    code_hash BLOB PRIMARY KEY, program_id TEXT NOT NULL, created_at INTEGER NOT NULL, used_at INTEGER
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dashboard_sessions (
+    token_hash BLOB PRIMARY KEY, program_id TEXT NOT NULL, facilitator TEXT, expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
+pub struct SqliteSql {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteSql {
+    /// Opens the server's database file (created and migrated by the sync storage first).
+    pub fn open(path: &Path) -> Result<Self, ApiError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.execute_batch(TABLES)?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+}
+
+impl ToSql for Val {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Val::Text(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+            Val::Int(n) => ToSqlOutput::Owned(Value::Integer(*n)),
+            Val::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+            Val::Null => ToSqlOutput::Owned(Value::Null),
+        })
+    }
+}
+
+fn read(value: ValueRef<'_>) -> Val {
+    match value {
+        ValueRef::Null => Val::Null,
+        ValueRef::Integer(n) => Val::Int(n),
+        ValueRef::Real(f) => Val::Int(f as i64),
+        ValueRef::Text(t) => Val::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Val::Bytes(b.to_vec()),
+    }
+}
+
+impl Sql for SqliteSql {
+    fn query(&self, sql: &str, args: &[Val]) -> Result<Vec<Vec<Val>>, ApiError> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stmt = conn.prepare_cached(sql)?;
+        let columns = stmt.column_count();
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), |row| {
+            (0..columns).map(|i| row.get_ref(i).map(read)).collect::<rusqlite::Result<Vec<Val>>>()
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn batch(&self, statements: &[(&str, Vec<Val>)]) -> Result<(), ApiError> {
+        if statements.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (sql, args) in statements {
+            tx.prepare_cached(sql)?.execute(rusqlite::params_from_iter(args))?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}

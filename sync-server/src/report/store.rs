@@ -1,0 +1,383 @@
+//! The report tables: facts derived from practice logs and week documents, kept beside the sync
+//! tables and brought up to date off the sync path (in the background and before a report), so a
+//! report never loads a document and the sync path never waits for a report.
+//!
+//! The rules are written once here over [`Sql`]; SQLite and PostgreSQL only run the statements.
+//! Statements use `$1, $2, …` in order, which both databases bind positionally.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use microcohort_core::docs::DocId;
+use microcohort_core::docs::guard;
+use microcohort_core::docs::projection::project_week;
+use microcohort_core::docs::report_facts::week_facts;
+use microcohort_core::domain::blueprint::Blueprint;
+use microcohort_core::domain::cohort_metrics::{
+    CohortFacts, FeedbackFact, LogFact, SubmissionFact, activity_from_logs,
+};
+use microcohort_core::domain::prompt_pack::{PromptPack, parse_pack};
+use microcohort_core::domain::roster::{Member, MemberRole, Roster};
+use microcohort_core::sync::wire::WireLog;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+type R<T> = Result<T, ApiError>;
+
+/// A bound parameter or a returned column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val {
+    Text(String),
+    Int(i64),
+    Bytes(Vec<u8>),
+    Null,
+}
+
+impl Val {
+    fn text(&self) -> R<&str> {
+        match self {
+            Self::Text(t) => Ok(t),
+            other => Err(ApiError::Internal(format!("expected text, found {other:?}"))),
+        }
+    }
+    fn opt_text(&self) -> Option<&str> {
+        if let Self::Text(t) = self { Some(t) } else { None }
+    }
+    fn int(&self) -> R<i64> {
+        match self {
+            Self::Int(n) => Ok(*n),
+            other => Err(ApiError::Internal(format!("expected an integer, found {other:?}"))),
+        }
+    }
+}
+
+fn t(s: &str) -> Val {
+    Val::Text(s.to_owned())
+}
+
+/// What each database provides: statements, and batches run in one transaction.
+pub trait Sql: Send + Sync + 'static {
+    fn query(&self, sql: &str, args: &[Val]) -> R<Vec<Vec<Val>>>;
+    /// Runs every statement in one transaction; all or nothing.
+    fn batch(&self, statements: &[(&str, Vec<Val>)]) -> R<()>;
+}
+
+/// Who may read which report: a program lead (signed in through a link printed by `admin`) reads
+/// every cohort of the program, a facilitator the cohorts they facilitate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Viewer {
+    pub program_id: String,
+    /// `None` for a program lead.
+    pub facilitator: Option<String>,
+}
+
+/// A program and the facts of its cohorts.
+pub struct ProgramFacts {
+    pub program_id: String,
+    pub title: String,
+    pub cohorts: Vec<CohortFacts>,
+    /// Facilitators by user id: display name and the cohorts they facilitate.
+    pub facilitators: Vec<(String, String, Vec<String>)>,
+}
+
+/// Work done per refresh step, so one refresh never holds a write transaction for long.
+const BATCH: i64 = 2_000;
+const WEEK_DOCS_PER_STEP: i64 = 64;
+/// How long a dashboard session lasts.
+pub const SESSION_HOURS: i64 = 12;
+
+pub struct ReportStore {
+    db: Box<dyn Sql>,
+}
+
+impl ReportStore {
+    pub fn new(db: Box<dyn Sql>) -> Self {
+        Self { db }
+    }
+
+    /// Brings the report tables up to date; returns how many logs and documents it read.
+    pub fn refresh(&self) -> R<usize> {
+        let mut done = 0;
+        loop {
+            let step = self.refresh_logs()? + self.refresh_weeks()?;
+            if step == 0 {
+                return Ok(done);
+            }
+            done += step;
+        }
+    }
+
+    /// New practice logs, per cohort after the last sequence number read (a cohort's sequence
+    /// grows in commit order in both databases).
+    fn refresh_logs(&self) -> R<usize> {
+        let cohorts = self.db.query(
+            "SELECT c.id, COALESCE(m.seq, 0) FROM cohorts c LEFT JOIN report_log_marks m ON m.cohort_id = c.id",
+            &[],
+        )?;
+        let mut read = 0;
+        for cohort in &cohorts {
+            let (cohort_id, after) = (cohort[0].text()?, cohort[1].int()?);
+            let rows = self.db.query(
+                "SELECT seq, user_id, body FROM practice_logs WHERE cohort_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                &[t(cohort_id), Val::Int(after), Val::Int(BATCH)],
+            )?;
+            let Some(last) = rows.last() else { continue };
+            let last_seq = last[0].int()?;
+            let mut statements = Vec::with_capacity(rows.len() + 1);
+            for row in &rows {
+                // The server wrote these bodies itself; one it cannot read is skipped, not fatal.
+                let Ok(log) = serde_json::from_str::<WireLog>(row[2].text()?) else { continue };
+                statements.push((
+                    "INSERT INTO report_logs (id, cohort_id, user_id, local_date, completed, secs, transfer, corrects)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+                    vec![
+                        t(&log.id),
+                        t(cohort_id),
+                        row[1].clone(),
+                        t(&log.local_date),
+                        Val::Int(i64::from(log.status == "completed")),
+                        Val::Int(i64::from(log.duration_secs.unwrap_or(0))),
+                        Val::Int(i64::from(log.transfer_kind.is_some())),
+                        log.corrects.as_deref().map_or(Val::Null, t),
+                    ],
+                ));
+            }
+            statements.push((
+                "INSERT INTO report_log_marks (cohort_id, seq) VALUES ($1, $2)
+                 ON CONFLICT (cohort_id) DO UPDATE SET seq = excluded.seq WHERE report_log_marks.seq < excluded.seq",
+                vec![t(cohort_id), Val::Int(last_seq)],
+            ));
+            self.db.batch(&statements)?;
+            read += rows.len();
+        }
+        Ok(read)
+    }
+
+    fn refresh_weeks(&self) -> R<usize> {
+        let stale = self.db.query(
+            "SELECT d.doc_id, d.last_seq FROM docs d LEFT JOIN report_weeks w ON w.doc_id = d.doc_id
+             WHERE d.doc_id LIKE 'week:%' AND (w.upto_seq IS NULL OR w.upto_seq < d.last_seq) LIMIT $1",
+            &[Val::Int(WEEK_DOCS_PER_STEP)],
+        )?;
+        let mut packs: HashMap<String, PromptPack> = HashMap::new();
+        let mut statements = Vec::with_capacity(stale.len());
+        for row in &stale {
+            let (doc_id, last_seq) = (row[0].text()?, row[1].int()?);
+            let Ok(DocId::Week { cohort_id, week }) = DocId::parse(doc_id) else { continue };
+            if !packs.contains_key(&cohort_id) {
+                packs.insert(cohort_id.clone(), self.cohort_pack(&cohort_id)?);
+            }
+            let (upto, facts) = match self.load_week(doc_id, last_seq)? {
+                Some((upto, doc)) => (upto, week_facts(week, &project_week(&doc), &packs[&cohort_id])),
+                // A document the server cannot read yields no facts; it is not retried until it changes.
+                None => (last_seq, (Vec::new(), Vec::new())),
+            };
+            let facts = serde_json::to_string(&WeekFacts { submissions: facts.0, feedback: facts.1 })
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            statements.push((
+                "INSERT INTO report_weeks (doc_id, cohort_id, upto_seq, facts) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (doc_id) DO UPDATE SET upto_seq = excluded.upto_seq, facts = excluded.facts
+                 WHERE report_weeks.upto_seq < excluded.upto_seq",
+                vec![t(doc_id), t(&cohort_id), Val::Int(upto), Val::Text(facts)],
+            ));
+        }
+        self.db.batch(&statements)?;
+        Ok(stale.len())
+    }
+
+    fn cohort_pack(&self, cohort_id: &str) -> R<PromptPack> {
+        let rows = self.db.query(
+            "SELECT p.pack_file, p.pack_toml FROM programs p JOIN cohorts c ON c.program_id = p.id WHERE c.id = $1",
+            &[t(cohort_id)],
+        )?;
+        let row = rows.first().ok_or_else(|| ApiError::NotFound(format!("no cohort {cohort_id}")))?;
+        parse_pack(row[0].text()?, row[1].text()?).map_err(|e| ApiError::Internal(e.to_string()))
+    }
+
+    /// The document from its snapshot and later change rows, up to what was stored when read.
+    fn load_week(&self, doc_id: &str, last_seq: i64) -> R<Option<(i64, automerge::AutoCommit)>> {
+        let snapshot = self.db.query("SELECT upto_seq, bytes FROM doc_snapshots WHERE doc_id = $1", &[t(doc_id)])?;
+        let (from, mut bytes) = match snapshot.first() {
+            Some(row) => match (&row[0], &row[1]) {
+                (Val::Int(upto), Val::Bytes(bytes)) => (*upto, bytes.clone()),
+                _ => (0, Vec::new()),
+            },
+            None => (0, Vec::new()),
+        };
+        let changes = self.db.query(
+            "SELECT body FROM changes WHERE doc_id = $1 AND doc_seq > $2 AND doc_seq <= $3 ORDER BY doc_seq",
+            &[t(doc_id), Val::Int(from), Val::Int(last_seq)],
+        )?;
+        for change in changes {
+            if let Some(Val::Bytes(body)) = change.into_iter().next() {
+                bytes.extend(body);
+            }
+        }
+        Ok(guard::load(&bytes).ok().map(|doc| (last_seq, doc)))
+    }
+
+    /// The facts of every cohort of a program the viewer may read.
+    pub fn program_facts(&self, viewer: &Viewer) -> R<ProgramFacts> {
+        let program_id = viewer.program_id.as_str();
+        let programs = self.db.query("SELECT title, blueprint FROM programs WHERE id = $1", &[t(program_id)])?;
+        let program = programs.first().ok_or_else(|| ApiError::NotFound(format!("no program {program_id}")))?;
+        let title = program[0].text()?.to_owned();
+        let blueprint: Blueprint =
+            serde_json::from_str(program[1].text()?).map_err(|e| ApiError::Internal(e.to_string()))?;
+
+        let cohorts =
+            self.db.query("SELECT id, title FROM cohorts WHERE program_id = $1 ORDER BY id", &[t(program_id)])?;
+        let members = self.db.query(
+            "SELECT m.cohort_id, m.user_id, m.display_name, m.role, m.time_zone, m.joined_on, m.left_on
+             FROM members m JOIN cohorts c ON c.id = m.cohort_id WHERE c.program_id = $1",
+            &[t(program_id)],
+        )?;
+        let logs = self.db.query(
+            "SELECT l.cohort_id, l.id, l.user_id, l.local_date, l.completed, l.secs, l.transfer, l.corrects
+             FROM report_logs l JOIN cohorts c ON c.id = l.cohort_id WHERE c.program_id = $1",
+            &[t(program_id)],
+        )?;
+        let weeks = self.db.query(
+            "SELECT w.cohort_id, w.facts FROM report_weeks w JOIN cohorts c ON c.id = w.cohort_id WHERE c.program_id = $1",
+            &[t(program_id)],
+        )?;
+
+        let mut rosters: HashMap<&str, Vec<Member>> = HashMap::new();
+        let mut facilitators: HashMap<String, (String, Vec<String>)> = HashMap::new();
+        for row in &members {
+            let date = |v: &Val| v.opt_text().and_then(|s| s.parse::<NaiveDate>().ok());
+            let (Some(role), Some(joined_on)) = (MemberRole::parse(row[3].text()?), date(&row[5])) else { continue };
+            let member = Member {
+                user_id: row[1].text()?.to_owned(),
+                display_name: row[2].text()?.to_owned(),
+                role,
+                time_zone: row[4].text()?.to_owned(),
+                joined_on,
+                left_on: date(&row[6]),
+            };
+            if role == MemberRole::Facilitator && member.left_on.is_none() {
+                let entry = facilitators.entry(member.user_id.clone()).or_insert((member.display_name.clone(), vec![]));
+                entry.1.push(row[0].text()?.to_owned());
+            }
+            rosters.entry(row[0].text()?).or_default().push(member);
+        }
+        let mut log_facts: HashMap<&str, Vec<LogFact>> = HashMap::new();
+        for row in &logs {
+            let Ok(local_date) = row[3].text()?.parse::<NaiveDate>() else { continue };
+            log_facts.entry(row[0].text()?).or_default().push(LogFact {
+                id: row[1].text()?.to_owned(),
+                user_id: row[2].text()?.to_owned(),
+                local_date,
+                completed: row[4].int()? != 0,
+                duration_secs: row[5].int()?.max(0) as u64,
+                transfer: row[6].int()? != 0,
+                corrects: row[7].opt_text().map(str::to_owned),
+            });
+        }
+        let mut week_facts: HashMap<&str, WeekFacts> = HashMap::new();
+        for row in &weeks {
+            let facts: WeekFacts =
+                serde_json::from_str(row[1].text()?).map_err(|e| ApiError::Internal(e.to_string()))?;
+            let entry = week_facts.entry(row[0].text()?).or_default();
+            entry.submissions.extend(facts.submissions);
+            entry.feedback.extend(facts.feedback);
+        }
+
+        let visible = |cohort_id: &str| match &viewer.facilitator {
+            None => true,
+            Some(user) => facilitators.get(user).is_some_and(|(_, cohorts)| cohorts.iter().any(|c| c == cohort_id)),
+        };
+        let mut out = Vec::new();
+        for row in &cohorts {
+            let cohort_id = row[0].text()?;
+            if !visible(cohort_id) {
+                continue;
+            }
+            let weeks = week_facts.remove(cohort_id).unwrap_or_default();
+            out.push(CohortFacts {
+                cohort_id: cohort_id.to_owned(),
+                title: row[1].text()?.to_owned(),
+                blueprint: blueprint.clone(),
+                roster: Roster::new(rosters.remove(cohort_id).unwrap_or_default()),
+                activity: activity_from_logs(&log_facts.remove(cohort_id).unwrap_or_default()),
+                submissions: weeks.submissions,
+                feedback: weeks.feedback,
+            });
+        }
+        let mut facilitators: Vec<(String, String, Vec<String>)> =
+            facilitators.into_iter().map(|(id, (name, cohorts))| (id, name, cohorts)).collect();
+        facilitators.sort();
+        Ok(ProgramFacts { program_id: program_id.to_owned(), title, cohorts: out, facilitators })
+    }
+
+    // ---- dashboard sign-in ----------------------------------------------------------------
+
+    /// A one-time sign-in code for a program lead (printed by `admin dashboard-link`).
+    pub fn create_sign_in_link(&self, program_id: &str) -> R<String> {
+        if self.db.query("SELECT 1 FROM programs WHERE id = $1", &[t(program_id)])?.is_empty() {
+            return Err(ApiError::NotFound(format!("no program {program_id}")));
+        }
+        let code = crate::auth::new_token();
+        self.db.batch(&[(
+            "INSERT INTO dashboard_links (code_hash, program_id, created_at) VALUES ($1, $2, $3)",
+            vec![Val::Bytes(crate::auth::hash_secret(&code)), t(program_id), Val::Int(now_ms())],
+        )])?;
+        Ok(code)
+    }
+
+    /// Redeems a sign-in code once: returns a new session token for the program.
+    pub fn redeem_sign_in_link(&self, code: &str) -> R<(String, Viewer)> {
+        let hash = crate::auth::hash_secret(code);
+        let rows = self.db.query(
+            "UPDATE dashboard_links SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL RETURNING program_id",
+            &[Val::Int(now_ms()), Val::Bytes(hash)],
+        )?;
+        let program_id = rows.first().ok_or(ApiError::Unauthorized)?[0].text()?.to_owned();
+        let viewer = Viewer { program_id, facilitator: None };
+        Ok((self.create_session(&viewer)?, viewer))
+    }
+
+    pub fn create_session(&self, viewer: &Viewer) -> R<String> {
+        let token = crate::auth::new_token();
+        let expires = now_ms() + SESSION_HOURS * 3_600_000;
+        self.db.batch(&[(
+            "INSERT INTO dashboard_sessions (token_hash, program_id, facilitator, expires_at) VALUES ($1, $2, $3, $4)",
+            vec![
+                Val::Bytes(crate::auth::hash_secret(&token)),
+                t(&viewer.program_id),
+                viewer.facilitator.as_deref().map_or(Val::Null, t),
+                Val::Int(expires),
+            ],
+        )])?;
+        Ok(token)
+    }
+
+    pub fn session(&self, token: &str) -> R<Option<Viewer>> {
+        let rows = self.db.query(
+            "SELECT program_id, facilitator FROM dashboard_sessions WHERE token_hash = $1 AND expires_at > $2",
+            &[Val::Bytes(crate::auth::hash_secret(token)), Val::Int(now_ms())],
+        )?;
+        rows.first()
+            .map(|row| {
+                Ok(Viewer { program_id: row[0].text()?.to_owned(), facilitator: row[1].opt_text().map(str::to_owned) })
+            })
+            .transpose()
+    }
+
+    /// The program a facilitator's cohort belongs to.
+    pub fn program_of_cohort(&self, cohort_id: &str) -> R<String> {
+        let rows = self.db.query("SELECT program_id FROM cohorts WHERE id = $1", &[t(cohort_id)])?;
+        Ok(rows.first().ok_or_else(|| ApiError::NotFound(format!("no cohort {cohort_id}")))?[0].text()?.to_owned())
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct WeekFacts {
+    submissions: Vec<SubmissionFact>,
+    feedback: Vec<FeedbackFact>,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

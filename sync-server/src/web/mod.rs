@@ -1,0 +1,203 @@
+//! Program reports over HTTP (JSON and CSV) and the mobile-first web dashboard for facilitators
+//! and program leads.
+//!
+//! Who gets in: a facilitator with their device token (as a bearer token, or pasted once into the
+//! sign-in form), or a program lead through a one-time link printed by `admin dashboard-link`.
+//! The browser then holds a session cookie (HttpOnly, SameSite=Strict, 12 hours).
+
+mod charts;
+mod pages;
+
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::auth;
+use crate::error::ApiError;
+use crate::report::store::{SESSION_HOURS, Viewer};
+use crate::report::{ProgramReport, csv_export, program_report};
+
+const COOKIE: &str = "microcohort_session";
+
+#[derive(Debug, Deserialize)]
+pub struct ReportQuery {
+    /// The cohort 60-day activity uplift is stated against.
+    baseline: Option<String>,
+    /// CSV only: `members` (default) or `cohorts`.
+    rows: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignInForm {
+    token: String,
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value)
+}
+
+async fn blocking<T: Send + 'static>(
+    state: &Arc<AppState>,
+    f: impl FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || f(&state)).await.map_err(|e| ApiError::Internal(e.to_string()))?
+}
+
+/// The viewer behind a facilitator's device token.
+fn facilitator_viewer(state: &AppState, token: &str) -> Result<Viewer, ApiError> {
+    let device = state.storage.authenticate(&auth::hash_secret(token))?.ok_or(ApiError::Unauthorized)?;
+    if device.role != "facilitator" {
+        return Err(ApiError::Forbidden("program reports are for facilitators and program leads".into()));
+    }
+    Ok(Viewer { program_id: state.reports.program_of_cohort(&device.cohort_id)?, facilitator: Some(device.user_id) })
+}
+
+/// The viewer behind a request: a bearer device token or a session cookie.
+async fn viewer(state: &Arc<AppState>, headers: &HeaderMap) -> Result<Viewer, ApiError> {
+    let bearer = auth::bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())).map(str::to_owned);
+    let cookie = session_cookie(headers).map(str::to_owned);
+    blocking(state, move |state| match (bearer, cookie) {
+        (Some(token), _) => facilitator_viewer(state, &token),
+        (None, Some(session)) => state.reports.session(&session)?.ok_or(ApiError::Unauthorized),
+        (None, None) => Err(ApiError::Unauthorized),
+    })
+    .await
+}
+
+/// Refreshes the report tables and builds the report the viewer may see.
+async fn build_report(
+    state: &Arc<AppState>,
+    viewer: Viewer,
+    program_id: String,
+    baseline: Option<String>,
+) -> Result<ProgramReport, ApiError> {
+    if viewer.program_id != program_id {
+        return Err(ApiError::Forbidden(format!("you are not signed in to program {program_id:?}")));
+    }
+    blocking(state, move |state| {
+        state.reports.refresh()?;
+        let facts = state.reports.program_facts(&viewer)?;
+        program_report(&facts, baseline.as_deref(), chrono::Utc::now())
+    })
+    .await
+}
+
+pub async fn report_json(
+    State(state): State<Arc<AppState>>,
+    Path(program_id): Path<String>,
+    Query(query): Query<ReportQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let viewer = viewer(&state, &headers).await?;
+    let report = build_report(&state, viewer, program_id, query.baseline).await?;
+    Ok(axum::Json(report).into_response())
+}
+
+pub async fn report_csv(
+    State(state): State<Arc<AppState>>,
+    Path(program_id): Path<String>,
+    Query(query): Query<ReportQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let viewer = viewer(&state, &headers).await?;
+    let report = build_report(&state, viewer, program_id.clone(), query.baseline).await?;
+    let (body, name) = match query.rows.as_deref() {
+        None | Some("members") => (csv_export::members_csv(&report)?, "members"),
+        Some("cohorts") => (csv_export::cohorts_csv(&report)?, "cohorts"),
+        Some(other) => return Err(ApiError::BadRequest(format!("rows: {other:?} is not \"members\" or \"cohorts\""))),
+    };
+    let disposition = format!("attachment; filename=\"{program_id}-{name}.csv\"");
+    let mut response = ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response();
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        response.headers_mut().insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+fn signed_in(session: &str, program_id: &str) -> Response {
+    let cookie = format!("{COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", SESSION_HOURS * 3600);
+    let mut response = Redirect::to(&format!("/dashboard/programs/{program_id}")).into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// The sign-in page, or straight to the dashboard with a valid session.
+pub async fn sign_in_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    match viewer(&state, &headers).await {
+        Ok(viewer) => Redirect::to(&format!("/dashboard/programs/{}", viewer.program_id)).into_response(),
+        Err(_) => Html(pages::sign_in(None)).into_response(),
+    }
+}
+
+pub async fn sign_in(State(state): State<Arc<AppState>>, Form(form): Form<SignInForm>) -> Response {
+    let token = form.token.trim().to_owned();
+    let result = blocking(&state, move |state| {
+        let viewer = facilitator_viewer(state, &token)?;
+        Ok((state.reports.create_session(&viewer)?, viewer))
+    })
+    .await;
+    match result {
+        Ok((session, viewer)) => signed_in(&session, &viewer.program_id),
+        Err(err) => (err.status(), Html(pages::sign_in(Some(&sign_in_problem(&err))))).into_response(),
+    }
+}
+
+fn sign_in_problem(err: &ApiError) -> String {
+    match err {
+        ApiError::Unauthorized => "That token is wrong, revoked or expired.".into(),
+        ApiError::Forbidden(why) => format!("{why}."),
+        _ => "The server could not sign you in; try again.".into(),
+    }
+}
+
+pub async fn redeem_link(State(state): State<Arc<AppState>>, Path(code): Path<String>) -> Response {
+    match blocking(&state, move |state| state.reports.redeem_sign_in_link(&code)).await {
+        Ok((session, viewer)) => signed_in(&session, &viewer.program_id),
+        Err(err) => (
+            err.status(),
+            Html(pages::sign_in(Some("This sign-in link was already used or is wrong; ask for a new one."))),
+        )
+            .into_response(),
+    }
+}
+
+pub async fn dashboard_page(
+    State(state): State<Arc<AppState>>,
+    Path(program_id): Path<String>,
+    Query(query): Query<ReportQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let viewer = match viewer(&state, &headers).await {
+        Ok(viewer) => viewer,
+        Err(_) => return Redirect::to("/dashboard").into_response(),
+    };
+    match build_report(&state, viewer, program_id, query.baseline).await {
+        Ok(report) => Html(pages::dashboard(&report)).into_response(),
+        Err(err) => (err.status(), Html(pages::problem(&err.to_string()))).into_response(),
+    }
+}
+
+pub async fn sign_out() -> Response {
+    let mut response = Redirect::to("/dashboard").into_response();
+    let expired = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    if let Ok(value) = HeaderValue::from_str(&expired) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    response
+}

@@ -1,0 +1,137 @@
+//! The dashboard's HTML: server-rendered (maud escapes every value), mobile-first, no script.
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use microcohort_core::domain::cohort_metrics::{CohortReport, MemberReport};
+use microcohort_core::domain::roster::MemberRole;
+
+use super::charts;
+use crate::report::ProgramReport;
+
+const STYLE: &str = "
+body{font:15px/1.4 system-ui,sans-serif;margin:0;background:#f8fafc;color:#0f172a}
+header{background:#0f172a;color:#fff;padding:12px 16px}header h1{font-size:18px;margin:0}
+main{padding:12px;max-width:960px;margin:auto}section{background:#fff;border-radius:10px;padding:12px;margin:0 0 12px;box-shadow:0 1px 2px #0002}
+h2{font-size:16px;margin:0 0 8px}.figures{display:grid;grid-template-columns:repeat(auto-fit,minmax(130px,1fr));gap:8px}
+.figure{background:#f1f5f9;border-radius:8px;padding:8px}.figure b{display:block;font-size:20px}
+.chart{width:100%;height:auto}table{border-collapse:collapse;width:100%;font-size:13px}th,td{text-align:left;padding:4px;border-bottom:1px solid #e2e8f0}
+.risk{color:#b91c1c}.muted{color:#64748b}.legend span{display:inline-block;margin-right:10px}
+input,button{font:inherit;padding:8px;width:100%;box-sizing:border-box;margin:4px 0}.problem{color:#b91c1c}
+.scroll{overflow-x:auto}
+";
+
+fn page(title: &str, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Microcohort" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body { (body) }
+        }
+    }
+    .into_string()
+}
+
+fn percent(value: Option<f64>) -> String {
+    value.map_or_else(|| "—".into(), |v| format!("{:.0} %", v * 100.0))
+}
+
+fn decimal(value: Option<f64>) -> String {
+    value.map_or_else(|| "—".into(), |v| format!("{v:.1}"))
+}
+
+pub fn sign_in(problem: Option<&str>) -> String {
+    page(
+        "Sign in",
+        html! {
+            header { h1 { "Microcohort dashboard" } }
+            main { section {
+                h2 { "Sign in" }
+                p { "Facilitators: paste the device token of your facilitator app. Program leads: open the sign-in link your operator printed with " code { "admin dashboard-link" } "." }
+                @if let Some(problem) = problem { p.problem role="alert" { (problem) } }
+                form method="post" action="/dashboard/sign-in" {
+                    label for="token" { "Device token" }
+                    input id="token" name="token" type="password" autocomplete="off" required;
+                    button type="submit" { "Sign in" }
+                }
+            } }
+        },
+    )
+}
+
+pub fn problem(message: &str) -> String {
+    page(
+        "Problem",
+        html! { header { h1 { "Microcohort dashboard" } } main { section { p.problem { (message) } a href="/dashboard" { "Back" } } } },
+    )
+}
+
+pub fn dashboard(report: &ProgramReport) -> String {
+    let total_days = report.cohorts.iter().map(|c| c.total_days).max().unwrap_or(90);
+    page(
+        &report.title,
+        html! {
+            header { h1 { (report.title) } span.muted { "updated " (report.generated_at.format("%Y-%m-%d %H:%M UTC")) } " · " a style="color:#93c5fd" href="/dashboard/sign-out" { "sign out" } }
+            main {
+                section id="program" {
+                    h2 { "Program" }
+                    div.figures {
+                        div.figure { b { (report.cohorts.len()) } "cohorts" }
+                        div.figure { b { (report.facilitator_load.learners) } "learners" }
+                        div.figure { b { (decimal(report.facilitator_load.learners_per_facilitator)) } "learners per facilitator" }
+                    }
+                    @if let Some(baseline) = &report.baseline {
+                        p { "60-day activity against baseline " b { (baseline.title) } " (" (decimal(baseline.mean_active_days_60)) " active days):" }
+                        ul { @for (cohort, uplift) in &baseline.uplift { li { (cohort) ": " (uplift.map_or_else(|| "—".into(), |u| format!("{:+.0} %", u * 100.0))) } } }
+                    }
+                    h2 { "Retention" }
+                    (charts::retention(&report.cohorts, total_days))
+                    p.legend { @for (i, c) in report.cohorts.iter().enumerate() { span style=(format!("color:{}", charts::colour(i))) { "■ " (c.title) } } }
+                    h2 { "Feedback quality" }
+                    (charts::feedback_quality(&report.cohorts))
+                    h2 { "Facilitator load" }
+                    table { tr { th { "Facilitator" } th { "Cohorts" } th { "Learners" } }
+                        @for f in &report.facilitator_load.facilitators { tr { td { (f.display_name) } td { (f.cohorts) } td { (f.learners) } } } }
+                    p.muted { "Export: " a href=(format!("/v1/programs/{}/report.csv", report.program_id)) { "members CSV" } " · " a href=(format!("/v1/programs/{}/report.csv?rows=cohorts", report.program_id)) { "cohorts CSV" } }
+                }
+                @for cohort in &report.cohorts { (cohort_section(cohort)) }
+            }
+        },
+    )
+}
+
+fn cohort_section(cohort: &CohortReport) -> Markup {
+    let learners: Vec<&MemberReport> = cohort.members.iter().filter(|m| m.role == MemberRole::Learner).collect();
+    let at_risk = learners.iter().filter(|m| !m.at_risk.is_empty()).count();
+    html! {
+        section.cohort data-cohort=(cohort.cohort_id) {
+            h2 { (cohort.title) }
+            p.muted { "Program day " (cohort.program_day) @if let Some(week) = cohort.week { " · week " (week) } " · " (cohort.learners) " learners" }
+            div.figures {
+                @for e in &cohort.engagement { div.figure { b { (percent(e.share)) } "engaged at day " (e.day) } }
+                div.figure { b { (decimal(cohort.activity_60.map(|a| a.mean_active_days))) } "active days, days 1–60" }
+                div.figure { b { (cohort.feedback.given) } "feedback given" }
+                div.figure { b { (decimal(cohort.feedback.mean_helpfulness)) } "mean helpfulness (1–5)" }
+                div.figure.risk { b { (at_risk) } "at risk" }
+            }
+            h2 { "Active days" }
+            (charts::heatmap(&learners, cohort.program_day, cohort.total_days))
+            div.scroll { table {
+                tr { th { "Member" } th { "Streak" } th { "7/14/30" } th { "Feedback given/received" } th { "Reviews owed" } th { "Why at risk" } }
+                @for m in &learners {
+                    tr.member data-user=(m.user_id) {
+                        td { (m.display_name) @if m.left { span.muted { " (left)" } } }
+                        td { (m.streak) }
+                        td { (m.active_days_7) "/" (m.active_days_14) "/" (m.active_days_30) }
+                        td { (m.feedback_given) "/" (m.feedback_received) }
+                        td { (m.reviews_owed) @if m.reviews_overdue > 0 { span.risk { " (" (m.reviews_overdue) " overdue)" } } }
+                        td.risk { @for (i, r) in m.at_risk.iter().enumerate() { @if i > 0 { "; " } (r.describe()) } }
+                    }
+                }
+            } }
+        }
+    }
+}
