@@ -87,8 +87,9 @@ fn cohort<'a>(report: &'a ProgramReport, id: &str) -> &'a CohortReport {
 
 fn reports_agree_with_the_device_and_the_dashboard_renders(backend: Backend) {
     let Some(data) = TestData::new(backend) else { return };
-    // Day 9 of the program: week 1, where everyone practises, shares and reviews.
-    program_under_way(SERVER, data.path(), 8, &["c1", "c2"]);
+    // Day 7 of the program, the first day of week 1: members joining today take part this week
+    // (practise, share and review).
+    program_under_way(SERVER, data.path(), 6, &["c1", "c2"]);
     let names = ["Ada", "Ben", "Cy", "Dee"];
     let codes: Vec<String> = names.iter().map(|n| invite(data.path(), "c1", "learner", n)).collect();
     let facilitator_code = invite(data.path(), "c1", "facilitator", "Fay");
@@ -163,6 +164,10 @@ fn reports_agree_with_the_device_and_the_dashboard_renders(backend: Backend) {
     assert!(on_device.feedback.mean_helpfulness.is_some());
     assert_eq!(on_device.feedback.suggestion_share, Some(((given + 1) / 2) as f64 / given as f64));
 
+    // Cohort c2 gets its facilitator and a learner.
+    let other = raw_join(&server, &other_facilitator_code);
+    let learner = raw_join(&server, &other_learner_code);
+
     // The program lead's report on the server: the same figures for every member.
     let link = admin(SERVER, data.path(), &["dashboard-link", "--program", "p1", "--base-url", &server.url()]);
     let cookie = sign_in(&server, &link);
@@ -171,8 +176,14 @@ fn reports_agree_with_the_device_and_the_dashboard_renders(backend: Backend) {
     let report: ProgramReport = serde_json::from_str(&body).unwrap();
     assert_eq!(report.cohorts.len(), 2, "a program lead sees every cohort");
     let on_server = cohort(&report, "c1");
-    assert_eq!(on_server.members.iter().map(figures).collect::<Vec<_>>(), on_device.members.iter().map(figures).collect::<Vec<_>>());
-    assert_eq!((on_server.engagement.clone(), on_server.feedback.clone()), (on_device.engagement.clone(), on_device.feedback.clone()));
+    assert_eq!(
+        on_server.members.iter().map(figures).collect::<Vec<_>>(),
+        on_device.members.iter().map(figures).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        (on_server.engagement.clone(), on_server.feedback.clone()),
+        (on_device.engagement.clone(), on_device.feedback.clone())
+    );
     assert_eq!(report.facilitator_load.learners, 5);
     assert_eq!(report.facilitator_load.learners_per_facilitator, Some(2.5));
     // A used link does not sign in twice.
@@ -198,13 +209,11 @@ fn reports_agree_with_the_device_and_the_dashboard_renders(backend: Backend) {
     assert_eq!(cohorts_csv.lines().count(), 3);
 
     // Access: a facilitator's device token sees their own cohort only; a learner's, no report.
-    let other = raw_join(&server, &other_facilitator_code);
     let bearer = format!("Bearer {}", other.device_token);
     let (status, _, body) = get(server.address, "/v1/programs/p1/report", &[("Authorization", &bearer)]);
     assert_eq!(status, 200, "{body}");
     let theirs: ProgramReport = serde_json::from_str(&body).unwrap();
     assert_eq!(theirs.cohorts.iter().map(|c| c.cohort_id.as_str()).collect::<Vec<_>>(), vec!["c2"]);
-    let learner = raw_join(&server, &other_learner_code);
     let bearer = format!("Bearer {}", learner.device_token);
     assert_eq!(get(server.address, "/v1/programs/p1/report", &[("Authorization", &bearer)]).0, 403);
     assert_eq!(get(server.address, "/v1/programs/p1/report", &[]).0, 401);
@@ -217,9 +226,10 @@ fn reports_agree_with_the_device_and_the_dashboard_renders(backend: Backend) {
 /// Headless Chromium loads the dashboard through a sign-in link; the rendered page shows the
 /// cohort's figures, and a phone-sized screenshot is kept in the target directory.
 fn rendered_in_chromium(server: &ServerProcess, data: &Path, backend: Backend) {
-    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"].into_iter().find(|b| {
-        Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success())
-    }) else {
+    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
+    else {
         assert!(
             std::env::var_os("MICROCOHORT_TEST_CHROMIUM").is_none(),
             "MICROCOHORT_TEST_CHROMIUM is set but no Chromium is installed"
