@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::admin::{NewProgram, create_program};
 use crate::app::{AppState, RateLimiter, router};
 use crate::storage::Storage;
+use crate::storage::postgres::PostgresStorage;
 use crate::storage::sqlite::SqliteStorage;
 use clap::{Parser, Subcommand};
 
@@ -16,9 +17,13 @@ struct Cli {
     /// Where the embedded SQLite database lives.
     #[arg(long, global = true, env = "MICROCOHORT_DATA_DIR", default_value = "./microcohort-data")]
     data_dir: PathBuf,
-    /// PostgreSQL instead of the embedded database (not available yet: see README).
+    /// PostgreSQL instead of the embedded database (postgres://user:password@host:port/database);
+    /// several server processes may share one.
     #[arg(long, global = true, env = "MICROCOHORT_DATABASE_URL")]
     database_url: Option<String>,
+    /// Connections each process keeps open to PostgreSQL at most.
+    #[arg(long, global = true, env = "MICROCOHORT_DATABASE_POOL", default_value_t = 16)]
+    database_pool: u32,
     #[command(subcommand)]
     command: Command,
 }
@@ -114,8 +119,8 @@ enum Admin {
 }
 
 fn open(cli: &Cli) -> Result<Arc<dyn Storage>, String> {
-    if cli.database_url.is_some() {
-        return Err("PostgreSQL storage is not built yet; omit --database-url to use the embedded SQLite".into());
+    if let Some(url) = &cli.database_url {
+        return Ok(Arc::new(PostgresStorage::open(url, cli.database_pool)?));
     }
     std::fs::create_dir_all(&cli.data_dir).map_err(|e| format!("{}: {e}", cli.data_dir.display()))?;
     let storage = SqliteStorage::open(&cli.data_dir.join("microcohort.sqlite")).map_err(|e| e.to_string())?;

@@ -8,6 +8,61 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+mod postgres;
+pub use postgres::PostgresInstance;
+
+/// Which storage a test's server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A server's data for one test: a data directory and, for PostgreSQL, a private PostgreSQL
+/// server whose URL is written into the directory as `database-url`, so every server and admin
+/// command started on the directory uses it.
+pub struct TestData {
+    dir: tempfile::TempDir,
+    postgres: Option<PostgresInstance>,
+}
+
+impl TestData {
+    /// `None` when PostgreSQL is wanted but not installed (and not required): skip the test.
+    pub fn new(backend: Backend) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("test directory");
+        let postgres = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let instance = PostgresInstance::start()?;
+                std::fs::write(dir.path().join(DATABASE_URL_FILE), &instance.url).expect("write database-url");
+                Some(instance)
+            }
+        };
+        Some(Self { dir, postgres })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The PostgreSQL URL, if this data lives in PostgreSQL.
+    pub fn database_url(&self) -> Option<&str> {
+        self.postgres.as_ref().map(|p| p.url.as_str())
+    }
+}
+
+const DATABASE_URL_FILE: &str = "database-url";
+
+/// `microcohort-server --data-dir DIR [--database-url URL]` for a data directory.
+pub fn server_command(binary: &str, data_dir: &Path) -> Command {
+    let mut command = Command::new(binary);
+    command.arg("--data-dir").arg(data_dir);
+    if let Ok(url) = std::fs::read_to_string(data_dir.join(DATABASE_URL_FILE)) {
+        command.arg("--database-url").arg(url.trim());
+    }
+    command
+}
+
 /// A `microcohort-server` process on loopback with its own data directory.
 pub struct ServerProcess {
     binary: PathBuf,
@@ -74,9 +129,7 @@ impl Drop for ServerProcess {
 }
 
 fn spawn(binary: &str, data_dir: &Path, listen: &str, extra: &[String]) -> (Child, SocketAddr) {
-    let mut child = Command::new(binary)
-        .arg("--data-dir")
-        .arg(data_dir)
+    let mut child = server_command(binary, data_dir)
         .arg("serve")
         .arg("--listen")
         .arg(listen)
@@ -129,8 +182,7 @@ pub fn program_under_way(binary: &str, data_dir: &Path, days_ago: u64, cohorts: 
 
 /// Runs an `admin` command against a data directory and returns what it printed.
 pub fn admin(binary: &str, data_dir: &Path, args: &[&str]) -> String {
-    let output =
-        Command::new(binary).arg("--data-dir").arg(data_dir).arg("admin").args(args).output().expect("run admin");
+    let output = server_command(binary, data_dir).arg("admin").args(args).output().expect("run admin");
     assert!(output.status.success(), "admin {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }

@@ -11,12 +11,42 @@ use microcohort_core::docs::{DocId, genesis};
 use microcohort_core::domain::practice::PracticeOutcome;
 use microcohort_core::sync::wire::{self, DocPush, DocStatus, JoinRequest, JoinResponse, SyncRequest, SyncResponse};
 use microcohort_core::{Client, EntryRef, Error, FeedbackInput, SystemClock};
-use microcohort_tests::{ServerProcess, admin, program_under_way, raw_get, raw_post};
+use microcohort_tests::{
+    Backend, ServerProcess, TestData, admin, program_under_way, raw_get, raw_post, server_command,
+};
 use rand::{Rng, SeedableRng};
 use serde_bytes::ByteBuf;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
 const LEARNERS: usize = 12;
+
+/// Every scenario runs twice: on the embedded SQLite (`sqlite::…`) and on a private PostgreSQL
+/// (`postgres::…`).
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $scenario() {
+                super::$scenario(microcohort_tests::Backend::Sqlite)
+            })*
+        }
+        mod postgres {
+            $(#[test]
+            fn $scenario() {
+                super::$scenario(microcohort_tests::Backend::Postgres)
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    a_cohort_converges_through_the_server_despite_offline_periods_and_a_killed_server,
+    hostile_and_broken_requests_get_clear_errors_and_change_nothing,
+    a_device_that_syncs_too_fast_is_told_when_to_retry,
+    a_malicious_client_is_rejected_for_each_forbidden_operation_and_others_are_unaffected,
+    connections_cut_mid_request_and_mid_response_lose_and_duplicate_nothing,
+    a_refused_branch_is_replaced_by_the_cohorts_copy_and_the_users_intents_are_replayed,
+);
 
 /// A program that started 8 days ago (so today is in week 1) with cohorts `c1` and `c2`;
 /// returns its start date.
@@ -53,9 +83,8 @@ fn sync_tolerating_outage(client: &Client) {
     }
 }
 
-#[test]
-fn a_cohort_converges_through_the_server_despite_offline_periods_and_a_killed_server() {
-    let data = tempfile::tempdir().unwrap();
+fn a_cohort_converges_through_the_server_despite_offline_periods_and_a_killed_server(backend: Backend) {
+    let Some(data) = TestData::new(backend) else { return };
     prepared(data.path());
     let codes: Vec<String> =
         (0..LEARNERS).map(|i| invite(data.path(), "c1", "learner", &format!("Learner {i}"))).collect();
@@ -151,9 +180,8 @@ fn a_cohort_converges_through_the_server_despite_offline_periods_and_a_killed_se
     assert!(server.terminate().success());
 }
 
-#[test]
-fn hostile_and_broken_requests_get_clear_errors_and_change_nothing() {
-    let data = tempfile::tempdir().unwrap();
+fn hostile_and_broken_requests_get_clear_errors_and_change_nothing(backend: Backend) {
+    let Some(data) = TestData::new(backend) else { return };
     let start = prepared(data.path());
     let code = invite(data.path(), "c1", "learner", "Ana");
     let server = ServerProcess::start(SERVER, data.path(), &[]);
@@ -204,9 +232,7 @@ fn hostile_and_broken_requests_get_clear_errors_and_change_nothing() {
     admin(SERVER, data.path(), &["revoke-device", "--device", &joined.device_id]);
     assert_eq!(raw_sync(&server, token, &empty).0, 401);
     // A running program's schedule cannot be changed under its cohorts.
-    let moved = std::process::Command::new(SERVER)
-        .arg("--data-dir")
-        .arg(data.path())
+    let moved = server_command(SERVER, data.path())
         .args(["admin", "create-program", "--id", "p1", "--title", "P", "--start", "2020-01-06", "--time-zone", "UTC"])
         .output()
         .unwrap();
@@ -226,9 +252,8 @@ fn hostile_and_broken_requests_get_clear_errors_and_change_nothing() {
     assert!(metrics.contains("microcohort_changes_stored 0"), "{metrics}");
 }
 
-#[test]
-fn a_device_that_syncs_too_fast_is_told_when_to_retry() {
-    let data = tempfile::tempdir().unwrap();
+fn a_device_that_syncs_too_fast_is_told_when_to_retry(backend: Backend) {
+    let Some(data) = TestData::new(backend) else { return };
     prepared(data.path());
     let code = invite(data.path(), "c1", "learner", "Ana");
     let server = ServerProcess::start(SERVER, data.path(), &["--rate-burst", "3", "--rate-per-second", "1"]);
@@ -250,9 +275,8 @@ fn forged(base: &AutoCommit, actor: &[u8], edit: impl FnOnce(&mut AutoCommit)) -
     doc.get_changes(&heads).into_iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect()
 }
 
-#[test]
-fn a_malicious_client_is_rejected_for_each_forbidden_operation_and_others_are_unaffected() {
-    let data = tempfile::tempdir().unwrap();
+fn a_malicious_client_is_rejected_for_each_forbidden_operation_and_others_are_unaffected(backend: Backend) {
+    let Some(data) = TestData::new(backend) else { return };
     prepared(data.path());
     let victim_code = invite(data.path(), "c1", "learner", "Victim");
     let attacker_code = invite(data.path(), "c1", "learner", "Mallory");
@@ -358,9 +382,8 @@ fn a_malicious_client_is_rejected_for_each_forbidden_operation_and_others_are_un
     assert!(metrics.contains("microcohort_rejected_changes_total{reason=\"root_write\"} 1"), "{metrics}");
 }
 
-#[test]
-fn connections_cut_mid_request_and_mid_response_lose_and_duplicate_nothing() {
-    let data = tempfile::tempdir().unwrap();
+fn connections_cut_mid_request_and_mid_response_lose_and_duplicate_nothing(backend: Backend) {
+    let Some(data) = TestData::new(backend) else { return };
     prepared(data.path());
     let codes: Vec<String> = (0..4).map(|i| invite(data.path(), "c1", "learner", &format!("Learner {i}"))).collect();
     let facilitator_code = invite(data.path(), "c1", "facilitator", "Fay");
@@ -409,10 +432,9 @@ fn connections_cut_mid_request_and_mid_response_lose_and_duplicate_nothing() {
     assert_eq!((relayed.len(), unique.len()), (32, 32), "every practice log relayed exactly once");
 }
 
-#[test]
-fn a_refused_branch_is_replaced_by_the_cohorts_copy_and_the_users_intents_are_replayed() {
+fn a_refused_branch_is_replaced_by_the_cohorts_copy_and_the_users_intents_are_replayed(backend: Backend) {
     use microcohort_core::domain::roles::WeeklyRole;
-    let data = tempfile::tempdir().unwrap();
+    let Some(data) = TestData::new(backend) else { return };
     // Today is week 5, day 1: the first rotation week.
     program_under_way(SERVER, data.path(), 34, &["c1"]);
     let codes: Vec<String> = (0..6).map(|i| invite(data.path(), "c1", "learner", &format!("L{i}"))).collect();
@@ -468,4 +490,78 @@ fn a_refused_branch_is_replaced_by_the_cohorts_copy_and_the_users_intents_are_re
     assert!(rows.feedback.iter().any(|f| f.meta.key == feedback.key && f.body == "Clear and kind"));
     assert!(rows.synthesis.is_empty());
     assert_eq!(synthesizer.week_rows(5).unwrap(), rows);
+}
+
+/// Two server processes over one PostgreSQL, the cohort's devices split between them and
+/// syncing at the same time: every device ends with the same documents, and the facilitator
+/// (on one server) has every practice log exactly once, whichever server received it.
+#[test]
+fn two_server_processes_over_one_postgresql_converge() {
+    const MEMBERS: usize = 8;
+    const ROUNDS: usize = 5;
+    let Some(data) = TestData::new(Backend::Postgres) else { return };
+    prepared(data.path());
+    let codes: Vec<String> = (0..MEMBERS).map(|i| invite(data.path(), "c1", "learner", &format!("L{i}"))).collect();
+    let facilitator_code = invite(data.path(), "c1", "facilitator", "Fay");
+    let servers = [ServerProcess::start(SERVER, data.path(), &[]), ServerProcess::start(SERVER, data.path(), &[])];
+    // Even members join and sync through the first server, odd ones through the second.
+    let learners: Vec<Client> = codes.iter().enumerate().map(|(i, code)| device(&servers[i % 2], code)).collect();
+    let facilitator = device(&servers[1], &facilitator_code);
+    let week = 1;
+
+    for round in 0..ROUNDS {
+        std::thread::scope(|scope| {
+            for (i, learner) in learners.iter().enumerate() {
+                scope.spawn(move || {
+                    let session = learner.start_practice(None).unwrap();
+                    let log = learner
+                        .finish_practice(
+                            session.id,
+                            &PracticeOutcome { duration_secs: Some(300), ..Default::default() },
+                        )
+                        .unwrap();
+                    learner.share_practice(log.id, &format!("Round {round} by {i}"), "What I tried").unwrap();
+                    learner.sync_with_retry(5).unwrap();
+                    let rows = learner.week_rows(week).unwrap();
+                    let mine = format!("{}/", learner.my_user_id().unwrap());
+                    if let Some(peer) = rows.submissions.iter().find(|s| !s.meta.key.starts_with(&mine)) {
+                        let target = EntryRef { week, key: peer.meta.key.clone() };
+                        let input = FeedbackInput {
+                            body: format!("From {i} in round {round}"),
+                            suggestion: None,
+                            criteria: vec![0],
+                        };
+                        learner.give_feedback(&target, &input).unwrap();
+                    }
+                    learner.sync_with_retry(5).unwrap();
+                });
+            }
+            scope.spawn(|| facilitator.sync_with_retry(5).unwrap());
+        });
+    }
+    for _ in 0..2 {
+        for client in learners.iter().chain([&facilitator]) {
+            client.sync_with_retry(5).unwrap();
+        }
+    }
+
+    for doc in [DocId::cohort("c1").to_string(), DocId::week("c1", week).to_string()] {
+        let heads = facilitator.doc_heads(&doc).unwrap();
+        for learner in &learners {
+            assert_eq!(learner.doc_heads(&doc).unwrap(), heads, "{doc}");
+        }
+    }
+    let rows = facilitator.week_rows(week).unwrap();
+    assert_eq!(rows.submissions.len(), MEMBERS * ROUNDS, "every share stored once");
+    for learner in &learners {
+        assert_eq!(learner.week_rows(week).unwrap(), rows);
+    }
+    assert_eq!(facilitator.roster().unwrap().members().len(), MEMBERS + 1);
+    let relayed: Vec<String> = facilitator.cohort_practice_logs().unwrap().into_iter().map(|(id, ..)| id).collect();
+    let unique: HashSet<String> = relayed.iter().cloned().collect();
+    assert_eq!(unique.len(), relayed.len(), "no practice log relayed twice");
+    let logged: HashSet<String> =
+        learners.iter().flat_map(|l| l.practice_logs().unwrap()).map(|l| l.id.to_string()).collect();
+    assert_eq!(logged.len(), MEMBERS * ROUNDS);
+    assert_eq!(unique, logged, "every practice log relayed");
 }

@@ -1,10 +1,20 @@
 //! Storage behind the server. Handlers see only [`Storage`]; the embedded SQLite implementation
-//! is the default (one file, zero set-up).
+//! is the default (one file, zero set-up), PostgreSQL serves several server processes at once.
+//!
+//! The rules (validation, heads, watermarks, joining, admin writes) are written once in
+//! [`documents`], [`round_trip`] and [`operations`] over the row operations of
+//! [`primitives::Tx`], which each database implements.
 //!
 //! The hot path never loads an automerge document: changes are rows `(doc_id, hash, actor, seq,
 //! deps, body, doc_seq)`, heads are kept per document, and what a device lacks is every change
 //! after the newest of the heads it was last given (all of them were stored by then).
 
+pub mod documents;
+pub mod operations;
+pub mod postgres;
+pub mod postgres_schema;
+pub mod primitives;
+pub mod round_trip;
 pub mod schema;
 pub mod sqlite;
 

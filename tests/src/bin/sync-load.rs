@@ -7,7 +7,9 @@
 //! 3. a learner back after 7 offline days in an active cohort: one round trip, bytes down
 //!    against the raw automerge change bytes it lacked.
 //!
-//! Build in release and run: `cargo run --release -p microcohort-tests --bin sync-load`
+//! Build in release and run: `cargo run --release -p microcohort-tests --bin sync-load`;
+//! `--backend postgres` runs the same against a private PostgreSQL (durable settings, like the
+//! SQLite default), `--database-url URL` against an existing, empty one.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -20,8 +22,9 @@ use microcohort_core::docs::{DocId, genesis};
 use microcohort_core::sync::wire::{self, DocPush, DocStatus, JoinRequest, JoinResponse, SyncRequest, SyncResponse};
 use microcohort_server::admin::{NewProgram, create_program};
 use microcohort_server::storage::Storage;
+use microcohort_server::storage::postgres::PostgresStorage;
 use microcohort_server::storage::sqlite::SqliteStorage;
-use microcohort_tests::{KeepAlive, ServerProcess};
+use microcohort_tests::{KeepAlive, PostgresInstance, ServerProcess};
 use serde_bytes::ByteBuf;
 
 struct Options {
@@ -29,18 +32,35 @@ struct Options {
     cohorts: usize,
     seconds: u64,
     concurrency: usize,
+    postgres: bool,
+    database_url: Option<String>,
 }
 
 fn options() -> Options {
-    let mut o = Options { learners: 10_000, cohorts: 1_000, seconds: 10, concurrency: 32 };
+    let mut o =
+        Options { learners: 10_000, cohorts: 1_000, seconds: 10, concurrency: 32, postgres: false, database_url: None };
     let args: Vec<String> = std::env::args().collect();
     for pair in args[1..].chunks(2) {
-        let value = pair.get(1).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{} needs a number", pair[0]));
+        let text = pair.get(1).unwrap_or_else(|| panic!("{} needs a value", pair[0]));
         match pair[0].as_str() {
-            "--learners" => o.learners = value,
-            "--cohorts" => o.cohorts = value,
-            "--seconds" => o.seconds = value as u64,
-            "--concurrency" => o.concurrency = value,
+            "--backend" => match text.as_str() {
+                "sqlite" => o.postgres = false,
+                "postgres" => o.postgres = true,
+                other => panic!("--backend {other}: sqlite or postgres"),
+            },
+            "--database-url" => {
+                o.postgres = true;
+                o.database_url = Some(text.clone());
+            }
+            _ => {}
+        }
+        let value = || text.parse().unwrap_or_else(|_| panic!("{} needs a number", pair[0]));
+        match pair[0].as_str() {
+            "--backend" | "--database-url" => {}
+            "--learners" => o.learners = value(),
+            "--cohorts" => o.cohorts = value(),
+            "--seconds" => o.seconds = value() as u64,
+            "--concurrency" => o.concurrency = value(),
             other => panic!("unknown option {other}"),
         }
     }
@@ -162,10 +182,23 @@ fn main() {
     let server_bin = sibling("microcohort-server-under-test");
     let start = (chrono::Utc::now().date_naive() - chrono::Days::new(8)).to_string();
 
+    // A private PostgreSQL unless one was given; the server finds its URL in the data directory.
+    let private = (o.postgres && o.database_url.is_none())
+        .then(|| PostgresInstance::start_durable().expect("PostgreSQL is not installed"));
+    let url = o.database_url.clone().or_else(|| private.as_ref().map(|p| p.url.clone()));
+    if let Some(url) = &url {
+        std::fs::write(data.join("database-url"), url).expect("database-url");
+    }
+    println!("backend: {}", if url.is_some() { "PostgreSQL" } else { "SQLite" });
+
     // Seed programs, cohorts and invites through the storage library.
     let seeding = Instant::now();
     let invites: Vec<(String, String)> = {
-        let storage = SqliteStorage::open(&data.join("microcohort.sqlite")).expect("storage");
+        let storage: Box<dyn Storage> = match &url {
+            Some(url) => Box::new(PostgresStorage::open(url, 4).expect("PostgreSQL storage")),
+            None => Box::new(SqliteStorage::open(&data.join("microcohort.sqlite")).expect("storage")),
+        };
+        let storage = storage.as_ref();
         let program = NewProgram {
             id: "p1",
             title: "Load",
@@ -175,7 +208,7 @@ fn main() {
             critique_time: None,
             pack_path: None,
         };
-        create_program(&storage, &program).expect("program");
+        create_program(storage, &program).expect("program");
         // Cohorts of up to 12 (the default maximum): raise it for a denser load if asked.
         let per_cohort = o.learners.div_ceil(o.cohorts);
         assert!(per_cohort <= 12, "at most 12 learners per cohort");
@@ -299,6 +332,7 @@ fn main() {
     );
     drop(back);
     drop(server);
+    drop(private);
     let _ = std::fs::remove_dir_all(&data);
 }
 

@@ -1,0 +1,662 @@
+//! PostgreSQL storage, for several server processes over one database.
+//!
+//! The `postgres` crate (the blocking face of `tokio-postgres`) with an `r2d2` pool: [`Storage`]
+//! is synchronous and runs on blocking threads, so a blocking client needs no runtime bridge per
+//! query; each pooled connection keeps its prepared statements.
+//!
+//! Concurrency between processes, at READ COMMITTED:
+//! - a writer locks a document's `docs` row before reading what it has, and keeps it until
+//!   commit, so `doc_seq` grows in commit order per document and a change is never stored twice;
+//! - practice logs take their per-cohort sequence from a locked counter row, likewise;
+//! - deadlocks, serialization failures and lost races run the whole transaction again;
+//! - compaction never regresses a snapshot and skips a document another process is compacting.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::time::Duration;
+
+use automerge::ActorId;
+use microcohort_core::sync::wire::{JoinResponse, SyncRequest, SyncResponse};
+use postgres::error::SqlState;
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Row, Statement};
+use rand::Rng;
+
+use super::documents::snapshot_document;
+use super::operations::{self, JoinRequest};
+use super::primitives::{ChangeRecord, MemberRecord, NewChange, NewInvite, NewProgram, ProgramRecord, R, Tx};
+use super::{CohortRow, Device, MemberRow, ProgramRow, Storage, SyncStats, round_trip};
+use crate::auth;
+use crate::error::ApiError;
+
+/// Times a transaction that lost a race (deadlock, serialization failure, concurrent insert)
+/// is tried before the request fails.
+const ATTEMPTS: u32 = 8;
+
+/// A pooled connection with its prepared statements.
+pub struct Connection {
+    client: Client,
+    statements: HashMap<&'static str, Statement>,
+}
+
+struct Manager {
+    config: postgres::Config,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Connection;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<Connection, postgres::Error> {
+        Ok(Connection { client: self.config.connect(NoTls)?, statements: HashMap::new() })
+    }
+
+    fn is_valid(&self, conn: &mut Connection) -> Result<(), postgres::Error> {
+        conn.client.simple_query("").map(|_| ())
+    }
+
+    fn has_broken(&self, conn: &mut Connection) -> bool {
+        conn.client.is_closed()
+    }
+}
+
+pub struct PostgresStorage {
+    /// `None` only while dropping.
+    pool: Option<r2d2::Pool<Manager>>,
+    server_actor: ActorId,
+}
+
+impl Drop for PostgresStorage {
+    /// Closing a blocking client blocks: the server drops its storage on an async thread.
+    fn drop(&mut self) {
+        let pool = self.pool.take();
+        off_async(|| drop(pool));
+    }
+}
+
+fn pg_error(err: postgres::Error) -> ApiError {
+    ApiError::Internal(format!("PostgreSQL: {err}"))
+}
+
+/// Errors after which running the transaction again can succeed.
+fn is_race(err: &postgres::Error) -> bool {
+    err.code().is_some_and(|code| {
+        [SqlState::T_R_SERIALIZATION_FAILURE, SqlState::T_R_DEADLOCK_DETECTED, SqlState::UNIQUE_VIOLATION]
+            .contains(code)
+    })
+}
+
+/// The blocking client must not run on an async worker thread (`/metrics` and start-up call
+/// [`Storage::counts`] there); on blocking threads and outside a runtime this is a plain call.
+fn off_async<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+fn prepared(
+    client: &mut impl postgres::GenericClient,
+    statements: &mut HashMap<&'static str, Statement>,
+    sql: &'static str,
+) -> Result<Statement, postgres::Error> {
+    if let Some(statement) = statements.get(sql) {
+        return Ok(statement.clone());
+    }
+    let statement = client.prepare(sql)?;
+    statements.insert(sql, statement.clone());
+    Ok(statement)
+}
+
+impl Connection {
+    fn query(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> R<Vec<Row>> {
+        let statement = prepared(&mut self.client, &mut self.statements, sql).map_err(pg_error)?;
+        self.client.query(&statement, params).map_err(pg_error)
+    }
+}
+
+impl PostgresStorage {
+    /// Connects, creates or migrates the schema, and keeps up to `pool_size` connections.
+    pub fn open(url: &str, pool_size: u32) -> Result<Self, String> {
+        let config: postgres::Config = url.parse().map_err(|e| format!("database URL: {e}"))?;
+        off_async(|| {
+            let mut client = config.connect(NoTls).map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
+            super::postgres_schema::migrate(&mut client).map_err(|e| match e {
+                ApiError::Internal(detail) => detail,
+                other => other.to_string(),
+            })?;
+            let server_actor = Self::server_actor(&mut client).map_err(|e| format!("PostgreSQL: {e}"))?;
+            let pool = r2d2::Pool::builder()
+                .max_size(pool_size.max(1))
+                .min_idle(Some(1))
+                .connection_timeout(Duration::from_secs(30))
+                .build(Manager { config })
+                .map_err(|e| format!("PostgreSQL pool: {e}"))?;
+            Ok(Self { pool: Some(pool), server_actor })
+        })
+    }
+
+    /// The server's own actor, shared by every process over this database (the first one to
+    /// start chooses it).
+    fn server_actor(client: &mut Client) -> Result<ActorId, postgres::Error> {
+        let fresh = ActorId::random();
+        client.execute(
+            "INSERT INTO meta (key, value) VALUES ('server_actor', $1) ON CONFLICT (key) DO NOTHING",
+            &[&fresh.to_bytes()],
+        )?;
+        let stored: Vec<u8> = client.query_one("SELECT value FROM meta WHERE key = 'server_actor'", &[])?.get(0);
+        client.execute(
+            "INSERT INTO actors (actor, user_id) VALUES ($1, NULL) ON CONFLICT (actor) DO NOTHING",
+            &[&stored],
+        )?;
+        Ok(ActorId::from(stored))
+    }
+
+    fn connection(&self) -> R<r2d2::PooledConnection<Manager>> {
+        let pool = self.pool.as_ref().ok_or_else(|| ApiError::Internal("storage closed".into()))?;
+        pool.get().map_err(|e| ApiError::Internal(format!("PostgreSQL pool: {e}")))
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&mut Connection) -> R<T>) -> R<T> {
+        off_async(|| f(&mut *self.connection()?))
+    }
+
+    /// Runs `f` in a transaction, again from the start while it loses races with other writers.
+    fn write<T>(&self, f: impl Fn(&PgTx<'_>) -> R<T>) -> R<T> {
+        off_async(|| {
+            let mut attempt = 1;
+            loop {
+                // `(error, lost a race)`; the connection goes back to the pool before a retry.
+                let outcome: Result<T, (ApiError, bool)> = {
+                    let mut conn = self.connection()?;
+                    let Connection { client, statements } = &mut *conn;
+                    let tx = client.transaction().map_err(pg_error)?;
+                    let pg =
+                        PgTx { tx: RefCell::new(tx), statements: RefCell::new(statements), raced: Cell::new(false) };
+                    match f(&pg) {
+                        Ok(value) => pg.tx.into_inner().commit().map(|()| value).map_err(|e| {
+                            let race = is_race(&e);
+                            (pg_error(e), race)
+                        }),
+                        Err(err) => Err((err, pg.raced.get())),
+                    }
+                };
+                match outcome {
+                    Ok(value) => return Ok(value),
+                    Err((err, true)) if attempt < ATTEMPTS => {
+                        tracing::debug!(%err, attempt, "transaction lost a race with another writer; running it again");
+                        let pause = rand::rng().random_range(1..=5 * u64::from(attempt));
+                        std::thread::sleep(Duration::from_millis(pause));
+                        attempt += 1;
+                    }
+                    Err((err, _)) => return Err(err),
+                }
+            }
+        })
+    }
+}
+
+/// One write transaction seen as [`Tx`].
+pub struct PgTx<'a> {
+    tx: RefCell<postgres::Transaction<'a>>,
+    statements: RefCell<&'a mut HashMap<&'static str, Statement>>,
+    raced: Cell<bool>,
+}
+
+impl PgTx<'_> {
+    fn fail(&self, err: postgres::Error) -> ApiError {
+        if is_race(&err) {
+            self.raced.set(true);
+        }
+        pg_error(err)
+    }
+
+    fn query(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> R<Vec<Row>> {
+        let mut tx = self.tx.borrow_mut();
+        let statement = prepared(&mut *tx, &mut self.statements.borrow_mut(), sql).map_err(|e| self.fail(e))?;
+        tx.query(&statement, params).map_err(|e| self.fail(e))
+    }
+
+    fn execute(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> R<u64> {
+        let mut tx = self.tx.borrow_mut();
+        let statement = prepared(&mut *tx, &mut self.statements.borrow_mut(), sql).map_err(|e| self.fail(e))?;
+        tx.execute(&statement, params).map_err(|e| self.fail(e))
+    }
+
+    fn first<T>(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)], get: impl FnOnce(&Row) -> T) -> R<Option<T>> {
+        Ok(self.query(sql, params)?.first().map(get))
+    }
+
+    /// False while another process holds the same document's compaction lock.
+    fn try_compaction_lock(&self, doc: &str) -> R<bool> {
+        let locked = self.first("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", &[&doc], |r| r.get(0))?;
+        Ok(locked.unwrap_or(false))
+    }
+}
+
+impl Tx for PgTx<'_> {
+    fn lock_doc(&self, doc: &str) -> R<()> {
+        let lock = "SELECT 1 FROM docs WHERE doc_id = $1 FOR UPDATE";
+        if self.query(lock, &[&doc])?.is_empty() {
+            self.execute(
+                "INSERT INTO docs (doc_id, last_seq) VALUES ($1, 0) ON CONFLICT (doc_id) DO NOTHING",
+                &[&doc],
+            )?;
+            self.query(lock, &[&doc])?;
+        }
+        Ok(())
+    }
+
+    fn next_doc_seq(&self, doc: &str) -> R<i64> {
+        let sql = "INSERT INTO docs (doc_id, last_seq) VALUES ($1, 1)
+                   ON CONFLICT (doc_id) DO UPDATE SET last_seq = docs.last_seq + 1 RETURNING last_seq";
+        self.first(sql, &[&doc], |r| r.get(0))?.ok_or_else(|| ApiError::Internal("no doc_seq returned".into()))
+    }
+
+    fn insert_change(&self, doc: &str, c: &NewChange<'_>, doc_seq: i64) -> R<()> {
+        self.execute(
+            "INSERT INTO changes (doc_id, hash, actor, seq, deps, body, doc_seq) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[&doc, &c.hash, &c.actor, &c.seq, &c.deps, &c.body, &doc_seq],
+        )?;
+        Ok(())
+    }
+
+    fn change_seq(&self, doc: &str, hash: &[u8]) -> R<Option<i64>> {
+        self.first("SELECT doc_seq FROM changes WHERE doc_id = $1 AND hash = $2", &[&doc, &hash], |r| r.get(0))
+    }
+
+    fn actor_seq_used(&self, doc: &str, actor: &[u8], seq: i64) -> R<bool> {
+        let sql = "SELECT 1 FROM changes WHERE doc_id = $1 AND actor = $2 AND seq = $3";
+        Ok(!self.query(sql, &[&doc, &actor, &seq])?.is_empty())
+    }
+
+    fn remove_head(&self, doc: &str, hash: &[u8]) -> R<()> {
+        self.execute("DELETE FROM doc_heads WHERE doc_id = $1 AND hash = $2", &[&doc, &hash])?;
+        Ok(())
+    }
+
+    fn add_head(&self, doc: &str, hash: &[u8]) -> R<()> {
+        self.execute("INSERT INTO doc_heads (doc_id, hash) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&doc, &hash])?;
+        Ok(())
+    }
+
+    fn heads(&self, doc: &str) -> R<Vec<Vec<u8>>> {
+        let rows = self.query("SELECT hash FROM doc_heads WHERE doc_id = $1 ORDER BY hash", &[&doc])?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    fn changes_after(&self, doc: &str, after: i64) -> R<Vec<ChangeRecord>> {
+        let sql = "SELECT doc_seq, hash, body FROM changes WHERE doc_id = $1 AND doc_seq > $2 ORDER BY doc_seq";
+        let rows = self.query(sql, &[&doc, &after])?;
+        Ok(rows.iter().map(|r| ChangeRecord { doc_seq: r.get(0), hash: r.get(1), body: r.get(2) }).collect())
+    }
+
+    fn snapshot(&self, doc: &str) -> R<Option<(i64, Vec<u8>)>> {
+        self.first("SELECT upto_seq, bytes FROM doc_snapshots WHERE doc_id = $1", &[&doc], |r| (r.get(0), r.get(1)))
+    }
+
+    fn put_snapshot(&self, doc: &str, upto_seq: i64, bytes: &[u8]) -> R<()> {
+        self.execute(
+            "INSERT INTO doc_snapshots (doc_id, upto_seq, bytes) VALUES ($1, $2, $3)
+             ON CONFLICT (doc_id) DO UPDATE SET upto_seq = EXCLUDED.upto_seq, bytes = EXCLUDED.bytes
+             WHERE doc_snapshots.upto_seq < EXCLUDED.upto_seq",
+            &[&doc, &upto_seq, &bytes],
+        )?;
+        Ok(())
+    }
+
+    fn objects(&self, doc: &str) -> R<Vec<(i64, Vec<u8>, String, String)>> {
+        let rows = self.query("SELECT counter, actor, container, owner FROM doc_objects WHERE doc_id = $1", &[&doc])?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
+    }
+
+    fn insert_object(&self, doc: &str, counter: i64, actor: &[u8], container: &str, owner: &str) -> R<()> {
+        self.execute(
+            "INSERT INTO doc_objects (doc_id, counter, actor, container, owner) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT DO NOTHING",
+            &[&doc, &counter, &actor, &container, &owner],
+        )?;
+        Ok(())
+    }
+
+    fn actor_owner(&self, actor: &[u8]) -> R<Option<Option<String>>> {
+        self.first("SELECT user_id FROM actors WHERE actor = $1", &[&actor], |r| r.get(0))
+    }
+
+    fn bind_actor(&self, actor: &[u8], user_id: Option<&str>) -> R<()> {
+        self.execute(
+            "INSERT INTO actors (actor, user_id) VALUES ($1, $2) ON CONFLICT (actor) DO NOTHING",
+            &[&actor, &user_id],
+        )?;
+        Ok(())
+    }
+
+    fn lost_race(&self, what: String) -> ApiError {
+        self.raced.set(true);
+        ApiError::Internal(what)
+    }
+
+    fn cohort_program(&self, cohort_id: &str) -> R<Option<ProgramRecord>> {
+        let row = self.query(
+            "SELECT p.id, p.title, p.blueprint, p.pack_id, p.pack_version, p.pack_file, p.pack_toml
+             FROM cohorts c JOIN programs p ON p.id = c.program_id WHERE c.id = $1",
+            &[&cohort_id],
+        )?;
+        let Some(r) = row.first() else { return Ok(None) };
+        let version: i64 = r.get(4);
+        Ok(Some(ProgramRecord {
+            program_id: r.get(0),
+            title: r.get(1),
+            blueprint: r.get(2),
+            pack_id: r.get(3),
+            pack_version: u32::try_from(version).map_err(|_| ApiError::Internal(format!("pack version {version}")))?,
+            pack_file: r.get(5),
+            pack_toml: r.get(6),
+        }))
+    }
+
+    fn program_blueprint(&self, program_id: &str) -> R<Option<String>> {
+        self.first("SELECT blueprint FROM programs WHERE id = $1", &[&program_id], |r| r.get(0))
+    }
+
+    fn program_has_cohorts(&self, program_id: &str) -> R<bool> {
+        Ok(!self.query("SELECT 1 FROM cohorts WHERE program_id = $1 LIMIT 1", &[&program_id])?.is_empty())
+    }
+
+    fn upsert_program(&self, p: &NewProgram<'_>, now: i64) -> R<()> {
+        self.execute(
+            "INSERT INTO programs (id, title, blueprint, pack_id, pack_version, pack_file, pack_toml, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, blueprint = EXCLUDED.blueprint,
+                 pack_id = EXCLUDED.pack_id, pack_version = EXCLUDED.pack_version,
+                 pack_file = EXCLUDED.pack_file, pack_toml = EXCLUDED.pack_toml",
+            &[&p.id, &p.title, &p.blueprint, &p.pack_id, &i64::from(p.pack_version), &p.pack_file, &p.pack_toml, &now],
+        )?;
+        Ok(())
+    }
+
+    fn cohort_exists(&self, cohort_id: &str) -> R<bool> {
+        Ok(!self.query("SELECT 1 FROM cohorts WHERE id = $1", &[&cohort_id])?.is_empty())
+    }
+
+    fn insert_cohort(&self, id: &str, program_id: &str, title: &str, now: i64) -> R<()> {
+        self.execute(
+            "INSERT INTO cohorts (id, program_id, title, created_at) VALUES ($1, $2, $3, $4)",
+            &[&id, &program_id, &title, &now],
+        )?;
+        Ok(())
+    }
+
+    fn roster_rows(&self, cohort_id: &str) -> R<Vec<MemberRecord>> {
+        let rows = self.query(
+            "SELECT user_id, display_name, role, time_zone, joined_on, left_on FROM members WHERE cohort_id = $1",
+            &[&cohort_id],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| MemberRecord {
+                user_id: r.get(0),
+                display_name: r.get(1),
+                role: r.get(2),
+                time_zone: r.get(3),
+                joined_on: r.get(4),
+                left_on: r.get(5),
+            })
+            .collect())
+    }
+
+    fn insert_member(&self, cohort_id: &str, m: &MemberRecord) -> R<()> {
+        self.execute(
+            "INSERT INTO members (cohort_id, user_id, display_name, role, time_zone, joined_on) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&cohort_id, &m.user_id, &m.display_name, &m.role, &m.time_zone, &m.joined_on],
+        )?;
+        Ok(())
+    }
+
+    fn set_left_on(&self, cohort_id: &str, user_id: &str, left_on: &str) -> R<()> {
+        self.execute(
+            "UPDATE members SET left_on = $1 WHERE cohort_id = $2 AND user_id = $3",
+            &[&left_on, &cohort_id, &user_id],
+        )?;
+        Ok(())
+    }
+
+    fn open_invite(&self, code_hash: &[u8]) -> R<Option<(String, String, String, String)>> {
+        self.first(
+            "SELECT cohort_id, role, display_name, time_zone FROM invites WHERE code_hash = $1 AND used_at IS NULL",
+            &[&code_hash],
+            |r| (r.get(0), r.get(1), r.get(2), r.get(3)),
+        )
+    }
+
+    fn claim_invite(&self, code_hash: &[u8], user_id: &str, now: i64) -> R<bool> {
+        let changed = self.execute(
+            "UPDATE invites SET used_at = $1, user_id = $2 WHERE code_hash = $3 AND used_at IS NULL",
+            &[&now, &user_id, &code_hash],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn insert_invite(&self, i: &NewInvite<'_>, now: i64) -> R<()> {
+        self.execute(
+            "INSERT INTO invites (code_hash, cohort_id, role, display_name, time_zone, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&i.code_hash, &i.cohort_id, &i.role, &i.display_name, &i.time_zone, &now],
+        )?;
+        Ok(())
+    }
+
+    fn insert_device(
+        &self,
+        id: &str,
+        user_id: &str,
+        cohort_id: &str,
+        token_hash: &[u8],
+        name: &str,
+        now: i64,
+    ) -> R<()> {
+        self.execute(
+            "INSERT INTO devices (id, user_id, cohort_id, token_hash, name, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&id, &user_id, &cohort_id, &token_hash, &name, &now],
+        )?;
+        Ok(())
+    }
+
+    fn revoke_device(&self, device_id: &str, now: i64) -> R<bool> {
+        let changed = self
+            .execute("UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", &[&now, &device_id])?;
+        Ok(changed > 0)
+    }
+
+    fn insert_practice_log(&self, id: &str, user_id: &str, cohort_id: &str, body: &str, now: i64) -> R<()> {
+        if !self.query("SELECT 1 FROM practice_logs WHERE id = $1", &[&id])?.is_empty() {
+            return Ok(());
+        }
+        // The counter row stays locked until commit: a cohort's logs get sequence numbers in
+        // commit order, which the facilitators' `logs_since` relies on.
+        let seq: Option<i64> = self.first(
+            "INSERT INTO log_counters (cohort_id, last_seq) VALUES ($1, 1)
+             ON CONFLICT (cohort_id) DO UPDATE SET last_seq = log_counters.last_seq + 1 RETURNING last_seq",
+            &[&cohort_id],
+            |r| r.get(0),
+        )?;
+        let seq = seq.ok_or_else(|| ApiError::Internal("no log sequence returned".into()))?;
+        self.execute(
+            "INSERT INTO practice_logs (id, cohort_id, seq, user_id, body, received_at) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (id) DO NOTHING",
+            &[&id, &cohort_id, &seq, &user_id, &body, &now],
+        )?;
+        Ok(())
+    }
+
+    fn practice_logs_after(&self, cohort_id: &str, after: i64, except_user: &str, limit: i64) -> R<Vec<(i64, String)>> {
+        let rows = self.query(
+            "SELECT seq, body FROM practice_logs WHERE cohort_id = $1 AND seq > $2 AND user_id <> $3 ORDER BY seq LIMIT $4",
+            &[&cohort_id, &after, &except_user, &limit],
+        )?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+}
+
+fn count(value: i64) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+impl Storage for PostgresStorage {
+    fn authenticate(&self, token_hash: &[u8]) -> Result<Option<Device>, ApiError> {
+        self.read(|conn| {
+            let rows = conn.query(
+                "SELECT d.id, d.user_id, d.cohort_id, m.role FROM devices d
+                 JOIN members m ON m.cohort_id = d.cohort_id AND m.user_id = d.user_id
+                 WHERE d.token_hash = $1 AND d.revoked_at IS NULL AND m.left_on IS NULL",
+                &[&token_hash],
+            )?;
+            Ok(rows.first().map(|r| Device {
+                device_id: r.get(0),
+                user_id: r.get(1),
+                cohort_id: r.get(2),
+                role: r.get(3),
+            }))
+        })
+    }
+
+    fn join(
+        &self,
+        code_hash: &[u8],
+        device_name: &str,
+        token_hash: &[u8],
+        token: &str,
+    ) -> Result<JoinResponse, ApiError> {
+        let request = JoinRequest { code_hash, device_name, token_hash, token };
+        self.write(|tx| operations::join(tx, &self.server_actor, &request))
+    }
+
+    fn sync(&self, device: &Device, request: SyncRequest) -> Result<(SyncResponse, SyncStats), ApiError> {
+        self.write(|tx| round_trip::sync(tx, device, &request))
+    }
+
+    fn counts(&self) -> Result<(u64, u64), ApiError> {
+        self.read(|conn| {
+            let rows = conn
+                .query("SELECT (SELECT COUNT(*) FROM docs WHERE last_seq > 0), (SELECT COUNT(*) FROM changes)", &[])?;
+            let row = rows.first().ok_or_else(|| ApiError::Internal("no counts returned".into()))?;
+            Ok((row.get::<_, i64>(0).max(0) as u64, row.get::<_, i64>(1).max(0) as u64))
+        })
+    }
+
+    fn compact(&self, min_new_changes: u64) -> Result<usize, ApiError> {
+        let due: Vec<String> = self.read(|conn| {
+            let rows = conn.query(
+                "SELECT d.doc_id FROM docs d LEFT JOIN doc_snapshots s ON s.doc_id = d.doc_id
+                 WHERE d.last_seq - COALESCE(s.upto_seq, 0) >= $1",
+                &[&i64::try_from(min_new_changes).unwrap_or(i64::MAX)],
+            )?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })?;
+        let mut written = 0;
+        for doc in &due {
+            // One short transaction per document, without the document's row lock: a snapshot
+            // and the rows after it are consistent at any moment because doc_seq is
+            // commit-ordered, and a snapshot never replaces one that covers more.
+            let wrote = self.write(|tx| {
+                if !tx.try_compaction_lock(doc)? {
+                    return Ok(false);
+                }
+                snapshot_document(tx, doc)?;
+                Ok(true)
+            })?;
+            written += usize::from(wrote);
+        }
+        Ok(written)
+    }
+
+    fn create_program(
+        &self,
+        id: &str,
+        title: &str,
+        blueprint_json: &str,
+        pack_file: &str,
+        pack_toml: &str,
+    ) -> Result<(), ApiError> {
+        let (blueprint, pack_id, pack_version) = operations::check_program(id, blueprint_json, pack_file, pack_toml)?;
+        let program =
+            NewProgram { id, title, blueprint: blueprint_json, pack_id: &pack_id, pack_version, pack_file, pack_toml };
+        self.write(|tx| operations::create_program(tx, &program, &blueprint))
+    }
+
+    fn create_cohort(&self, id: &str, program_id: &str, title: &str) -> Result<(), ApiError> {
+        self.write(|tx| operations::create_cohort(tx, id, program_id, title))
+    }
+
+    fn create_invite(
+        &self,
+        cohort_id: &str,
+        role: &str,
+        display_name: &str,
+        time_zone: &str,
+    ) -> Result<String, ApiError> {
+        let code = auth::new_invite_code();
+        let code_hash = auth::hash_invite(&code);
+        let invite = NewInvite { code_hash: &code_hash, cohort_id, role, display_name, time_zone };
+        self.write(|tx| operations::create_invite(tx, &invite))?;
+        Ok(code)
+    }
+
+    fn revoke_device(&self, device_id: &str) -> Result<(), ApiError> {
+        self.write(|tx| operations::revoke_device(tx, device_id))
+    }
+
+    fn remove_member(
+        &self,
+        cohort_id: &str,
+        user_id: &str,
+        left_on: Option<chrono::NaiveDate>,
+    ) -> Result<chrono::NaiveDate, ApiError> {
+        self.write(|tx| operations::remove_member(tx, &self.server_actor, cohort_id, user_id, left_on))
+    }
+
+    fn programs(&self) -> Result<Vec<ProgramRow>, ApiError> {
+        self.read(|conn| {
+            let rows = conn.query("SELECT id, title, pack_id, pack_version FROM programs ORDER BY id", &[])?;
+            Ok(rows
+                .iter()
+                .map(|r| ProgramRow { id: r.get(0), title: r.get(1), pack_id: r.get(2), pack_version: count(r.get(3)) })
+                .collect())
+        })
+    }
+
+    fn cohorts(&self) -> Result<Vec<CohortRow>, ApiError> {
+        self.read(|conn| {
+            let rows = conn.query(
+                "SELECT c.id, c.program_id, c.title, (SELECT COUNT(*) FROM members m WHERE m.cohort_id = c.id)
+                 FROM cohorts c ORDER BY c.id",
+                &[],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| CohortRow { id: r.get(0), program_id: r.get(1), title: r.get(2), members: count(r.get(3)) })
+                .collect())
+        })
+    }
+
+    fn members(&self, cohort_id: &str) -> Result<Vec<MemberRow>, ApiError> {
+        self.read(|conn| {
+            let rows = conn.query(
+                "SELECT m.user_id, m.display_name, m.role,
+                        (SELECT COUNT(*) FROM devices d WHERE d.user_id = m.user_id AND d.revoked_at IS NULL)
+                 FROM members m WHERE m.cohort_id = $1 ORDER BY m.role, m.display_name",
+                &[&cohort_id],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| MemberRow {
+                    user_id: r.get(0),
+                    display_name: r.get(1),
+                    role: r.get(2),
+                    devices: count(r.get(3)),
+                })
+                .collect())
+        })
+    }
+}

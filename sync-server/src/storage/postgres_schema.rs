@@ -1,0 +1,123 @@
+//! The server's PostgreSQL schema, versioned in `schema_version`. Several server processes may
+//! start at once: migrations run under an advisory lock, and a database written by a newer
+//! server is refused before anything is written.
+
+use postgres::Client;
+
+use crate::error::ApiError;
+
+pub const VERSION: i32 = 1;
+
+/// Any constant shared by every server process: the advisory lock that serializes migrations.
+const MIGRATION_LOCK: i64 = 0x6d63_5f73_6368_656d;
+
+/// The same tables as the SQLite schema (v1 + v2), except practice logs: their sequence is per
+/// cohort, taken from `log_counters` under the counter row's lock, so it grows in commit order.
+const V1: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value BYTEA NOT NULL);
+
+CREATE TABLE programs (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, blueprint TEXT NOT NULL,
+    pack_id TEXT NOT NULL, pack_version BIGINT NOT NULL, pack_file TEXT NOT NULL, pack_toml TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+
+CREATE TABLE cohorts (
+    id TEXT PRIMARY KEY, program_id TEXT NOT NULL REFERENCES programs (id), title TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+
+CREATE TABLE members (
+    cohort_id TEXT NOT NULL REFERENCES cohorts (id), user_id TEXT NOT NULL, display_name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('learner', 'facilitator')), time_zone TEXT NOT NULL,
+    joined_on TEXT NOT NULL, left_on TEXT,
+    PRIMARY KEY (cohort_id, user_id)
+);
+
+CREATE TABLE invites (
+    code_hash BYTEA PRIMARY KEY, cohort_id TEXT NOT NULL REFERENCES cohorts (id), role TEXT NOT NULL,
+    display_name TEXT NOT NULL, time_zone TEXT NOT NULL, created_at BIGINT NOT NULL,
+    used_at BIGINT, user_id TEXT
+);
+
+CREATE TABLE devices (
+    id TEXT PRIMARY KEY, user_id TEXT NOT NULL, cohort_id TEXT NOT NULL, token_hash BYTEA NOT NULL UNIQUE,
+    name TEXT NOT NULL, created_at BIGINT NOT NULL, revoked_at BIGINT
+);
+CREATE INDEX devices_by_user ON devices (user_id);
+
+-- Actor binding: an actor belongs to the user of its first change; NULL user = the server.
+CREATE TABLE actors (actor BYTEA PRIMARY KEY, user_id TEXT);
+
+-- One row per document; writers lock it while they assign doc_seq.
+CREATE TABLE docs (doc_id TEXT PRIMARY KEY, last_seq BIGINT NOT NULL);
+
+CREATE TABLE changes (
+    doc_id TEXT NOT NULL, hash BYTEA NOT NULL, actor BYTEA NOT NULL, seq BIGINT NOT NULL,
+    deps BYTEA NOT NULL, body BYTEA NOT NULL, doc_seq BIGINT NOT NULL,
+    PRIMARY KEY (doc_id, hash)
+);
+CREATE UNIQUE INDEX changes_in_order ON changes (doc_id, doc_seq) INCLUDE (hash);
+CREATE UNIQUE INDEX changes_by_actor ON changes (doc_id, actor, seq);
+
+CREATE TABLE doc_heads (doc_id TEXT NOT NULL, hash BYTEA NOT NULL, PRIMARY KEY (doc_id, hash));
+
+-- The validator's index: every entry object and its owner ('' = the server).
+CREATE TABLE doc_objects (
+    doc_id TEXT NOT NULL, counter BIGINT NOT NULL, actor BYTEA NOT NULL, container TEXT NOT NULL, owner TEXT NOT NULL,
+    PRIMARY KEY (doc_id, counter, actor)
+);
+
+CREATE TABLE doc_snapshots (doc_id TEXT PRIMARY KEY, upto_seq BIGINT NOT NULL, bytes BYTEA NOT NULL);
+
+CREATE TABLE log_counters (cohort_id TEXT PRIMARY KEY, last_seq BIGINT NOT NULL);
+
+CREATE TABLE practice_logs (
+    id TEXT PRIMARY KEY, cohort_id TEXT NOT NULL, seq BIGINT NOT NULL, user_id TEXT NOT NULL,
+    body TEXT NOT NULL, received_at BIGINT NOT NULL,
+    UNIQUE (cohort_id, seq)
+);
+";
+
+fn stored_version(client: &mut Client) -> Result<i32, postgres::Error> {
+    let exists: bool = client.query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])?.get(0);
+    if !exists {
+        return Ok(0);
+    }
+    Ok(client.query_opt("SELECT version FROM schema_version", &[])?.map_or(0, |row| row.get(0)))
+}
+
+fn newer(version: i32) -> ApiError {
+    ApiError::Internal(format!(
+        "the database has schema version {version}, newer than this server's {VERSION}: upgrade the server"
+    ))
+}
+
+pub fn migrate(client: &mut Client) -> Result<(), ApiError> {
+    let pg = |e: postgres::Error| ApiError::Internal(format!("PostgreSQL schema: {e}"));
+    let version = stored_version(client).map_err(pg)?;
+    if version > VERSION {
+        return Err(newer(version));
+    }
+    if version == VERSION {
+        return Ok(());
+    }
+    let mut tx = client.transaction().map_err(pg)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).map_err(pg)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)").map_err(pg)?;
+    // Read again under the lock: another process may have migrated meanwhile.
+    let version: i32 = tx.query_opt("SELECT version FROM schema_version", &[]).map_err(pg)?.map_or(0, |row| row.get(0));
+    if version > VERSION {
+        return Err(newer(version));
+    }
+    for (target, sql) in [(1, V1)] {
+        if version < target {
+            tx.batch_execute(sql).map_err(pg)?;
+        }
+    }
+    if version < VERSION {
+        tx.execute("DELETE FROM schema_version", &[]).map_err(pg)?;
+        tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&VERSION]).map_err(pg)?;
+    }
+    tx.commit().map_err(pg)
+}

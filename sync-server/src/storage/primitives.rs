@@ -1,0 +1,126 @@
+//! The few row operations the storage rules need, one implementation per database. Everything
+//! that decides something (validation, actor binding, watermarks, heads, rosters, invites) lives
+//! once in [`super::documents`], [`super::round_trip`] and [`super::operations`] on top of these.
+//!
+//! Every method runs inside the caller's write transaction. Binary columns are `&[u8]`; times are
+//! milliseconds since the epoch.
+
+use crate::error::ApiError;
+
+pub type R<T> = Result<T, ApiError>;
+
+/// A program as stored, joined to one of its cohorts.
+pub struct ProgramRecord {
+    pub program_id: String,
+    pub title: String,
+    pub blueprint: String,
+    pub pack_id: String,
+    pub pack_version: u32,
+    pub pack_file: String,
+    pub pack_toml: String,
+}
+
+/// One `members` row, as text.
+pub struct MemberRecord {
+    pub user_id: String,
+    pub display_name: String,
+    pub role: String,
+    pub time_zone: String,
+    pub joined_on: String,
+    pub left_on: Option<String>,
+}
+
+/// One stored change row.
+pub struct ChangeRecord {
+    pub doc_seq: i64,
+    pub hash: Vec<u8>,
+    pub body: Vec<u8>,
+}
+
+/// A change to insert.
+pub struct NewChange<'a> {
+    pub hash: &'a [u8],
+    pub actor: &'a [u8],
+    pub seq: i64,
+    pub deps: &'a [u8],
+    pub body: &'a [u8],
+}
+
+pub struct NewInvite<'a> {
+    pub code_hash: &'a [u8],
+    pub cohort_id: &'a str,
+    pub role: &'a str,
+    pub display_name: &'a str,
+    pub time_zone: &'a str,
+}
+
+pub struct NewProgram<'a> {
+    pub id: &'a str,
+    pub title: &'a str,
+    pub blueprint: &'a str,
+    pub pack_id: &'a str,
+    pub pack_version: u32,
+    pub pack_file: &'a str,
+    pub pack_toml: &'a str,
+}
+
+pub trait Tx {
+    // ---- documents ----
+    /// Holds the document's row until the transaction ends, so writers to one document commit
+    /// in the order they assign `doc_seq` (a no-op where there is only one writer).
+    fn lock_doc(&self, doc: &str) -> R<()>;
+    /// The next `doc_seq` of a document, creating its row.
+    fn next_doc_seq(&self, doc: &str) -> R<i64>;
+    fn insert_change(&self, doc: &str, change: &NewChange<'_>, doc_seq: i64) -> R<()>;
+    /// The `doc_seq` of a stored change.
+    fn change_seq(&self, doc: &str, hash: &[u8]) -> R<Option<i64>>;
+    fn actor_seq_used(&self, doc: &str, actor: &[u8], seq: i64) -> R<bool>;
+    fn remove_head(&self, doc: &str, hash: &[u8]) -> R<()>;
+    fn add_head(&self, doc: &str, hash: &[u8]) -> R<()>;
+    /// The document's heads, sorted.
+    fn heads(&self, doc: &str) -> R<Vec<Vec<u8>>>;
+    /// Change rows with `doc_seq > after`, in order.
+    fn changes_after(&self, doc: &str, after: i64) -> R<Vec<ChangeRecord>>;
+    /// The latest snapshot: `(upto_seq, bytes)`.
+    fn snapshot(&self, doc: &str) -> R<Option<(i64, Vec<u8>)>>;
+    /// Stores a snapshot unless one covering more is already there.
+    fn put_snapshot(&self, doc: &str, upto_seq: i64, bytes: &[u8]) -> R<()>;
+    /// The validator's index rows: `(counter, actor, container, owner)`.
+    fn objects(&self, doc: &str) -> R<Vec<(i64, Vec<u8>, String, String)>>;
+    fn insert_object(&self, doc: &str, counter: i64, actor: &[u8], container: &str, owner: &str) -> R<()>;
+    /// `None`: unbound; `Some(None)`: the server's.
+    fn actor_owner(&self, actor: &[u8]) -> R<Option<Option<String>>>;
+    /// Binds an actor unless it already is bound (first binding wins).
+    fn bind_actor(&self, actor: &[u8], user_id: Option<&str>) -> R<()>;
+    /// The error for a write that lost a race with another server process; the transaction is
+    /// run again from the start.
+    fn lost_race(&self, what: String) -> ApiError;
+
+    // ---- programs, cohorts, members ----
+    fn cohort_program(&self, cohort_id: &str) -> R<Option<ProgramRecord>>;
+    fn program_blueprint(&self, program_id: &str) -> R<Option<String>>;
+    fn program_has_cohorts(&self, program_id: &str) -> R<bool>;
+    fn upsert_program(&self, program: &NewProgram<'_>, now: i64) -> R<()>;
+    fn cohort_exists(&self, cohort_id: &str) -> R<bool>;
+    fn insert_cohort(&self, id: &str, program_id: &str, title: &str, now: i64) -> R<()>;
+    fn roster_rows(&self, cohort_id: &str) -> R<Vec<MemberRecord>>;
+    fn insert_member(&self, cohort_id: &str, member: &MemberRecord) -> R<()>;
+    fn set_left_on(&self, cohort_id: &str, user_id: &str, left_on: &str) -> R<()>;
+
+    // ---- invites and devices ----
+    /// An unused invite: `(cohort_id, role, display_name, time_zone)`.
+    fn open_invite(&self, code_hash: &[u8]) -> R<Option<(String, String, String, String)>>;
+    /// Marks an invite used by `user_id`; false if it was used meanwhile.
+    fn claim_invite(&self, code_hash: &[u8], user_id: &str, now: i64) -> R<bool>;
+    fn insert_invite(&self, invite: &NewInvite<'_>, now: i64) -> R<()>;
+    fn insert_device(&self, id: &str, user_id: &str, cohort_id: &str, token_hash: &[u8], name: &str, now: i64)
+    -> R<()>;
+    /// Revokes an active device; false if there was none.
+    fn revoke_device(&self, device_id: &str, now: i64) -> R<bool>;
+
+    // ---- practice logs ----
+    /// Stores a log once (by id), with a cohort sequence number that grows in commit order.
+    fn insert_practice_log(&self, id: &str, user_id: &str, cohort_id: &str, body: &str, now: i64) -> R<()>;
+    /// `(seq, body)` of a cohort's logs after `after`, except one user's, oldest first.
+    fn practice_logs_after(&self, cohort_id: &str, after: i64, except_user: &str, limit: i64) -> R<Vec<(i64, String)>>;
+}
