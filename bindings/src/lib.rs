@@ -1,1 +1,27 @@
+//! Microcohort for Android and iOS: a uniffi layer over [`microcohort_core::Client`].
+//!
+//! No logic lives here — conversion and error mapping only (DESIGN §2). If a function needs an
+//! `if` about the product, that belongs in the core.
+//!
+//! - [`client`]: the one `Client` object the apps use (learner, member and facilitator).
+//! - [`types`]: the records and enums it exchanges.
+//! - [`events`]: the app's listener for data and sync-status changes, and its `Subscription`.
+//! - [`error`]: the one error enum an app can act on.
 
+pub mod client;
+pub mod error;
+pub mod events;
+pub mod types;
+
+pub use client::Client;
+pub use error::MicrocohortError;
+
+uniffi::setup_scaffolding!("microcohort");
+
+/// Panics on purpose, so the app's tests can check that a failure inside the library reaches them
+/// as an `Internal` error and never takes the process down.
+#[cfg(feature = "testing")]
+#[uniffi::export]
+pub fn trigger_internal_failure_for_tests() -> Result<(), MicrocohortError> {
+    error::guarded(|| panic!("internal failure triggered by a test"))
+}

@@ -1,0 +1,174 @@
+package dev.microcohort
+
+import java.nio.file.Files
+import java.nio.file.Path
+import java.time.LocalDate
+import java.time.ZoneOffset
+import java.util.concurrent.CopyOnWriteArrayList
+import kotlinx.coroutines.runBlocking
+import org.junit.jupiter.api.AfterEach
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertFalse
+import org.junit.jupiter.api.Assertions.assertNotNull
+import org.junit.jupiter.api.Assertions.assertNull
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.assertThrows
+
+/** Records what the library tells the app, as the app's listener would. */
+class RecordingListener : ClientListener {
+    val changes = CopyOnWriteArrayList<DataChange>()
+    val statuses = CopyOnWriteArrayList<SyncStatus>()
+
+    override fun onDataChanged(change: DataChange) {
+        changes.add(change)
+    }
+
+    override fun onSyncStatusChanged(status: SyncStatus) {
+        statuses.add(status)
+    }
+}
+
+/**
+ * A learner, a cohort peer and a facilitator, each on their own device, against a real sync
+ * server: join with invite codes, practise and share while the server is down, give feedback,
+ * rate and reply, co-write the synthesis, and converge — all through the generated Kotlin API.
+ */
+class CohortJourneyTest {
+    private val server = TestServer()
+    private val devices: Path = Files.createTempDirectory("microcohort-devices")
+
+    @AfterEach
+    fun cleanUp() {
+        server.close()
+        devices.toFile().deleteRecursively()
+    }
+
+    private fun device(name: String) = Client.open(devices.resolve("$name.sqlite").toString())
+
+    @Test
+    fun `learner, member and facilitator work offline and converge through the server`() = runBlocking {
+        // A program whose first day was 8 days ago, one cohort, three invites.
+        val start = LocalDate.now(ZoneOffset.UTC).minusDays(8)
+        server.admin("create-program", "--id", "p1", "--title", "Everyday Leadership",
+            "--start", start.toString(), "--time-zone", "UTC")
+        server.admin("create-cohort", "--id", "c1", "--program", "p1", "--title", "Spring cohort")
+        val anaCode = server.admin("invite", "--cohort", "c1", "--name", "Ana", "--time-zone", "Europe/Berlin")
+        val benCode = server.admin("invite", "--cohort", "c1", "--name", "Ben", "--time-zone", "America/New_York")
+        val fayCode = server.admin("add-facilitator", "--cohort", "c1", "--name", "Fay")
+        server.start()
+
+        device("ana").use { ana ->
+            device("ben").use { ben ->
+                device("fay").use { fay ->
+                    assertEquals("learner", ana.joinServer(server.url, anaCode, "Ana's phone", "Europe/Berlin").role)
+                    assertEquals("learner", ben.joinServer(server.url, benCode, "Ben's phone", "America/New_York").role)
+                    assertEquals("facilitator", fay.joinServer(server.url, fayCode, "Fay's tablet", "UTC").role)
+                    assertTrue(ana.syncStatus().linked)
+
+                    // --- Ana, offline: today's prompt, a timed practice, sharing it ---------------
+                    val listener = RecordingListener()
+                    val (submission, log) = ana.subscribe(listener).use {
+                        server.stop()
+                        val today = ana.today()
+                        val week = checkNotNull(today.position.week) { "the program is under way" }
+                        val prompt = checkNotNull(today.prompt) { "a prompt is scheduled today" }
+                        assertEquals("Europe/Berlin", today.timeZone)
+
+                        val session = ana.startPractice(null)
+                        assertEquals(prompt.promptRef, session.prompt)
+                        assertEquals(session, ana.today().inProgress)
+                        val log = ana.finishPractice(session.id, PracticeOutcome(
+                            durationSecs = 600u,
+                            reflection = "I interrupted less than last week.",
+                            transfer = TransferEvidence(TransferKind.APPLIED_AT_WORK, "Used it in the stand-up", null),
+                        ))
+                        assertEquals(PracticeStatus.COMPLETED, log.status)
+                        val submission = ana.sharePractice(log.id, "Listening first", "I waited three seconds before answering.")
+                        assertEquals(week, submission.week)
+
+                        val offline = assertThrows<MicrocohortException.Offline> { runBlocking { ana.syncNow() } }
+                        assertTrue(offline.detail.isNotBlank())
+                        val status = ana.syncStatus()
+                        assertEquals(1uL, status.pendingPracticeLogs)
+                        assertNotNull(status.lastError)
+
+                        assertTrue(DataChange.Practice in listener.changes)
+                        assertTrue(DataChange.Document("week:c1:$week") in listener.changes)
+                        assertNotNull(listener.statuses.last().lastError)
+
+                        // --- back online -----------------------------------------------------------
+                        server.start()
+                        ana.syncNow()
+                        assertEquals(0uL, ana.syncStatus().pendingPracticeLogs)
+                        assertNull(ana.syncStatus().lastError)
+                        assertNull(listener.statuses.last().lastError)
+                        submission to log
+                    }
+                    // The subscription is closed: no more events reach the listener.
+                    val heard = listener.changes.size
+                    ana.setTimeZone("Europe/Berlin")
+                    assertEquals(heard, listener.changes.size)
+                    val week = submission.week
+
+                    // --- Ben, a cohort member: sees the shared practice, gives feedback ------------
+                    ben.syncNow()
+                    val shared = ben.weekRows(week).submissions.single()
+                    assertEquals("Listening first", shared.title)
+                    assertFalse(shared.body.contains("interrupted less"), "the reflection stays private")
+                    val feedback = ben.giveFeedback(submission, FeedbackInput(
+                        body = "You gave the other person room to finish.",
+                        suggestion = "Next time, name what you heard before answering.",
+                        criteria = listOf(0u),
+                    ))
+                    ben.syncNow()
+
+                    // --- Ana rates the feedback and replies ----------------------------------------
+                    ana.syncNow()
+                    assertEquals(feedback.key, ana.weekRows(week).feedback.single().meta.key)
+                    ana.rateFeedback(feedback, 5u.toUByte())
+                    ana.reply(feedback, null, "Thanks, I will try that tomorrow.")
+                    ana.syncNow()
+                    ben.syncNow()
+                    val benView = ben.weekRows(week)
+                    assertEquals(5L, benView.ratings.single().score)
+                    assertTrue(benView.ratings.single().counted)
+                    assertEquals("Thanks, I will try that tomorrow.", benView.replies.single().body)
+
+                    // --- Fay, the facilitator: the cohort's logs, attendance, the synthesis --------
+                    fay.syncNow()
+                    val relayed = fay.cohortPracticeLogs()
+                    assertEquals(listOf(log.id), relayed.map { it.id })
+                    assertEquals("completed", relayed.single().status)
+                    assertEquals(setOf(MemberRole.LEARNER, MemberRole.FACILITATOR), fay.roster().map { it.role }.toSet())
+                    assertEquals(3, fay.roster().size)
+                    assertEquals(WeeklyRole.FACILITATOR, fay.myRole(week))
+                    fay.recordAttendance(week, ana.myUserId(), true)
+                    fay.editSynthesis(week, 0u, 0u, "Waiting before answering helped everyone.")
+                    fay.syncNow()
+                    ana.syncNow()
+                    ben.syncNow()
+                    assertEquals("Waiting before answering helped everyone.", ana.synthesis(week))
+                    assertEquals(fay.weekRows(week), ana.weekRows(week))
+                    assertEquals(fay.weekRows(week), ben.weekRows(week))
+                    assertTrue(ana.weekRows(week).attendance.single().present)
+
+                    // --- what the learner's screens show now ---------------------------------------
+                    val metrics = ana.learnerMetrics(null)
+                    assertTrue(metrics.practisedToday)
+                    assertEquals(1u, metrics.streak)
+                    assertEquals(1u, metrics.activeDays7)
+                    assertEquals(10u, metrics.minutesTotal)
+                    assertEquals(1u, metrics.practicesTotal)
+                    // Joined mid-week: Ana's weekly duties start with the next week.
+                    assertEquals(WeeklyRole.PRACTISE_AND_REVIEW, ana.myRole(week + 1u))
+                    assertTrue(ana.reminderPlan(14u).isNotEmpty())
+                    assertTrue(ana.calendar().startsWith("BEGIN:VCALENDAR"))
+                    assertEquals(listOf(log.id), ana.practiceLogs().map { it.id })
+                    assertEquals("ok", ana.integrityCheck())
+                    assertTrue(ana.failedIntents().isEmpty())
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! `Client`: one object per device database, shared by the learner, member and facilitator
+//! screens. Every method is a thin call into [`microcohort_core::Client`]; the network calls are
+//! `suspend`/`async` and run on the core's own runtime, never on the app's threads.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use microcohort_core::docs::projection::WeekRows;
+use microcohort_core::domain::metrics::LearnerMetrics;
+use microcohort_core::domain::practice::PracticeOutcome;
+use microcohort_core::domain::prompt_pack::Prompt;
+use microcohort_core::domain::reminders::PlannedReminder;
+use microcohort_core::domain::review::ReviewAssignment;
+use microcohort_core::domain::roles::WeeklyRole;
+use microcohort_core::domain::roster::{Member, SizeStatus};
+use microcohort_core::store::practice::{PracticeLog, PracticeSession, PromptRef};
+use microcohort_core::sync::{FailedIntent, JoinOutcome, SyncStatus, spawn_on_runtime};
+use microcohort_core::{EntryRef, FeedbackInput, FeedbackWindow, SystemClock, WorkKind};
+use uuid::Uuid;
+
+use crate::error::{MicrocohortError, Result, guarded, internal_failure, invalid};
+use crate::events::{ClientListener, Subscription, forward};
+use crate::types::{CohortPracticeLog, PackImport, Profile, ReminderPreferences, SyncOutcome, Today, WeekRoles};
+
+#[derive(uniffi::Object)]
+pub struct Client {
+    core: Arc<microcohort_core::Client>,
+}
+
+fn id(field: &str, text: &str) -> Result<Uuid> {
+    Uuid::parse_str(text.trim()).map_err(|_| invalid(field, format!("{text:?} is not an id")))
+}
+
+fn count(field: &str, value: u32) -> Result<usize> {
+    usize::try_from(value).map_err(|_| invalid(field, "too large"))
+}
+
+/// Runs blocking core work on the core's runtime and awaits it from the app's coroutine/task.
+async fn on_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> microcohort_core::Result<T> + Send + 'static,
+) -> Result<T> {
+    match spawn_on_runtime(move || guarded(work)).await {
+        Ok(result) => result,
+        Err(join) if join.is_panic() => Err(internal_failure(join.into_panic().as_ref())),
+        Err(join) => Err(MicrocohortError::Internal { detail: format!("sync task stopped: {join}") }),
+    }
+}
+
+#[uniffi::export]
+impl Client {
+    /// Opens (creating and migrating if needed) the device database at `path`.
+    #[uniffi::constructor]
+    pub fn open(path: String) -> Result<Arc<Self>> {
+        let core = guarded(|| microcohort_core::Client::open(&path, Arc::new(SystemClock)))?;
+        Ok(Arc::new(Self { core: Arc::new(core) }))
+    }
+
+    /// Calls `listener` on every data or sync-status change until the subscription is closed.
+    pub fn subscribe(&self, listener: Arc<dyn ClientListener>) -> Arc<Subscription> {
+        let core = Arc::downgrade(&self.core);
+        let id = self.core.subscribe(move |event| forward(&core, listener.as_ref(), event));
+        Arc::new(Subscription::new(&self.core, id))
+    }
+
+    // ---- joining and sync (network) -------------------------------------------------------
+
+    /// Joins a cohort with an invite code: links the device, imports the program and enrolls
+    /// the learner in `time_zone` (an IANA name such as "Europe/Berlin").
+    pub async fn join_server(
+        &self,
+        server_url: String,
+        invite_code: String,
+        device_name: String,
+        time_zone: String,
+    ) -> Result<JoinOutcome> {
+        let core = self.core.clone();
+        on_runtime(move || core.join_server(&server_url, &invite_code, &device_name, &time_zone)).await
+    }
+
+    /// One sync round trip: sends what this device wrote, brings back what it lacks.
+    pub async fn sync_now(&self) -> Result<SyncOutcome> {
+        let core = self.core.clone();
+        on_runtime(move || core.sync_now()).await.map(Into::into)
+    }
+
+    /// Syncs, retrying network failures and a busy server with backoff, `attempts` times at most.
+    pub async fn sync_with_retry(&self, attempts: u32) -> Result<SyncOutcome> {
+        let core = self.core.clone();
+        on_runtime(move || core.sync_with_retry(attempts)).await.map(Into::into)
+    }
+
+    pub fn sync_status(&self) -> Result<SyncStatus> {
+        guarded(|| self.core.sync_status())
+    }
+
+    /// Entries the device could not re-apply after the server refused their document.
+    pub fn failed_intents(&self) -> Result<Vec<FailedIntent>> {
+        guarded(|| self.core.failed_intents())
+    }
+
+    /// Cohort members' practice logs (facilitator devices; never the private reflections).
+    pub fn cohort_practice_logs(&self) -> Result<Vec<CohortPracticeLog>> {
+        let rows = guarded(|| self.core.cohort_practice_logs())?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, user_id, local_date, status)| CohortPracticeLog { id, user_id, local_date, status })
+            .collect())
+    }
+
+    // ---- program, profile, prompts --------------------------------------------------------
+
+    pub fn import_prompt_pack(&self, file_name: String, text: String) -> Result<PackImport> {
+        guarded(|| self.core.import_prompt_pack(&file_name, &text)).map(Into::into)
+    }
+
+    /// The built-in "Everyday Leadership" pack (joining a server imports the program's own pack).
+    pub fn import_default_prompt_pack(&self) -> Result<PackImport> {
+        guarded(|| self.core.import_default_prompt_pack()).map(Into::into)
+    }
+
+    pub fn prompt(&self, prompt_ref: PromptRef) -> Result<Prompt> {
+        guarded(|| self.core.prompt(&prompt_ref))
+    }
+
+    pub fn profile(&self) -> Result<Profile> {
+        guarded(|| self.core.profile()).map(Into::into)
+    }
+
+    pub fn set_time_zone(&self, time_zone: String) -> Result<()> {
+        guarded(|| self.core.set_time_zone(&time_zone))
+    }
+
+    pub fn set_day_start_offset(&self, minutes: i64) -> Result<()> {
+        guarded(|| self.core.set_day_start_offset(minutes))
+    }
+
+    pub fn set_reminder_preferences(&self, preferences: ReminderPreferences) -> Result<()> {
+        let preferences = preferences.try_into()?;
+        guarded(|| self.core.set_reminder_preferences(preferences))
+    }
+
+    // ---- the learner's loop ---------------------------------------------------------------
+
+    pub fn today(&self) -> Result<Today> {
+        guarded(|| self.core.today()).map(Into::into)
+    }
+
+    /// Starts the timer on a prompt: today's when `prompt_id` is none.
+    pub fn start_practice(&self, prompt_id: Option<String>) -> Result<PracticeSession> {
+        guarded(|| self.core.start_practice(prompt_id.as_deref()))
+    }
+
+    pub fn finish_practice(&self, practice_id: String, outcome: PracticeOutcome) -> Result<PracticeLog> {
+        let practice_id = id("practice_id", &practice_id)?;
+        guarded(|| self.core.finish_practice(practice_id, &outcome))
+    }
+
+    pub fn abandon_practice(&self, practice_id: String) -> Result<PracticeLog> {
+        let practice_id = id("practice_id", &practice_id)?;
+        guarded(|| self.core.abandon_practice(practice_id))
+    }
+
+    /// A correction is a new log that voids the old one; history is never edited.
+    pub fn correct_practice(&self, log_id: String, outcome: PracticeOutcome) -> Result<PracticeLog> {
+        let log_id = id("log_id", &log_id)?;
+        guarded(|| self.core.correct_practice(log_id, &outcome))
+    }
+
+    /// The practice log as the learner sees it: voided rows left out, oldest first.
+    pub fn practice_logs(&self) -> Result<Vec<PracticeLog>> {
+        guarded(|| self.core.practice_logs())
+    }
+
+    pub fn practice_history(&self) -> Result<Vec<PracticeLog>> {
+        guarded(|| self.core.practice_history())
+    }
+
+    /// Streak, active days and minutes on `reference_date` ("YYYY-MM-DD"; none: the learner's today).
+    pub fn learner_metrics(&self, reference_date: Option<String>) -> Result<LearnerMetrics> {
+        let reference = match reference_date {
+            Some(text) => Some(
+                text.parse::<NaiveDate>()
+                    .map_err(|_| invalid("reference_date", format!("{text:?} is not a YYYY-MM-DD date")))?,
+            ),
+            None => None,
+        };
+        guarded(|| self.core.learner_metrics(reference))
+    }
+
+    /// The local notifications to schedule for the next `days` days (replace all pending ones).
+    pub fn reminder_plan(&self, days: u32) -> Result<Vec<PlannedReminder>> {
+        guarded(|| self.core.reminder_plan(days))
+    }
+
+    /// The program as an iCalendar (.ics) file.
+    pub fn calendar(&self) -> Result<String> {
+        guarded(|| self.core.calendar())
+    }
+
+    pub fn pending_uploads(&self) -> Result<u64> {
+        guarded(|| self.core.pending_uploads())
+    }
+
+    /// "ok" when the device database is healthy.
+    pub fn integrity_check(&self) -> Result<String> {
+        guarded(|| self.core.integrity_check())
+    }
+
+    // ---- the cohort -----------------------------------------------------------------------
+
+    pub fn my_user_id(&self) -> Result<String> {
+        guarded(|| self.core.my_user_id())
+    }
+
+    pub fn roster(&self) -> Result<Vec<Member>> {
+        guarded(|| self.core.roster()).map(|roster| roster.members().to_vec())
+    }
+
+    /// Shares a logged practice with the cohort; its private reflection stays on the device.
+    pub fn share_practice(&self, log_id: String, title: String, body: String) -> Result<EntryRef> {
+        let log_id = id("log_id", &log_id)?;
+        guarded(|| self.core.share_practice(log_id, &title, &body))
+    }
+
+    /// Shares a capstone or public reflection (consolidation weeks); attachments are references.
+    pub fn share_work(
+        &self,
+        kind: WorkKind,
+        title: String,
+        body: String,
+        prompt_id: Option<String>,
+        attachments: Vec<String>,
+    ) -> Result<EntryRef> {
+        guarded(|| self.core.share_work(kind, &title, &body, prompt_id.as_deref(), &attachments))
+    }
+
+    pub fn give_feedback(&self, submission: EntryRef, feedback: FeedbackInput) -> Result<EntryRef> {
+        guarded(|| self.core.give_feedback(&submission, &feedback))
+    }
+
+    /// Replies to feedback, or to an earlier reply in its thread (`parent`).
+    pub fn reply(&self, feedback: EntryRef, parent: Option<EntryRef>, body: String) -> Result<EntryRef> {
+        guarded(|| self.core.reply(&feedback, parent.as_ref(), &body))
+    }
+
+    /// The submission's author rates feedback on it, 1–5; rating again changes the score.
+    pub fn rate_feedback(&self, feedback: EntryRef, score: u8) -> Result<EntryRef> {
+        guarded(|| self.core.rate_feedback(&feedback, score))
+    }
+
+    pub fn edit_entry(&self, entry: EntryRef, body: String) -> Result<()> {
+        guarded(|| self.core.edit_entry(&entry, &body))
+    }
+
+    /// Retracts one's own entry; it stays visible as retracted.
+    pub fn retract_entry(&self, entry: EntryRef) -> Result<()> {
+        guarded(|| self.core.retract_entry(&entry))
+    }
+
+    /// Co-writes the week's synthesis: deletes `delete` characters at `position`, inserts `insert`.
+    pub fn edit_synthesis(&self, week: u32, position: u32, delete: u32, insert: String) -> Result<()> {
+        let (position, delete) = (count("position", position)?, count("delete", delete)?);
+        guarded(|| self.core.edit_synthesis(week, position, delete, &insert))
+    }
+
+    pub fn synthesis(&self, week: u32) -> Result<String> {
+        guarded(|| self.core.synthesis(week))
+    }
+
+    /// The facilitator records who attended a weekly critique.
+    pub fn record_attendance(&self, week: u32, member: String, present: bool) -> Result<()> {
+        guarded(|| self.core.record_attendance(week, &member, present))
+    }
+
+    /// Everything a week screen shows.
+    pub fn week_rows(&self, week: u32) -> Result<WeekRows> {
+        guarded(|| self.core.week_rows(week))
+    }
+
+    /// Keys of the week's feedback and replies written after its window closed.
+    pub fn late_entries(&self, week: u32) -> Result<Vec<String>> {
+        guarded(|| self.core.late_entries(week))
+    }
+
+    pub fn week_roles(&self, week: u32) -> Result<WeekRoles> {
+        guarded(|| self.core.week_roles(week)).map(Into::into)
+    }
+
+    /// This user's role in a week: practitioner, reviewer, synthesizer…
+    pub fn my_role(&self, week: u32) -> Result<Option<WeeklyRole>> {
+        guarded(|| self.core.my_role(week))
+    }
+
+    pub fn review_assignments(&self, week: u32) -> Result<Vec<ReviewAssignment>> {
+        guarded(|| self.core.review_assignments(week))
+    }
+
+    pub fn feedback_window(&self, week: u32) -> Result<FeedbackWindow> {
+        guarded(|| self.core.feedback_window(week))
+    }
+
+    /// The cohort's size against its range (facilitators see a warning below the minimum).
+    pub fn cohort_size_status(&self) -> Result<SizeStatus> {
+        guarded(|| self.core.cohort_size_status())
+    }
+}

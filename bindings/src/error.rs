@@ -1,0 +1,103 @@
+//! The one error an app sees. Each case says what the app should do: retry later, sign in again,
+//! show the reason, point at the field, offer an app update — never a crash.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use microcohort_core::Error as CoreError;
+use microcohort_core::docs::guard::DocError;
+use microcohort_core::domain::DomainError;
+
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum MicrocohortError {
+    /// The server could not be reached or is busy: keep working offline and sync later.
+    #[error("{detail}")]
+    Offline { detail: String },
+    /// This device's sign-in is no longer valid: join again with an invite code.
+    #[error("{detail}")]
+    Unauthorized { detail: String },
+    /// The action is not allowed now (someone else's entry, a practice already running, a change
+    /// the server refused); `reason` is for the user.
+    #[error("{reason}")]
+    Rejected { reason: String },
+    /// Bad input; `field` names the argument or record field at fault.
+    #[error("invalid {field}: {detail}")]
+    InvalidInput { field: String, detail: String },
+    /// The device has not joined a program, a cohort or a server yet.
+    #[error("{detail}")]
+    NotJoined { detail: String },
+    /// Data written by a newer app version: ask the user to update.
+    #[error("{detail}")]
+    UpdateRequired { detail: String },
+    /// The device database could not be read or written.
+    #[error("{detail}")]
+    Storage { detail: String },
+    /// A bug in the library; the call had no effect and the app can carry on.
+    #[error("{detail}")]
+    Internal { detail: String },
+}
+
+pub type Result<T, E = MicrocohortError> = std::result::Result<T, E>;
+
+/// Runs a core call, turning its error into the app's and a panic into `Internal`.
+pub fn guarded<T>(call: impl FnOnce() -> microcohort_core::Result<T>) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(call)) {
+        Ok(result) => result.map_err(Into::into),
+        Err(panic) => Err(internal_failure(panic.as_ref())),
+    }
+}
+
+pub(crate) fn internal_failure(panic: &(dyn std::any::Any + Send)) -> MicrocohortError {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown failure".into());
+    MicrocohortError::Internal { detail: format!("internal error: {what}") }
+}
+
+pub(crate) fn invalid(field: &str, detail: impl Into<String>) -> MicrocohortError {
+    MicrocohortError::InvalidInput { field: field.into(), detail: detail.into() }
+}
+
+impl From<CoreError> for MicrocohortError {
+    fn from(err: CoreError) -> Self {
+        let detail = err.to_string();
+        let field = |name: &str| Self::InvalidInput { field: name.into(), detail: detail.clone() };
+        match &err {
+            CoreError::Domain(DomainError::InvalidField { field, problem }) => {
+                Self::InvalidInput { field: field.clone(), detail: problem.clone() }
+            }
+            CoreError::Domain(DomainError::InvalidTimeZone { .. }) => field("time_zone"),
+            CoreError::Domain(DomainError::InvalidPromptPack { .. } | DomainError::PackDoesNotCoverProgram { .. })
+            | CoreError::UnknownPack(_)
+            | CoreError::PackVersionConflict { .. } => field("prompt_pack"),
+            CoreError::Domain(DomainError::CohortFull { .. })
+            | CoreError::PracticeInProgress(_)
+            | CoreError::NotYourEntry(_)
+            | CoreError::FacilitatorOnly
+            | CoreError::Rejected(_) => Self::Rejected { reason: detail },
+            CoreError::UnknownPrompt { .. } => field("prompt_id"),
+            CoreError::UnknownPractice(_) | CoreError::PracticeAlreadyFinished(_) => field("practice_id"),
+            CoreError::UnknownPracticeLog(_) | CoreError::AlreadyCorrected { .. } => field("log_id"),
+            CoreError::UnknownEntry { what, .. } => field(what),
+            CoreError::NotEnrolled | CoreError::NotInCohort | CoreError::NotLinked => Self::NotJoined { detail },
+            CoreError::Document(DocError::SchemaTooNew { .. }) | CoreError::SchemaTooNew { .. } => {
+                Self::UpdateRequired { detail }
+            }
+            CoreError::Network(_) => Self::Offline { detail },
+            CoreError::Server { status, .. } if *status == 429 || *status >= 500 => Self::Offline { detail },
+            CoreError::Server { .. } => Self::Rejected { reason: detail },
+            CoreError::Unauthorized => Self::Unauthorized { detail },
+            CoreError::Document(_) | CoreError::NotADatabase(_) | CoreError::Corrupt(_) | CoreError::Storage(_) => {
+                Self::Storage { detail }
+            }
+        }
+    }
+}
+
+/// A listener that threw: the library logs it and carries on.
+impl From<uniffi::UnexpectedUniFFICallbackError> for MicrocohortError {
+    fn from(err: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        Self::Internal { detail: format!("listener failed: {}", err.reason) }
+    }
+}
