@@ -112,11 +112,12 @@ fn two_processes_store_each_change_once_and_a_reader_misses_none() {
                 }
             }
         });
-        for writer in running {
-            writer.join().unwrap();
-        }
+        // Stop the reader before reporting a failed writer, so a failure never hangs the test.
+        let writers_ok = running.into_iter().map(|w| w.join()).all(|outcome| outcome.is_ok());
         done.store(true, Ordering::SeqCst);
-        reading.join().unwrap()
+        let seen = reading.join().unwrap();
+        assert!(writers_ok, "a push failed");
+        seen
     });
 
     let submissions = seen.get(ROOT, "submissions").unwrap().expect("the reader has the submissions").1;
