@@ -44,7 +44,25 @@ enum Command {
     /// Operator commands.
     #[command(subcommand)]
     Admin(Admin),
+    /// Serve on the embedded database and drive a simulated cohort of 12 learners and a
+    /// facilitator through the last DAYS program days with real devices, then keep serving the
+    /// dashboard. Uses ./microcohort-demo-data unless --data-dir says otherwise.
+    #[cfg(feature = "demo")]
+    Demo {
+        /// Simulated program days, ending today.
+        #[arg(long, default_value_t = 42)]
+        days: u32,
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        listen: SocketAddr,
+        /// What the simulated people do is decided by this seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
+
+/// The demo's data directory when --data-dir is not given: never a real server's.
+#[cfg(feature = "demo")]
+const DEMO_DATA_DIR: &str = "./microcohort-demo-data";
 
 #[derive(Subcommand)]
 enum Admin {
@@ -129,9 +147,21 @@ fn open(cli: &Cli) -> Result<Arc<dyn Storage>, String> {
 
 /// Parses the arguments and runs the command; exits non-zero with a message on failure.
 pub fn main() {
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    #[allow(unused_mut)]
+    let mut cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    #[allow(unused_mut)]
+    let mut log_filter = "info";
+    #[cfg(feature = "demo")]
+    if matches!(cli.command, Command::Demo { .. }) {
+        // The demo's progress lines tell the story; its server logs only warnings by default.
+        log_filter = "warn";
+        if matches.value_source("data_dir") == Some(clap::parser::ValueSource::DefaultValue) {
+            cli.data_dir = PathBuf::from(DEMO_DATA_DIR);
+        }
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| log_filter.into()))
         .with_writer(std::io::stderr)
         .init();
     if let Err(message) = run(cli) {
@@ -141,12 +171,22 @@ pub fn main() {
 }
 
 fn run(cli: Cli) -> Result<(), String> {
+    #[cfg(feature = "demo")]
+    if let Command::Demo { days, listen, seed } = cli.command {
+        if cli.database_url.is_some() {
+            return Err("the demo runs on the embedded SQLite; omit --database-url".into());
+        }
+        let options = crate::demo::DemoOptions { days, listen, data_dir: cli.data_dir, seed };
+        return crate::demo::run(options).map_err(|e| e.to_string());
+    }
     let storage = open(&cli)?;
     let fail = |e: crate::error::ApiError| e.to_string();
     match cli.command {
         Command::Serve { listen, rate_burst, rate_per_second } => {
             serve(storage, listen, RateLimiter::new(rate_burst, rate_per_second))
         }
+        #[cfg(feature = "demo")]
+        Command::Demo { .. } => unreachable!("the demo returned before any storage was opened"),
         Command::Admin(admin) => match admin {
             Admin::CreateProgram { id, title, start, time_zone, pack, critique_weekday, critique_time } => {
                 let program = NewProgram {
@@ -231,7 +271,7 @@ fn serve(storage: Arc<dyn Storage>, listen: SocketAddr, limiter: RateLimiter) ->
 }
 
 /// Snapshots documents with many new changes, once a minute, off the request path.
-async fn compact_in_background(storage: Arc<dyn Storage>) {
+pub(crate) async fn compact_in_background(storage: Arc<dyn Storage>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         tick.tick().await;
@@ -246,7 +286,7 @@ async fn compact_in_background(storage: Arc<dyn Storage>) {
 }
 
 /// SIGTERM (or Ctrl-C): stop accepting, finish requests in flight, exit.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut signal) => {

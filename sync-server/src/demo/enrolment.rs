@@ -1,0 +1,99 @@
+//! Seeds the demo's program and cohort, links one real device per person over HTTP, and dates
+//! everyone's membership from the program's first day.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use automerge::ActorId;
+use chrono::{NaiveDate, NaiveTime};
+use microcohort_core::docs::{DocId, cohort as cohort_doc};
+use microcohort_core::domain::roster::Member as RosterMember;
+use microcohort_core::domain::time::resolve_wall_clock;
+use microcohort_core::{Client, ManualClock};
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::DemoError;
+use super::simulation::{FACILITATOR, LEARNERS, Member, PersonSpec, Persona};
+use crate::admin::{NewProgram, create_program};
+use crate::storage::Storage;
+use crate::storage::documents::{roster, server_edit};
+use crate::storage::primitives::Tx;
+
+pub const PROGRAM_ID: &str = "demo-leadership";
+pub const PROGRAM_TITLE: &str = "Everyday Leadership";
+pub const COHORT_ID: &str = "demo-cohort";
+/// The traveller's practices around midnight count for the evening before.
+const TRAVELLER_DAY_START_MINUTES: i64 = 180;
+
+/// Creates the program (built-in prompt pack, day 1 on `start` in `zone`) and its cohort, and
+/// returns one invite code per learner followed by the facilitator's.
+pub fn seed(storage: &dyn Storage, start: NaiveDate, zone: &str) -> Result<Vec<String>, DemoError> {
+    let program = NewProgram {
+        id: PROGRAM_ID,
+        title: PROGRAM_TITLE,
+        start_date: &start.to_string(),
+        time_zone: zone,
+        critique_weekday: None,
+        critique_time: None,
+        pack_path: None,
+    };
+    create_program(storage, &program)?;
+    storage.create_cohort(COHORT_ID, PROGRAM_ID, "Demo cohort")?;
+    let mut codes = Vec::new();
+    for person in &LEARNERS {
+        codes.push(storage.create_invite(COHORT_ID, "learner", person.name, person.time_zone)?);
+    }
+    codes.push(storage.create_invite(COHORT_ID, "facilitator", FACILITATOR.name, FACILITATOR.time_zone)?);
+    Ok(codes)
+}
+
+/// Opens a device database for each person and joins the cohort with its invite code, as an app
+/// would. Returns the learners and the facilitator.
+pub fn join_all(
+    server_url: &str,
+    devices: &Path,
+    codes: &[String],
+    start: NaiveDate,
+    seed: u64,
+) -> Result<(Vec<Member>, Member), DemoError> {
+    let people: Vec<&PersonSpec> = LEARNERS.iter().chain(std::iter::once(&FACILITATOR)).collect();
+    let mut members = Vec::new();
+    for (index, (person, code)) in people.iter().zip(codes).enumerate() {
+        let zone = person.time_zone.parse().unwrap_or(chrono_tz::UTC);
+        // They install the app the evening before day 1.
+        let evening = NaiveTime::from_hms_opt(20, 0, 0).unwrap_or_default();
+        let clock = ManualClock::new(resolve_wall_clock(start.pred_opt().unwrap_or(start), evening, zone));
+        let file = devices.join(format!("{:02}-{}.sqlite", index + 1, person.name.to_lowercase().replace(' ', "-")));
+        let client = Client::open(&file, Arc::new(clock.clone()))?;
+        let joined = client.join_server(server_url, code, &format!("{}'s phone", person.name), person.time_zone)?;
+        if person.persona == Persona::LateNightTraveller {
+            client.set_day_start_offset(TRAVELLER_DAY_START_MINUTES)?;
+        }
+        members.push(Member::new(person, client, clock, joined.user_id, seed, index as u64));
+    }
+    let facilitator = members.pop().ok_or_else(|| DemoError::Server("no facilitator joined".into()))?;
+    Ok((members, facilitator))
+}
+
+/// The server records a member as joining on the real day they redeemed their invite, which for
+/// a simulated program already under way is long after its start: the simulated people joined
+/// before day 1. Dates every membership from `start`, in the server's member table and in the
+/// cohort document's roster (written by the server's actor, as every roster change is), before
+/// any device has fetched the roster.
+pub fn date_memberships_from(database: &Path, start: NaiveDate) -> Result<(), DemoError> {
+    let mut conn = Connection::open(database)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let actor: Vec<u8> = tx.query_row("SELECT value FROM meta WHERE key = 'server_actor'", [], |r| r.get(0))?;
+    let members: Vec<RosterMember> = roster(&*tx as &dyn Tx, COHORT_ID)?.members().to_vec();
+    tx.execute("UPDATE members SET joined_on = ?1 WHERE cohort_id = ?2", (start.to_string(), COHORT_ID))?;
+    server_edit(&*tx, &ActorId::from(actor), &DocId::cohort(COHORT_ID), |am| {
+        for member in &members {
+            let dated = RosterMember { joined_on: start, ..member.clone() };
+            cohort_doc::put_member(am, &dated).map_err(|e| crate::error::ApiError::Internal(e.to_string()))?;
+        }
+        Ok(())
+    })?;
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,270 @@
+//! `microcohort-server demo`: serves the sync API on the embedded SQLite, seeds a program and a
+//! cohort of 12 simulated learners plus a facilitator, drives their real core clients over HTTP
+//! through the last `--days` program days (ending today), prints what the facilitator's
+//! dashboard shows and a sign-in link to the web dashboard, then keeps serving.
+//!
+//! - [`enrolment`]: the program, the cohort, the invites and the devices joining them;
+//! - [`simulation`]: what each person does on a day (personas, deterministic from `--seed`);
+//! - [`summary`]: the progress lines and the closing summary.
+
+mod enrolment;
+mod simulation;
+mod summary;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{Days, Utc};
+use microcohort_core::domain::blueprint::Blueprint;
+use microcohort_core::domain::cohort_metrics::CohortReport;
+use microcohort_core::domain::prompt_pack::parse_pack;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+
+use crate::app::{AppState, RateLimiter, router};
+use crate::error::ApiError;
+use crate::report::sqlite_sql::SqliteSql;
+use crate::report::store::ReportStore;
+use crate::storage::Storage;
+use crate::storage::sqlite::SqliteStorage;
+use simulation::{COHORT_TIME_ZONE, Program, Tally, facilitate_day, live_day};
+
+/// Written into the data directory so a later run knows it may replace it.
+const MARKER_FILE: &str = "microcohort-demo.txt";
+const DATABASE_FILE: &str = "microcohort.sqlite";
+
+pub struct DemoOptions {
+    pub days: u32,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub seed: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("--days {days} is outside 1..={max} (the program's length)")]
+    Days { days: u32, max: u32 },
+    #[error("data directory {}: {reason}", path.display())]
+    DataDir { path: PathBuf, reason: String },
+    #[error("cannot listen on {address}: {reason}")]
+    Listen { address: SocketAddr, reason: String },
+    #[error("a simulated device failed: {0}")]
+    Device(#[from] microcohort_core::Error),
+    #[error("the server failed: {0}")]
+    Server(String),
+}
+
+impl From<ApiError> for DemoError {
+    fn from(err: ApiError) -> Self {
+        match err {
+            ApiError::Internal(detail) => Self::Server(detail),
+            other => Self::Server(other.to_string()),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for DemoError {
+    fn from(err: rusqlite::Error) -> Self {
+        Self::Server(err.to_string())
+    }
+}
+
+/// Runs the demo until Ctrl-C or SIGTERM.
+pub fn run(options: DemoOptions) -> Result<(), DemoError> {
+    let zone = COHORT_TIME_ZONE.parse().unwrap_or(chrono_tz::UTC);
+    let today = Utc::now().with_timezone(&zone).date_naive();
+    let max = Blueprint::default_90_days(today, zone).total_days();
+    if !(1..=max).contains(&options.days) {
+        return Err(DemoError::Days { days: options.days, max });
+    }
+    // Day 1 lies `days - 1` days back, so the simulated days end today and the server's report,
+    // which reads the real clock, shows exactly what was simulated.
+    let start = today - Days::new(u64::from(options.days - 1));
+    let blueprint = Blueprint::default_90_days(start, zone);
+    prepare_data_dir(&options.data_dir)?;
+    let database = options.data_dir.join(DATABASE_FILE);
+    let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(&database)?);
+    let reports = Arc::new(ReportStore::new(Box::new(SqliteSql::open(&database)?)));
+
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| DemoError::Server(e.to_string()))?;
+    runtime.block_on(async move {
+        let listen = options.listen;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| DemoError::Listen { address: listen, reason: e.to_string() })?;
+        let address = listener.local_addr().map_err(|e| DemoError::Server(e.to_string()))?;
+        println!("listening on http://{address}");
+        // Thirteen devices syncing as fast as the simulation runs: no per-device rate limit.
+        let state = AppState::new(storage.clone(), reports.clone(), RateLimiter::new(100_000, 100_000));
+        let mut server = tokio::spawn(
+            axum::serve(listener, router(state.clone())).with_graceful_shutdown(crate::cli::shutdown_signal()).into_future(),
+        );
+        tokio::spawn(crate::cli::compact_in_background(storage.clone()));
+
+        let codes = enrolment::seed(storage.as_ref(), start, COHORT_TIME_ZONE)?;
+        println!(
+            "program \"{}\" starts {start} ({COHORT_TIME_ZONE}); simulating days 1–{} with 12 learners and a facilitator",
+            enrolment::PROGRAM_TITLE,
+            options.days
+        );
+        // The core's sync client blocks on its own runtime: the devices run on a plain thread.
+        let (done, finished) = tokio::sync::oneshot::channel();
+        let simulation = Simulation {
+            server_url: format!("http://{address}"),
+            data_dir: options.data_dir.clone(),
+            database,
+            blueprint,
+            days: options.days,
+            seed: options.seed,
+            codes,
+        };
+        std::thread::spawn(move || {
+            let _ = done.send(simulation.run());
+        });
+        tokio::select! {
+            outcome = finished => {
+                let outcome = outcome.map_err(|_| DemoError::Server("the simulation thread stopped".into()))??;
+                summary::print_summary(&outcome.report, &outcome.names, &outcome.totals, outcome.seconds);
+                let reports = reports.clone();
+                let code = tokio::task::spawn_blocking(move || reports.create_sign_in_link(enrolment::PROGRAM_ID))
+                    .await
+                    .map_err(|e| DemoError::Server(e.to_string()))??;
+                summary::print_links(address, enrolment::PROGRAM_ID, &code);
+            }
+            _ = &mut server => {
+                println!("stopped during the simulation");
+                return Ok(());
+            }
+        }
+        match server.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(DemoError::Server(err.to_string())),
+            Err(err) => Err(DemoError::Server(err.to_string())),
+        }
+    })
+}
+
+/// Creates the data directory, or replaces one an earlier demo wrote; refuses anything else.
+fn prepare_data_dir(dir: &Path) -> Result<(), DemoError> {
+    let fail = |reason: String| DemoError::DataDir { path: dir.to_owned(), reason };
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                if !dir.join(MARKER_FILE).is_file() {
+                    return Err(fail(
+                        "exists and does not hold demo data; choose another --data-dir or remove it".into(),
+                    ));
+                }
+                println!("replacing the earlier demo data in {}", dir.display());
+                std::fs::remove_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+            }
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(fail(err.to_string())),
+    }
+    std::fs::create_dir_all(dir.join("devices")).map_err(|e| fail(e.to_string()))?;
+    std::fs::write(
+        dir.join(MARKER_FILE),
+        "Written by `microcohort-server demo`: the next demo run replaces this directory.\n",
+    )
+    .map_err(|e| fail(e.to_string()))
+}
+
+/// Everything the device thread needs.
+struct Simulation {
+    server_url: String,
+    data_dir: PathBuf,
+    database: PathBuf,
+    blueprint: Blueprint,
+    days: u32,
+    seed: u64,
+    codes: Vec<String>,
+}
+
+/// What the simulation hands back for the summary.
+struct Outcome {
+    report: CohortReport,
+    /// Display name per user id.
+    names: Vec<(String, &'static str)>,
+    totals: Tally,
+    seconds: f64,
+}
+
+impl Simulation {
+    fn run(self) -> Result<Outcome, DemoError> {
+        let began = Instant::now();
+        let start = self.blueprint.start_date;
+        let devices = self.data_dir.join("devices");
+        let (mut learners, mut facilitator) =
+            enrolment::join_all(&self.server_url, &devices, &self.codes, start, self.seed)?;
+        enrolment::date_memberships_from(&self.database, start)?;
+
+        let pack = parse_pack(microcohort_core::DEFAULT_PROMPT_PACK_NAME, microcohort_core::DEFAULT_PROMPT_PACK)
+            .map_err(microcohort_core::Error::from)?;
+        let program = Program {
+            rubrics: pack.prompts.iter().map(|p| (p.id.clone(), p.rubric.len() as u32)).collect(),
+            blueprint: self.blueprint,
+            days: self.days,
+            real_now: Utc::now(),
+        };
+        let mut order_rng = rand::rngs::StdRng::seed_from_u64(self.seed);
+        let mut totals = Tally::default();
+        for day in 1..=self.days {
+            let mut tally = Tally::default();
+            // A different order each day: who sees whose work first varies.
+            let mut order: Vec<usize> = (0..learners.len()).collect();
+            order.shuffle(&mut order_rng);
+            for index in order {
+                live_day(&mut learners[index], &program, day, &mut tally)?;
+            }
+            facilitate_day(&mut facilitator, &learners, &program, day, &mut tally)?;
+            summary::print_day(&program, day, &tally);
+            totals.add(&tally);
+        }
+
+        // Everyone comes online; the facilitator syncs last and sees the whole cohort.
+        let now = Utc::now();
+        for member in learners.iter().chain(std::iter::once(&facilitator)) {
+            member.clock.set(now);
+            member.client.sync_with_retry(5)?;
+            totals.syncs += 1;
+        }
+        // Relayed practice logs arrive in pages: sync until nothing new comes.
+        for _ in 0..20 {
+            let outcome = facilitator.client.sync_with_retry(5)?;
+            totals.syncs += 1;
+            if outcome.cohort_logs_received == 0 && outcome.changes_received == 0 {
+                break;
+            }
+        }
+        let report = facilitator.client.cohort_dashboard()?;
+        let names = learners.iter().chain(std::iter::once(&facilitator)).map(|m| (m.user_id.clone(), m.name)).collect();
+        Ok(Outcome { report, names, totals, seconds: began.elapsed().as_secs_f64() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_without_demo_data_is_refused_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("precious.txt"), "keep me").unwrap();
+        let err = prepare_data_dir(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("does not hold demo data"), "{err}");
+        assert!(dir.path().join("precious.txt").exists());
+    }
+
+    #[test]
+    fn an_earlier_demo_directory_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        prepare_data_dir(dir.path()).unwrap();
+        std::fs::write(dir.path().join(DATABASE_FILE), "old").unwrap();
+        prepare_data_dir(dir.path()).unwrap();
+        assert!(!dir.path().join(DATABASE_FILE).exists());
+        assert!(dir.path().join(MARKER_FILE).is_file());
+    }
+}

@@ -1,0 +1,444 @@
+//! What each simulated person does on a program day, deterministic from the seed: when they
+//! practise (if at all), whether they are offline, what they share, review, rate and write.
+//! Personas differ enough that the dashboard shows real differences and at-risk members.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
+use chrono_tz::Tz;
+use microcohort_core::domain::blueprint::{Blueprint, Phase};
+use microcohort_core::domain::practice::{PracticeOutcome, TransferEvidence, TransferKind};
+use microcohort_core::domain::roles::WeeklyRole;
+use microcohort_core::domain::time::resolve_wall_clock;
+use microcohort_core::{Client, EntryRef, FeedbackInput, ManualClock, WorkKind};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::DemoError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persona {
+    /// Practises almost daily in the morning and does every review.
+    Steady,
+    /// Practises most days, reviews everything assigned and more, always with a suggestion.
+    GenerousReviewer,
+    /// Practises but lets assigned reviews slide: reviews overdue.
+    SkipsReviews,
+    /// Every other day or so, often without a network.
+    Occasional,
+    /// Strong start, then barely practises in the last week and a half.
+    Slipping,
+    /// Stops practising altogether past the middle of the run.
+    DroppingOut,
+    /// Practises around midnight with a 3 h day-start offset, and flies to another zone halfway.
+    LateNightTraveller,
+}
+
+/// A simulated cohort member as the demo invites them.
+pub struct PersonSpec {
+    pub name: &'static str,
+    pub time_zone: &'static str,
+    pub persona: Persona,
+}
+
+pub const COHORT_TIME_ZONE: &str = "Europe/Berlin";
+/// Where the traveller flies halfway through.
+const TRAVELLER_DESTINATION: &str = "Europe/Lisbon";
+
+pub const LEARNERS: [PersonSpec; 12] = [
+    PersonSpec { name: "Amara Okafor", time_zone: "Europe/Berlin", persona: Persona::Steady },
+    PersonSpec { name: "Ben Hughes", time_zone: "Europe/London", persona: Persona::Steady },
+    PersonSpec { name: "Chen Wei", time_zone: "Asia/Singapore", persona: Persona::GenerousReviewer },
+    PersonSpec { name: "Dara Murphy", time_zone: "Europe/Dublin", persona: Persona::Steady },
+    PersonSpec { name: "Elif Demir", time_zone: "Europe/Istanbul", persona: Persona::Slipping },
+    PersonSpec { name: "Farid Haddad", time_zone: "Europe/Berlin", persona: Persona::DroppingOut },
+    PersonSpec { name: "Grace Kim", time_zone: "America/New_York", persona: Persona::LateNightTraveller },
+    PersonSpec { name: "Hugo Martin", time_zone: "Europe/Paris", persona: Persona::Occasional },
+    PersonSpec { name: "Inés García", time_zone: "Europe/Madrid", persona: Persona::GenerousReviewer },
+    PersonSpec { name: "Jonas Berg", time_zone: "Europe/Stockholm", persona: Persona::SkipsReviews },
+    PersonSpec { name: "Kavya Iyer", time_zone: "Asia/Kolkata", persona: Persona::Steady },
+    PersonSpec { name: "Lena Fischer", time_zone: "Europe/Berlin", persona: Persona::Occasional },
+];
+
+pub const FACILITATOR: PersonSpec =
+    PersonSpec { name: "Maya Rossi", time_zone: "Europe/Rome", persona: Persona::Steady };
+
+impl Persona {
+    /// Chance of practising on program day `day` of a `days`-day run.
+    fn practice_chance(self, day: u32, days: u32) -> f64 {
+        match self {
+            Self::Steady => 0.92,
+            Self::GenerousReviewer => 0.85,
+            Self::SkipsReviews => 0.8,
+            Self::Occasional => 0.5,
+            Self::LateNightTraveller => 0.75,
+            // The last 8 days are thin, so the last 7 hold fewer than half of the 7 before.
+            Self::Slipping if day + 8 > days => 0.12,
+            Self::Slipping => 0.9,
+            Self::DroppingOut if day > dropout_day(days) => 0.0,
+            Self::DroppingOut => 0.75,
+        }
+    }
+
+    fn offline_chance(self) -> f64 {
+        match self {
+            Self::Occasional => 0.5,
+            Self::LateNightTraveller => 0.3,
+            Self::Steady | Self::GenerousReviewer => 0.08,
+            _ => 0.15,
+        }
+    }
+
+    /// Chance of sharing a practice in a critique week (once a week at most).
+    fn share_chance(self) -> f64 {
+        match self {
+            Self::GenerousReviewer | Self::Steady => 0.85,
+            Self::SkipsReviews => 0.7,
+            _ => 0.5,
+        }
+    }
+
+    /// Chance, on a day they are around, of writing an assigned review they owe.
+    fn review_chance(self) -> f64 {
+        match self {
+            Self::GenerousReviewer => 1.0,
+            Self::Steady => 0.8,
+            Self::LateNightTraveller | Self::Occasional => 0.55,
+            Self::Slipping => 0.45,
+            Self::SkipsReviews => 0.04,
+            Self::DroppingOut => 0.3,
+        }
+    }
+
+    fn suggestion_chance(self) -> f64 {
+        match self {
+            Self::GenerousReviewer => 0.95,
+            Self::Steady => 0.6,
+            _ => 0.3,
+        }
+    }
+
+    /// Local wall-clock time of the day's session, and whether it falls after midnight (counted
+    /// for the day before thanks to the day-start offset).
+    fn session_time(self, rng: &mut StdRng) -> (NaiveTime, bool) {
+        let at = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap_or_default();
+        match self {
+            Self::LateNightTraveller if rng.random_bool(0.5) => (at(0, rng.random_range(10..=50)), true),
+            Self::LateNightTraveller => (at(23, rng.random_range(15..=55)), false),
+            Self::Occasional => (at(rng.random_range(17..=21), rng.random_range(0..=59)), false),
+            _ => (at(rng.random_range(6..=8), rng.random_range(0..=59)), false),
+        }
+    }
+}
+
+/// The last day a dropping-out member practises: past the middle, and at least a week before the
+/// end so the dashboard sees a silent week.
+fn dropout_day(days: u32) -> u32 {
+    (days * 6 / 10).min(days.saturating_sub(8)).max(1)
+}
+
+/// One simulated device and the person holding it.
+pub struct Member {
+    pub name: &'static str,
+    pub persona: Persona,
+    pub client: Client,
+    pub clock: ManualClock,
+    pub user_id: String,
+    zone: Tz,
+    rng: StdRng,
+    /// Completed practices by local date, as the simulation logged them.
+    pub practised_on: HashSet<NaiveDate>,
+    shared_weeks: HashSet<u32>,
+    reviewed: HashSet<String>,
+    rated: HashSet<String>,
+}
+
+impl Member {
+    pub fn new(spec: &PersonSpec, client: Client, clock: ManualClock, user_id: String, seed: u64, index: u64) -> Self {
+        let zone = spec.time_zone.parse().unwrap_or(chrono_tz::UTC);
+        Self {
+            name: spec.name,
+            persona: spec.persona,
+            client,
+            clock,
+            user_id,
+            zone,
+            rng: StdRng::seed_from_u64(seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            practised_on: HashSet::new(),
+            shared_weeks: HashSet::new(),
+            reviewed: HashSet::new(),
+            rated: HashSet::new(),
+        }
+    }
+
+    pub fn first_name(&self) -> &'static str {
+        self.name.split(' ').next().unwrap_or(self.name)
+    }
+
+    fn at(&self, instant: DateTime<Utc>) {
+        self.clock.set(instant);
+    }
+}
+
+/// What happened on one simulated day, for the progress line and the totals.
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    pub practices: u32,
+    pub transfer: u32,
+    pub shares: u32,
+    pub feedback: u32,
+    pub ratings: u32,
+    pub replies: u32,
+    pub synthesis_edits: u32,
+    pub syncs: u32,
+    pub offline: Vec<&'static str>,
+}
+
+impl Tally {
+    pub fn add(&mut self, other: &Tally) {
+        self.practices += other.practices;
+        self.transfer += other.transfer;
+        self.shares += other.shares;
+        self.feedback += other.feedback;
+        self.ratings += other.ratings;
+        self.replies += other.replies;
+        self.synthesis_edits += other.synthesis_edits;
+        self.syncs += other.syncs;
+    }
+}
+
+/// What every simulated day shares: the program and the real "now" that nothing may pass.
+pub struct Program {
+    pub blueprint: Blueprint,
+    pub days: u32,
+    /// Rubric size per prompt id, for the criteria a reviewer addresses.
+    pub rubrics: HashMap<String, u32>,
+    pub real_now: DateTime<Utc>,
+}
+
+/// Day `day` (1-based) for a learner: offline or not, practise, share, review, rate, reply,
+/// write the synthesis, sync. Anything that would happen after the real "now" has not happened
+/// yet and is left out.
+pub fn live_day(member: &mut Member, program: &Program, day: u32, tally: &mut Tally) -> Result<(), DemoError> {
+    let blueprint = &program.blueprint;
+    if member.persona == Persona::LateNightTraveller && day == program.days / 2 + 1 {
+        member.client.set_time_zone(TRAVELLER_DESTINATION)?;
+        member.zone = TRAVELLER_DESTINATION.parse().unwrap_or(member.zone);
+    }
+    let date = blueprint.date_of_day(day);
+    let (time, after_midnight) = member.persona.session_time(&mut member.rng);
+    let wall_date = if after_midnight { date + Days::new(1) } else { date };
+    let session = resolve_wall_clock(wall_date, time, member.zone);
+    let offline = member.rng.random_bool(member.persona.offline_chance());
+    let practises = member.rng.random_bool(member.persona.practice_chance(day, program.days));
+    if session > program.real_now {
+        return Ok(());
+    }
+    member.at(session);
+    if offline {
+        tally.offline.push(member.first_name());
+    } else {
+        sync(member, tally)?;
+    }
+    let position = blueprint.position_on(date);
+    let week = position.week.unwrap_or(0);
+    if practises {
+        practise(member, program, date, week, tally)?;
+    }
+    // Someone who stopped practising also stops taking part.
+    if practises || member.rng.random_bool(0.3) {
+        review(member, program, week, tally)?;
+        rate_and_reply(member, week, tally)?;
+        if position.day_of_week.is_some_and(|d| d >= 5) {
+            write_synthesis(member, week, tally)?;
+        }
+    }
+    if !offline {
+        sync(member, tally)?;
+    }
+    Ok(())
+}
+
+fn sync(member: &Member, tally: &mut Tally) -> Result<(), DemoError> {
+    member.client.sync_with_retry(5)?;
+    tally.syncs += 1;
+    Ok(())
+}
+
+fn practise(
+    member: &mut Member,
+    program: &Program,
+    date: NaiveDate,
+    week: u32,
+    tally: &mut Tally,
+) -> Result<(), DemoError> {
+    let session = member.client.start_practice(None)?;
+    let minutes = member.rng.random_range(8..=15u32);
+    let transfer = member.rng.random_bool(0.15).then(|| TransferEvidence {
+        kind: if member.rng.random_bool(0.7) { TransferKind::AppliedAtWork } else { TransferKind::Portfolio },
+        note: "Tried it in a real conversation this week.".into(),
+        link: None,
+    });
+    tally.transfer += u32::from(transfer.is_some());
+    let outcome = PracticeOutcome {
+        duration_secs: Some(minutes * 60 + member.rng.random_range(0..60)),
+        reflection: format!("What I noticed on {date}."),
+        transfer,
+    };
+    member.clock.advance(chrono::Duration::minutes(i64::from(minutes)));
+    let log = member.client.finish_practice(session.id, &outcome)?;
+    member.practised_on.insert(log.local_date);
+    tally.practices += 1;
+
+    let phase = program.blueprint.phase_of_week(week);
+    let role = member.client.my_role(week)?;
+    let practitioner = match phase {
+        Phase::Practice | Phase::Consolidation => true,
+        Phase::RoleRotation => role == Some(WeeklyRole::Practitioner),
+        _ => false,
+    };
+    if practitioner && !member.shared_weeks.contains(&week) && member.rng.random_bool(member.persona.share_chance()) {
+        if phase == Phase::Consolidation && member.rng.random_bool(0.5) {
+            member.client.share_work(
+                WorkKind::Capstone,
+                "Capstone: a small experiment at work",
+                "What I tried, what happened, what I would change.",
+                None,
+                &[],
+            )?;
+        } else {
+            let prompt = &log.prompt.prompt_id;
+            member.client.share_practice(log.id, &format!("Week {week}: {prompt}"), "What I tried and how it went.")?;
+        }
+        member.shared_weeks.insert(week);
+        tally.shares += 1;
+    }
+    Ok(())
+}
+
+/// Reviews owed this week and last week (reviews may be late), and for generous reviewers one
+/// more unassigned submission.
+fn review(member: &mut Member, program: &Program, week: u32, tally: &mut Tally) -> Result<(), DemoError> {
+    for w in [week.saturating_sub(1), week] {
+        if w == 0 || program.blueprint.phase_of_week(w) == Phase::Orientation {
+            continue;
+        }
+        let assigned: HashSet<String> = member
+            .client
+            .review_assignments(w)?
+            .into_iter()
+            .filter(|a| a.reviewers.contains(&member.user_id))
+            .map(|a| a.practitioner)
+            .collect();
+        let rows = member.client.week_rows(w)?;
+        let mut extra = member.persona == Persona::GenerousReviewer && w == week;
+        for submission in rows.submissions.iter().filter(|s| !s.meta.retracted && s.meta.author != member.user_id) {
+            if member.reviewed.contains(&submission.meta.key) {
+                continue;
+            }
+            let wanted = if assigned.contains(&submission.meta.author) {
+                member.rng.random_bool(member.persona.review_chance())
+            } else {
+                // One unassigned submission a day for a generous reviewer.
+                std::mem::take(&mut extra)
+            };
+            if !wanted {
+                continue;
+            }
+            let rubric = submission.prompt_id.as_ref().and_then(|p| program.rubrics.get(p)).copied().unwrap_or(0);
+            let generous = member.persona == Persona::GenerousReviewer;
+            let addressed = if generous { rubric } else { member.rng.random_range(0..=rubric.min(2)) };
+            let input = FeedbackInput {
+                body: format!("{} — what worked for me in \"{}\"", member.first_name(), submission.title),
+                suggestion: member
+                    .rng
+                    .random_bool(member.persona.suggestion_chance())
+                    .then(|| "Next time, try naming the one thing you want them to do differently.".to_owned()),
+                criteria: (0..addressed).collect(),
+            };
+            member.client.give_feedback(&EntryRef { week: w, key: submission.meta.key.clone() }, &input)?;
+            member.reviewed.insert(submission.meta.key.clone());
+            tally.feedback += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Rates feedback received on one's own submissions (concrete suggestions rate higher) and
+/// sometimes replies.
+fn rate_and_reply(member: &mut Member, week: u32, tally: &mut Tally) -> Result<(), DemoError> {
+    for w in [week.saturating_sub(1), week] {
+        if w == 0 {
+            continue;
+        }
+        let rows = member.client.week_rows(w)?;
+        let mine: HashSet<&str> =
+            rows.submissions.iter().filter(|s| s.meta.author == member.user_id).map(|s| s.meta.key.as_str()).collect();
+        for feedback in rows.feedback.iter().filter(|f| mine.contains(f.submission.as_str())) {
+            if member.rated.contains(&feedback.meta.key) || !member.rng.random_bool(0.8) {
+                continue;
+            }
+            let criteria = serde_json::from_str::<Vec<u32>>(&feedback.criteria).map_or(0, |c| c.len());
+            let concrete = feedback.suggestion.is_some() || criteria >= 2;
+            let score = if concrete { member.rng.random_range(4..=5) } else { member.rng.random_range(2..=4) };
+            let entry = EntryRef { week: w, key: feedback.meta.key.clone() };
+            member.client.rate_feedback(&entry, score)?;
+            member.rated.insert(feedback.meta.key.clone());
+            tally.ratings += 1;
+            if member.rng.random_bool(0.3) {
+                member.client.reply(&entry, None, "Thanks — I will try that tomorrow.")?;
+                tally.replies += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Synthesizers of a rotation week add their line to the shared synthesis late in the week.
+fn write_synthesis(member: &mut Member, week: u32, tally: &mut Tally) -> Result<(), DemoError> {
+    if member.client.my_role(week)? != Some(WeeklyRole::Synthesizer) || !member.rng.random_bool(0.5) {
+        return Ok(());
+    }
+    let current = member.client.synthesis(week)?;
+    if current.contains(member.first_name()) {
+        return Ok(());
+    }
+    let line =
+        format!("{}: the cohort's strongest pattern this week was asking before telling.\n", member.first_name());
+    member.client.edit_synthesis(week, current.chars().count(), 0, &line)?;
+    tally.synthesis_edits += 1;
+    Ok(())
+}
+
+/// The facilitator's evening: always online; after each weekly critique records who attended
+/// (members who practised that week) and opens the week's synthesis.
+pub fn facilitate_day(
+    facilitator: &mut Member,
+    learners: &[Member],
+    program: &Program,
+    day: u32,
+    tally: &mut Tally,
+) -> Result<(), DemoError> {
+    let blueprint = &program.blueprint;
+    let date = blueprint.date_of_day(day);
+    let evening = resolve_wall_clock(date, NaiveTime::from_hms_opt(21, 0, 0).unwrap_or_default(), facilitator.zone);
+    if evening > program.real_now {
+        return Ok(());
+    }
+    facilitator.at(evening);
+    sync(facilitator, tally)?;
+    let week = blueprint.position_on(date).week.unwrap_or(0);
+    if blueprint.critique_date(week) == Some(date) {
+        let since = date - Days::new(6);
+        for learner in learners {
+            let present = learner.practised_on.iter().any(|d| (since..=date).contains(d));
+            facilitator.client.record_attendance(week, &learner.user_id, present)?;
+        }
+        let current = facilitator.client.synthesis(week)?;
+        let opening = format!("Week {week} critique: what we tried, what we learned.\n");
+        facilitator.client.edit_synthesis(week, current.chars().count(), 0, &opening)?;
+        tally.synthesis_edits += 1;
+        sync(facilitator, tally)?;
+    }
+    Ok(())
+}
