@@ -95,7 +95,8 @@ fn the_demo_simulates_a_cohort_and_its_sign_in_link_opens_a_report_with_the_same
 
     let mut lines = Vec::new();
     let mut link = None;
-    for line in BufReader::new(stdout).lines() {
+    let mut output = BufReader::new(stdout).lines();
+    for line in output.by_ref() {
         let line = line.expect("demo output");
         println!("{line}");
         if let Some(url) = line.strip_prefix("sign in (one-time link): ") {
@@ -104,6 +105,8 @@ fn the_demo_simulates_a_cohort_and_its_sign_in_link_opens_a_report_with_the_same
         }
         lines.push(line);
     }
+    // Keep reading, so the demo never writes into a closed pipe.
+    std::thread::spawn(move || output.for_each(drop));
     let link = link.expect("the demo printed a sign-in link");
 
     let address: SocketAddr = lines[0].strip_prefix("listening on http://").expect("address line").parse().unwrap();

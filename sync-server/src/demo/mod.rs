@@ -50,10 +50,19 @@ pub enum DemoError {
     DataDir { path: PathBuf, reason: String },
     #[error("cannot listen on {address}: {reason}")]
     Listen { address: SocketAddr, reason: String },
-    #[error("a simulated device failed: {0}")]
+    #[error("a device failed: {0}")]
     Device(#[from] microcohort_core::Error),
     #[error("the server failed: {0}")]
     Server(String),
+    #[error("{name}, day {day}: {source}")]
+    Person { name: &'static str, day: u32, source: Box<DemoError> },
+}
+
+impl DemoError {
+    /// Names the simulated person and day an error happened to.
+    fn of(self, name: &'static str, day: u32) -> Self {
+        Self::Person { name, day, source: Box::new(self) }
+    }
 }
 
 impl From<ApiError> for DemoError {
@@ -126,7 +135,7 @@ pub fn run(options: DemoOptions) -> Result<(), DemoError> {
         tokio::select! {
             outcome = finished => {
                 let outcome = outcome.map_err(|_| DemoError::Server("the simulation thread stopped".into()))??;
-                summary::print_summary(&outcome.report, &outcome.names, &outcome.totals, outcome.seconds);
+                summary::print_summary(&outcome.report, &outcome.totals, outcome.seconds);
                 let reports = reports.clone();
                 let code = tokio::task::spawn_blocking(move || reports.create_sign_in_link(enrolment::PROGRAM_ID))
                     .await
@@ -186,8 +195,6 @@ struct Simulation {
 /// What the simulation hands back for the summary.
 struct Outcome {
     report: CohortReport,
-    /// Display name per user id.
-    names: Vec<(String, &'static str)>,
     totals: Tally,
     seconds: f64,
 }
@@ -217,9 +224,11 @@ impl Simulation {
             let mut order: Vec<usize> = (0..learners.len()).collect();
             order.shuffle(&mut order_rng);
             for index in order {
-                live_day(&mut learners[index], &program, day, &mut tally)?;
+                let learner = &mut learners[index];
+                live_day(learner, &program, day, &mut tally).map_err(|e| e.of(learner.name, day))?;
             }
-            facilitate_day(&mut facilitator, &learners, &program, day, &mut tally)?;
+            facilitate_day(&mut facilitator, &learners, &program, day, &mut tally)
+                .map_err(|e| e.of(facilitator.name, day))?;
             summary::print_day(&program, day, &tally);
             totals.add(&tally);
         }
@@ -240,8 +249,7 @@ impl Simulation {
             }
         }
         let report = facilitator.client.cohort_dashboard()?;
-        let names = learners.iter().chain(std::iter::once(&facilitator)).map(|m| (m.user_id.clone(), m.name)).collect();
-        Ok(Outcome { report, names, totals, seconds: began.elapsed().as_secs_f64() })
+        Ok(Outcome { report, totals, seconds: began.elapsed().as_secs_f64() })
     }
 }
 

@@ -2,7 +2,6 @@
 //! Every figure comes from the simulated data; the closing summary is the facilitator device's
 //! own dashboard, computed offline after a last sync.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use microcohort_core::domain::cohort_metrics::CohortReport;
@@ -30,8 +29,7 @@ fn percent(share: Option<f64>) -> String {
     share.map_or_else(|| "–".into(), |s| format!("{:.0}%", s * 100.0))
 }
 
-pub fn print_summary(report: &CohortReport, names: &[(String, &'static str)], totals: &Tally, seconds: f64) {
-    let names: HashMap<&str, &str> = names.iter().map(|(id, name)| (id.as_str(), *name)).collect();
+pub fn print_summary(report: &CohortReport, totals: &Tally, seconds: f64) {
     println!();
     println!(
         "simulated in {seconds:.1} s: {} practices ({} with transfer evidence), {} shared, {} feedback, {} ratings, {} replies, {} synthesis edits, {} syncs",
@@ -72,7 +70,7 @@ pub fn print_summary(report: &CohortReport, names: &[(String, &'static str)], to
     );
     println!("  learner              active days 7/14/30  streak  feedback given/received  at risk");
     for member in report.members.iter().filter(|m| m.role == MemberRole::Learner) {
-        let name = names.get(member.user_id.as_str()).copied().unwrap_or(member.display_name.as_str());
+        let name = &member.display_name;
         let active = format!("{}/{}/{}", member.active_days_7, member.active_days_14, member.active_days_30);
         let feedback = format!("{}/{}", member.feedback_given, member.feedback_received);
         let risk: Vec<String> = member.at_risk.iter().map(|r| r.describe()).collect();
@@ -85,8 +83,7 @@ pub fn print_summary(report: &CohortReport, names: &[(String, &'static str)], to
 
 pub fn print_links(address: SocketAddr, program_id: &str, sign_in_code: &str) {
     println!();
-    println!("dashboard: http://{address}/dashboard/programs/{program_id}");
-    // Tests and scripts read this line to sign in.
+    println!("dashboard (served until Ctrl-C): http://{address}/dashboard/programs/{program_id}");
+    // The last line: tests and scripts read it to sign in.
     println!("sign in (one-time link): http://{address}/dashboard/link/{sign_in_code}");
-    println!("serving until Ctrl-C");
 }
