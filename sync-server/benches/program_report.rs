@@ -138,6 +138,16 @@ fn program_report_bench(c: &mut Criterion) {
         report.cohorts[1].engagement.last()
     );
 
+    // Where the time goes, once (the database's page cache is warm after seeding).
+    {
+        let t = std::time::Instant::now();
+        reports.refresh().unwrap();
+        let t1 = t.elapsed();
+        let facts = reports.program_facts(&lead).unwrap();
+        let t2 = t.elapsed();
+        program_report(&facts, Some("c0"), Utc::now()).unwrap();
+        eprintln!("phases: refresh {t1:?}, facts {:?}, figures {:?}", t2 - t1, t.elapsed() - t2);
+    }
     let mut group = c.benchmark_group("program_report");
     group.sample_size(20);
     group.bench_function("100 cohorts x 12 learners x 90 days (refresh + facts + figures)", |b| {

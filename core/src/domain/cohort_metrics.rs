@@ -235,15 +235,27 @@ fn quality<'a>(items: impl Iterator<Item = &'a FeedbackFact> + Clone) -> (Option
 pub fn cohort_report(facts: &CohortFacts, now: DateTime<Utc>) -> CohortReport {
     let blueprint = &facts.blueprint;
     let end = blueprint.end_date();
+    let total_days = blueprint.total_days();
     let cohort_today = now.with_timezone(&blueprint.cohort_time_zone).date_naive().min(end);
     let position = blueprint.position_on(cohort_today);
-    let program_day = u32::try_from(position.program_day.max(0)).unwrap_or(0).min(blueprint.total_days());
+    let program_day = u32::try_from(position.program_day.max(0)).unwrap_or(0).min(total_days);
 
     let activity: HashMap<&str, &MemberActivity> = facts.activity.iter().map(|a| (a.user_id.as_str(), a)).collect();
-    let active_dates: HashMap<&str, HashSet<NaiveDate>> = facts
+    // Per member, which program days (index 1..=total) had a practice: window checks stay O(window).
+    let active_by_day: HashMap<&str, Vec<bool>> = facts
         .activity
         .iter()
-        .map(|a| (a.user_id.as_str(), a.days.iter().filter(|d| d.practices > 0).map(|d| d.date).collect()))
+        .map(|a| {
+            let mut days = vec![false; total_days as usize + 1];
+            for d in a.days.iter().filter(|d| d.practices > 0) {
+                if let Ok(day) = usize::try_from(blueprint.position_on(d.date).program_day)
+                    && (1..days.len()).contains(&day)
+                {
+                    days[day] = true;
+                }
+            }
+            (a.user_id.as_str(), days)
+        })
         .collect();
     let enrolled: Vec<&str> = facts
         .roster
@@ -253,8 +265,9 @@ pub fn cohort_report(facts: &CohortFacts, now: DateTime<Utc>) -> CohortReport {
         .map(|m| m.user_id.as_str())
         .collect();
     let active_between = |user: &str, first: u32, last: u32| -> u32 {
-        let (from, to) = (blueprint.date_of_day(first), blueprint.date_of_day(last));
-        active_dates.get(user).map_or(0, |dates| dates.iter().filter(|d| (from..=to).contains(*d)).count() as u32)
+        active_by_day.get(user).map_or(0, |days| {
+            days.get(first as usize..=last as usize).map_or(0, |window| window.iter().filter(|a| **a).count() as u32)
+        })
     };
     let engagement_on = |day: u32| -> Option<f64> {
         let active = enrolled.iter().filter(|u| active_between(u, day.saturating_sub(6).max(1), day) > 0).count();
@@ -292,14 +305,10 @@ pub fn cohort_report(facts: &CohortFacts, now: DateTime<Utc>) -> CohortReport {
             let (helpfulness, suggestions, criteria) = quality(given.clone());
             let (owed, overdue) = reviews.get(member.user_id.as_str()).copied().unwrap_or_default();
             let left = member.left_on.is_some_and(|left| left <= reference);
-            let mut active_program_days: Vec<u32> = active_dates
+            let active_program_days: Vec<u32> = active_by_day
                 .get(member.user_id.as_str())
-                .into_iter()
-                .flatten()
-                .filter_map(|d| u32::try_from(blueprint.position_on(*d).program_day).ok())
-                .filter(|day| (1..=blueprint.total_days()).contains(day))
-                .collect();
-            active_program_days.sort_unstable();
+                .map(|days| (1..=total_days).filter(|d| days[*d as usize]).collect())
+                .unwrap_or_default();
             let in_program_since = member.joined_on.max(blueprint.start_date);
             let at_risk = if member.role == MemberRole::Learner && !left {
                 risk(days, reference, in_program_since, overdue)
@@ -340,7 +349,7 @@ pub fn cohort_report(facts: &CohortFacts, now: DateTime<Utc>) -> CohortReport {
         title: facts.title.clone(),
         start_date: blueprint.start_date,
         program_day,
-        total_days: blueprint.total_days(),
+        total_days,
         week: position.week,
         size_status: blueprint.cohort_size.check(learners as u32).ok(),
         learners: learners as u32,

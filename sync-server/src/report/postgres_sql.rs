@@ -10,10 +10,11 @@ use crate::error::ApiError;
 
 const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS report_logs (
-    id TEXT PRIMARY KEY, cohort_id TEXT NOT NULL, user_id TEXT NOT NULL, local_date TEXT NOT NULL,
-    completed BIGINT NOT NULL, secs BIGINT NOT NULL, transfer BIGINT NOT NULL, corrects TEXT
+    cohort_id TEXT NOT NULL, id TEXT NOT NULL, user_id TEXT NOT NULL, local_date TEXT NOT NULL,
+    completed BIGINT NOT NULL, secs BIGINT NOT NULL, transfer BIGINT NOT NULL, corrects TEXT,
+    -- Clustered by cohort: a report reads each cohort's logs as one range.
+    PRIMARY KEY (cohort_id, id)
 );
-CREATE INDEX IF NOT EXISTS report_logs_by_cohort ON report_logs (cohort_id);
 CREATE TABLE IF NOT EXISTS report_log_marks (cohort_id TEXT PRIMARY KEY, seq BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS report_weeks (
     doc_id TEXT PRIMARY KEY, cohort_id TEXT NOT NULL, upto_seq BIGINT NOT NULL, facts TEXT NOT NULL

@@ -13,10 +13,11 @@ use crate::error::ApiError;
 
 const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS report_logs (
-    id TEXT PRIMARY KEY, cohort_id TEXT NOT NULL, user_id TEXT NOT NULL, local_date TEXT NOT NULL,
-    completed INTEGER NOT NULL, secs INTEGER NOT NULL, transfer INTEGER NOT NULL, corrects TEXT
+    cohort_id TEXT NOT NULL, id TEXT NOT NULL, user_id TEXT NOT NULL, local_date TEXT NOT NULL,
+    completed INTEGER NOT NULL, secs INTEGER NOT NULL, transfer INTEGER NOT NULL, corrects TEXT,
+    -- Clustered by cohort: a report reads each cohort's logs as one range.
+    PRIMARY KEY (cohort_id, id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS report_logs_by_cohort ON report_logs (cohort_id);
 CREATE TABLE IF NOT EXISTS report_log_marks (cohort_id TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS report_weeks (
     doc_id TEXT PRIMARY KEY, cohort_id TEXT NOT NULL, upto_seq INTEGER NOT NULL, facts TEXT NOT NULL

@@ -130,7 +130,7 @@ impl ReportStore {
                 let Ok(log) = serde_json::from_str::<WireLog>(row[2].text()?) else { continue };
                 statements.push((
                     "INSERT INTO report_logs (id, cohort_id, user_id, local_date, completed, secs, transfer, corrects)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (cohort_id, id) DO NOTHING",
                     vec![
                         t(&log.id),
                         t(cohort_id),
