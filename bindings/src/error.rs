@@ -101,3 +101,35 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for MicrocohortError {
         Self::Internal { detail: format!("listener failed: {}", err.reason) }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapped(err: CoreError) -> MicrocohortError {
+        err.into()
+    }
+
+    #[test]
+    fn each_core_failure_becomes_the_case_an_app_acts_on() {
+        assert!(matches!(mapped(CoreError::Network("no route".into())), MicrocohortError::Offline { .. }));
+        let busy = CoreError::Server { status: 503, message: "busy".into() };
+        assert!(matches!(mapped(busy), MicrocohortError::Offline { .. }));
+        let refused = CoreError::Server { status: 413, message: "too large".into() };
+        assert!(matches!(mapped(refused), MicrocohortError::Rejected { reason } if reason.contains("too large")));
+        assert!(matches!(mapped(CoreError::Unauthorized), MicrocohortError::Unauthorized { .. }));
+        assert!(matches!(mapped(CoreError::NotLinked), MicrocohortError::NotJoined { .. }));
+        let schema = CoreError::SchemaTooNew { found: 9, supported: 3 };
+        assert!(matches!(mapped(schema), MicrocohortError::UpdateRequired { .. }));
+        let bad = CoreError::Domain(DomainError::invalid("score", "7 is outside 1..=5"));
+        assert!(matches!(mapped(bad), MicrocohortError::InvalidInput { field, detail }
+            if field == "score" && detail == "7 is outside 1..=5"));
+        assert!(matches!(mapped(CoreError::Corrupt("chunk".into())), MicrocohortError::Storage { .. }));
+    }
+
+    #[test]
+    fn a_panic_is_an_internal_error_with_its_message() {
+        let err = guarded::<()>(|| panic!("boom")).unwrap_err();
+        assert!(matches!(err, MicrocohortError::Internal { detail } if detail.contains("boom")));
+    }
+}
