@@ -13,7 +13,8 @@ use microcohort_core::{Client, ManualClock};
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::DemoError;
-use super::simulation::{FACILITATOR, LEARNERS, Member, PersonSpec, Persona};
+use super::personas::{FACILITATOR, LEARNERS, PersonSpec, Persona};
+use super::simulation::Member;
 use crate::admin::{NewProgram, create_program};
 use crate::storage::Storage;
 use crate::storage::documents::{roster, server_edit};

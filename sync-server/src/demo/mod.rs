@@ -4,10 +4,12 @@
 //! dashboard shows and a sign-in link to the web dashboard, then keeps serving.
 //!
 //! - [`enrolment`]: the program, the cohort, the invites and the devices joining them;
-//! - [`simulation`]: what each person does on a day (personas, deterministic from `--seed`);
+//! - [`personas`]: who the simulated people are and how each persona behaves;
+//! - [`simulation`]: what each person does on a day, deterministic from `--seed`;
 //! - [`summary`]: the progress lines and the closing summary.
 
 mod enrolment;
+mod personas;
 mod simulation;
 mod summary;
 
@@ -29,7 +31,8 @@ use crate::report::sqlite_sql::SqliteSql;
 use crate::report::store::ReportStore;
 use crate::storage::Storage;
 use crate::storage::sqlite::SqliteStorage;
-use simulation::{COHORT_TIME_ZONE, Program, Tally, facilitate_day, live_day};
+use personas::COHORT_TIME_ZONE;
+use simulation::{Program, Tally, facilitate_day, live_day};
 
 /// Written into the data directory so a later run knows it may replace it.
 const MARKER_FILE: &str = "microcohort-demo.txt";
