@@ -129,15 +129,25 @@ pub fn snapshot_document(tx: &dyn Tx, doc: &str) -> Result<(), ApiError> {
     tx.put_snapshot(doc, upto, &snapshot)
 }
 
-/// `(program id, blueprint, pack, program title)` of a cohort.
-pub fn blueprint_of_cohort(tx: &dyn Tx, cohort_id: &str) -> Result<(String, Blueprint, PackFile, String), ApiError> {
+/// A cohort's program: what every sync needs.
+pub struct CohortProgram {
+    pub program_id: String,
+    pub title: String,
+    pub blueprint: Blueprint,
+    pub pack_version: u32,
+}
+
+pub fn program_of_cohort(tx: &dyn Tx, cohort_id: &str) -> Result<CohortProgram, ApiError> {
     let row = tx
         .cohort_program(cohort_id)?
         .ok_or_else(|| ApiError::NotFound(format!("cohort {cohort_id} has no program")))?;
-    let parsed: Blueprint = serde_json::from_str(&row.blueprint).map_err(internal)?;
-    let pack =
-        PackFile { pack_id: row.pack_id, version: row.pack_version, file_name: row.pack_file, toml: row.pack_toml };
-    Ok((row.program_id, parsed, pack, row.title))
+    let blueprint: Blueprint = serde_json::from_str(&row.blueprint).map_err(internal)?;
+    Ok(CohortProgram { program_id: row.program_id, title: row.title, blueprint, pack_version: row.pack_version })
+}
+
+/// A program's prompt pack, text included (about 120 KB for the built-in one).
+pub fn pack_of(tx: &dyn Tx, program_id: &str) -> Result<PackFile, ApiError> {
+    tx.program_pack(program_id)?.ok_or_else(|| ApiError::NotFound(format!("no program {program_id}")))
 }
 
 pub fn roster(tx: &dyn Tx, cohort_id: &str) -> Result<Roster, ApiError> {

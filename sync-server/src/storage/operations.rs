@@ -7,7 +7,7 @@ use microcohort_core::domain::prompt_pack::parse_pack;
 use microcohort_core::domain::roster::{Member, MemberRole};
 use microcohort_core::sync::wire::{JoinResponse, ProgramInfo};
 
-use super::documents::{blueprint_of_cohort, internal, now_ms, roster, server_edit};
+use super::documents::{internal, now_ms, pack_of, program_of_cohort, roster, server_edit};
 use super::primitives::{MemberRecord, NewInvite, NewProgram, Tx};
 use crate::error::ApiError;
 
@@ -23,7 +23,9 @@ pub struct JoinRequest<'a> {
 pub fn join(tx: &dyn Tx, server_actor: &ActorId, request: &JoinRequest<'_>) -> Result<JoinResponse, ApiError> {
     let used = || ApiError::Forbidden("this invite code is unknown or was already used".into());
     let (cohort_id, role, display_name, time_zone) = tx.open_invite(request.code_hash)?.ok_or_else(used)?;
-    let (program_id, blueprint, pack, title) = blueprint_of_cohort(tx, &cohort_id)?;
+    let program = program_of_cohort(tx, &cohort_id)?;
+    let pack = pack_of(tx, &program.program_id)?;
+    let blueprint = program.blueprint;
     let user_id = uuid::Uuid::now_v7().simple().to_string();
     let device_id = uuid::Uuid::now_v7().simple().to_string();
     let member = Member {
@@ -63,8 +65,8 @@ pub fn join(tx: &dyn Tx, server_actor: &ActorId, request: &JoinRequest<'_>) -> R
         cohort_id,
         role,
         program: ProgramInfo {
-            program_id,
-            title,
+            program_id: program.program_id,
+            title: program.title,
             blueprint_json: serde_json::to_string(&blueprint).map_err(internal)?,
             pack,
         },
@@ -141,7 +143,7 @@ pub fn remove_member(
     user_id: &str,
     left_on: Option<chrono::NaiveDate>,
 ) -> Result<chrono::NaiveDate, ApiError> {
-    let (_, blueprint, _, _) = blueprint_of_cohort(tx, cohort_id)?;
+    let blueprint = program_of_cohort(tx, cohort_id)?.blueprint;
     let left_on = left_on.unwrap_or_else(|| chrono::Utc::now().with_timezone(&blueprint.cohort_time_zone).date_naive());
     let members = roster(tx, cohort_id)?;
     let mut member = members

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use automerge::ActorId;
-use microcohort_core::sync::wire::{JoinResponse, SyncRequest, SyncResponse};
+use microcohort_core::sync::wire::{JoinResponse, PackFile, SyncRequest, SyncResponse};
 use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Statement};
@@ -163,8 +163,18 @@ impl PostgresStorage {
         off_async(|| f(&mut *self.connection()?))
     }
 
+    /// Runs `f` without a transaction: for round trips that write nothing (each statement sees
+    /// what is committed, as inside a READ COMMITTED transaction), saving BEGIN and COMMIT.
+    fn autocommit<T>(&self, f: impl FnOnce(&PgTx<'_, Client>) -> R<T>) -> R<T> {
+        off_async(|| {
+            let mut conn = self.connection()?;
+            let Connection { client, statements } = &mut *conn;
+            f(&PgTx { conn: RefCell::new(client), statements: RefCell::new(statements), raced: Cell::new(false) })
+        })
+    }
+
     /// Runs `f` in a transaction, again from the start while it loses races with other writers.
-    fn write<T>(&self, f: impl Fn(&PgTx<'_>) -> R<T>) -> R<T> {
+    fn write<T>(&self, f: impl Fn(&PgTx<'_, postgres::Transaction<'_>>) -> R<T>) -> R<T> {
         off_async(|| {
             let mut attempt = 1;
             loop {
@@ -172,15 +182,21 @@ impl PostgresStorage {
                 let outcome: Result<T, (ApiError, bool)> = {
                     let mut conn = self.connection()?;
                     let Connection { client, statements } = &mut *conn;
-                    let tx = client.transaction().map_err(pg_error)?;
-                    let pg =
-                        PgTx { tx: RefCell::new(tx), statements: RefCell::new(statements), raced: Cell::new(false) };
-                    match f(&pg) {
-                        Ok(value) => pg.tx.into_inner().commit().map(|()| value).map_err(|e| {
+                    let mut tx = client.transaction().map_err(pg_error)?;
+                    let pg = PgTx {
+                        conn: RefCell::new(&mut tx),
+                        statements: RefCell::new(statements),
+                        raced: Cell::new(false),
+                    };
+                    let result = f(&pg);
+                    let raced = pg.raced.get();
+                    drop(pg);
+                    match result {
+                        Ok(value) => tx.commit().map(|()| value).map_err(|e| {
                             let race = is_race(&e);
                             (pg_error(e), race)
                         }),
-                        Err(err) => Err((err, pg.raced.get())),
+                        Err(err) => Err((err, raced)),
                     }
                 };
                 match outcome {
@@ -198,14 +214,14 @@ impl PostgresStorage {
     }
 }
 
-/// One write transaction seen as [`Tx`].
-pub struct PgTx<'a> {
-    tx: RefCell<postgres::Transaction<'a>>,
+/// A transaction (or, for read-only round trips, a plain connection) seen as [`Tx`].
+pub struct PgTx<'a, C: postgres::GenericClient> {
+    conn: RefCell<&'a mut C>,
     statements: RefCell<&'a mut HashMap<&'static str, Statement>>,
     raced: Cell<bool>,
 }
 
-impl PgTx<'_> {
+impl<C: postgres::GenericClient> PgTx<'_, C> {
     fn fail(&self, err: postgres::Error) -> ApiError {
         if is_race(&err) {
             self.raced.set(true);
@@ -214,15 +230,15 @@ impl PgTx<'_> {
     }
 
     fn query(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> R<Vec<Row>> {
-        let mut tx = self.tx.borrow_mut();
-        let statement = prepared(&mut *tx, &mut self.statements.borrow_mut(), sql).map_err(|e| self.fail(e))?;
-        tx.query(&statement, params).map_err(|e| self.fail(e))
+        let mut conn = self.conn.borrow_mut();
+        let statement = prepared(&mut **conn, &mut self.statements.borrow_mut(), sql).map_err(|e| self.fail(e))?;
+        conn.query(&statement, params).map_err(|e| self.fail(e))
     }
 
     fn execute(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> R<u64> {
-        let mut tx = self.tx.borrow_mut();
-        let statement = prepared(&mut *tx, &mut self.statements.borrow_mut(), sql).map_err(|e| self.fail(e))?;
-        tx.execute(&statement, params).map_err(|e| self.fail(e))
+        let mut conn = self.conn.borrow_mut();
+        let statement = prepared(&mut **conn, &mut self.statements.borrow_mut(), sql).map_err(|e| self.fail(e))?;
+        conn.execute(&statement, params).map_err(|e| self.fail(e))
     }
 
     fn first<T>(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)], get: impl FnOnce(&Row) -> T) -> R<Option<T>> {
@@ -236,7 +252,7 @@ impl PgTx<'_> {
     }
 }
 
-impl Tx for PgTx<'_> {
+impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
     fn lock_doc(&self, doc: &str) -> R<()> {
         let lock = "SELECT 1 FROM docs WHERE doc_id = $1 FOR UPDATE";
         if self.query(lock, &[&doc])?.is_empty() {
@@ -340,21 +356,24 @@ impl Tx for PgTx<'_> {
 
     fn cohort_program(&self, cohort_id: &str) -> R<Option<ProgramRecord>> {
         let row = self.query(
-            "SELECT p.id, p.title, p.blueprint, p.pack_id, p.pack_version, p.pack_file, p.pack_toml
+            "SELECT p.id, p.title, p.blueprint, p.pack_version
              FROM cohorts c JOIN programs p ON p.id = c.program_id WHERE c.id = $1",
             &[&cohort_id],
         )?;
         let Some(r) = row.first() else { return Ok(None) };
-        let version: i64 = r.get(4);
         Ok(Some(ProgramRecord {
             program_id: r.get(0),
             title: r.get(1),
             blueprint: r.get(2),
-            pack_id: r.get(3),
-            pack_version: u32::try_from(version).map_err(|_| ApiError::Internal(format!("pack version {version}")))?,
-            pack_file: r.get(5),
-            pack_toml: r.get(6),
+            pack_version: pack_version(r.get(3))?,
         }))
+    }
+
+    fn program_pack(&self, program_id: &str) -> R<Option<PackFile>> {
+        let rows = self
+            .query("SELECT pack_id, pack_version, pack_file, pack_toml FROM programs WHERE id = $1", &[&program_id])?;
+        let Some(r) = rows.first() else { return Ok(None) };
+        Ok(Some(PackFile { pack_id: r.get(0), version: pack_version(r.get(1))?, file_name: r.get(2), toml: r.get(3) }))
     }
 
     fn program_blueprint(&self, program_id: &str) -> R<Option<String>> {
@@ -499,6 +518,10 @@ impl Tx for PgTx<'_> {
     }
 }
 
+fn pack_version(stored: i64) -> R<u32> {
+    u32::try_from(stored).map_err(|_| ApiError::Internal(format!("stored pack version {stored}")))
+}
+
 fn count(value: i64) -> u32 {
     u32::try_from(value).unwrap_or(u32::MAX)
 }
@@ -533,7 +556,13 @@ impl Storage for PostgresStorage {
     }
 
     fn sync(&self, device: &Device, request: SyncRequest) -> Result<(SyncResponse, SyncStats), ApiError> {
-        self.write(|tx| round_trip::sync(tx, device, &request))
+        // Nothing pushed: nothing locked or written (most syncs).
+        let writes = !request.practice_logs.is_empty() || request.docs.iter().any(|d| !d.changes.is_empty());
+        if writes {
+            self.write(|tx| round_trip::sync(tx, device, &request))
+        } else {
+            self.autocommit(|tx| round_trip::sync(tx, device, &request))
+        }
     }
 
     fn counts(&self) -> Result<(u64, u64), ApiError> {

@@ -5,19 +5,19 @@
 //! Every method runs inside the caller's write transaction. Binary columns are `&[u8]`; times are
 //! milliseconds since the epoch.
 
+use microcohort_core::sync::wire::PackFile;
+
 use crate::error::ApiError;
 
 pub type R<T> = Result<T, ApiError>;
 
-/// A program as stored, joined to one of its cohorts.
+/// A program as stored, joined to one of its cohorts, without its prompt pack's text (which
+/// a sync needs only when the device's pack is older).
 pub struct ProgramRecord {
     pub program_id: String,
     pub title: String,
     pub blueprint: String,
-    pub pack_id: String,
     pub pack_version: u32,
-    pub pack_file: String,
-    pub pack_toml: String,
 }
 
 /// One `members` row, as text.
@@ -98,6 +98,8 @@ pub trait Tx {
 
     // ---- programs, cohorts, members ----
     fn cohort_program(&self, cohort_id: &str) -> R<Option<ProgramRecord>>;
+    /// The program's prompt pack, text included.
+    fn program_pack(&self, program_id: &str) -> R<Option<PackFile>>;
     fn program_blueprint(&self, program_id: &str) -> R<Option<String>>;
     fn program_has_cohorts(&self, program_id: &str) -> R<bool>;
     fn upsert_program(&self, program: &NewProgram<'_>, now: i64) -> R<()>;

@@ -14,7 +14,7 @@ use microcohort_core::sync::wire::{DocPull, DocStatus, SyncRequest, SyncResponse
 use serde_bytes::ByteBuf;
 
 use super::documents::{
-    Bindings, blueprint_of_cohort, heads, internal, load_index, now_ms, roster, store_change, store_objects,
+    Bindings, heads, internal, load_index, now_ms, pack_of, program_of_cohort, roster, store_change, store_objects,
 };
 use super::primitives::Tx;
 use super::{Device, SyncStats};
@@ -55,7 +55,8 @@ fn check_log(log: &WireLog, program_id: &str) -> Result<(), ApiError> {
 }
 
 pub fn sync(tx: &dyn Tx, device: &Device, request: &SyncRequest) -> Result<(SyncResponse, SyncStats), ApiError> {
-    let (program_id, blueprint, pack, _) = blueprint_of_cohort(tx, &device.cohort_id)?;
+    let program = program_of_cohort(tx, &device.cohort_id)?;
+    let (program_id, blueprint) = (&program.program_id, &program.blueprint);
     // Decode everything first: malformed input is refused before anything is written.
     let mut work = Vec::with_capacity(request.docs.len());
     for push in &request.docs {
@@ -77,7 +78,7 @@ pub fn sync(tx: &dyn Tx, device: &Device, request: &SyncRequest) -> Result<(Sync
         work.push(DocWork { id: doc.to_string(), doc, changes, known: push.known_server_heads.clone() });
     }
     for log in &request.practice_logs {
-        check_log(log, &program_id)?;
+        check_log(log, program_id)?;
     }
     // Every document this request may write is locked up front, in one order for all requests,
     // so concurrent writers to several documents never wait on each other in a cycle.
@@ -96,7 +97,7 @@ pub fn sync(tx: &dyn Tx, device: &Device, request: &SyncRequest) -> Result<(Sync
     for item in work {
         let pushed: HashSet<ChangeHash> = item.changes.iter().map(|c| c.hash()).collect();
         let may_edit_synthesis = match item.doc {
-            DocId::Week { week, .. } => roles_for_week(&blueprint, &roster, week).may_edit_synthesis(&device.user_id),
+            DocId::Week { week, .. } => roles_for_week(blueprint, &roster, week).may_edit_synthesis(&device.user_id),
             DocId::Cohort { .. } => false,
         };
         let submitter = Submitter { user_id: &device.user_id, facilitator, may_edit_synthesis };
@@ -136,7 +137,7 @@ pub fn sync(tx: &dyn Tx, device: &Device, request: &SyncRequest) -> Result<(Sync
     } else {
         (Vec::new(), request.logs_since)
     };
-    let prompts = (pack.version > request.prompts_since).then_some(pack);
+    let prompts = if program.pack_version > request.prompts_since { Some(pack_of(tx, program_id)?) } else { None };
     let response = SyncResponse {
         docs,
         practice_logs_acked: acked,

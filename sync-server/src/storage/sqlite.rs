@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use automerge::ActorId;
-use microcohort_core::sync::wire::{JoinResponse, SyncRequest, SyncResponse};
+use microcohort_core::sync::wire::{JoinResponse, PackFile, SyncRequest, SyncResponse};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::documents::snapshot_document;
@@ -175,7 +175,7 @@ impl Tx for Connection {
     fn cohort_program(&self, cohort_id: &str) -> R<Option<ProgramRecord>> {
         Ok(self
             .prepare_cached(
-                "SELECT p.id, p.title, p.blueprint, p.pack_id, p.pack_version, p.pack_file, p.pack_toml
+                "SELECT p.id, p.title, p.blueprint, p.pack_version
                  FROM cohorts c JOIN programs p ON p.id = c.program_id WHERE c.id = ?1",
             )?
             .query_row([cohort_id], |r| {
@@ -183,11 +183,17 @@ impl Tx for Connection {
                     program_id: r.get(0)?,
                     title: r.get(1)?,
                     blueprint: r.get(2)?,
-                    pack_id: r.get(3)?,
-                    pack_version: r.get(4)?,
-                    pack_file: r.get(5)?,
-                    pack_toml: r.get(6)?,
+                    pack_version: r.get(3)?,
                 })
+            })
+            .optional()?)
+    }
+
+    fn program_pack(&self, program_id: &str) -> R<Option<PackFile>> {
+        Ok(self
+            .prepare_cached("SELECT pack_id, pack_version, pack_file, pack_toml FROM programs WHERE id = ?1")?
+            .query_row([program_id], |r| {
+                Ok(PackFile { pack_id: r.get(0)?, version: r.get(1)?, file_name: r.get(2)?, toml: r.get(3)? })
             })
             .optional()?)
     }
