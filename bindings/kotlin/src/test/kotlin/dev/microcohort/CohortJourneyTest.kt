@@ -122,6 +122,10 @@ class CohortJourneyTest {
                         criteria = listOf(0u),
                     ))
                     ben.syncNow()
+                    // Only its author may change a submission; only the submission's author rates.
+                    val notYours = assertThrows<MicrocohortException.Rejected> { ben.editEntry(submission, "Rewritten by Ben") }
+                    assertTrue(notYours.reason.contains(submission.key))
+                    assertEquals("feedback", assertThrows<MicrocohortException.InvalidInput> { ben.rateFeedback(feedback, 4u.toUByte()) }.field)
 
                     // --- Ana rates the feedback and replies ----------------------------------------
                     ana.syncNow()
