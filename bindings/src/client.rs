@@ -77,7 +77,8 @@ impl Client {
         on_runtime(move || core.join_server(&server_url, &invite_code, &device_name, &time_zone)).await
     }
 
-    /// One sync round trip: sends what this device wrote, brings back what it lacks.
+    /// One sync round trip: sends what this device wrote, brings back what it lacks. Cancelling
+    /// the caller's coroutine/task does not stop a sync under way; stopping it anywhere is safe.
     pub async fn sync_now(&self) -> Result<SyncOutcome> {
         let core = self.core.clone();
         on_runtime(move || core.sync_now()).await.map(Into::into)

@@ -75,6 +75,21 @@ class BoundaryTest {
     }
 
     @Test
+    fun `a listener may read from the client while it is being told of a change`() {
+        fresh().use { client ->
+            val seen = java.util.concurrent.CopyOnWriteArrayList<ULong>()
+            val reading = object : ClientListener {
+                override fun onDataChanged(change: DataChange) {
+                    seen.add(client.pendingUploads())
+                }
+                override fun onSyncStatusChanged(status: SyncStatus) {}
+            }
+            client.subscribe(reading).use { client.importDefaultPromptPack() }
+            assertEquals(listOf(0uL), seen.toList())
+        }
+    }
+
+    @Test
     fun `a listener that throws does not undo or break the change it was told about`() {
         fresh().use { client ->
             val throwing = object : ClientListener {
