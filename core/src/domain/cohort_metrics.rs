@@ -394,7 +394,7 @@ fn risk(days: &[DayActivity], reference: NaiveDate, in_program_since: NaiveDate,
 
 /// `(owed, overdue)` per reviewer: assigned reviews of submissions shared in the current or the
 /// previous week that the reviewer has not given feedback on.
-fn reviews_owed<'a>(facts: &'a CohortFacts, now: DateTime<Utc>, week: Option<u32>) -> HashMap<&'a str, (u32, u32)> {
+fn reviews_owed(facts: &CohortFacts, now: DateTime<Utc>, week: Option<u32>) -> HashMap<&str, (u32, u32)> {
     let mut owed: HashMap<&str, (u32, u32)> = HashMap::new();
     let Some(week) = week else { return owed };
     let given: HashSet<(u32, &str, &str)> =
