@@ -24,7 +24,9 @@ use rand::Rng;
 
 use super::documents::snapshot_document;
 use super::operations::{self, JoinRequest};
-use super::primitives::{ChangeRecord, MemberRecord, NewChange, NewInvite, NewProgram, ProgramRecord, R, Tx};
+use super::primitives::{
+    ChangeRecord, MemberRecord, NewChange, NewInvite, NewProgram, ObjectRow, ProgramRecord, R, Tx,
+};
 use super::{CohortRow, Device, MemberRow, ProgramRow, Storage, SyncStats, round_trip};
 use crate::auth;
 use crate::error::ApiError;
@@ -190,7 +192,6 @@ impl PostgresStorage {
                     };
                     let result = f(&pg);
                     let raced = pg.raced.get();
-                    drop(pg);
                     match result {
                         Ok(value) => tx.commit().map(|()| value).map_err(|e| {
                             let race = is_race(&e);
@@ -323,7 +324,7 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
         Ok(())
     }
 
-    fn objects(&self, doc: &str) -> R<Vec<(i64, Vec<u8>, String, String)>> {
+    fn objects(&self, doc: &str) -> R<Vec<ObjectRow>> {
         let rows = self.query("SELECT counter, actor, container, owner FROM doc_objects WHERE doc_id = $1", &[&doc])?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
     }

@@ -30,6 +30,9 @@ pub struct MemberRecord {
     pub left_on: Option<String>,
 }
 
+/// One row of the validator's index: `(counter, actor, container, owner)`.
+pub type ObjectRow = (i64, Vec<u8>, String, String);
+
 /// One stored change row.
 pub struct ChangeRecord {
     pub doc_seq: i64,
@@ -85,8 +88,7 @@ pub trait Tx {
     fn snapshot(&self, doc: &str) -> R<Option<(i64, Vec<u8>)>>;
     /// Stores a snapshot unless one covering more is already there.
     fn put_snapshot(&self, doc: &str, upto_seq: i64, bytes: &[u8]) -> R<()>;
-    /// The validator's index rows: `(counter, actor, container, owner)`.
-    fn objects(&self, doc: &str) -> R<Vec<(i64, Vec<u8>, String, String)>>;
+    fn objects(&self, doc: &str) -> R<Vec<ObjectRow>>;
     fn insert_object(&self, doc: &str, counter: i64, actor: &[u8], container: &str, owner: &str) -> R<()>;
     /// `None`: unbound; `Some(None)`: the server's.
     fn actor_owner(&self, actor: &[u8]) -> R<Option<Option<String>>>;

@@ -10,7 +10,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::documents::snapshot_document;
 use super::operations::{self, JoinRequest};
-use super::primitives::{ChangeRecord, MemberRecord, NewChange, NewInvite, NewProgram, ProgramRecord, R, Tx};
+use super::primitives::{
+    ChangeRecord, MemberRecord, NewChange, NewInvite, NewProgram, ObjectRow, ProgramRecord, R, Tx,
+};
 use super::{CohortRow, Device, MemberRow, ProgramRow, Storage, SyncStats, round_trip};
 use crate::auth;
 use crate::error::ApiError;
@@ -139,7 +141,7 @@ impl Tx for Connection {
         Ok(())
     }
 
-    fn objects(&self, doc: &str) -> R<Vec<(i64, Vec<u8>, String, String)>> {
+    fn objects(&self, doc: &str) -> R<Vec<ObjectRow>> {
         let mut stmt =
             self.prepare_cached("SELECT counter, actor, container, owner FROM doc_objects WHERE doc_id = ?1")?;
         let rows = stmt.query_map([doc], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
