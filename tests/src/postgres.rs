@@ -114,6 +114,8 @@ impl PostgresInstance {
         postgres.args(["-c", "max_connections=200"]);
         if !durable {
             postgres.args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
+            // Many tests run at once, each with its own server.
+            postgres.args(["-c", "shared_buffers=16MB"]);
         }
         let child = postgres.current_dir(&dir).stdout(Stdio::null()).stderr(log).spawn().expect("start postgres");
         let instance = Self { child, url: format!("postgres://microcohort@127.0.0.1:{port}/postgres"), dir };

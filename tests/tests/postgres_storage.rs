@@ -180,3 +180,19 @@ fn compaction_from_two_processes_is_safe() {
     assert_eq!(microcohort_core::docs::cohort::roster(&roster).members().len(), 8);
     assert_eq!(nodes[0].members("c1").unwrap().len(), 8);
 }
+
+/// A database written by a newer server is refused, and left as it was.
+#[test]
+fn a_newer_schema_is_refused_without_writing() {
+    let Some(pg) = PostgresInstance::start() else { return };
+    drop(PostgresStorage::open(&pg.url, 1).unwrap());
+    let mut client = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
+    client.execute("UPDATE schema_version SET version = 99", &[]).unwrap();
+    client.execute("DELETE FROM meta", &[]).unwrap();
+    let refused = PostgresStorage::open(&pg.url, 1).err().expect("refused");
+    assert!(refused.contains("newer"), "{refused}");
+    let version: i32 = client.query_one("SELECT version FROM schema_version", &[]).unwrap().get(0);
+    assert_eq!(version, 99);
+    let meta: i64 = client.query_one("SELECT COUNT(*) FROM meta", &[]).unwrap().get(0);
+    assert_eq!(meta, 0, "nothing written");
+}
