@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use microcohort_core::docs::projection::WeekRows;
+use microcohort_core::domain::cohort_metrics::CohortReport;
 use microcohort_core::domain::metrics::LearnerMetrics;
 use microcohort_core::domain::practice::PracticeOutcome;
 use microcohort_core::domain::prompt_pack::Prompt;
@@ -303,5 +304,12 @@ impl Client {
     /// The cohort's size against its range (facilitators see a warning below the minimum).
     pub fn cohort_size_status(&self) -> Result<SizeStatus> {
         guarded(|| self.core.cohort_size_status())
+    }
+
+    /// The facilitator's cohort dashboard, offline: every member's figures (active days, streak,
+    /// feedback, reviews owed, role, transfer evidence, at risk and why) and the cohort's
+    /// engagement, retention and feedback quality. Only facilitators get it (`Rejected` otherwise).
+    pub fn cohort_dashboard(&self) -> Result<CohortReport> {
+        guarded(|| self.core.cohort_dashboard())
     }
 }

@@ -9,6 +9,9 @@ use microcohort_core::docs::projection::{
     AgendaRow, AttendanceRow, EntryMeta, FeedbackRow, RatingRow, ReplyRow, SubmissionRow, WeekRows,
 };
 use microcohort_core::domain::blueprint::{Phase, ProgramPosition};
+use microcohort_core::domain::cohort_metrics::{
+    Activity60, CohortReport, Engagement, FeedbackSummary, MemberReport, RiskReason,
+};
 use microcohort_core::domain::metrics::LearnerMetrics;
 use microcohort_core::domain::practice::{PracticeOutcome, TransferEvidence, TransferKind};
 use microcohort_core::domain::prompt_pack::Prompt;
@@ -534,4 +537,76 @@ pub struct CohortPracticeLog {
     pub local_date: String,
     /// "completed" or "abandoned".
     pub status: String,
+}
+
+// ---- facilitator dashboard --------------------------------------------------------------------
+
+#[uniffi::remote(Enum)]
+pub enum RiskReason {
+    NoActiveDayIn7Days,
+    Slipping { last_7: u32, previous_7: u32 },
+    ReviewsOverdue { count: u32 },
+}
+
+#[uniffi::remote(Record)]
+pub struct MemberReport {
+    pub user_id: String,
+    pub display_name: String,
+    pub role: MemberRole,
+    pub left: bool,
+    pub reference_date: LocalDate,
+    pub active_days_7: u32,
+    pub active_days_14: u32,
+    pub active_days_30: u32,
+    pub streak: u32,
+    pub feedback_given: u32,
+    pub feedback_received: u32,
+    pub mean_helpfulness_given: Option<f64>,
+    pub suggestion_share: Option<f64>,
+    pub criteria_share: Option<f64>,
+    pub reviews_owed: u32,
+    pub reviews_overdue: u32,
+    pub role_this_week: Option<WeeklyRole>,
+    pub transfer_evidence: u32,
+    pub at_risk: Vec<RiskReason>,
+    pub active_program_days: Vec<u32>,
+}
+
+#[uniffi::remote(Record)]
+pub struct Engagement {
+    pub day: u32,
+    pub share: Option<f64>,
+}
+
+#[uniffi::remote(Record)]
+pub struct Activity60 {
+    pub mean_active_days: f64,
+    pub complete: bool,
+}
+
+#[uniffi::remote(Record)]
+pub struct FeedbackSummary {
+    pub given: u32,
+    pub per_member_per_week: Option<f64>,
+    pub mean_helpfulness: Option<f64>,
+    pub suggestion_share: Option<f64>,
+    pub criteria_share: Option<f64>,
+}
+
+#[uniffi::remote(Record)]
+pub struct CohortReport {
+    pub cohort_id: String,
+    pub title: String,
+    pub start_date: LocalDate,
+    pub program_day: u32,
+    pub total_days: u32,
+    pub week: Option<u32>,
+    pub size_status: Option<SizeStatus>,
+    pub learners: u32,
+    pub enrolled_at_start: u32,
+    pub members: Vec<MemberReport>,
+    pub engagement: Vec<Engagement>,
+    pub retention: Vec<f64>,
+    pub activity_60: Option<Activity60>,
+    pub feedback: FeedbackSummary,
 }

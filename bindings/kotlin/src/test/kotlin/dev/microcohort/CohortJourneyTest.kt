@@ -157,6 +157,22 @@ class CohortJourneyTest {
                     assertEquals(fay.weekRows(week), ben.weekRows(week))
                     assertTrue(ana.weekRows(week).attendance.single().present)
 
+                    // --- Fay's dashboard, offline: Ana practised and was rated, Ben gave feedback ----
+                    server.stop()
+                    val dashboard = fay.cohortDashboard()
+                    val anaRow = dashboard.members.single { it.userId == ana.myUserId() }
+                    val benRow = dashboard.members.single { it.userId == ben.myUserId() }
+                    assertEquals(1u, anaRow.activeDays7)
+                    assertEquals(1u, anaRow.transferEvidence)
+                    assertEquals(1u, anaRow.feedbackReceived)
+                    assertEquals(1u, benRow.feedbackGiven)
+                    assertEquals(5.0, benRow.meanHelpfulnessGiven)
+                    assertEquals(1.0, benRow.suggestionShare)
+                    assertEquals(1u, dashboard.feedback.given)
+                    // Learners do not get the cohort dashboard.
+                    assertThrows<MicrocohortException.Rejected> { ana.cohortDashboard() }
+                    server.start()
+
                     // --- what the learner's screens show now ---------------------------------------
                     val metrics = ana.learnerMetrics(null)
                     assertTrue(metrics.practisedToday)
