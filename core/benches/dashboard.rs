@@ -50,7 +50,7 @@ fn seeded(path: &std::path::Path) -> Client {
         )
         .unwrap();
         for day in 0..DAYS {
-            if (l % 5 == 0 && day > 30) || (day + l as u64) % 7 == 0 {
+            if (l.is_multiple_of(5) && day > 30) || (day + l as u64).is_multiple_of(7) {
                 continue;
             }
             tx.execute(

@@ -61,7 +61,7 @@ fn seed(path: &Path) -> ReportStore {
             .unwrap();
             for day in 0..DAYS {
                 // Most learners practise most days; every 5th learner fades after day 30.
-                if (l % 5 == 0 && day > 30) || (day + l as u64) % 7 == 0 {
+                if (l.is_multiple_of(5) && day > 30) || (day + l as u64).is_multiple_of(7) {
                     continue;
                 }
                 seq += 1;

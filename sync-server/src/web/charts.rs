@@ -34,15 +34,15 @@ pub fn retention(cohorts: &[CohortReport], total_days: u32) -> Markup {
 
 /// One row per member, one cell per program day: filled where they practised.
 pub fn heatmap(members: &[&MemberReport], program_day: u32, total_days: u32) -> Markup {
-    let cell = 3.0;
-    let label = 60.0;
+    let cell = 4.0;
+    let label = 70.0;
     let width = label + f64::from(total_days) * cell;
     let height = members.len() as f64 * (cell + 1.0) * 2.0 + 4.0;
     html! {
         svg.chart.heatmap role="img" aria-label="Active days per member" viewBox=(format!("0 0 {width} {height}")) {
             @for (row, member) in members.iter().enumerate() {
                 @let top = row as f64 * (cell + 1.0) * 2.0;
-                text x="0" y=(top + 6.0) font-size="6" fill="#333" { (member.display_name) }
+                text x="0" y=(top + 7.0) font-size="8" fill="#333" { (member.display_name) }
                 @for day in 1..=total_days {
                     @let active = member.active_program_days.binary_search(&day).is_ok();
                     @let fill = if active { "#059669" } else if day <= program_day { "#e5e7eb" } else { "#f9fafb" };

@@ -112,7 +112,7 @@ fn cohort_section(cohort: &CohortReport) -> Markup {
             p.muted { "Program day " (cohort.program_day) @if let Some(week) = cohort.week { " · week " (week) } " · " (cohort.learners) " learners" }
             div.figures {
                 @for e in &cohort.engagement { div.figure { b { (percent(e.share)) } "engaged at day " (e.day) } }
-                div.figure { b { (decimal(cohort.activity_60.map(|a| a.mean_active_days))) } "active days, days 1–60" }
+                div.figure { b { (decimal(cohort.activity_60.map(|a| a.mean_active_days))) } "active days, days 1–60" @if cohort.activity_60.is_some_and(|a| !a.complete) { " so far" } }
                 div.figure { b { (cohort.feedback.given) } "feedback given" }
                 div.figure { b { (decimal(cohort.feedback.mean_helpfulness)) } "mean helpfulness (1–5)" }
                 div.figure.risk { b { (at_risk) } "at risk" }
@@ -120,15 +120,19 @@ fn cohort_section(cohort: &CohortReport) -> Markup {
             h2 { "Active days" }
             (charts::heatmap(&learners, cohort.program_day, cohort.total_days))
             div.scroll { table {
-                tr { th { "Member" } th { "Streak" } th { "7/14/30" } th { "Feedback given/received" } th { "Reviews owed" } th { "Why at risk" } }
+                tr { th { "Member" } th { "Streak" } th { "Active 7/14/30" } th { "Feedback given/received" } th { "Reviews owed" } }
                 @for m in &learners {
                     tr.member data-user=(m.user_id) {
-                        td { (m.display_name) @if m.left { span.muted { " (left)" } } }
+                        td {
+                            (m.display_name) @if m.left { span.muted { " (left)" } }
+                            @if !m.at_risk.is_empty() {
+                                br; small.risk { @for (i, r) in m.at_risk.iter().enumerate() { @if i > 0 { "; " } (r.describe()) } }
+                            }
+                        }
                         td { (m.streak) }
                         td { (m.active_days_7) "/" (m.active_days_14) "/" (m.active_days_30) }
                         td { (m.feedback_given) "/" (m.feedback_received) }
                         td { (m.reviews_owed) @if m.reviews_overdue > 0 { span.risk { " (" (m.reviews_overdue) " overdue)" } } }
-                        td.risk { @for (i, r) in m.at_risk.iter().enumerate() { @if i > 0 { "; " } (r.describe()) } }
                     }
                 }
             } }
