@@ -6,6 +6,9 @@ use std::sync::Arc;
 
 use crate::admin::{NewProgram, create_program};
 use crate::app::{AppState, RateLimiter, router};
+use crate::report::postgres_sql::PostgresSql;
+use crate::report::sqlite_sql::SqliteSql;
+use crate::report::store::{ReportStore, Sql};
 use crate::storage::Storage;
 use crate::storage::postgres::PostgresStorage;
 use crate::storage::sqlite::SqliteStorage;
@@ -130,6 +133,14 @@ enum Admin {
     },
     ListPrograms,
     ListCohorts,
+    /// Print a one-time sign-in link to a program's web dashboard (for a program lead).
+    DashboardLink {
+        #[arg(long)]
+        program: String,
+        /// Where the server is reached from the reader's browser.
+        #[arg(long, default_value = "http://127.0.0.1:8787")]
+        base_url: String,
+    },
     ListMembers {
         #[arg(long)]
         cohort: String,
@@ -143,6 +154,15 @@ fn open(cli: &Cli) -> Result<Arc<dyn Storage>, String> {
     std::fs::create_dir_all(&cli.data_dir).map_err(|e| format!("{}: {e}", cli.data_dir.display()))?;
     let storage = SqliteStorage::open(&cli.data_dir.join("microcohort.sqlite")).map_err(|e| e.to_string())?;
     Ok(Arc::new(storage))
+}
+
+/// The report tables beside the sync tables, in the same database.
+fn open_reports(data_dir: &std::path::Path, database_url: Option<&str>) -> Result<Arc<ReportStore>, String> {
+    let sql: Box<dyn Sql> = match database_url {
+        Some(url) => Box::new(PostgresSql::open(url).map_err(|e| e.to_string())?),
+        None => Box::new(SqliteSql::open(&data_dir.join("microcohort.sqlite")).map_err(|e| e.to_string())?),
+    };
+    Ok(Arc::new(ReportStore::new(sql)))
 }
 
 /// Parses the arguments and runs the command; exits non-zero with a message on failure.
@@ -182,9 +202,12 @@ fn run(cli: Cli) -> Result<(), String> {
     let storage = open(&cli)?;
     let fail = |e: crate::error::ApiError| e.to_string();
     match cli.command {
-        Command::Serve { listen, rate_burst, rate_per_second } => {
-            serve(storage, listen, RateLimiter::new(rate_burst, rate_per_second))
-        }
+        Command::Serve { listen, rate_burst, rate_per_second } => serve(
+            storage,
+            open_reports(&cli.data_dir, cli.database_url.as_deref())?,
+            listen,
+            RateLimiter::new(rate_burst, rate_per_second),
+        ),
         #[cfg(feature = "demo")]
         Command::Demo { .. } => unreachable!("the demo returned before any storage was opened"),
         Command::Admin(admin) => match admin {
@@ -235,6 +258,13 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
                 Ok(())
             }
+            Admin::DashboardLink { program, base_url } => {
+                let code = open_reports(&cli.data_dir, cli.database_url.as_deref())?
+                    .create_sign_in_link(&program)
+                    .map_err(fail)?;
+                println!("{}/dashboard/link/{code}", base_url.trim_end_matches('/'));
+                Ok(())
+            }
             Admin::ListCohorts => {
                 for c in storage.cohorts().map_err(fail)? {
                     println!("{}\t{}\t{}\t{} members", c.id, c.program_id, c.title, c.members);
@@ -251,7 +281,12 @@ fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-fn serve(storage: Arc<dyn Storage>, listen: SocketAddr, limiter: RateLimiter) -> Result<(), String> {
+fn serve(
+    storage: Arc<dyn Storage>,
+    reports: Arc<ReportStore>,
+    listen: SocketAddr,
+    limiter: RateLimiter,
+) -> Result<(), String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         let listener =
@@ -261,7 +296,8 @@ fn serve(storage: Arc<dyn Storage>, listen: SocketAddr, limiter: RateLimiter) ->
         println!("listening on http://{address}");
         tracing::info!(%address, "serving");
         tokio::spawn(compact_in_background(storage.clone()));
-        axum::serve(listener, router(AppState::new(storage, limiter)))
+        tokio::spawn(refresh_reports_in_background(reports.clone()));
+        axum::serve(listener, router(AppState::new(storage, reports, limiter)))
             .with_graceful_shutdown(shutdown_signal())
             .await
             .map_err(|e| e.to_string())?;
@@ -281,6 +317,20 @@ pub(crate) async fn compact_in_background(storage: Arc<dyn Storage>) {
             Ok(Ok(n)) => tracing::info!(documents = n, "snapshots written"),
             Ok(Err(err)) => tracing::warn!(%err, "compaction failed"),
             Err(err) => tracing::warn!(%err, "compaction task failed"),
+        }
+    }
+}
+
+/// Keeps the report tables close to the sync tables, so a report request has little to catch up.
+async fn refresh_reports_in_background(reports: Arc<ReportStore>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let reports = reports.clone();
+        match tokio::task::spawn_blocking(move || reports.refresh()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => tracing::warn!(%err, "report refresh failed"),
+            Err(err) => tracing::warn!(%err, "report refresh task failed"),
         }
     }
 }
