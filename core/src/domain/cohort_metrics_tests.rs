@@ -279,3 +279,25 @@ fn criteria_addressed_ignores_unknown_and_repeated_indices() {
     assert_eq!(criteria_addressed("not json", 3), 0);
     assert_eq!(criteria_addressed("[]", 0), 0);
 }
+
+#[test]
+fn a_night_owls_practice_after_midnight_counts_for_the_day_before_with_a_day_start_offset() {
+    use crate::domain::time::{DayStart, local_day};
+    // Practising at 01:30 Berlin time every night of days 2..=8, with the day starting at 03:00:
+    // each practice belongs to the evening before, so days 1..=7 are active, not 2..=8.
+    let day_start = DayStart::from_minutes(180).unwrap();
+    let dates: Vec<NaiveDate> = (2..=8)
+        .map(|day| {
+            let night = start() + Days::new(day - 1);
+            let at = Tz::Europe__Berlin.from_local_datetime(&night.and_hms_opt(1, 30, 0).unwrap()).unwrap();
+            local_day(at.with_timezone(&Utc), Tz::Europe__Berlin, day_start)
+        })
+        .collect();
+    let owl = MemberActivity { user_id: "a".into(), days: days(dates), transfer_evidence: 0 };
+    let report = cohort_report(&facts(vec![learner("a")], vec![owl]), noon_of_day(8));
+    let a = member_report(&report, "a");
+    assert_eq!(a.active_program_days, (1..=7).collect::<Vec<_>>());
+    // Noon on day 8: today not practised yet, the streak runs to yesterday.
+    assert_eq!((a.streak, a.active_days_7), (7, 6));
+    assert_eq!(report.engagement[0].share, Some(1.0));
+}
