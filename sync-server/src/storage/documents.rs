@@ -1,6 +1,7 @@
 //! Documents as change rows, over [`Tx`]: storing a change and moving the heads, the
 //! validator's object index, actor bindings, snapshots, and the server's own roster edits.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use automerge::transaction::CommitOptions;
@@ -64,8 +65,17 @@ pub fn heads(tx: &dyn Tx, doc: &str) -> Result<Vec<ByteBuf>, ApiError> {
 
 /// Actor bindings from the table, plus those made earlier in the same request.
 pub struct Bindings<'a> {
-    pub tx: &'a dyn Tx,
+    tx: &'a dyn Tx,
     pub pending: HashMap<ActorId, Owner>,
+    /// Bindings read from the table during this request: the validator asks about the same
+    /// few actors for every operation.
+    read: RefCell<HashMap<ActorId, Option<Owner>>>,
+}
+
+impl<'a> Bindings<'a> {
+    pub fn new(tx: &'a dyn Tx) -> Self {
+        Self { tx, pending: HashMap::new(), read: RefCell::default() }
+    }
 }
 
 impl ActorDirectory for Bindings<'_> {
@@ -73,8 +83,13 @@ impl ActorDirectory for Bindings<'_> {
         if let Some(owner) = self.pending.get(actor) {
             return Some(owner.clone());
         }
+        if let Some(owner) = self.read.borrow().get(actor) {
+            return owner.clone();
+        }
         let row = self.tx.actor_owner(actor.to_bytes()).ok().flatten();
-        row.map(|user| user.map_or(Owner::Server, Owner::User))
+        let owner = row.map(|user| user.map_or(Owner::Server, Owner::User));
+        self.read.borrow_mut().insert(actor.clone(), owner.clone());
+        owner
     }
 }
 

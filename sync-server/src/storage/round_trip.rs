@@ -2,7 +2,7 @@
 //! document's new changes (all or nothing per document), answer with what the device lacks,
 //! store practice logs and relay them to facilitators.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use automerge::{ActorId, Change, ChangeHash};
 use microcohort_core::docs::DocId;
@@ -93,7 +93,7 @@ pub fn sync(tx: &dyn Tx, device: &Device, request: &SyncRequest) -> Result<(Sync
     let facilitator = device.role == "facilitator";
     let mut stats = SyncStats::default();
     let mut docs = Vec::with_capacity(work.len());
-    let mut bindings = Bindings { tx, pending: HashMap::new() };
+    let mut bindings = Bindings::new(tx);
     for item in work {
         let pushed: HashSet<ChangeHash> = item.changes.iter().map(|c| c.hash()).collect();
         let may_edit_synthesis = match item.doc {
