@@ -4,7 +4,8 @@
 //! - [`app`]: the axum router, shared state and cross-cutting layers (limits, timeouts, tracing).
 //! - [`auth`]: device tokens and invite codes (random, stored only as hashes), the bearer extractor.
 //! - [`sync`]: the `/v1/sync` round trip.
-//! - [`storage`]: the storage trait and its SQLite implementation.
+//! - [`storage`]: the storage trait, its SQLite and PostgreSQL implementations, and the sync rules
+//!   they share.
 //! - [`admin`]: the operator's commands (programs, cohorts, invites, revocation).
 //! - [`metrics`]: Prometheus text metrics.
 //! - [`cli`]: the `microcohort-server` command line (`serve`, `admin …`, `demo`).
