@@ -41,7 +41,22 @@ fn field<'a>(value: &'a ciborium::Value, name: &str) -> &'a ciborium::Value {
 fn the_running_server_matches_its_openapi_description() {
     let spec = spec();
     let paths: BTreeSet<&str> = spec["paths"].as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(paths, BTreeSet::from(["/healthz", "/metrics", "/v1/join", "/v1/sync"]));
+    assert_eq!(
+        paths,
+        BTreeSet::from([
+            "/healthz",
+            "/metrics",
+            "/v1/join",
+            "/v1/sync",
+            "/v1/programs/{program_id}/report",
+            "/v1/programs/{program_id}/report.csv",
+            "/dashboard",
+            "/dashboard/sign-in",
+            "/dashboard/sign-out",
+            "/dashboard/link/{code}",
+            "/dashboard/programs/{program_id}",
+        ])
+    );
 
     let data = tempfile::tempdir().unwrap();
     program_under_way(SERVER, data.path(), 8, &["c1"]);
@@ -106,4 +121,52 @@ fn the_running_server_matches_its_openapi_description() {
     });
     let (status, _, _) = raw_post(server.address, "/v1/sync", Some(&token), &other);
     assert!(sync_codes.contains(&status) && status == 403);
+
+    reports_match_their_description(&spec, &server, data.path());
+}
+
+/// The program report's JSON carries exactly the documented fields, and its refusals are documented.
+fn reports_match_their_description(spec: &Value, server: &ServerProcess, data: &Path) {
+    let properties = |schema: &str| -> BTreeSet<String> {
+        spec["components"]["schemas"][schema]["properties"].as_object().unwrap().keys().cloned().collect()
+    };
+    let object_keys = |v: &Value| -> BTreeSet<String> { v.as_object().unwrap().keys().cloned().collect() };
+    let report_codes = documented(spec, "/v1/programs/{program_id}/report", "get");
+    let link = admin(SERVER, data, &["dashboard-link", "--program", "p1", "--base-url", &server.url()]);
+    let (status, headers) = http_get(server.address, link.strip_prefix(&server.url()).unwrap(), None);
+    assert!(documented(spec, "/dashboard/link/{code}", "get").contains(&status) && status == 303);
+    let cookie = headers
+        .lines()
+        .find_map(|l| {
+            l.to_lowercase().starts_with("set-cookie:").then(|| l[11..].trim().split(';').next().unwrap().to_owned())
+        })
+        .unwrap();
+    let (status, body) = http_get(server.address, "/v1/programs/p1/report", Some(&cookie));
+    assert_eq!(status, 200);
+    let report: Value = serde_json::from_str(body.split_once("\r\n\r\n").unwrap().1).unwrap();
+    assert_eq!(object_keys(&report), properties("ProgramReport"));
+    assert_eq!(object_keys(&report), required(spec, "ProgramReport"));
+    let cohort = &report["cohorts"][0];
+    assert_eq!(object_keys(cohort), required(spec, "CohortReport"));
+    assert_eq!(object_keys(&cohort["members"][0]), required(spec, "MemberReport"));
+    for (path, credentials, expected) in [
+        ("/v1/programs/p1/report", None, 401),
+        ("/v1/programs/p2/report", Some(cookie.as_str()), 403),
+        ("/v1/programs/p1/report?baseline=zz", Some(cookie.as_str()), 400),
+    ] {
+        let (status, _) = http_get(server.address, path, credentials);
+        assert!(report_codes.contains(&status) && status == expected, "{path}: {status}");
+    }
+}
+
+/// A GET with an optional cookie: status and the whole response.
+fn http_get(address: std::net::SocketAddr, path: &str, cookie: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    let cookie = cookie.map(|c| format!("Cookie: {c}\r\n")).unwrap_or_default();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\n{cookie}Connection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, response)
 }
