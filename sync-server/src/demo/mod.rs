@@ -95,6 +95,11 @@ pub fn run(options: DemoOptions) -> Result<(), DemoError> {
     // which reads the real clock, shows exactly what was simulated.
     let start = today - Days::new(u64::from(options.days - 1));
     let blueprint = Blueprint::default_90_days(start, zone);
+    // Bound before the data directory is touched: a port in use leaves an earlier demo's data alone.
+    let listen = options.listen;
+    let listen_failed = |e: std::io::Error| DemoError::Listen { address: listen, reason: e.to_string() };
+    let listener = std::net::TcpListener::bind(listen).map_err(listen_failed)?;
+    listener.set_nonblocking(true).map_err(listen_failed)?;
     prepare_data_dir(&options.data_dir)?;
     let database = options.data_dir.join(DATABASE_FILE);
     let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(&database)?);
@@ -102,10 +107,7 @@ pub fn run(options: DemoOptions) -> Result<(), DemoError> {
 
     let runtime = tokio::runtime::Runtime::new().map_err(|e| DemoError::Server(e.to_string()))?;
     runtime.block_on(async move {
-        let listen = options.listen;
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| DemoError::Listen { address: listen, reason: e.to_string() })?;
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(listen_failed)?;
         let address = listener.local_addr().map_err(|e| DemoError::Server(e.to_string()))?;
         println!("listening on http://{address}");
         // Thirteen devices syncing as fast as the simulation runs: no per-device rate limit.
