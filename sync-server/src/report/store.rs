@@ -86,6 +86,8 @@ const BATCH: i64 = 2_000;
 const WEEK_DOCS_PER_STEP: i64 = 64;
 /// How long a dashboard session lasts.
 pub const SESSION_HOURS: i64 = 12;
+/// How long a printed sign-in link stays redeemable.
+pub const LINK_HOURS: i64 = 24;
 
 pub struct ReportStore {
     db: Box<dyn Sql>,
@@ -330,8 +332,9 @@ impl ReportStore {
     pub fn redeem_sign_in_link(&self, code: &str) -> R<(String, Viewer)> {
         let hash = crate::auth::hash_secret(code);
         let rows = self.db.query(
-            "UPDATE dashboard_links SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL RETURNING program_id",
-            &[Val::Int(now_ms()), Val::Bytes(hash)],
+            "UPDATE dashboard_links SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL AND created_at > $3
+             RETURNING program_id",
+            &[Val::Int(now_ms()), Val::Bytes(hash), Val::Int(now_ms() - LINK_HOURS * 3_600_000)],
         )?;
         let program_id = rows.first().ok_or(ApiError::Unauthorized)?[0].text()?.to_owned();
         let viewer = Viewer { program_id, facilitator: None };
@@ -340,16 +343,19 @@ impl ReportStore {
 
     pub fn create_session(&self, viewer: &Viewer) -> R<String> {
         let token = crate::auth::new_token();
-        let expires = now_ms() + SESSION_HOURS * 3_600_000;
-        self.db.batch(&[(
-            "INSERT INTO dashboard_sessions (token_hash, program_id, facilitator, expires_at) VALUES ($1, $2, $3, $4)",
-            vec![
-                Val::Bytes(crate::auth::hash_secret(&token)),
-                t(&viewer.program_id),
-                viewer.facilitator.as_deref().map_or(Val::Null, t),
-                Val::Int(expires),
-            ],
-        )])?;
+        let now = now_ms();
+        self.db.batch(&[
+            ("DELETE FROM dashboard_sessions WHERE expires_at < $1", vec![Val::Int(now)]),
+            (
+                "INSERT INTO dashboard_sessions (token_hash, program_id, facilitator, expires_at) VALUES ($1, $2, $3, $4)",
+                vec![
+                    Val::Bytes(crate::auth::hash_secret(&token)),
+                    t(&viewer.program_id),
+                    viewer.facilitator.as_deref().map_or(Val::Null, t),
+                    Val::Int(now + SESSION_HOURS * 3_600_000),
+                ],
+            ),
+        ])?;
         Ok(token)
     }
 
@@ -381,3 +387,7 @@ struct WeekFacts {
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;
