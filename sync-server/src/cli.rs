@@ -53,7 +53,7 @@ enum Command {
     #[cfg(feature = "demo")]
     Demo {
         /// Simulated program days, ending today.
-        #[arg(long, default_value_t = 42)]
+        #[arg(long, default_value_t = 63)]
         days: u32,
         #[arg(long, default_value = "127.0.0.1:8787")]
         listen: SocketAddr,

@@ -101,6 +101,12 @@ impl Persona {
         }
     }
 
+    /// Chance of opening the app to review and rate on a day without practice; someone who
+    /// dropped out does not.
+    pub fn visit_chance(self, day: u32, days: u32) -> f64 {
+        if self == Self::DroppingOut && day > dropout_day(days) { 0.0 } else { 0.3 }
+    }
+
     pub fn suggestion_chance(self) -> f64 {
         match self {
             Self::GenerousReviewer => 0.95,

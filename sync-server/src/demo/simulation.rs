@@ -126,8 +126,7 @@ pub fn live_day(member: &mut Member, program: &Program, day: u32, tally: &mut Ta
     if practises {
         practise(member, program, date, week, tally)?;
     }
-    // Someone who stopped practising also stops taking part.
-    if practises || member.rng.random_bool(0.3) {
+    if practises || member.rng.random_bool(member.persona.visit_chance(day, program.days)) {
         review(member, program, week, tally)?;
         rate_and_reply(member, week, tally)?;
         if position.day_of_week.is_some_and(|d| d >= 5) {
