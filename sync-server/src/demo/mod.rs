@@ -113,7 +113,7 @@ pub fn run(options: DemoOptions) -> Result<(), DemoError> {
         // Thirteen devices syncing as fast as the simulation runs: no per-device rate limit.
         let state = AppState::new(storage.clone(), reports.clone(), RateLimiter::new(100_000, 100_000));
         let mut server = tokio::spawn(
-            axum::serve(listener, router(state.clone())).with_graceful_shutdown(crate::cli::shutdown_signal()).into_future(),
+            axum::serve(listener, router(state)).with_graceful_shutdown(crate::cli::shutdown_signal()).into_future(),
         );
         tokio::spawn(crate::cli::compact_in_background(storage.clone()));
 

@@ -153,19 +153,16 @@ fn practise(
     tally: &mut Tally,
 ) -> Result<(), DemoError> {
     let session = member.client.start_practice(None)?;
-    let minutes = member.rng.random_range(8..=15u32);
+    let seconds = member.rng.random_range(8 * 60..=15 * 60u32);
     let transfer = member.rng.random_bool(0.15).then(|| TransferEvidence {
         kind: if member.rng.random_bool(0.7) { TransferKind::AppliedAtWork } else { TransferKind::Portfolio },
         note: "Tried it in a real conversation this week.".into(),
         link: None,
     });
     tally.transfer += u32::from(transfer.is_some());
-    let outcome = PracticeOutcome {
-        duration_secs: Some(minutes * 60 + member.rng.random_range(0..60)),
-        reflection: format!("What I noticed on {date}."),
-        transfer,
-    };
-    member.clock.advance(chrono::Duration::minutes(i64::from(minutes)));
+    let outcome =
+        PracticeOutcome { duration_secs: Some(seconds), reflection: format!("What I noticed on {date}."), transfer };
+    member.clock.advance(chrono::Duration::seconds(i64::from(seconds)));
     let log = member.client.finish_practice(session.id, &outcome)?;
     member.practised_on.insert(log.local_date);
     tally.practices += 1;
