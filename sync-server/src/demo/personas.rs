@@ -133,3 +133,37 @@ impl Persona {
 fn dropout_day(days: u32) -> u32 {
     (days * 6 / 10).min(days.saturating_sub(8)).max(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_one_who_drops_out_is_silent_for_the_last_week_of_any_run_long_enough_to_show_it() {
+        for days in 9..=90 {
+            let last = dropout_day(days);
+            assert!(last + 7 < days, "{days} days: last practice on day {last}");
+            assert!(last >= days / 2 || last + 8 == days, "{days} days: drops out too early, on day {last}");
+            assert_eq!(Persona::DroppingOut.practice_chance(last + 1, days), 0.0);
+            assert_eq!(Persona::DroppingOut.visit_chance(last + 1, days), 0.0);
+        }
+    }
+
+    #[test]
+    fn the_slipping_learner_practises_far_less_in_the_last_week_than_before() {
+        let days = 63;
+        let before = Persona::Slipping.practice_chance(days - 14, days);
+        let last_week = Persona::Slipping.practice_chance(days - 3, days);
+        // Expected active days in the last 7 are well under half of the 7 before: "slipping".
+        assert!(last_week * 2.0 < before * 0.6, "{last_week} against {before}");
+    }
+
+    #[test]
+    fn every_time_zone_is_a_real_iana_zone() {
+        for person in LEARNERS.iter().chain([&FACILITATOR]) {
+            assert!(person.time_zone.parse::<chrono_tz::Tz>().is_ok(), "{}", person.time_zone);
+        }
+        assert!(COHORT_TIME_ZONE.parse::<chrono_tz::Tz>().is_ok());
+        assert!(TRAVELLER_DESTINATION.parse::<chrono_tz::Tz>().is_ok());
+    }
+}
