@@ -162,7 +162,7 @@ fn reports_agree_with_the_device_and_the_dashboard_renders(backend: Backend) {
     assert_eq!(by_name("Dee").active_days_7, 0);
     assert_eq!(on_device.feedback.given, given);
     assert!(on_device.feedback.mean_helpfulness.is_some());
-    assert_eq!(on_device.feedback.suggestion_share, Some(((given + 1) / 2) as f64 / given as f64));
+    assert_eq!(on_device.feedback.suggestion_share, Some(given.div_ceil(2) as f64 / given as f64));
 
     // Cohort c2 gets its facilitator and a learner.
     let other = raw_join(&server, &other_facilitator_code);

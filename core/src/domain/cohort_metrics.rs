@@ -8,7 +8,9 @@
 //! - "no active day in the last 7 days" flags a member only once they have been in the program
 //!   for 7 days, so nobody is at risk on day 1;
 //! - reviews owed are counted for the current and the previous program week; one is overdue
-//!   once that week's feedback window has closed.
+//!   once that week's feedback window has closed;
+//! - "enrolled at program start" means joined by the first day of week 1: orientation is when
+//!   people join.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -257,11 +259,14 @@ pub fn cohort_report(facts: &CohortFacts, now: DateTime<Utc>) -> CohortReport {
             (a.user_id.as_str(), days)
         })
         .collect();
+    // "Enrolled at program start": joined by the first day of week 1, so people who join during
+    // orientation (as the program intends) count.
+    let enrolment_closes = blueprint.date_of_day(blueprint.first_day_of_week(1));
     let enrolled: Vec<&str> = facts
         .roster
         .members()
         .iter()
-        .filter(|m| m.role == MemberRole::Learner && m.joined_on <= blueprint.start_date)
+        .filter(|m| m.role == MemberRole::Learner && m.joined_on <= enrolment_closes)
         .map(|m| m.user_id.as_str())
         .collect();
     let active_between = |user: &str, first: u32, last: u32| -> u32 {

@@ -65,26 +65,28 @@ fn member_report<'a>(report: &'a CohortReport, id: &str) -> &'a MemberReport {
 
 #[test]
 fn engagement_counts_members_enrolled_at_start_active_in_the_7_days_up_to_day_n() {
-    // a: every day; b: days 1..=7 only; c: never; d joined late (not in the denominator).
+    // a: every day; b: days 1..=7 only; c: never; e joined during orientation (counts); d joined
+    // in week 1 (not in the denominator).
     let late = member("d", MemberRole::Learner, "Europe/Berlin", start() + Days::new(10), None);
+    let orientation = member("e", MemberRole::Learner, "Europe/Berlin", start() + Days::new(3), None);
     let f = facts(
-        vec![learner("a"), learner("b"), learner("c"), late],
-        vec![active("a", 1, 30), active("b", 1, 7), active("d", 11, 30)],
+        vec![learner("a"), learner("b"), learner("c"), late, orientation],
+        vec![active("a", 1, 30), active("b", 1, 7), active("d", 11, 30), active("e", 4, 5)],
     );
     let report = cohort_report(&f, noon_of_day(25));
     assert_eq!(report.program_day, 25);
-    assert_eq!(report.enrolled_at_start, 3);
+    assert_eq!(report.enrolled_at_start, 4);
     let at = |day| report.engagement.iter().find(|e| e.day == day).unwrap().share;
-    assert_eq!(at(7), Some(2.0 / 3.0));
-    assert_eq!(at(21), Some(1.0 / 3.0));
+    assert_eq!(at(7), Some(3.0 / 4.0));
+    assert_eq!(at(21), Some(1.0 / 4.0));
     assert_eq!(at(60), None, "day 60 not reached yet");
     assert_eq!(report.retention.len(), 25);
-    assert_eq!(report.retention[0], 2.0 / 3.0);
+    assert_eq!(report.retention[0], 2.0 / 4.0);
     // Day 14 looks at days 8..=14: b's last day (7) is outside.
-    assert_eq!(report.retention[13], 1.0 / 3.0);
+    assert_eq!(report.retention[13], 1.0 / 4.0);
     let activity = report.activity_60.unwrap();
     assert!(!activity.complete);
-    assert_eq!(activity.mean_active_days, (25.0 + 7.0) / 3.0);
+    assert_eq!(activity.mean_active_days, (25.0 + 7.0 + 2.0) / 4.0);
 }
 
 #[test]
