@@ -5,6 +5,7 @@
 //! `cohort.rs` the cohort documents (sharing, feedback, roles, merging).
 
 mod cohort;
+mod dashboard;
 pub mod events;
 pub mod intents;
 
