@@ -150,7 +150,13 @@ fn measure(
                 let mut http = KeepAlive::connect(server.address).expect("connect");
                 let mut mine = Vec::new();
                 let mut i = t;
-                while Instant::now() < deadline && done.fetch_add(1, Ordering::Relaxed) < max_requests {
+                // A phase of at most one request per learner ends a thread at the end of its
+                // learners: wrapping around would reach another thread's, already used.
+                let wraps = max_requests > learners.len();
+                while Instant::now() < deadline
+                    && (wraps || i < learners.len())
+                    && done.fetch_add(1, Ordering::Relaxed) < max_requests
+                {
                     let mut learner = learners[i % learners.len()].lock().unwrap();
                     let begin = Instant::now();
                     let status = work(&mut http, &mut learner);
