@@ -132,7 +132,8 @@ impl PostgresStorage {
             let server_actor = Self::server_actor(&mut client).map_err(|e| format!("PostgreSQL: {e}"))?;
             let pool = r2d2::Pool::builder()
                 .max_size(pool_size.max(1))
-                .min_idle(Some(1))
+                // Every connection opened up front: a burst of requests never waits for new ones.
+                .min_idle(None)
                 .connection_timeout(Duration::from_secs(30))
                 .build(Manager { config })
                 .map_err(|e| format!("PostgreSQL pool: {e}"))?;
