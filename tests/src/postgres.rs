@@ -4,6 +4,7 @@
 //!
 //! `MICROCOHORT_TEST_POSTGRES=required` (set by `.ci/run`) makes a missing PostgreSQL a failure;
 //! otherwise the PostgreSQL variants of the tests are skipped with a message on stderr.
+//! `MICROCOHORT_TEST_POSTGRES_BIN` names another directory of PostgreSQL programs.
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -21,7 +22,8 @@ pub struct PostgresInstance {
 /// The newest installed PostgreSQL's programs (Debian installs them per major version).
 fn bin_dir() -> Option<PathBuf> {
     if let Ok(dir) = std::env::var("MICROCOHORT_TEST_POSTGRES_BIN") {
-        return Some(dir.into());
+        let dir = PathBuf::from(dir);
+        return dir.join("postgres").exists().then_some(dir);
     }
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .ok()?
@@ -82,7 +84,7 @@ impl PostgresInstance {
                 "MICROCOHORT_TEST_POSTGRES=required but no PostgreSQL under /usr/lib/postgresql/*/bin"
             );
             eprintln!(
-                "\n*** SKIPPED: PostgreSQL is not installed (apt-get install postgresql); this test ran on SQLite only ***\n"
+                "\n*** SKIPPED: PostgreSQL is not installed (apt-get install postgresql): this PostgreSQL test did not run ***\n"
             );
             return None;
         };
