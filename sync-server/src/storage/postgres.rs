@@ -88,9 +88,10 @@ fn is_race(err: &postgres::Error) -> bool {
     })
 }
 
-/// The blocking client must not run on an async worker thread (`/metrics` and start-up call
-/// [`Storage::counts`] there); on blocking threads and outside a runtime this is a plain call.
-fn off_async<T>(f: impl FnOnce() -> T) -> T {
+/// The blocking client must not run, nor be dropped, on an async worker thread (`/metrics` and
+/// start-up call [`Storage::counts`] there, and the server drops its state there); on blocking
+/// threads and outside a runtime this is a plain call.
+pub(crate) fn off_async<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(f)
