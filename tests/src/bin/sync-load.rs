@@ -42,25 +42,23 @@ fn options() -> Options {
     let args: Vec<String> = std::env::args().collect();
     for pair in args[1..].chunks(2) {
         let text = pair.get(1).unwrap_or_else(|| panic!("{} needs a value", pair[0]));
+        let number = || -> usize { text.parse().unwrap_or_else(|_| panic!("{} needs a number", pair[0])) };
         match pair[0].as_str() {
-            "--backend" => match text.as_str() {
-                "sqlite" => o.postgres = false,
-                "postgres" => o.postgres = true,
-                other => panic!("--backend {other}: sqlite or postgres"),
-            },
+            "--backend" => {
+                o.postgres = match text.as_str() {
+                    "sqlite" => false,
+                    "postgres" => true,
+                    other => panic!("--backend {other}: sqlite or postgres"),
+                }
+            }
             "--database-url" => {
                 o.postgres = true;
                 o.database_url = Some(text.clone());
             }
-            _ => {}
-        }
-        let value = || text.parse().unwrap_or_else(|_| panic!("{} needs a number", pair[0]));
-        match pair[0].as_str() {
-            "--backend" | "--database-url" => {}
-            "--learners" => o.learners = value(),
-            "--cohorts" => o.cohorts = value(),
-            "--seconds" => o.seconds = value() as u64,
-            "--concurrency" => o.concurrency = value(),
+            "--learners" => o.learners = number(),
+            "--cohorts" => o.cohorts = number(),
+            "--seconds" => o.seconds = number() as u64,
+            "--concurrency" => o.concurrency = number(),
             other => panic!("unknown option {other}"),
         }
     }
