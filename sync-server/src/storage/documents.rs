@@ -28,16 +28,13 @@ pub fn internal(err: impl std::fmt::Display) -> ApiError {
 
 /// Stores one change (its dependencies are present) and moves the document's heads.
 pub fn store_change(tx: &dyn Tx, doc: &str, change: &Change) -> Result<(), ApiError> {
-    let doc_seq = tx.next_doc_seq(doc)?;
     let deps: Vec<u8> = change.deps().iter().flat_map(|h| h.0).collect();
     let hash = change.hash();
     let actor = change.actor_id().to_bytes();
     let row = NewChange { hash: &hash.0, actor, seq: change.seq() as i64, deps: &deps, body: change.raw_bytes() };
-    tx.insert_change(doc, &row, doc_seq)?;
-    for dep in change.deps() {
-        tx.remove_head(doc, &dep.0)?;
-    }
-    tx.add_head(doc, &hash.0)
+    tx.append_change(doc, &row)?;
+    let superseded: Vec<&[u8]> = change.deps().iter().map(|dep| dep.0.as_slice()).collect();
+    tx.replace_heads(doc, &superseded, &hash.0)
 }
 
 pub fn store_objects(tx: &dyn Tx, doc: &str, created: &[(ObjKey, ObjectKind)]) -> Result<(), ApiError> {

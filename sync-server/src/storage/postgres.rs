@@ -268,16 +268,15 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
         Ok(())
     }
 
-    fn next_doc_seq(&self, doc: &str) -> R<i64> {
-        let sql = "INSERT INTO docs (doc_id, last_seq) VALUES ($1, 1)
-                   ON CONFLICT (doc_id) DO UPDATE SET last_seq = docs.last_seq + 1 RETURNING last_seq";
-        self.first(sql, &[&doc], |r| r.get(0))?.ok_or_else(|| ApiError::Internal("no doc_seq returned".into()))
-    }
-
-    fn insert_change(&self, doc: &str, c: &NewChange<'_>, doc_seq: i64) -> R<()> {
+    fn append_change(&self, doc: &str, c: &NewChange<'_>) -> R<()> {
+        // One round trip: the document's row (locked by this transaction) gives the number.
         self.execute(
-            "INSERT INTO changes (doc_id, hash, actor, seq, deps, body, doc_seq) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[&doc, &c.hash, &c.actor, &c.seq, &c.deps, &c.body, &doc_seq],
+            "WITH next AS (
+                 INSERT INTO docs (doc_id, last_seq) VALUES ($1, 1)
+                 ON CONFLICT (doc_id) DO UPDATE SET last_seq = docs.last_seq + 1 RETURNING last_seq)
+             INSERT INTO changes (doc_id, hash, actor, seq, deps, body, doc_seq)
+             SELECT $1, $2, $3, $4, $5, $6, last_seq FROM next",
+            &[&doc, &c.hash, &c.actor, &c.seq, &c.deps, &c.body],
         )?;
         Ok(())
     }
@@ -291,13 +290,12 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
         Ok(!self.query(sql, &[&doc, &actor, &seq])?.is_empty())
     }
 
-    fn remove_head(&self, doc: &str, hash: &[u8]) -> R<()> {
-        self.execute("DELETE FROM doc_heads WHERE doc_id = $1 AND hash = $2", &[&doc, &hash])?;
-        Ok(())
-    }
-
-    fn add_head(&self, doc: &str, hash: &[u8]) -> R<()> {
-        self.execute("INSERT INTO doc_heads (doc_id, hash) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&doc, &hash])?;
+    fn replace_heads(&self, doc: &str, removed: &[&[u8]], added: &[u8]) -> R<()> {
+        self.execute(
+            "WITH gone AS (DELETE FROM doc_heads WHERE doc_id = $1 AND hash = ANY($2))
+             INSERT INTO doc_heads (doc_id, hash) VALUES ($1, $3) ON CONFLICT DO NOTHING",
+            &[&doc, &removed, &added],
+        )?;
         Ok(())
     }
 

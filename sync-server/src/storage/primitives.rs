@@ -72,14 +72,13 @@ pub trait Tx {
     /// Holds the document's row until the transaction ends, so writers to one document commit
     /// in the order they assign `doc_seq` (a no-op where there is only one writer).
     fn lock_doc(&self, doc: &str) -> R<()>;
-    /// The next `doc_seq` of a document, creating its row.
-    fn next_doc_seq(&self, doc: &str) -> R<i64>;
-    fn insert_change(&self, doc: &str, change: &NewChange<'_>, doc_seq: i64) -> R<()>;
+    /// Stores a change with the document's next `doc_seq` (creating the document's row).
+    fn append_change(&self, doc: &str, change: &NewChange<'_>) -> R<()>;
     /// The `doc_seq` of a stored change.
     fn change_seq(&self, doc: &str, hash: &[u8]) -> R<Option<i64>>;
     fn actor_seq_used(&self, doc: &str, actor: &[u8], seq: i64) -> R<bool>;
-    fn remove_head(&self, doc: &str, hash: &[u8]) -> R<()>;
-    fn add_head(&self, doc: &str, hash: &[u8]) -> R<()>;
+    /// Removes some of a document's heads and adds one.
+    fn replace_heads(&self, doc: &str, removed: &[&[u8]], added: &[u8]) -> R<()>;
     /// The document's heads, sorted.
     fn heads(&self, doc: &str) -> R<Vec<Vec<u8>>>;
     /// Change rows with `doc_seq > after`, in order.

@@ -70,16 +70,13 @@ impl Tx for Connection {
         Ok(())
     }
 
-    fn next_doc_seq(&self, doc: &str) -> R<i64> {
-        Ok(self
+    fn append_change(&self, doc: &str, c: &NewChange<'_>) -> R<()> {
+        let doc_seq: i64 = self
             .prepare_cached(
                 "INSERT INTO docs (doc_id, last_seq) VALUES (?1, 1)
                  ON CONFLICT (doc_id) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq",
             )?
-            .query_row([doc], |r| r.get(0))?)
-    }
-
-    fn insert_change(&self, doc: &str, c: &NewChange<'_>, doc_seq: i64) -> R<()> {
+            .query_row([doc], |r| r.get(0))?;
         self.prepare_cached(
             "INSERT INTO changes (doc_id, hash, actor, seq, deps, body, doc_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?
@@ -98,14 +95,13 @@ impl Tx for Connection {
         exists(self, "SELECT 1 FROM changes WHERE doc_id = ?1 AND actor = ?2 AND seq = ?3", params![doc, actor, seq])
     }
 
-    fn remove_head(&self, doc: &str, hash: &[u8]) -> R<()> {
-        self.prepare_cached("DELETE FROM doc_heads WHERE doc_id = ?1 AND hash = ?2")?.execute(params![doc, hash])?;
-        Ok(())
-    }
-
-    fn add_head(&self, doc: &str, hash: &[u8]) -> R<()> {
+    fn replace_heads(&self, doc: &str, removed: &[&[u8]], added: &[u8]) -> R<()> {
+        for hash in removed {
+            self.prepare_cached("DELETE FROM doc_heads WHERE doc_id = ?1 AND hash = ?2")?
+                .execute(params![doc, hash])?;
+        }
         self.prepare_cached("INSERT OR IGNORE INTO doc_heads (doc_id, hash) VALUES (?1, ?2)")?
-            .execute(params![doc, hash])?;
+            .execute(params![doc, added])?;
         Ok(())
     }
 
