@@ -112,3 +112,12 @@ impl Sql for PostgresSql {
         })
     }
 }
+
+impl Drop for PostgresSql {
+    /// The blocking client may be dropped on an async worker when the server shuts down; closing
+    /// it there would start a runtime inside the runtime.
+    fn drop(&mut self) {
+        let client = self.client.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+        crate::storage::postgres::off_async(move || drop(client));
+    }
+}
