@@ -187,6 +187,23 @@ pub fn admin(binary: &str, data_dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
+/// A device (in-memory database, system clock, UTC) that joined the server with an invite code.
+pub fn join_device(server: &ServerProcess, code: &str) -> microcohort_core::Client {
+    let client = microcohort_core::Client::open_in_memory(std::sync::Arc::new(microcohort_core::SystemClock))
+        .expect("open a device");
+    client.join_server(&server.url(), code, "test phone", "UTC").expect("join");
+    client
+}
+
+/// Redeems an invite code over bare HTTP, for tests that send what no honest client would.
+pub fn raw_join(server: &ServerProcess, code: &str) -> microcohort_core::sync::wire::JoinResponse {
+    use microcohort_core::sync::wire::{self, JoinRequest};
+    let body = wire::encode(&JoinRequest { invite_code: code.into(), device_name: "raw".into() });
+    let (status, _, bytes) = raw_post(server.address, "/v1/join", None, &body);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    wire::decode(&bytes).expect("a join response")
+}
+
 /// A bare HTTP/1.1 POST, for requests no honest client would send. Returns status, headers, body.
 pub fn raw_post(address: SocketAddr, path: &str, token: Option<&str>, body: &[u8]) -> (u16, String, Vec<u8>) {
     let mut stream = TcpStream::connect(address).expect("connect");

@@ -6,15 +6,13 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
 use microcohort_core::domain::cohort_metrics::{CohortReport, MemberReport};
 use microcohort_core::domain::practice::{PracticeOutcome, TransferEvidence, TransferKind};
-use microcohort_core::sync::wire::{self, JoinRequest, JoinResponse};
-use microcohort_core::{Client, EntryRef, Error, FeedbackInput, SystemClock};
+use microcohort_core::{Client, EntryRef, Error, FeedbackInput};
 use microcohort_server::report::ProgramReport;
-use microcohort_tests::{Backend, ServerProcess, TestData, admin, program_under_way, raw_post};
+use microcohort_tests::{Backend, ServerProcess, TestData, admin, join_device, program_under_way, raw_join};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
 
@@ -30,19 +28,6 @@ fn postgres_reports_agree_with_the_device_and_the_dashboard_renders() {
 
 fn invite(data: &Path, cohort: &str, role: &str, name: &str) -> String {
     admin(SERVER, data, &["invite", "--cohort", cohort, "--role", role, "--name", name])
-}
-
-fn device(server: &ServerProcess, code: &str) -> Client {
-    let client = Client::open_in_memory(Arc::new(SystemClock)).unwrap();
-    client.join_server(&server.url(), code, "test phone", "UTC").unwrap();
-    client
-}
-
-fn raw_join(server: &ServerProcess, code: &str) -> JoinResponse {
-    let body = wire::encode(&JoinRequest { invite_code: code.into(), device_name: "raw".into() });
-    let (status, _, bytes) = raw_post(server.address, "/v1/join", None, &body);
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
-    wire::decode(&bytes).unwrap()
 }
 
 /// A GET with extra headers: status, headers, body.
@@ -97,8 +82,8 @@ fn reports_agree_with_the_device_and_the_dashboard_renders(backend: Backend) {
     let other_learner_code = invite(data.path(), "c2", "learner", "Hal");
     let server = ServerProcess::start(SERVER, data.path(), &[]);
 
-    let learners: Vec<Client> = codes.iter().map(|code| device(&server, code)).collect();
-    let facilitator = device(&server, &facilitator_code);
+    let learners: Vec<Client> = codes.iter().map(|code| join_device(&server, code)).collect();
+    let facilitator = join_device(&server, &facilitator_code);
     let week = learners[0].today().unwrap().position.week.unwrap();
 
     // Ada, Ben and Cy practise today (Ada applies it at work); Dee does not.

@@ -9,10 +9,11 @@ use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, ObjType, ROOT, ReadDoc};
 use microcohort_core::docs::{DocId, genesis};
 use microcohort_core::domain::practice::PracticeOutcome;
-use microcohort_core::sync::wire::{self, DocPush, DocStatus, JoinRequest, JoinResponse, SyncRequest, SyncResponse};
+use microcohort_core::sync::wire::{self, DocPush, DocStatus, JoinRequest, SyncRequest, SyncResponse};
 use microcohort_core::{Client, EntryRef, Error, FeedbackInput, SystemClock};
 use microcohort_tests::{
-    Backend, ServerProcess, TestData, admin, program_under_way, raw_get, raw_post, server_command,
+    Backend, ServerProcess, TestData, admin, join_device, program_under_way, raw_get, raw_join, raw_post,
+    server_command,
 };
 use rand::{Rng, SeedableRng};
 use serde_bytes::ByteBuf;
@@ -58,19 +59,6 @@ fn invite(data: &Path, cohort: &str, role: &str, name: &str) -> String {
     admin(SERVER, data, &["invite", "--cohort", cohort, "--role", role, "--name", name])
 }
 
-fn device(server: &ServerProcess, code: &str) -> Client {
-    let client = Client::open_in_memory(Arc::new(SystemClock)).unwrap();
-    client.join_server(&server.url(), code, "test phone", "UTC").unwrap();
-    client
-}
-
-fn raw_join(server: &ServerProcess, code: &str) -> JoinResponse {
-    let body = wire::encode(&JoinRequest { invite_code: code.into(), device_name: "raw".into() });
-    let (status, _, bytes) = raw_post(server.address, "/v1/join", None, &body);
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
-    wire::decode(&bytes).unwrap()
-}
-
 fn raw_sync(server: &ServerProcess, token: &str, request: &SyncRequest) -> (u16, Option<SyncResponse>) {
     let (status, _, bytes) = raw_post(server.address, "/v1/sync", Some(token), &wire::encode(request));
     (status, (status == 200).then(|| wire::decode(&bytes).unwrap()))
@@ -91,8 +79,8 @@ fn a_cohort_converges_through_the_server_despite_offline_periods_and_a_killed_se
     let facilitator_code = invite(data.path(), "c1", "facilitator", "Fay");
     let mut server = ServerProcess::start(SERVER, data.path(), &[]);
 
-    let learners: Vec<Client> = codes.iter().map(|code| device(&server, code)).collect();
-    let facilitator = device(&server, &facilitator_code);
+    let learners: Vec<Client> = codes.iter().map(|code| join_device(&server, code)).collect();
+    let facilitator = join_device(&server, &facilitator_code);
     let week = learners[0].today().unwrap().position.week.expect("in the program");
     assert_eq!(week, 1);
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
@@ -281,7 +269,7 @@ fn a_malicious_client_is_rejected_for_each_forbidden_operation_and_others_are_un
     let victim_code = invite(data.path(), "c1", "learner", "Victim");
     let attacker_code = invite(data.path(), "c1", "learner", "Mallory");
     let server = ServerProcess::start(SERVER, data.path(), &[]);
-    let victim = device(&server, &victim_code);
+    let victim = join_device(&server, &victim_code);
     let session = victim.start_practice(None).unwrap();
     let log = victim
         .finish_practice(session.id, &PracticeOutcome { duration_secs: Some(600), ..Default::default() })
@@ -375,7 +363,7 @@ fn a_malicious_client_is_rejected_for_each_forbidden_operation_and_others_are_un
     let rows = victim.week_rows(1).unwrap();
     assert_eq!(rows.submissions.iter().find(|s| s.meta.key == shared.key), victim_rows.submissions.first());
     assert_eq!(rows.submissions.len(), 2, "the victim's and the attacker's own");
-    let newcomer = device(&server, &invite(data.path(), "c1", "learner", "Newcomer"));
+    let newcomer = join_device(&server, &invite(data.path(), "c1", "learner", "Newcomer"));
     newcomer.sync_now().unwrap();
     assert_eq!(newcomer.week_rows(1).unwrap(), rows);
     let metrics = raw_get(server.address, "/metrics").1;
@@ -439,7 +427,7 @@ fn a_refused_branch_is_replaced_by_the_cohorts_copy_and_the_users_intents_are_re
     program_under_way(SERVER, data.path(), 34, &["c1"]);
     let codes: Vec<String> = (0..6).map(|i| invite(data.path(), "c1", "learner", &format!("L{i}"))).collect();
     let server = ServerProcess::start(SERVER, data.path(), &[]);
-    let devices: Vec<Client> = codes.iter().map(|c| device(&server, c)).collect();
+    let devices: Vec<Client> = codes.iter().map(|c| join_device(&server, c)).collect();
     for d in &devices {
         d.sync_now().unwrap();
     }
@@ -505,8 +493,8 @@ fn two_server_processes_over_one_postgresql_converge() {
     let facilitator_code = invite(data.path(), "c1", "facilitator", "Fay");
     let servers = [ServerProcess::start(SERVER, data.path(), &[]), ServerProcess::start(SERVER, data.path(), &[])];
     // Even members join and sync through the first server, odd ones through the second.
-    let learners: Vec<Client> = codes.iter().enumerate().map(|(i, code)| device(&servers[i % 2], code)).collect();
-    let facilitator = device(&servers[1], &facilitator_code);
+    let learners: Vec<Client> = codes.iter().enumerate().map(|(i, code)| join_device(&servers[i % 2], code)).collect();
+    let facilitator = join_device(&servers[1], &facilitator_code);
     let week = 1;
 
     for round in 0..ROUNDS {
