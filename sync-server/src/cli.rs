@@ -131,6 +131,17 @@ enum Admin {
         #[arg(long)]
         left_on: Option<String>,
     },
+    /// Date a member's membership from an earlier day (members who took part before their device
+    /// joined, e.g. enrolled during orientation or imported from another system).
+    SetJoinedOn {
+        #[arg(long)]
+        cohort: String,
+        #[arg(long)]
+        user: String,
+        /// YYYY-MM-DD.
+        #[arg(long)]
+        date: String,
+    },
     ListPrograms,
     ListCohorts,
     /// Print a one-time sign-in link to a program's web dashboard (for a program lead).
@@ -250,6 +261,12 @@ fn run(cli: Cli) -> Result<(), String> {
                 };
                 let left_on = storage.remove_member(&cohort, &user, left_on).map_err(fail)?;
                 println!("{user} left {cohort} on {left_on}");
+                Ok(())
+            }
+            Admin::SetJoinedOn { cohort, user, date } => {
+                let joined_on = date.parse().map_err(|_| format!("date {date:?} is not YYYY-MM-DD"))?;
+                storage.set_joined_on(&cohort, &user, joined_on).map_err(fail)?;
+                println!("{user} is a member of {cohort} from {joined_on}");
                 Ok(())
             }
             Admin::ListPrograms => {

@@ -4,21 +4,15 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use automerge::ActorId;
 use chrono::{NaiveDate, NaiveTime};
-use microcohort_core::docs::{DocId, cohort as cohort_doc};
-use microcohort_core::domain::roster::Member as RosterMember;
 use microcohort_core::domain::time::resolve_wall_clock;
 use microcohort_core::{Client, ManualClock};
-use rusqlite::{Connection, TransactionBehavior};
 
 use super::DemoError;
 use super::personas::{FACILITATOR, LEARNERS, PersonSpec, Persona};
 use super::simulation::Member;
 use crate::admin::{NewProgram, create_program};
 use crate::storage::Storage;
-use crate::storage::documents::{roster, server_edit};
-use crate::storage::primitives::Tx;
 
 pub const PROGRAM_ID: &str = "demo-leadership";
 pub const PROGRAM_TITLE: &str = "Everyday Leadership";
@@ -78,23 +72,11 @@ pub fn join_all(
 
 /// The server records a member as joining on the real day they redeemed their invite, which for
 /// a simulated program already under way is long after its start: the simulated people joined
-/// before day 1. Dates every membership from `start`, in the server's member table and in the
-/// cohort document's roster (written by the server's actor, as every roster change is), before
-/// any device has fetched the roster.
-pub fn date_memberships_from(database: &Path, start: NaiveDate) -> Result<(), DemoError> {
-    let mut conn = Connection::open(database)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let actor: Vec<u8> = tx.query_row("SELECT value FROM meta WHERE key = 'server_actor'", [], |r| r.get(0))?;
-    let members: Vec<RosterMember> = roster(&*tx as &dyn Tx, COHORT_ID)?.members().to_vec();
-    tx.execute("UPDATE members SET joined_on = ?1 WHERE cohort_id = ?2", (start.to_string(), COHORT_ID))?;
-    server_edit(&*tx, &ActorId::from(actor), &DocId::cohort(COHORT_ID), |am| {
-        for member in &members {
-            let dated = RosterMember { joined_on: start, ..member.clone() };
-            cohort_doc::put_member(am, &dated).map_err(|e| crate::error::ApiError::Internal(e.to_string()))?;
-        }
-        Ok(())
-    })?;
-    tx.commit()?;
+/// before day 1. Dates every membership from `start` (the operator's `admin set-joined-on`),
+/// before any device has fetched the roster.
+pub fn date_memberships_from(storage: &dyn Storage, start: NaiveDate) -> Result<(), DemoError> {
+    for member in storage.members(COHORT_ID)? {
+        storage.set_joined_on(COHORT_ID, &member.user_id, start)?;
+    }
     Ok(())
 }

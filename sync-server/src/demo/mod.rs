@@ -128,7 +128,7 @@ pub fn run(options: DemoOptions) -> Result<(), DemoError> {
         let simulation = Simulation {
             server_url: format!("http://{address}"),
             data_dir: options.data_dir.clone(),
-            database,
+            storage: storage.clone(),
             blueprint,
             days: options.days,
             seed: options.seed,
@@ -190,7 +190,7 @@ fn prepare_data_dir(dir: &Path) -> Result<(), DemoError> {
 struct Simulation {
     server_url: String,
     data_dir: PathBuf,
-    database: PathBuf,
+    storage: Arc<dyn Storage>,
     blueprint: Blueprint,
     days: u32,
     seed: u64,
@@ -211,7 +211,7 @@ impl Simulation {
         let devices = self.data_dir.join("devices");
         let (mut learners, mut facilitator) =
             enrolment::join_all(&self.server_url, &devices, &self.codes, start, self.seed)?;
-        enrolment::date_memberships_from(&self.database, start)?;
+        enrolment::date_memberships_from(self.storage.as_ref(), start)?;
 
         let pack = parse_pack(microcohort_core::DEFAULT_PROMPT_PACK_NAME, microcohort_core::DEFAULT_PROMPT_PACK)
             .map_err(microcohort_core::Error::from)?;

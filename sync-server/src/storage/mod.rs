@@ -107,6 +107,8 @@ pub trait Storage: Send + Sync + 'static {
         user_id: &str,
         left_on: Option<chrono::NaiveDate>,
     ) -> Result<chrono::NaiveDate, ApiError>;
+    /// Dates a membership from `joined_on` (see [`operations::set_joined_on`]).
+    fn set_joined_on(&self, cohort_id: &str, user_id: &str, joined_on: chrono::NaiveDate) -> Result<(), ApiError>;
     fn programs(&self) -> Result<Vec<ProgramRow>, ApiError>;
     fn cohorts(&self) -> Result<Vec<CohortRow>, ApiError>;
     fn members(&self, cohort_id: &str) -> Result<Vec<MemberRow>, ApiError>;

@@ -136,6 +136,31 @@ pub fn revoke_device(tx: &dyn Tx, device_id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Dates a membership from `joined_on`, for members who took part before their device joined
+/// (imported from another system, or enrolled on paper during orientation). Roles and review
+/// assignments count them from the first week that began on or after that day.
+pub fn set_joined_on(
+    tx: &dyn Tx,
+    server_actor: &ActorId,
+    cohort_id: &str,
+    user_id: &str,
+    joined_on: chrono::NaiveDate,
+) -> Result<(), ApiError> {
+    let members = roster(tx, cohort_id)?;
+    let mut member = members
+        .member(user_id)
+        .cloned()
+        .ok_or_else(|| ApiError::NotFound(format!("no member {user_id} in {cohort_id}")))?;
+    if member.left_on.is_some_and(|left| left < joined_on) {
+        return Err(ApiError::BadRequest(format!("joined-on {joined_on} is after the day {user_id} left")));
+    }
+    member.joined_on = joined_on;
+    server_edit(tx, server_actor, &DocId::cohort(cohort_id), |am| {
+        cohort_doc::put_member(am, &member).map_err(internal)
+    })?;
+    tx.set_joined_on(cohort_id, user_id, &joined_on.to_string())
+}
+
 pub fn remove_member(
     tx: &dyn Tx,
     server_actor: &ActorId,

@@ -443,6 +443,14 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
         Ok(())
     }
 
+    fn set_joined_on(&self, cohort_id: &str, user_id: &str, joined_on: &str) -> R<()> {
+        self.execute(
+            "UPDATE members SET joined_on = $1 WHERE cohort_id = $2 AND user_id = $3",
+            &[&joined_on, &cohort_id, &user_id],
+        )?;
+        Ok(())
+    }
+
     fn open_invite(&self, code_hash: &[u8]) -> R<Option<(String, String, String, String)>> {
         self.first(
             "SELECT cohort_id, role, display_name, time_zone FROM invites WHERE code_hash = $1 AND used_at IS NULL",
@@ -644,6 +652,10 @@ impl Storage for PostgresStorage {
         left_on: Option<chrono::NaiveDate>,
     ) -> Result<chrono::NaiveDate, ApiError> {
         self.write(|tx| operations::remove_member(tx, &self.server_actor, cohort_id, user_id, left_on))
+    }
+
+    fn set_joined_on(&self, cohort_id: &str, user_id: &str, joined_on: chrono::NaiveDate) -> Result<(), ApiError> {
+        self.write(|tx| operations::set_joined_on(tx, &self.server_actor, cohort_id, user_id, joined_on))
     }
 
     fn programs(&self) -> Result<Vec<ProgramRow>, ApiError> {

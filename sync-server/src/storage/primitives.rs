@@ -109,6 +109,7 @@ pub trait Tx {
     fn roster_rows(&self, cohort_id: &str) -> R<Vec<MemberRecord>>;
     fn insert_member(&self, cohort_id: &str, member: &MemberRecord) -> R<()>;
     fn set_left_on(&self, cohort_id: &str, user_id: &str, left_on: &str) -> R<()>;
+    fn set_joined_on(&self, cohort_id: &str, user_id: &str, joined_on: &str) -> R<()>;
 
     // ---- invites and devices ----
     /// An unused invite: `(cohort_id, role, display_name, time_zone)`.

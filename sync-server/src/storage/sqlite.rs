@@ -262,6 +262,14 @@ impl Tx for Connection {
         Ok(())
     }
 
+    fn set_joined_on(&self, cohort_id: &str, user_id: &str, joined_on: &str) -> R<()> {
+        self.execute(
+            "UPDATE members SET joined_on = ?1 WHERE cohort_id = ?2 AND user_id = ?3",
+            params![joined_on, cohort_id, user_id],
+        )?;
+        Ok(())
+    }
+
     fn open_invite(&self, code_hash: &[u8]) -> R<Option<(String, String, String, String)>> {
         Ok(self
             .query_row(
@@ -430,6 +438,10 @@ impl Storage for SqliteStorage {
         self.write(|tx| operations::remove_member(tx, &self.server_actor, cohort_id, user_id, left_on))
     }
 
+    fn set_joined_on(&self, cohort_id: &str, user_id: &str, joined_on: chrono::NaiveDate) -> Result<(), ApiError> {
+        self.write(|tx| operations::set_joined_on(tx, &self.server_actor, cohort_id, user_id, joined_on))
+    }
+
     fn programs(&self) -> Result<Vec<ProgramRow>, ApiError> {
         self.read(|conn| {
             let mut stmt = conn.prepare("SELECT id, title, pack_id, pack_version FROM programs ORDER BY id")?;
@@ -507,5 +519,39 @@ mod tests {
             Ok(cohort_doc::roster(&guard::load(&bytes).map_err(crate::storage::documents::internal)?))
         });
         assert_eq!(roster.unwrap().members().len(), 4);
+    }
+
+    #[test]
+    fn a_membership_can_be_dated_back_in_the_table_and_the_cohort_document() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::open(&dir.path().join("db.sqlite")).unwrap();
+        let start = chrono::Utc::now().date_naive() - chrono::Days::new(20);
+        let blueprint = Blueprint::default_90_days(start, chrono_tz::UTC);
+        let json = serde_json::to_string(&blueprint).unwrap();
+        let pack = (microcohort_core::DEFAULT_PROMPT_PACK_NAME, microcohort_core::DEFAULT_PROMPT_PACK);
+        storage.create_program("p1", "P", &json, pack.0, pack.1).unwrap();
+        storage.create_cohort("c1", "p1", "C").unwrap();
+        let code = storage.create_invite("c1", "learner", "Ana", "UTC").unwrap();
+        let token = auth::new_token();
+        let joined = storage.join(&auth::hash_invite(&code), "phone", &auth::hash_secret(&token), &token).unwrap();
+
+        storage.set_joined_on("c1", &joined.user_id, start).unwrap();
+        let in_document = storage.read(|conn| {
+            let (bytes, _) = saved_document(conn, "cohort:c1")?;
+            Ok(cohort_doc::roster(&guard::load(&bytes).map_err(crate::storage::documents::internal)?))
+        });
+        assert_eq!(in_document.unwrap().member(&joined.user_id).unwrap().joined_on, start);
+        let in_table: String = storage
+            .read(|conn| {
+                Ok(conn
+                    .query_row("SELECT joined_on FROM members WHERE user_id = ?1", [&joined.user_id], |r| r.get(0))?)
+            })
+            .unwrap();
+        assert_eq!(in_table, start.to_string());
+
+        assert!(matches!(storage.set_joined_on("c1", "nobody", start), Err(ApiError::NotFound(_))));
+        storage.remove_member("c1", &joined.user_id, Some(start + chrono::Days::new(2))).unwrap();
+        let after_leaving = storage.set_joined_on("c1", &joined.user_id, start + chrono::Days::new(3));
+        assert!(matches!(after_leaving, Err(ApiError::BadRequest(_))));
     }
 }
