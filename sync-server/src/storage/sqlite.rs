@@ -393,54 +393,7 @@ impl Storage for SqliteStorage {
         Ok(due.len())
     }
 
-    fn create_program(
-        &self,
-        id: &str,
-        title: &str,
-        blueprint_json: &str,
-        pack_file: &str,
-        pack_toml: &str,
-    ) -> Result<(), ApiError> {
-        let (blueprint, pack_id, pack_version) = operations::check_program(id, blueprint_json, pack_file, pack_toml)?;
-        let program =
-            NewProgram { id, title, blueprint: blueprint_json, pack_id: &pack_id, pack_version, pack_file, pack_toml };
-        self.write(|tx| operations::create_program(tx, &program, &blueprint))
-    }
-
-    fn create_cohort(&self, id: &str, program_id: &str, title: &str) -> Result<(), ApiError> {
-        self.write(|tx| operations::create_cohort(tx, id, program_id, title))
-    }
-
-    fn create_invite(
-        &self,
-        cohort_id: &str,
-        role: &str,
-        display_name: &str,
-        time_zone: &str,
-    ) -> Result<String, ApiError> {
-        let code = auth::new_invite_code();
-        let code_hash = auth::hash_invite(&code);
-        let invite = NewInvite { code_hash: &code_hash, cohort_id, role, display_name, time_zone };
-        self.write(|tx| operations::create_invite(tx, &invite))?;
-        Ok(code)
-    }
-
-    fn revoke_device(&self, device_id: &str) -> Result<(), ApiError> {
-        self.write(|tx| operations::revoke_device(tx, device_id))
-    }
-
-    fn remove_member(
-        &self,
-        cohort_id: &str,
-        user_id: &str,
-        left_on: Option<chrono::NaiveDate>,
-    ) -> Result<chrono::NaiveDate, ApiError> {
-        self.write(|tx| operations::remove_member(tx, &self.server_actor, cohort_id, user_id, left_on))
-    }
-
-    fn set_joined_on(&self, cohort_id: &str, user_id: &str, joined_on: chrono::NaiveDate) -> Result<(), ApiError> {
-        self.write(|tx| operations::set_joined_on(tx, &self.server_actor, cohort_id, user_id, joined_on))
-    }
+    admin_writes!();
 
     fn programs(&self) -> Result<Vec<ProgramRow>, ApiError> {
         self.read(|conn| {
