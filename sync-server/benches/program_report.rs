@@ -6,6 +6,7 @@
 //! `cargo bench -p microcohort-server --bench program_report`
 
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{Days, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -39,8 +40,7 @@ fn seed(path: &Path) -> ReportStore {
     for c in 0..COHORTS {
         storage.create_cohort(&format!("c{c}"), "p1", &format!("Cohort {c}")).unwrap();
     }
-    drop(storage);
-    let reports = ReportStore::new(Box::new(SqliteSql::open(path).unwrap()));
+    let reports = ReportStore::new(Box::new(SqliteSql::open(path).unwrap()), Arc::new(storage));
 
     let mut conn = Connection::open(path).unwrap();
     let tx = conn.transaction().unwrap();

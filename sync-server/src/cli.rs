@@ -11,7 +11,7 @@ use crate::report::sqlite_sql::SqliteSql;
 use crate::report::store::{ReportStore, Sql};
 use crate::storage::Storage;
 use crate::storage::postgres::PostgresStorage;
-use crate::storage::sqlite::SqliteStorage;
+use crate::storage::sqlite::{DATABASE_FILE, SqliteStorage};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -163,17 +163,21 @@ fn open(cli: &Cli) -> Result<Arc<dyn Storage>, String> {
         return Ok(Arc::new(PostgresStorage::open(url, cli.database_pool)?));
     }
     std::fs::create_dir_all(&cli.data_dir).map_err(|e| format!("{}: {e}", cli.data_dir.display()))?;
-    let storage = SqliteStorage::open(&cli.data_dir.join("microcohort.sqlite")).map_err(|e| e.to_string())?;
+    let storage = SqliteStorage::open(&cli.data_dir.join(DATABASE_FILE)).map_err(|e| e.to_string())?;
     Ok(Arc::new(storage))
 }
 
 /// The report tables beside the sync tables, in the same database.
-fn open_reports(data_dir: &std::path::Path, database_url: Option<&str>) -> Result<Arc<ReportStore>, String> {
+fn open_reports(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+    storage: &Arc<dyn Storage>,
+) -> Result<Arc<ReportStore>, String> {
     let sql: Box<dyn Sql> = match database_url {
         Some(url) => Box::new(PostgresSql::open(url).map_err(|e| e.to_string())?),
-        None => Box::new(SqliteSql::open(&data_dir.join("microcohort.sqlite")).map_err(|e| e.to_string())?),
+        None => Box::new(SqliteSql::open(&data_dir.join(DATABASE_FILE)).map_err(|e| e.to_string())?),
     };
-    Ok(Arc::new(ReportStore::new(sql)))
+    Ok(Arc::new(ReportStore::new(sql, storage.clone())))
 }
 
 /// Parses the arguments and runs the command; exits non-zero with a message on failure.
@@ -213,12 +217,10 @@ fn run(cli: Cli) -> Result<(), String> {
     let storage = open(&cli)?;
     let fail = |e: crate::error::ApiError| e.to_string();
     match cli.command {
-        Command::Serve { listen, rate_burst, rate_per_second } => serve(
-            storage,
-            open_reports(&cli.data_dir, cli.database_url.as_deref())?,
-            listen,
-            RateLimiter::new(rate_burst, rate_per_second),
-        ),
+        Command::Serve { listen, rate_burst, rate_per_second } => {
+            let reports = open_reports(&cli.data_dir, cli.database_url.as_deref(), &storage)?;
+            serve(storage, reports, listen, RateLimiter::new(rate_burst, rate_per_second))
+        }
         #[cfg(feature = "demo")]
         Command::Demo { .. } => unreachable!("the demo returned before any storage was opened"),
         Command::Admin(admin) => match admin {
@@ -276,7 +278,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 Ok(())
             }
             Admin::DashboardLink { program, base_url } => {
-                let code = open_reports(&cli.data_dir, cli.database_url.as_deref())?
+                let code = open_reports(&cli.data_dir, cli.database_url.as_deref(), &storage)?
                     .create_sign_in_link(&program)
                     .map_err(fail)?;
                 println!("{}/dashboard/link/{code}", base_url.trim_end_matches('/'));

@@ -30,13 +30,12 @@ use crate::error::ApiError;
 use crate::report::sqlite_sql::SqliteSql;
 use crate::report::store::ReportStore;
 use crate::storage::Storage;
-use crate::storage::sqlite::SqliteStorage;
+use crate::storage::sqlite::{DATABASE_FILE, SqliteStorage};
 use personas::COHORT_TIME_ZONE;
 use simulation::{Program, Tally, facilitate_day, live_day};
 
 /// Written into the data directory so a later run knows it may replace it.
 const MARKER_FILE: &str = "microcohort-demo.txt";
-const DATABASE_FILE: &str = "microcohort.sqlite";
 
 pub struct DemoOptions {
     pub days: u32,
@@ -103,7 +102,7 @@ pub fn run(options: DemoOptions) -> Result<(), DemoError> {
     prepare_data_dir(&options.data_dir)?;
     let database = options.data_dir.join(DATABASE_FILE);
     let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(&database)?);
-    let reports = Arc::new(ReportStore::new(Box::new(SqliteSql::open(&database)?)));
+    let reports = Arc::new(ReportStore::new(Box::new(SqliteSql::open(&database)?), storage.clone()));
 
     let runtime = tokio::runtime::Runtime::new().map_err(|e| DemoError::Server(e.to_string()))?;
     runtime.block_on(async move {

@@ -6,6 +6,7 @@
 //! Statements use `$1, $2, …` in order, which both databases bind positionally.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use microcohort_core::docs::DocId;
@@ -22,6 +23,8 @@ use microcohort_core::sync::wire::WireLog;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+use crate::storage::Storage;
+use crate::storage::documents::now_ms;
 
 type R<T> = Result<T, ApiError>;
 
@@ -91,11 +94,13 @@ pub const LINK_HOURS: i64 = 24;
 
 pub struct ReportStore {
     db: Box<dyn Sql>,
+    /// Where week documents are read from (the sync storage, beside these tables).
+    storage: Arc<dyn Storage>,
 }
 
 impl ReportStore {
-    pub fn new(db: Box<dyn Sql>) -> Self {
-        Self { db }
+    pub fn new(db: Box<dyn Sql>, storage: Arc<dyn Storage>) -> Self {
+        Self { db, storage }
     }
 
     /// Brings the report tables up to date; returns how many logs and documents it read.
@@ -158,22 +163,23 @@ impl ReportStore {
 
     fn refresh_weeks(&self) -> R<usize> {
         let stale = self.db.query(
-            "SELECT d.doc_id, d.last_seq FROM docs d LEFT JOIN report_weeks w ON w.doc_id = d.doc_id
+            "SELECT d.doc_id FROM docs d LEFT JOIN report_weeks w ON w.doc_id = d.doc_id
              WHERE d.doc_id LIKE 'week:%' AND (w.upto_seq IS NULL OR w.upto_seq < d.last_seq) LIMIT $1",
             &[Val::Int(WEEK_DOCS_PER_STEP)],
         )?;
         let mut packs: HashMap<String, PromptPack> = HashMap::new();
         let mut statements = Vec::with_capacity(stale.len());
         for row in &stale {
-            let (doc_id, last_seq) = (row[0].text()?, row[1].int()?);
+            let doc_id = row[0].text()?;
             let Ok(DocId::Week { cohort_id, week }) = DocId::parse(doc_id) else { continue };
             if !packs.contains_key(&cohort_id) {
                 packs.insert(cohort_id.clone(), self.cohort_pack(&cohort_id)?);
             }
-            let (upto, facts) = match self.load_week(doc_id, last_seq)? {
-                Some((upto, doc)) => (upto, week_facts(week, &project_week(&doc), &packs[&cohort_id])),
+            let (bytes, upto) = self.storage.saved_document(doc_id)?;
+            let facts = match guard::load(&bytes) {
+                Ok(doc) => week_facts(week, &project_week(&doc), &packs[&cohort_id]),
                 // A document the server cannot read yields no facts; it is not retried until it changes.
-                None => (last_seq, (Vec::new(), Vec::new())),
+                Err(_) => (Vec::new(), Vec::new()),
             };
             let facts = serde_json::to_string(&WeekFacts { submissions: facts.0, feedback: facts.1 })
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -195,28 +201,6 @@ impl ReportStore {
         )?;
         let row = rows.first().ok_or_else(|| ApiError::NotFound(format!("no cohort {cohort_id}")))?;
         parse_pack(row[0].text()?, row[1].text()?).map_err(|e| ApiError::Internal(e.to_string()))
-    }
-
-    /// The document from its snapshot and later change rows, up to what was stored when read.
-    fn load_week(&self, doc_id: &str, last_seq: i64) -> R<Option<(i64, automerge::AutoCommit)>> {
-        let snapshot = self.db.query("SELECT upto_seq, bytes FROM doc_snapshots WHERE doc_id = $1", &[t(doc_id)])?;
-        let (from, mut bytes) = match snapshot.first() {
-            Some(row) => match (&row[0], &row[1]) {
-                (Val::Int(upto), Val::Bytes(bytes)) => (*upto, bytes.clone()),
-                _ => (0, Vec::new()),
-            },
-            None => (0, Vec::new()),
-        };
-        let changes = self.db.query(
-            "SELECT body FROM changes WHERE doc_id = $1 AND doc_seq > $2 AND doc_seq <= $3 ORDER BY doc_seq",
-            &[t(doc_id), Val::Int(from), Val::Int(last_seq)],
-        )?;
-        for change in changes {
-            if let Some(Val::Bytes(body)) = change.into_iter().next() {
-                bytes.extend(body);
-            }
-        }
-        Ok(guard::load(&bytes).ok().map(|doc| (last_seq, doc)))
     }
 
     /// The facts of every cohort of a program the viewer may read.
@@ -382,10 +366,6 @@ impl ReportStore {
 struct WeekFacts {
     submissions: Vec<SubmissionFact>,
     feedback: Vec<FeedbackFact>,
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 #[cfg(test)]

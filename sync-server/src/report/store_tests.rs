@@ -23,7 +23,8 @@ fn seeded(dir: &Path) -> (ReportStore, Connection) {
     };
     create_program(&storage, &program).unwrap();
     storage.create_cohort("c1", "p1", "Cohort 1").unwrap();
-    (ReportStore::new(Box::new(SqliteSql::open(&path).unwrap())), Connection::open(&path).unwrap())
+    let reports = ReportStore::new(Box::new(SqliteSql::open(&path).unwrap()), std::sync::Arc::new(storage));
+    (reports, Connection::open(&path).unwrap())
 }
 
 fn log(id: &str, status: &str, corrects: Option<&str>) -> String {

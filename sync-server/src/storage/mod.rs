@@ -140,6 +140,9 @@ pub trait Storage: Send + Sync + 'static {
     fn sync(&self, device: &Device, request: SyncRequest) -> Result<(SyncResponse, SyncStats), ApiError>;
     /// `(documents, changes)` stored.
     fn counts(&self) -> Result<(u64, u64), ApiError>;
+    /// A document's saved bytes (its snapshot and the change rows after it) and the `doc_seq`
+    /// they reach; off the sync path (reports read documents this way).
+    fn saved_document(&self, doc_id: &str) -> Result<(Vec<u8>, i64), ApiError>;
     /// Writes a snapshot of every document with at least `min_new_changes` changes since its
     /// last one; returns how many were written. Run in the background, never on the sync path.
     fn compact(&self, min_new_changes: u64) -> Result<usize, ApiError>;

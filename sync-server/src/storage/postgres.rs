@@ -22,7 +22,7 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Statement};
 use rand::Rng;
 
-use super::documents::snapshot_document;
+use super::documents::{saved_document, snapshot_document};
 use super::operations::{self, JoinRequest};
 use super::primitives::{
     ChangeRecord, MemberRecord, NewChange, NewInvite, NewProgram, ObjectRow, ProgramRecord, R, Tx,
@@ -581,6 +581,10 @@ impl Storage for PostgresStorage {
             let row = rows.first().ok_or_else(|| ApiError::Internal("no counts returned".into()))?;
             Ok((row.get::<_, i64>(0).max(0) as u64, row.get::<_, i64>(1).max(0) as u64))
         })
+    }
+
+    fn saved_document(&self, doc_id: &str) -> Result<(Vec<u8>, i64), ApiError> {
+        self.autocommit(|tx| saved_document(tx, doc_id))
     }
 
     fn compact(&self, min_new_changes: u64) -> Result<usize, ApiError> {

@@ -8,7 +8,7 @@ use automerge::ActorId;
 use microcohort_core::sync::wire::{JoinResponse, PackFile, SyncRequest, SyncResponse};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::documents::snapshot_document;
+use super::documents::{saved_document, snapshot_document};
 use super::operations::{self, JoinRequest};
 use super::primitives::{
     ChangeRecord, MemberRecord, NewChange, NewInvite, NewProgram, ObjectRow, ProgramRecord, R, Tx,
@@ -16,6 +16,9 @@ use super::primitives::{
 use super::{CohortRow, Device, MemberRow, ProgramRow, Storage, SyncStats, round_trip};
 use crate::auth;
 use crate::error::ApiError;
+
+/// The embedded database's file in the data directory.
+pub const DATABASE_FILE: &str = "microcohort.sqlite";
 
 pub struct SqliteStorage {
     conn: Mutex<Connection>,
@@ -377,6 +380,10 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn saved_document(&self, doc_id: &str) -> Result<(Vec<u8>, i64), ApiError> {
+        self.read(|conn| saved_document(conn, doc_id))
+    }
+
     fn compact(&self, min_new_changes: u64) -> Result<usize, ApiError> {
         let due: Vec<String> = self.read(|conn| {
             let mut stmt = conn.prepare(
@@ -433,7 +440,6 @@ impl Storage for SqliteStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::documents::saved_document;
     use microcohort_core::docs::cohort as cohort_doc;
     use microcohort_core::docs::guard;
     use microcohort_core::domain::blueprint::Blueprint;
