@@ -9,23 +9,14 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use microcohort_core::sync::wire::{self, JoinRequest, SyncRequest};
 
-use crate::app::AppState;
+use crate::app::{AppState, blocking};
 use crate::auth;
 use crate::error::ApiError;
 use crate::metrics::ReasonLabels;
-use crate::storage::{Device, Storage};
+use crate::storage::Device;
 
 fn cbor(bytes: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/cbor")], bytes).into_response()
-}
-
-/// Runs blocking storage work off the async threads.
-async fn blocking<T: Send + 'static>(
-    storage: &Arc<dyn Storage>,
-    f: impl FnOnce(&dyn Storage) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let storage = storage.clone();
-    tokio::task::spawn_blocking(move || f(storage.as_ref())).await.map_err(|e| ApiError::Internal(e.to_string()))?
 }
 
 pub async fn join(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
@@ -33,7 +24,7 @@ pub async fn join(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Res
     let token = auth::new_token();
     let (code_hash, token_hash) = (auth::hash_invite(&request.invite_code), auth::hash_secret(&token));
     let response =
-        blocking(&state.storage, move |s| s.join(&code_hash, &request.device_name, &token_hash, &token)).await?;
+        blocking(&state, move |s| s.storage.join(&code_hash, &request.device_name, &token_hash, &token)).await?;
     tracing::info!(user = %response.user_id, cohort = %response.cohort_id, role = %response.role, "device joined");
     Ok(cbor(wire::encode(&response)))
 }
@@ -43,7 +34,7 @@ pub async fn authenticate(state: &Arc<AppState>, headers: &HeaderMap) -> Result<
     let token =
         auth::bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())).ok_or(ApiError::Unauthorized)?;
     let hash = auth::hash_secret(token);
-    blocking(&state.storage, move |s| s.authenticate(&hash)).await?.ok_or(ApiError::Unauthorized)
+    blocking(state, move |s| s.storage.authenticate(&hash)).await?.ok_or(ApiError::Unauthorized)
 }
 
 pub async fn sync(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
@@ -51,7 +42,7 @@ pub async fn sync(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
     let device = authenticate(&state, &headers).await?;
     state.limiter.check(&device.device_id)?;
     let request: SyncRequest = wire::decode(&body).map_err(ApiError::BadRequest)?;
-    let (response, stats) = blocking(&state.storage, move |s| s.sync(&device, request)).await?;
+    let (response, stats) = blocking(&state, move |s| s.storage.sync(&device, request)).await?;
     for reason in &stats.rejected {
         state.metrics.rejected_changes.get_or_create(&ReasonLabels { reason: reason.as_str().into() }).inc();
     }
