@@ -226,13 +226,36 @@ pub fn raw_post(address: SocketAddr, path: &str, token: Option<&str>, body: &[u8
 
 /// A GET, for `/healthz` and `/metrics`.
 pub fn raw_get(address: SocketAddr, path: &str) -> (u16, String) {
+    let (status, _, body) = http_get(address, path, &[]);
+    (status, body)
+}
+
+/// A GET with extra request headers: status, response headers (lower-case names) and body.
+pub fn http_get(
+    address: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, std::collections::HashMap<String, String>, String) {
     let mut stream = TcpStream::connect(address).expect("connect");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").expect("write");
+    stream.set_read_timeout(Some(Duration::from_secs(60))).ok();
+    let extra: String = headers.iter().map(|(name, value)| format!("{name}: {value}\r\n")).collect();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\n{extra}Connection: close\r\n\r\n").expect("write");
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
-    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    (status, headers, body.to_owned())
+}
+
+/// The dashboard session a response sets, as `name=value` for a `Cookie` header.
+pub fn session_cookie(headers: &std::collections::HashMap<String, String>) -> Option<String> {
+    headers.get("set-cookie").and_then(|c| c.split(';').next()).map(str::to_owned)
 }
 
 /// A TCP proxy on loopback that, while faults are on, cuts connections mid-request or

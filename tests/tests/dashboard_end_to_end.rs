@@ -2,17 +2,16 @@
 //! dashboard and the server's report agreeing figure for figure, access rules, CSV, and the web
 //! dashboard rendered in headless Chromium.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use microcohort_core::domain::cohort_metrics::{CohortReport, MemberReport};
 use microcohort_core::domain::practice::{PracticeOutcome, TransferEvidence, TransferKind};
 use microcohort_core::{Client, EntryRef, Error, FeedbackInput};
 use microcohort_server::report::ProgramReport;
-use microcohort_tests::{Backend, ServerProcess, TestData, admin, join_device, program_under_way, raw_join};
+use microcohort_tests::{
+    Backend, ServerProcess, TestData, admin, http_get, join_device, program_under_way, raw_join, session_cookie,
+};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
 
@@ -30,29 +29,12 @@ fn invite(data: &Path, cohort: &str, role: &str, name: &str) -> String {
     admin(SERVER, data, &["invite", "--cohort", cohort, "--role", role, "--name", name])
 }
 
-/// A GET with extra headers: status, headers, body.
-fn get(address: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
-    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\n{extra}Connection: close\r\n\r\n").unwrap();
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (status, head.to_owned(), body.to_owned())
-}
-
 /// Follows a one-time sign-in link and returns the session cookie.
 fn sign_in(server: &ServerProcess, link: &str) -> String {
     let path = link.strip_prefix(&server.url()).expect("a link to this server");
-    let (status, head, _) = get(server.address, path, &[]);
-    assert_eq!(status, 303, "{head}");
-    let cookie = head
-        .lines()
-        .find_map(|l| l.strip_prefix("set-cookie: ").or_else(|| l.strip_prefix("Set-Cookie: ")))
-        .expect("a session cookie");
-    cookie.split(';').next().unwrap().to_owned()
+    let (status, headers, _) = http_get(server.address, path, &[]);
+    assert_eq!(status, 303, "{headers:?}");
+    session_cookie(&headers).expect("a session cookie")
 }
 
 /// The figures a facilitator reads, for comparing two reports.
@@ -156,7 +138,7 @@ fn reports_agree_with_the_device_and_the_dashboard_renders(backend: Backend) {
     // The program lead's report on the server: the same figures for every member.
     let link = admin(SERVER, data.path(), &["dashboard-link", "--program", "p1", "--base-url", &server.url()]);
     let cookie = sign_in(&server, &link);
-    let (status, _, body) = get(server.address, "/v1/programs/p1/report", &[("Cookie", &cookie)]);
+    let (status, _, body) = http_get(server.address, "/v1/programs/p1/report", &[("Cookie", &cookie)]);
     assert_eq!(status, 200, "{body}");
     let report: ProgramReport = serde_json::from_str(&body).unwrap();
     assert_eq!(report.cohorts.len(), 2, "a program lead sees every cohort");
@@ -173,37 +155,38 @@ fn reports_agree_with_the_device_and_the_dashboard_renders(backend: Backend) {
     assert_eq!(report.facilitator_load.learners_per_facilitator, Some(2.5));
     // A used link does not sign in twice.
     let path = link.strip_prefix(&server.url()).unwrap();
-    assert_eq!(get(server.address, path, &[]).0, 401);
+    assert_eq!(http_get(server.address, path, &[]).0, 401);
 
     // Against a named baseline cohort.
-    let (status, _, body) = get(server.address, "/v1/programs/p1/report?baseline=c2", &[("Cookie", &cookie)]);
+    let (status, _, body) = http_get(server.address, "/v1/programs/p1/report?baseline=c2", &[("Cookie", &cookie)]);
     assert_eq!(status, 200, "{body}");
     let with_baseline: ProgramReport = serde_json::from_str(&body).unwrap();
     assert_eq!(with_baseline.baseline.as_ref().map(|b| b.cohort_id.as_str()), Some("c2"));
-    let (status, _, body) = get(server.address, "/v1/programs/p1/report?baseline=nope", &[("Cookie", &cookie)]);
+    let (status, _, body) = http_get(server.address, "/v1/programs/p1/report?baseline=nope", &[("Cookie", &cookie)]);
     assert_eq!(status, 400);
     assert!(body.contains("nope"), "{body}");
 
     // CSV: a header and one row per member of both cohorts (5 + 2 members, and a facilitator each).
-    let (status, head, csv) = get(server.address, "/v1/programs/p1/report.csv", &[("Cookie", &cookie)]);
+    let (status, headers, csv) = http_get(server.address, "/v1/programs/p1/report.csv", &[("Cookie", &cookie)]);
     assert_eq!(status, 200);
-    assert!(head.to_lowercase().contains("content-type: text/csv"));
+    assert!(headers["content-type"].starts_with("text/csv"));
     assert_eq!(csv.lines().count(), 1 + 5 + 2);
     assert!(csv.lines().any(|l| l.contains(",Ada,") && l.contains(",1,1,1,1,")), "{csv}");
-    let (_, _, cohorts_csv) = get(server.address, "/v1/programs/p1/report.csv?rows=cohorts", &[("Cookie", &cookie)]);
+    let (_, _, cohorts_csv) =
+        http_get(server.address, "/v1/programs/p1/report.csv?rows=cohorts", &[("Cookie", &cookie)]);
     assert_eq!(cohorts_csv.lines().count(), 3);
 
     // Access: a facilitator's device token sees their own cohort only; a learner's, no report.
     let bearer = format!("Bearer {}", other.device_token);
-    let (status, _, body) = get(server.address, "/v1/programs/p1/report", &[("Authorization", &bearer)]);
+    let (status, _, body) = http_get(server.address, "/v1/programs/p1/report", &[("Authorization", &bearer)]);
     assert_eq!(status, 200, "{body}");
     let theirs: ProgramReport = serde_json::from_str(&body).unwrap();
     assert_eq!(theirs.cohorts.iter().map(|c| c.cohort_id.as_str()).collect::<Vec<_>>(), vec!["c2"]);
     let bearer = format!("Bearer {}", learner.device_token);
-    assert_eq!(get(server.address, "/v1/programs/p1/report", &[("Authorization", &bearer)]).0, 403);
-    assert_eq!(get(server.address, "/v1/programs/p1/report", &[]).0, 401);
-    assert_eq!(get(server.address, "/v1/programs/p1/report", &[("Cookie", "microcohort_session=forged")]).0, 401);
-    assert_eq!(get(server.address, "/v1/programs/p2/report", &[("Cookie", &cookie)]).0, 403);
+    assert_eq!(http_get(server.address, "/v1/programs/p1/report", &[("Authorization", &bearer)]).0, 403);
+    assert_eq!(http_get(server.address, "/v1/programs/p1/report", &[]).0, 401);
+    assert_eq!(http_get(server.address, "/v1/programs/p1/report", &[("Cookie", "microcohort_session=forged")]).0, 401);
+    assert_eq!(http_get(server.address, "/v1/programs/p2/report", &[("Cookie", &cookie)]).0, 403);
 
     rendered_in_chromium(&server, data.path(), backend);
 }

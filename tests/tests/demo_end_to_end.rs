@@ -3,11 +3,11 @@
 //! report shows what the simulation printed.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
+use microcohort_tests::{http_get, session_cookie};
 use serde_json::Value;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
@@ -21,25 +21,6 @@ impl Drop for Demo {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// A GET with an optional session cookie: status, headers (lower-case names) and body.
-fn get(address: SocketAddr, path: &str, cookie: Option<&str>) -> (u16, HashMap<String, String>, String) {
-    let mut stream = TcpStream::connect(address).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
-    let cookie = cookie.map(|c| format!("Cookie: {c}\r\n")).unwrap_or_default();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\n{cookie}Connection: close\r\n\r\n").expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let headers = head
-        .lines()
-        .skip(1)
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
-        .collect();
-    (status, headers, body.to_owned())
 }
 
 /// One learner's row of the printed summary.
@@ -131,17 +112,17 @@ fn the_demo_simulates_a_cohort_and_its_sign_in_link_opens_a_report_with_the_same
 
     // The link signs in once and lands on the program's dashboard.
     let path = link.strip_prefix(&format!("http://{address}")).expect("link on the printed address");
-    let (status, headers, _) = get(address, path, None);
+    let (status, headers, _) = http_get(address, path, &[]);
     assert_eq!(status, 303, "the sign-in link redirects");
     assert_eq!(headers.get("location").map(String::as_str), Some("/dashboard/programs/demo-leadership"));
-    let cookie = headers.get("set-cookie").expect("a session cookie").split(';').next().unwrap().to_owned();
-    assert_ne!(get(address, path, None).0, 303, "a sign-in link works once");
-    let (status, _, page) = get(address, "/dashboard/programs/demo-leadership", Some(&cookie));
+    let cookie = session_cookie(&headers).expect("a session cookie");
+    assert_ne!(http_get(address, path, &[]).0, 303, "a sign-in link works once");
+    let (status, _, page) = http_get(address, "/dashboard/programs/demo-leadership", &[("Cookie", &cookie)]);
     assert_eq!(status, 200);
     assert!(page.contains("Amara Okafor"), "the dashboard page lists the simulated learners");
 
     // The server's report holds exactly the figures the demo printed.
-    let (status, _, body) = get(address, "/v1/programs/demo-leadership/report", Some(&cookie));
+    let (status, _, body) = http_get(address, "/v1/programs/demo-leadership/report", &[("Cookie", &cookie)]);
     assert_eq!(status, 200, "{body}");
     let report: Value = serde_json::from_str(&body).expect("report JSON");
     let cohorts = report["cohorts"].as_array().expect("cohorts");

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use microcohort_core::sync::wire::{self, DocPush, JoinRequest, SyncRequest};
-use microcohort_tests::{ServerProcess, admin, program_under_way, raw_get, raw_post};
+use microcohort_tests::{ServerProcess, admin, http_get, program_under_way, raw_get, raw_post, session_cookie};
 use serde_json::Value;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
@@ -133,40 +133,24 @@ fn reports_match_their_description(spec: &Value, server: &ServerProcess, data: &
     let object_keys = |v: &Value| -> BTreeSet<String> { v.as_object().unwrap().keys().cloned().collect() };
     let report_codes = documented(spec, "/v1/programs/{program_id}/report", "get");
     let link = admin(SERVER, data, &["dashboard-link", "--program", "p1", "--base-url", &server.url()]);
-    let (status, headers) = http_get(server.address, link.strip_prefix(&server.url()).unwrap(), None);
+    let (status, headers, _) = http_get(server.address, link.strip_prefix(&server.url()).unwrap(), &[]);
     assert!(documented(spec, "/dashboard/link/{code}", "get").contains(&status) && status == 303);
-    let cookie = headers
-        .lines()
-        .find_map(|l| {
-            l.to_lowercase().starts_with("set-cookie:").then(|| l[11..].trim().split(';').next().unwrap().to_owned())
-        })
-        .unwrap();
-    let (status, body) = http_get(server.address, "/v1/programs/p1/report", Some(&cookie));
+    let cookie = session_cookie(&headers).unwrap();
+    let (status, _, body) = http_get(server.address, "/v1/programs/p1/report", &[("Cookie", &cookie)]);
     assert_eq!(status, 200);
-    let report: Value = serde_json::from_str(body.split_once("\r\n\r\n").unwrap().1).unwrap();
+    let report: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(object_keys(&report), properties("ProgramReport"));
     assert_eq!(object_keys(&report), required(spec, "ProgramReport"));
     let cohort = &report["cohorts"][0];
     assert_eq!(object_keys(cohort), required(spec, "CohortReport"));
     assert_eq!(object_keys(&cohort["members"][0]), required(spec, "MemberReport"));
+    let with_cookie = [("Cookie", cookie.as_str())];
     for (path, credentials, expected) in [
-        ("/v1/programs/p1/report", None, 401),
-        ("/v1/programs/p2/report", Some(cookie.as_str()), 403),
-        ("/v1/programs/p1/report?baseline=zz", Some(cookie.as_str()), 400),
+        ("/v1/programs/p1/report", &[][..], 401),
+        ("/v1/programs/p2/report", &with_cookie[..], 403),
+        ("/v1/programs/p1/report?baseline=zz", &with_cookie[..], 400),
     ] {
-        let (status, _) = http_get(server.address, path, credentials);
+        let (status, _, _) = http_get(server.address, path, credentials);
         assert!(report_codes.contains(&status) && status == expected, "{path}: {status}");
     }
-}
-
-/// A GET with an optional cookie: status and the whole response.
-fn http_get(address: std::net::SocketAddr, path: &str, cookie: Option<&str>) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    let cookie = cookie.map(|c| format!("Cookie: {c}\r\n")).unwrap_or_default();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\n{cookie}Connection: close\r\n\r\n").unwrap();
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (status, response)
 }
