@@ -440,66 +440,60 @@ impl Storage for SqliteStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{Days, NaiveDate};
     use microcohort_core::docs::cohort as cohort_doc;
     use microcohort_core::docs::guard;
     use microcohort_core::domain::blueprint::Blueprint;
+    use microcohort_core::domain::roster::Roster;
+
+    /// A storage holding program p1 (day 1 on `start`, UTC, the built-in pack) and its cohort c1.
+    fn with_cohort(dir: &Path, start: NaiveDate) -> SqliteStorage {
+        let storage = SqliteStorage::open(&dir.join("db.sqlite")).unwrap();
+        let blueprint = serde_json::to_string(&Blueprint::default_90_days(start, chrono_tz::UTC)).unwrap();
+        let pack = (microcohort_core::DEFAULT_PROMPT_PACK_NAME, microcohort_core::DEFAULT_PROMPT_PACK);
+        storage.create_program("p1", "P", &blueprint, pack.0, pack.1).unwrap();
+        storage.create_cohort("c1", "p1", "C").unwrap();
+        storage
+    }
+
+    fn join(storage: &SqliteStorage, name: &str) -> JoinResponse {
+        let code = storage.create_invite("c1", "learner", name, "UTC").unwrap();
+        let token = auth::new_token();
+        storage.join(&auth::hash_invite(&code), "phone", &auth::hash_secret(&token), &token).unwrap()
+    }
+
+    /// The roster in the cohort document as saved, and the `doc_seq` it reaches.
+    fn saved_roster(storage: &SqliteStorage) -> (Roster, i64) {
+        let (bytes, upto) = storage.saved_document("cohort:c1").unwrap();
+        (cohort_doc::roster(&guard::load(&bytes).unwrap()), upto)
+    }
 
     #[test]
     fn snapshots_cover_the_change_rows_and_later_writes_build_on_them() {
         let dir = tempfile::tempdir().unwrap();
-        let storage = SqliteStorage::open(&dir.path().join("db.sqlite")).unwrap();
-        let blueprint = Blueprint::default_90_days(chrono::Utc::now().date_naive(), chrono_tz::UTC);
-        storage
-            .create_program(
-                "p1",
-                "P",
-                &serde_json::to_string(&blueprint).unwrap(),
-                microcohort_core::DEFAULT_PROMPT_PACK_NAME,
-                microcohort_core::DEFAULT_PROMPT_PACK,
-            )
-            .unwrap();
-        storage.create_cohort("c1", "p1", "C").unwrap();
-        let join = |name: &str| {
-            let code = storage.create_invite("c1", "learner", name, "UTC").unwrap();
-            let token = auth::new_token();
-            storage.join(&auth::hash_invite(&code), "phone", &auth::hash_secret(&token), &token).unwrap()
-        };
+        let storage = with_cohort(dir.path(), chrono::Utc::now().date_naive());
         for name in ["A", "B", "C"] {
-            join(name);
+            join(&storage, name);
         }
         // Genesis + 3 roster changes: due at a threshold of 4, not at 5.
         assert_eq!(storage.compact(5).unwrap(), 0);
         assert_eq!(storage.compact(4).unwrap(), 1);
         assert_eq!(storage.compact(1).unwrap(), 0, "nothing new since");
-        join("D");
-        let roster = storage.read(|conn| {
-            let (bytes, upto) = saved_document(conn, "cohort:c1")?;
-            assert_eq!(upto, 5);
-            Ok(cohort_doc::roster(&guard::load(&bytes).map_err(crate::storage::documents::internal)?))
-        });
-        assert_eq!(roster.unwrap().members().len(), 4);
+        join(&storage, "D");
+        let (roster, upto) = saved_roster(&storage);
+        assert_eq!(upto, 5);
+        assert_eq!(roster.members().len(), 4);
     }
 
     #[test]
     fn a_membership_can_be_dated_back_in_the_table_and_the_cohort_document() {
         let dir = tempfile::tempdir().unwrap();
-        let storage = SqliteStorage::open(&dir.path().join("db.sqlite")).unwrap();
-        let start = chrono::Utc::now().date_naive() - chrono::Days::new(20);
-        let blueprint = Blueprint::default_90_days(start, chrono_tz::UTC);
-        let json = serde_json::to_string(&blueprint).unwrap();
-        let pack = (microcohort_core::DEFAULT_PROMPT_PACK_NAME, microcohort_core::DEFAULT_PROMPT_PACK);
-        storage.create_program("p1", "P", &json, pack.0, pack.1).unwrap();
-        storage.create_cohort("c1", "p1", "C").unwrap();
-        let code = storage.create_invite("c1", "learner", "Ana", "UTC").unwrap();
-        let token = auth::new_token();
-        let joined = storage.join(&auth::hash_invite(&code), "phone", &auth::hash_secret(&token), &token).unwrap();
+        let start = chrono::Utc::now().date_naive() - Days::new(20);
+        let storage = with_cohort(dir.path(), start);
+        let joined = join(&storage, "Ana");
 
         storage.set_joined_on("c1", &joined.user_id, start).unwrap();
-        let in_document = storage.read(|conn| {
-            let (bytes, _) = saved_document(conn, "cohort:c1")?;
-            Ok(cohort_doc::roster(&guard::load(&bytes).map_err(crate::storage::documents::internal)?))
-        });
-        assert_eq!(in_document.unwrap().member(&joined.user_id).unwrap().joined_on, start);
+        assert_eq!(saved_roster(&storage).0.member(&joined.user_id).unwrap().joined_on, start);
         let in_table: String = storage
             .read(|conn| {
                 Ok(conn
@@ -509,8 +503,8 @@ mod tests {
         assert_eq!(in_table, start.to_string());
 
         assert!(matches!(storage.set_joined_on("c1", "nobody", start), Err(ApiError::NotFound(_))));
-        storage.remove_member("c1", &joined.user_id, Some(start + chrono::Days::new(2))).unwrap();
-        let after_leaving = storage.set_joined_on("c1", &joined.user_id, start + chrono::Days::new(3));
+        storage.remove_member("c1", &joined.user_id, Some(start + Days::new(2))).unwrap();
+        let after_leaving = storage.set_joined_on("c1", &joined.user_id, start + Days::new(3));
         assert!(matches!(after_leaving, Err(ApiError::BadRequest(_))));
     }
 }
