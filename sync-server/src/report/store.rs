@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::storage::Storage;
-use crate::storage::documents::now_ms;
+use crate::storage::documents::{self, now_ms};
+use crate::storage::primitives::MemberRecord;
 
 type R<T> = Result<T, ApiError>;
 
@@ -232,17 +233,17 @@ impl ReportStore {
         let mut rosters: HashMap<&str, Vec<Member>> = HashMap::new();
         let mut facilitators: HashMap<String, (String, Vec<String>)> = HashMap::new();
         for row in &members {
-            let date = |v: &Val| v.opt_text().and_then(|s| s.parse::<NaiveDate>().ok());
-            let (Some(role), Some(joined_on)) = (MemberRole::parse(row[3].text()?), date(&row[5])) else { continue };
-            let member = Member {
+            let record = MemberRecord {
                 user_id: row[1].text()?.to_owned(),
                 display_name: row[2].text()?.to_owned(),
-                role,
+                role: row[3].text()?.to_owned(),
                 time_zone: row[4].text()?.to_owned(),
-                joined_on,
-                left_on: date(&row[6]),
+                joined_on: row[5].text()?.to_owned(),
+                left_on: row[6].opt_text().map(str::to_owned),
             };
-            if role == MemberRole::Facilitator && member.left_on.is_none() {
+            // A row the server cannot read leaves the report, not the whole report.
+            let Ok(member) = documents::member(record) else { continue };
+            if member.role == MemberRole::Facilitator && member.left_on.is_none() {
                 let entry = facilitators.entry(member.user_id.clone()).or_insert((member.display_name.clone(), vec![]));
                 entry.1.push(row[0].text()?.to_owned());
             }

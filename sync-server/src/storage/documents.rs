@@ -15,7 +15,7 @@ use microcohort_core::policy::{ActorDirectory, ObjKey, ObjectIndex, ObjectKind, 
 use microcohort_core::sync::wire::PackFile;
 use serde_bytes::ByteBuf;
 
-use super::primitives::{NewChange, Tx};
+use super::primitives::{MemberRecord, NewChange, Tx};
 use crate::error::ApiError;
 
 pub fn now_ms() -> i64 {
@@ -163,17 +163,19 @@ pub fn pack_of(tx: &dyn Tx, program_id: &str) -> Result<PackFile, ApiError> {
 }
 
 pub fn roster(tx: &dyn Tx, cohort_id: &str) -> Result<Roster, ApiError> {
-    let date = |text: &str| text.parse::<chrono::NaiveDate>().map_err(|_| internal(format!("stored date {text:?}")));
-    let mut members = Vec::new();
-    for row in tx.roster_rows(cohort_id)? {
-        members.push(Member {
-            role: MemberRole::parse(&row.role).ok_or_else(|| internal(format!("stored role {:?}", row.role)))?,
-            joined_on: date(&row.joined_on)?,
-            left_on: row.left_on.as_deref().map(date).transpose()?,
-            user_id: row.user_id,
-            display_name: row.display_name,
-            time_zone: row.time_zone,
-        });
-    }
+    let members = tx.roster_rows(cohort_id)?.into_iter().map(member).collect::<Result<Vec<_>, _>>()?;
     Ok(Roster::new(members))
+}
+
+/// A stored `members` row read back; an unreadable role or date is an internal error.
+pub fn member(row: MemberRecord) -> Result<Member, ApiError> {
+    let date = |text: &str| text.parse::<chrono::NaiveDate>().map_err(|_| internal(format!("stored date {text:?}")));
+    Ok(Member {
+        role: MemberRole::parse(&row.role).ok_or_else(|| internal(format!("stored role {:?}", row.role)))?,
+        joined_on: date(&row.joined_on)?,
+        left_on: row.left_on.as_deref().map(date).transpose()?,
+        user_id: row.user_id,
+        display_name: row.display_name,
+        time_zone: row.time_zone,
+    })
 }
