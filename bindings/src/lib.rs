@@ -1,6 +1,6 @@
 //! Microcohort for Android and iOS: a uniffi layer over [`microcohort_core::Client`].
 //!
-//! No logic lives here — conversion and error mapping only (DESIGN §2). If a function needs an
+//! No logic lives here — conversion and error mapping only (architecture §2). If a function needs an
 //! `if` about the product, that belongs in the core.
 //!
 //! - [`client`]: the one `Client` object the apps use (learner, member and facilitator).

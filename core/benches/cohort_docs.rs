@@ -1,4 +1,4 @@
-//! Cohort document costs (DESIGN §3 quotes ~36 ms to load a 90-day cohort with 3,240 feedback
+//! Cohort document costs (the design notes quote ~36 ms to load a 90-day cohort with 3,240 feedback
 //! items stored as plain strings):
 //! - loading all of a cohort's feedback from saved bytes;
 //! - projecting one busy week into rows;

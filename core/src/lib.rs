@@ -1,6 +1,6 @@
 //! The Microcohort engine shared by the mobile apps and the sync server.
 //!
-//! Layers (see DESIGN.md §2), never depended on backwards:
+//! Layers (see docs/architecture.md §2), never depended on backwards:
 //! - [`domain`]: pure program logic — blueprint, time model, prompt packs, today's practice, metrics,
 //!   reminders. No IO, no clock, no randomness: time and ids are passed in.
 //! - [`calendar`]: pure iCalendar export of the program schedule.

@@ -6,7 +6,10 @@ use std::collections::HashMap;
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, Change, ObjType, ROOT, ReadDoc};
 use microcohort_core::docs::{DocId, genesis, genesis_actor};
-use microcohort_core::policy::{ActorDirectory, ObjectIndex, Owner, RejectReason, Submitter, validate};
+use microcohort_core::policy::{
+    ActorDirectory, History, KnownHistory, ObjectIndex, Owner, RejectReason, Submitter, check_change, check_history,
+    validate,
+};
 
 const ALICE: &str = "alice";
 const MALLORY: &str = "mallory";
@@ -29,6 +32,7 @@ struct World {
     am: AutoCommit,
     index: ObjectIndex,
     bindings: Bindings,
+    history: KnownHistory,
 }
 
 fn member(user: &str) -> Submitter<'_> {
@@ -43,7 +47,11 @@ impl World {
         bindings.insert(genesis_actor(&doc), Owner::Server);
         bindings.insert(actor(ALICE), Owner::User(ALICE.into()));
         bindings.insert(actor(MALLORY), Owner::User(MALLORY.into()));
-        Self { doc, am, index, bindings: Bindings(bindings) }
+        let mut history = KnownHistory::default();
+        for change in am.clone().get_changes(&[]) {
+            history.add(&change.decode(), change.hash());
+        }
+        Self { doc, am, index, bindings: Bindings(bindings), history }
     }
 
     /// Makes a change as `as_actor` with raw automerge calls and returns it (not yet applied here).
@@ -56,11 +64,19 @@ impl World {
         (fork, change)
     }
 
+    /// Every check the server makes on a change from a device: its bytes, the validator, and
+    /// the document's history.
     fn check(&mut self, change: &Change, submitter: Submitter<'_>) -> Result<(), RejectReason> {
-        let created = validate(&self.doc, change, submitter, &self.bindings, &self.index).map_err(|r| r.reason)?;
-        for (id, kind) in created {
-            self.index.insert(id, kind);
+        let checked = check_change(change.raw_bytes()).map_err(|r| r.reason)?;
+        if self.history.max_op(&checked.hash).is_some() {
+            return Ok(()); // already stored: the server skips it
         }
+        let created = validate(&self.doc, &checked, submitter, &self.bindings, &self.index).map_err(|r| r.reason)?;
+        check_history(&checked, &self.history).map_err(|r| r.reason)?;
+        for entry in created {
+            self.index.add_entry(&entry);
+        }
+        self.history.add_checked(&checked);
         Ok(())
     }
 

@@ -1,12 +1,11 @@
 //! The router: handlers plus the cross-cutting layers (body limit, timeout, tracing, metrics).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,6 +13,8 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
+use crate::limits::RateLimits;
+use crate::listener::client_address;
 use crate::metrics::{Metrics, RequestLabels};
 use crate::report::store::ReportStore;
 use crate::storage::Storage;
@@ -29,17 +30,24 @@ pub struct AppState {
     /// Report tables and dashboard sign-in, beside the sync tables.
     pub reports: Arc<ReportStore>,
     pub metrics: Metrics,
-    pub limiter: RateLimiter,
+    pub limits: RateLimits,
+    /// With a proxy in front: the header it appends the client's address to.
+    pub client_address_header: Option<HeaderName>,
 }
 
 impl AppState {
-    pub fn new(storage: Arc<dyn Storage>, reports: Arc<ReportStore>, limiter: RateLimiter) -> Arc<Self> {
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        reports: Arc<ReportStore>,
+        limits: RateLimits,
+        client_address_header: Option<HeaderName>,
+    ) -> Arc<Self> {
         let metrics = Metrics::new();
         if let Ok((docs, changes)) = storage.counts() {
             metrics.documents.set(docs as i64);
             metrics.changes.set(changes as i64);
         }
-        Arc::new(Self { storage, reports, metrics, limiter })
+        Arc::new(Self { storage, reports, metrics, limits, client_address_header })
     }
 }
 
@@ -65,6 +73,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/dashboard/sign-out", get(web::sign_out))
         .route("/dashboard/link/{code}", get(web::redeem_link))
         .route("/dashboard/programs/{program_id}", get(web::dashboard_page))
+        .layer(middleware::from_fn_with_state(state.clone(), guard_addresses))
         .layer(middleware::from_fn_with_state(state.clone(), count_requests))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
@@ -72,10 +81,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// Counters only: scraping never touches the database (the gauges are kept by the sync path and
+/// the background tasks).
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    if let Ok((docs, _)) = state.storage.counts() {
-        state.metrics.documents.set(docs as i64);
-    }
     (
         [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
         state.metrics.render(),
@@ -83,37 +91,38 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+/// Where a request presents a secret for the server to look up.
+fn takes_a_secret(path: &str) -> bool {
+    path == "/v1/join" || path == "/dashboard/sign-in" || path.starts_with("/dashboard/link/")
+}
+
+/// Per client address: refuses one that failed authentication too often, limits attempts with
+/// secrets, and counts failures.
+async fn guard_addresses(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let address = client_address(&request, state.client_address_header.as_ref());
+    let secret = takes_a_secret(request.uri().path());
+    let allowed = state
+        .limits
+        .check_not_blocked(address)
+        .and_then(|()| if secret { state.limits.check_secret_attempt(address) } else { Ok(()) });
+    if let Err(refused) = allowed {
+        return refused.into_response();
+    }
+    let response = next.run(request).await;
+    let failed = match response.status() {
+        StatusCode::UNAUTHORIZED => true,
+        StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => secret,
+        _ => false,
+    };
+    if failed {
+        state.limits.record_failure(address);
+    }
+    response
+}
+
 async fn count_requests(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let path = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
     let response = next.run(request).await;
     state.metrics.requests.get_or_create(&RequestLabels { path, status: response.status().as_u16() }).inc();
     response
-}
-
-/// A token bucket per device: `burst` requests at once, refilled at `per_second`.
-pub struct RateLimiter {
-    burst: f64,
-    per_second: f64,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
-}
-
-impl RateLimiter {
-    pub fn new(burst: u32, per_second: u32) -> Self {
-        Self { burst: f64::from(burst), per_second: f64::from(per_second.max(1)), buckets: Mutex::default() }
-    }
-
-    pub fn check(&self, key: &str) -> Result<(), ApiError> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        let (tokens, last) = buckets.entry(key.to_owned()).or_insert((self.burst, now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            let wait = ((1.0 - *tokens) / self.per_second).ceil().max(1.0) as u64;
-            Err(ApiError::TooManyRequests { retry_after_secs: wait })
-        }
-    }
 }

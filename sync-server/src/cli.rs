@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::admin::{NewProgram, create_program};
-use crate::app::{AppState, RateLimiter, router};
+use crate::app::{AppState, router};
+use crate::limits::{RateLimits, RateSettings};
+use crate::listener::ConnectionLimits;
 use crate::report::postgres_sql::PostgresSql;
 use crate::report::sqlite_sql::SqliteSql;
 use crate::report::store::{ReportStore, Sql};
@@ -43,6 +45,24 @@ enum Command {
         /// Requests per second a device regains.
         #[arg(long, env = "MICROCOHORT_RATE_PER_SECOND", default_value_t = 10)]
         rate_per_second: u32,
+        /// Joins, sign-ins and failed authentications one client address may make per minute
+        /// (and at once).
+        #[arg(long, env = "MICROCOHORT_ADDRESS_ATTEMPTS_PER_MINUTE", default_value_t = 20)]
+        address_attempts_per_minute: u32,
+        /// Connections open at once, in all.
+        #[arg(long, env = "MICROCOHORT_MAX_CONNECTIONS", default_value_t = 1024)]
+        max_connections: usize,
+        /// Connections open at once from one client address.
+        #[arg(long, env = "MICROCOHORT_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256)]
+        max_connections_per_address: usize,
+        /// Seconds a client has to send a request's headers, and to start its next request on a
+        /// kept-alive connection.
+        #[arg(long, env = "MICROCOHORT_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+        header_timeout_secs: u64,
+        /// Behind a reverse proxy: the header it appends the client's address to (for example
+        /// X-Forwarded-For); without it, the connection's peer is the client.
+        #[arg(long, env = "MICROCOHORT_CLIENT_ADDRESS_HEADER")]
+        client_address_header: Option<String>,
     },
     /// Operator commands.
     #[command(subcommand)]
@@ -156,6 +176,15 @@ enum Admin {
         #[arg(long)]
         cohort: String,
     },
+    /// List every stored document that does not load, does not survive save and load, or holds
+    /// changes the server now refuses (stored by an earlier version). Exits 1 if any.
+    Check,
+    /// Remove a document's offending changes (and only those, and what builds on them); devices
+    /// holding them fetch the document again and replay their users' unsent work.
+    Repair {
+        #[arg(long)]
+        doc: String,
+    },
 }
 
 fn open(cli: &Cli) -> Result<Arc<dyn Storage>, String> {
@@ -215,11 +244,38 @@ fn run(cli: Cli) -> Result<(), String> {
         return crate::demo::run(options).map_err(|e| e.to_string());
     }
     let storage = open(&cli)?;
-    let fail = |e: crate::error::ApiError| e.to_string();
+    let fail = |e: crate::error::ApiError| e.detail();
     match cli.command {
-        Command::Serve { listen, rate_burst, rate_per_second } => {
+        Command::Serve {
+            listen,
+            rate_burst,
+            rate_per_second,
+            address_attempts_per_minute,
+            max_connections,
+            max_connections_per_address,
+            header_timeout_secs,
+            client_address_header,
+        } => {
             let reports = open_reports(&cli.data_dir, cli.database_url.as_deref(), &storage)?;
-            serve(storage, reports, listen, RateLimiter::new(rate_burst, rate_per_second))
+            let rates = RateSettings {
+                device_burst: rate_burst,
+                device_per_second: rate_per_second,
+                secret_burst: address_attempts_per_minute,
+                secret_per_minute: address_attempts_per_minute,
+                failure_burst: address_attempts_per_minute,
+                failure_per_minute: address_attempts_per_minute,
+            };
+            let header = client_address_header
+                .map(|name| name.parse().map_err(|_| format!("client address header {name:?} is not a header name")))
+                .transpose()?;
+            let state = AppState::new(storage, reports, RateLimits::new(rates), header);
+            let connections = ConnectionLimits {
+                max_connections,
+                max_per_address: max_connections_per_address,
+                header_timeout: std::time::Duration::from_secs(header_timeout_secs.max(1)),
+                ..ConnectionLimits::default()
+            };
+            serve(state, listen, connections)
         }
         #[cfg(feature = "demo")]
         Command::Demo { .. } => unreachable!("the demo returned before any storage was opened"),
@@ -296,16 +352,40 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
                 Ok(())
             }
+            Admin::Check => {
+                let problems = storage.check_documents().map_err(fail)?;
+                for problem in &problems {
+                    match &problem.unloadable {
+                        Some(why) => println!("{}\t{why}", problem.doc_id),
+                        None => println!("{}\tloads, but holds changes the server now refuses", problem.doc_id),
+                    }
+                    for change in &problem.offending {
+                        let author = change.author.as_deref().unwrap_or("unknown user");
+                        println!("  change {} by {author}: {}", change.hash, change.reason);
+                    }
+                }
+                if problems.is_empty() {
+                    println!("every stored document loads and survives save and load");
+                    Ok(())
+                } else {
+                    Err(format!("{} documents need `admin repair --doc ID`", problems.len()))
+                }
+            }
+            Admin::Repair { doc } => {
+                let removed = storage.repair_document(&doc).map_err(fail)?;
+                open_reports(&cli.data_dir, cli.database_url.as_deref(), &storage)?.forget_week(&doc).map_err(fail)?;
+                for change in &removed {
+                    let author = change.author.as_deref().unwrap_or("unknown user");
+                    println!("removed change {} by {author}: {}", change.hash, change.reason);
+                }
+                println!("{doc}: {} changes removed; the document loads", removed.len());
+                Ok(())
+            }
         },
     }
 }
 
-fn serve(
-    storage: Arc<dyn Storage>,
-    reports: Arc<ReportStore>,
-    listen: SocketAddr,
-    limiter: RateLimiter,
-) -> Result<(), String> {
+fn serve(state: std::sync::Arc<AppState>, listen: SocketAddr, connections: ConnectionLimits) -> Result<(), String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         let listener =
@@ -314,10 +394,9 @@ fn serve(
         // Tests and scripts read this line to find the port.
         println!("listening on http://{address}");
         tracing::info!(%address, "serving");
-        tokio::spawn(compact_in_background(storage.clone()));
-        tokio::spawn(refresh_reports_in_background(reports.clone()));
-        axum::serve(listener, router(AppState::new(storage, reports, limiter)))
-            .with_graceful_shutdown(shutdown_signal())
+        tokio::spawn(maintain_in_background(state.clone()));
+        tokio::spawn(refresh_reports_in_background(state.reports.clone()));
+        crate::listener::serve(listener, router(state), connections, shutdown_signal())
             .await
             .map_err(|e| e.to_string())?;
         tracing::info!("stopped");
@@ -325,16 +404,28 @@ fn serve(
     })
 }
 
-/// Snapshots documents with many new changes, once a minute, off the request path.
-pub(crate) async fn compact_in_background(storage: Arc<dyn Storage>) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+/// Once a minute, off the request path: snapshots of documents with many new changes, the stored
+/// totals for `/metrics`, and forgetting rate-limit buckets that are full again.
+pub(crate) async fn maintain_in_background(state: std::sync::Arc<AppState>) {
+    let minute = std::time::Duration::from_secs(60);
+    // The first round a minute after start (start-up already read the totals).
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + minute, minute);
     loop {
         tick.tick().await;
-        let storage = storage.clone();
-        match tokio::task::spawn_blocking(move || storage.compact(256)).await {
+        let state = state.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            state.limits.prune();
+            let written = state.storage.compact(256);
+            if let Ok((docs, changes)) = state.storage.counts() {
+                state.metrics.documents.set(docs as i64);
+                state.metrics.changes.set(changes as i64);
+            }
+            written
+        });
+        match done.await {
             Ok(Ok(0)) => {}
             Ok(Ok(n)) => tracing::info!(documents = n, "snapshots written"),
-            Ok(Err(err)) => tracing::warn!(%err, "compaction failed"),
+            Ok(Err(err)) => tracing::warn!(error = %err.detail(), "compaction failed"),
             Err(err) => tracing::warn!(%err, "compaction task failed"),
         }
     }

@@ -13,6 +13,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    /// Past one of the bounds on what a request may carry or store.
+    #[error("{0}")]
+    TooLarge(String),
     #[error("too many requests; retry in {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
     #[error("internal error")]
@@ -20,14 +23,35 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The whole story, for logs and the command line (an internal error's response says less).
+    pub fn detail(&self) -> String {
+        match self {
+            Self::Internal(detail) => detail.clone(),
+            other => other.to_string(),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<microcohort_core::sync::request::RequestProblem> for ApiError {
+    fn from(problem: microcohort_core::sync::request::RequestProblem) -> Self {
+        use microcohort_core::sync::request::RequestProblem;
+        match problem {
+            RequestProblem::TooLarge(what) => Self::TooLarge(what),
+            RequestProblem::Malformed(what) => Self::BadRequest(what),
+            RequestProblem::Forbidden(what) => Self::Forbidden(what),
+            RequestProblem::NotFound(what) => Self::NotFound(what),
         }
     }
 }

@@ -2,6 +2,8 @@
 //! core's validator, relays practice logs to facilitators and serves the program's prompts.
 //!
 //! - [`app`]: the axum router, shared state and cross-cutting layers (limits, timeouts, tracing).
+//! - [`listener`]: the accept loop (connection caps, header and stall timeouts).
+//! - [`limits`]: request rates per device and per client address.
 //! - [`auth`]: device tokens and invite codes (random, stored only as hashes), the bearer extractor.
 //! - [`sync`]: the `/v1/sync` round trip.
 //! - [`storage`]: the storage trait, its SQLite and PostgreSQL implementations, and the sync rules
@@ -18,6 +20,8 @@ pub mod cli;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod error;
+pub mod limits;
+pub mod listener;
 pub mod metrics;
 pub mod report;
 pub mod storage;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+pub mod forge;
 mod postgres;
 pub use postgres::PostgresInstance;
 
@@ -82,6 +83,11 @@ impl ServerProcess {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.address)
+    }
+
+    /// The process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// SIGKILL: no shutdown, no flushing.
@@ -163,6 +169,46 @@ pub fn writer_main<E: std::fmt::Display>(name: &str, run: impl FnOnce(&str) -> R
     }
 }
 
+/// The writer programs' clock: starts at the real time and moves a day on for every 40 practice
+/// logs the device holds, so a writer that records thousands stays within the 48 a day may hold
+/// (`MAX_LOGS_PER_DAY`). Call [`WriterClock::tick`] before each practice.
+pub struct WriterClock {
+    clock: microcohort_core::ManualClock,
+    started: chrono::DateTime<chrono::Utc>,
+    logs: usize,
+}
+
+impl WriterClock {
+    pub fn new() -> Self {
+        let started = chrono::Utc::now();
+        Self { clock: microcohort_core::ManualClock::new(started), started, logs: 0 }
+    }
+
+    pub fn clock(&self) -> std::sync::Arc<dyn microcohort_core::Clock> {
+        std::sync::Arc::new(self.clock.clone())
+    }
+
+    /// Counts the device's logs so far (once, after opening it).
+    pub fn start_from(&mut self, client: &microcohort_core::Client) -> microcohort_core::Result<()> {
+        self.logs = client.practice_history()?.len();
+        Ok(())
+    }
+
+    /// The time for the next practice.
+    pub fn tick(&mut self) {
+        let day = chrono::Days::new((self.logs / 40) as u64);
+        let real = chrono::Utc::now() - self.started;
+        self.clock.set(self.started + day + real);
+        self.logs += 1;
+    }
+}
+
+impl Default for WriterClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Creates program `p1` (UTC, the built-in pack) whose day 1 was `days_ago` days ago, and the
 /// given cohorts in it. Returns the start date (YYYY-MM-DD).
 pub fn program_under_way(binary: &str, data_dir: &Path, days_ago: u64, cohorts: &[&str]) -> String {
@@ -206,7 +252,27 @@ pub fn raw_join(server: &ServerProcess, code: &str) -> microcohort_core::sync::w
 
 /// A bare HTTP/1.1 POST, for requests no honest client would send. Returns status, headers, body.
 pub fn raw_post(address: SocketAddr, path: &str, token: Option<&str>, body: &[u8]) -> (u16, String, Vec<u8>) {
-    let mut stream = TcpStream::connect(address).expect("connect");
+    raw_post_from(None, address, path, token, body)
+}
+
+/// A TCP connection from a chosen loopback address (127.0.0.x), as another client would come.
+pub fn connect_from(from: Option<std::net::IpAddr>, address: SocketAddr) -> std::io::Result<TcpStream> {
+    let Some(from) = from else { return TcpStream::connect(address) };
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.bind(&SocketAddr::new(from, 0).into())?;
+    socket.connect(&address.into())?;
+    Ok(socket.into())
+}
+
+/// [`raw_post`] from a chosen loopback address.
+pub fn raw_post_from(
+    from: Option<std::net::IpAddr>,
+    address: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
+    let mut stream = connect_from(from, address).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
     let head = format!(

@@ -85,7 +85,7 @@ fn two_processes_store_each_change_once_and_a_reader_misses_none() {
                         for node in nodes {
                             let request = &request;
                             both.spawn(move || {
-                                let (response, _) = node.sync(writer, request.clone()).unwrap();
+                                let (response, _) = node.sync_request(writer, request.clone()).unwrap();
                                 assert_eq!(response.docs[0].status, DocStatus::Ok, "writer {i} change {n}");
                             });
                         }
@@ -100,7 +100,7 @@ fn two_processes_store_each_change_once_and_a_reader_misses_none() {
             let mut turn = 0;
             loop {
                 let last = done.load(Ordering::SeqCst);
-                let (response, _) = nodes[turn % 2].sync(reader, push(doc, vec![], known.clone())).unwrap();
+                let (response, _) = nodes[turn % 2].sync_request(reader, push(doc, vec![], known.clone())).unwrap();
                 turn += 1;
                 let pull = &response.docs[0];
                 for change in &pull.changes {
@@ -123,7 +123,7 @@ fn two_processes_store_each_change_once_and_a_reader_misses_none() {
     let submissions = seen.get(ROOT, "submissions").unwrap().expect("the reader has the submissions").1;
     assert_eq!(seen.length(&submissions), WRITERS * CHANGES_EACH, "the reader has every change");
     let genesis_changes = genesis(&doc_id).get_changes(&[]).len();
-    let stored = nodes[0].sync(&reader, push(&doc, vec![], vec![])).unwrap().0.docs.remove(0).changes.len();
+    let stored = nodes[0].sync_request(&reader, push(&doc, vec![], vec![])).unwrap().0.docs.remove(0).changes.len();
     assert_eq!(stored, genesis_changes + WRITERS * CHANGES_EACH, "every change stored exactly once");
 }
 
@@ -172,7 +172,7 @@ fn compaction_from_two_processes_is_safe() {
     // The server's next roster edit builds on the snapshots (a stale one would reuse its
     // actor's sequence number and fail), and the roster document has everyone.
     let last = member(&nodes[1], "Last");
-    let (response, _) = nodes[0].sync(&last, push("cohort:c1", vec![], vec![])).unwrap();
+    let (response, _) = nodes[0].sync_request(&last, push("cohort:c1", vec![], vec![])).unwrap();
     let mut roster = AutoCommit::new();
     for change in &response.docs[0].changes {
         roster.apply_changes([automerge::Change::try_from(change.as_slice()).unwrap()]).unwrap();

@@ -355,7 +355,7 @@ fn a_malicious_client_is_rejected_for_each_forbidden_operation_and_others_are_un
     let (_, first) = raw_sync(&server, &attacker.device_token, &push(own("x")));
     assert_eq!(first.unwrap().docs[0].status, DocStatus::Ok);
     let (_, second) = raw_sync(&server, &attacker.device_token, &push(own("y")));
-    assert!(matches!(&second.unwrap().docs[0].status, DocStatus::Rejected { reason, .. } if reason == "malformed"));
+    assert!(matches!(&second.unwrap().docs[0].status, DocStatus::Rejected { reason, .. } if reason == "bad_seq"));
 
     // The victim and an honest newcomer see exactly the victim's data (and the attacker's own
     // legitimate entry).

@@ -3,6 +3,7 @@
 //! chunks and projected into SQLite after every local change and every merge.
 
 use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::MutexGuard;
 
 use automerge::transaction::CommitOptions;
@@ -23,14 +24,18 @@ use crate::domain::review::{ReviewAssignment, assign_reviews};
 use crate::domain::roles::{WeekRoles, WeeklyRole, roles_for_week};
 use crate::domain::roster::{Roster, SizeStatus};
 use crate::error::{Error, Result};
-use crate::policy::{ObjectIndex, Owner, Submitter, validate};
+use crate::policy::{CheckedChange, ObjectIndex, Owner, Submitter, check_change, validate};
 use crate::store::cohort::{self as cohort_store, Membership};
 use crate::store::practice::{self as logs, PracticeStatus};
+use crate::sync::limits::MAX_VALUE_CHARS;
 
 /// After this many incremental chunks a document is compacted into one snapshot.
 const COMPACT_AFTER_CHUNKS: u64 = 32;
-pub const MAX_BODY_CHARS: usize = 10_000;
+pub const MAX_BODY_CHARS: usize = MAX_VALUE_CHARS;
 pub const MAX_TITLE_CHARS: usize = 200;
+/// The week's synthesis is a page, not a book: it also keeps every edit within the server's
+/// bound on operations per change.
+pub const MAX_SYNTHESIS_CHARS: usize = 20_000;
 
 /// An entry of a week document: which week, and its `"<author>/<entry_id>"` key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -160,6 +165,13 @@ impl Client {
             .into());
         }
         let attachments = serde_json::to_string(attachments).map_err(|e| Error::Corrupt(e.to_string()))?;
+        if attachments.chars().count() > MAX_VALUE_CHARS {
+            return Err(DomainError::invalid(
+                "attachments",
+                format!("the references take more than {MAX_VALUE_CHARS} characters"),
+            )
+            .into());
+        }
         let now = self.now().timestamp_millis();
         let fields = [
             (field::KIND, ScalarValue::from(kind.as_str())),
@@ -286,6 +298,18 @@ impl Client {
     /// Co-writes the week's synthesis: deletes `delete` characters at `position` and inserts
     /// `insert` (positions count Unicode code points).
     pub fn edit_synthesis(&self, week: u32, position: usize, delete: usize, insert: &str) -> Result<()> {
+        let inserted = insert.chars().count();
+        if inserted > MAX_BODY_CHARS {
+            return Err(DomainError::invalid("insert", format!("is longer than {MAX_BODY_CHARS} characters")).into());
+        }
+        let length = self.synthesis(week)?.chars().count();
+        if length.saturating_sub(delete.min(length)) + inserted > MAX_SYNTHESIS_CHARS {
+            return Err(DomainError::invalid(
+                "insert",
+                format!("the synthesis would be longer than {MAX_SYNTHESIS_CHARS} characters"),
+            )
+            .into());
+        }
         self.apply_intent(&Intent::Synthesis { week, position, delete, insert: insert.to_owned() }).map(|_| ())
     }
 
@@ -372,7 +396,12 @@ impl Client {
         if doc.cohort_id() != self.membership()?.cohort_id {
             return Err(DomainError::invalid("doc_id", format!("{doc_id} belongs to another cohort")).into());
         }
-        let decoded = changes.iter().map(|bytes| guard::decode_change(bytes)).collect::<Result<Vec<_>, _>>()?;
+        // Bounded like the server's own input: a change that would expand past the limits is
+        // refused before automerge decodes it.
+        let decoded = changes
+            .iter()
+            .map(|bytes| check_change(bytes).map(|c| c.change).map_err(|r| DocError::Malformed(r.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
         // Applied to the open document in place. Changes still waiting for their dependencies
         // stay queued in it.
         let (report, changed) = self.with_doc(&doc, |entry| {
@@ -475,10 +504,14 @@ impl Client {
     // ---- internals ------------------------------------------------------------------------
 
     /// Runs `f` on a document, loading it on first use. If `f` fails, the in-memory copy is
-    /// dropped, so the next use reloads it from disk, which never saw the failed work.
+    /// dropped, so the next use reloads it from disk, which never saw the failed work. A panic
+    /// inside automerge (a document holding history it cannot handle) is caught here, for every
+    /// call on an open document, and becomes an error naming the document.
     fn with_doc<T>(&self, doc: &DocId, f: impl FnOnce(&mut OpenDoc) -> Result<T>) -> Result<T> {
         let mut open = self.open_docs();
-        let result = self.opened(&mut open, doc).and_then(f);
+        let result = catch_unwind(AssertUnwindSafe(|| self.opened(&mut open, doc).and_then(f))).unwrap_or_else(|_| {
+            Err(DocError::Malformed(format!("document {doc} holds history this app cannot process")).into())
+        });
         if result.is_err() {
             open.docs.remove(doc);
         }
@@ -630,8 +663,8 @@ impl Client {
             };
             let change =
                 entry.am.get_change_by_hash(&hash).ok_or_else(|| Error::Corrupt("committed change vanished".into()))?;
-            for (id, kind) in validate(doc, &change, submitter, &index, &index)? {
-                index.insert(id, kind);
+            for created in validate(doc, &CheckedChange::own(change)?, submitter, &index, &index)? {
+                index.add_entry(&created);
             }
             self.persist(doc, &mut entry.am, &entry.stored_heads, Some((intent, hash)))?;
             entry.stored_heads = entry.am.get_heads();

@@ -4,7 +4,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use automerge::{AutoCommit, Change, ExpandedChange};
+use automerge::{AutoCommit, Change, ChangeHash, ExpandedChange};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DocError {
@@ -36,9 +36,24 @@ pub fn expand(change: &Change) -> Result<ExpandedChange, DocError> {
     guarded("change operations", || Ok(change.decode()))
 }
 
+/// Encodes operations as a change, in automerge's own encoding.
+pub fn encode(ops: &ExpandedChange) -> Result<Change, DocError> {
+    guarded("change encoding", || Ok(Change::from(ops.clone())))
+}
+
 /// Loads a document from saved bytes (a snapshot followed by any incremental chunks).
 pub fn load(bytes: &[u8]) -> Result<AutoCommit, DocError> {
     guarded("document", || AutoCommit::load(bytes).map_err(|e| e.to_string()))
+}
+
+/// Saves a document whose history came from outside.
+pub fn save(am: &mut AutoCommit) -> Result<Vec<u8>, DocError> {
+    guarded("save", || Ok(am.save()))
+}
+
+/// A document's heads.
+pub fn heads(am: &mut AutoCommit) -> Vec<ChangeHash> {
+    guarded("heads", || Ok(am.get_heads())).unwrap_or_default()
 }
 
 /// Applies changes; changes whose dependencies are missing wait inside the document until they

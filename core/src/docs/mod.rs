@@ -1,4 +1,4 @@
-//! Cohort state as automerge documents (DESIGN §3).
+//! Cohort state as automerge documents (architecture §3).
 //!
 //! - `cohort:<cohort_id>`: roster, critique schedule and lead, capstone brief (server-written), and
 //!   each member's own profile entry.

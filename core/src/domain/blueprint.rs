@@ -12,6 +12,9 @@ use super::DomainError;
 use super::roster::CohortSize;
 use super::time::{DayStart, local_day, resolve_wall_clock};
 
+/// The longest program: a year of weeks.
+pub const MAX_WEEKS: u32 = 52;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Blueprint {
     /// Program day 1, a calendar date in the cohort's zone.
@@ -98,8 +101,8 @@ impl Blueprint {
     }
 
     pub fn validate(&self) -> Result<(), DomainError> {
-        if !(1..=52).contains(&self.weeks) {
-            return Err(DomainError::invalid("weeks", format!("{} is outside 1..=52", self.weeks)));
+        if !(1..=MAX_WEEKS).contains(&self.weeks) {
+            return Err(DomainError::invalid("weeks", format!("{} is outside 1..={MAX_WEEKS}", self.weeks)));
         }
         // Orientation is week 0, and a week holds at most 7 days (prompts are placed on days 1..=7).
         if self.orientation_days > 7 {

@@ -1,4 +1,4 @@
-//! Cohort metrics, exactly as DESIGN §5 defines them: one implementation, fed by the facilitator's
+//! Cohort metrics, exactly as architecture §5 defines them: one implementation, fed by the facilitator's
 //! device (from its projections) and by the server (from its report tables).
 //!
 //! Choices where the definitions are silent (documented in the README's facilitator section):

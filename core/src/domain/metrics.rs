@@ -1,4 +1,4 @@
-//! Learner metrics, exactly as DESIGN §5 defines them. Windows are learner-local days, inclusive,
+//! Learner metrics, exactly as architecture §5 defines them. Windows are learner-local days, inclusive,
 //! ending on the reference date.
 
 use chrono::{Days, NaiveDate};

@@ -15,6 +15,9 @@ pub const MAX_DURATION_SECS: u32 = 4 * 60 * 60;
 pub const MAX_REFLECTION_CHARS: usize = 10_000;
 pub const MAX_EVIDENCE_CHARS: usize = 2_000;
 pub const MAX_LINK_CHARS: usize = 2_048;
+/// Practice logs (completed, abandoned or corrections) one local day may hold: far more than any
+/// learner records, few enough that the server can bound what a device uploads.
+pub const MAX_LOGS_PER_DAY: usize = 48;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TransferKind {

@@ -1,4 +1,4 @@
-//! The time model (DESIGN §3): learner-local days in IANA zones, a day-start offset, wall-clock
+//! The time model (architecture §3): learner-local days in IANA zones, a day-start offset, wall-clock
 //! schedules that keep their local time across DST. Never 86 400 s arithmetic: DST days have 23 or 25
 //! hours.
 

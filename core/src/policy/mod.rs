@@ -1,4 +1,4 @@
-//! The change validator (DESIGN §4): decides, from a change's decoded operations alone, whether a
+//! The change validator (architecture §4): decides, from a change's decoded operations alone, whether a
 //! user may make it. The server runs it on every change it receives; the device runs the same code
 //! before committing, so an honest client is never rejected.
 //!
@@ -8,23 +8,33 @@
 //! 2. no writes to a document root;
 //! 3. new entries only under the author's own `"<user_id>/"` keys, in containers their role may
 //!    write (roster, critique and capstone: server only; agenda and attendance: facilitators);
-//! 4. entries are flat maps created once and never deleted (a retraction is a flag);
+//! 4. entries are flat maps created once (one key, one entry, across all the author's actors)
+//!    and never deleted (a retraction is a flag);
 //! 5. no edit or deletion of a value created by another user's actors, except in the week's
 //!    synthesis text, which its synthesizers and the facilitators co-write.
+//!
+//! Before these, [`encoding`] checks the bytes and [`history`] that the document stays well formed
+//! with the change (the server runs both on everything it receives).
 
+pub mod encoding;
+pub mod history;
 mod objects;
+#[cfg(feature = "fixtures")]
+pub mod sample;
 
 use std::fmt;
 
 use automerge::legacy::{Key, ObjectId, OpType};
-use automerge::{ActorId, Change, ObjType};
+use automerge::{ActorId, Change, ObjType, ScalarValue};
 use serde::{Deserialize, Serialize};
 
 use crate::docs::guard::expand;
 use crate::docs::schema::{Container, Writers, key_author};
 use crate::docs::{DocId, genesis, genesis_actor};
 
-pub use objects::{ObjKey, ObjectIndex, ObjectKind};
+pub use encoding::{CheckedChange, check_change};
+pub use history::{History, KnownHistory, check_history};
+pub use objects::{NewEntry, ObjKey, ObjectIndex, ObjectKind};
 
 /// Who an actor belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +69,26 @@ pub enum RejectReason {
     ServerOnly,
     RoleRequired,
     UnknownObject,
+    /// Not an uncompressed change chunk.
+    WrongChunk,
+    Checksum,
+    /// Not in the encoding automerge writes itself.
+    NotCanonical,
+    TooLarge,
+    /// A gap or a repeat in the actor's change numbers.
+    BadSequence,
+    /// Dependencies that leave out what the change must build on.
+    BadDependency,
+    /// Operation counters that do not rise above what the change builds on.
+    BadCounter,
+    /// A predecessor that does not exist, comes later, or belongs to another object or key.
+    BadPred,
+    /// A sequence operation on an element that does not exist, or a key of the wrong kind.
+    BadElement,
+    /// An entry key that is already in use.
+    DuplicateEntry,
+    /// Not a change: the device's copy holds changes an operator removed (`admin repair`).
+    Repaired,
 }
 
 impl RejectReason {
@@ -75,6 +105,17 @@ impl RejectReason {
             Self::ServerOnly => "server_only",
             Self::RoleRequired => "role_required",
             Self::UnknownObject => "unknown_object",
+            Self::WrongChunk => "wrong_chunk",
+            Self::Checksum => "bad_checksum",
+            Self::NotCanonical => "not_canonical",
+            Self::TooLarge => "too_large",
+            Self::BadSequence => "bad_seq",
+            Self::BadDependency => "bad_deps",
+            Self::BadCounter => "bad_op_counter",
+            Self::BadPred => "bad_pred",
+            Self::BadElement => "bad_element",
+            Self::DuplicateEntry => "duplicate_entry",
+            Self::Repaired => "repaired",
         }
     }
 }
@@ -95,27 +136,44 @@ fn reject<T>(reason: RejectReason, detail: impl Into<String>) -> Result<T, Rejec
     Err(Rejection { reason, detail: detail.into() })
 }
 
+/// Whether a change is the document's genesis, which every device holds and may send.
+pub fn is_genesis(doc: &DocId, change: &Change) -> bool {
+    *change.actor_id() == genesis_actor(doc)
+        && genesis(doc).get_last_local_change().map(|c| c.hash()) == Some(change.hash())
+}
+
+/// Whether an actor is the genesis actor of a document of this cohort other than the one written
+/// (those of documents that exist are bound to the server once stored; these may not exist yet).
+fn genesis_of_a_sibling(doc: &DocId, actor: &ActorId) -> bool {
+    let cohort_id = doc.cohort_id();
+    std::iter::once(DocId::cohort(cohort_id))
+        .chain((0..=crate::domain::blueprint::MAX_WEEKS).map(|week| DocId::week(cohort_id, week)))
+        .any(|sibling| genesis_actor(&sibling) == *actor)
+}
+
 /// Checks one change against what `index` knows of the document. On success, returns the entries
 /// the change creates; the caller records them in its index (before validating a later change
 /// that builds on them), binds a new actor to the submitter and may persist them.
 pub fn validate(
     doc: &DocId,
-    change: &Change,
+    change: &CheckedChange,
     submitter: Submitter<'_>,
     directory: &dyn ActorDirectory,
     index: &ObjectIndex,
-) -> Result<Vec<(ObjKey, ObjectKind)>, Rejection> {
-    let actor = change.actor_id();
+) -> Result<Vec<NewEntry>, Rejection> {
+    let actor = change.change.actor_id();
     if *actor == genesis_actor(doc) {
         // The genesis is the one change every device may hold and send: accept it only verbatim.
-        let expected = genesis(doc).get_last_local_change().map(|c| c.hash());
-        return if Some(change.hash()) == expected {
+        return if is_genesis(doc, &change.change) {
             Ok(Vec::new())
         } else {
             reject(RejectReason::ForgedActor, "only the server writes with the document's genesis actor")
         };
     }
     match directory.owner_of(actor) {
+        None if genesis_of_a_sibling(doc, actor) => {
+            return reject(RejectReason::ForgedActor, format!("actor {actor} is another document's genesis actor"));
+        }
         None => {}
         Some(Owner::User(user)) if user == submitter.user_id => {}
         Some(Owner::User(user)) => {
@@ -123,19 +181,23 @@ pub fn validate(
         }
         Some(Owner::Server) => return reject(RejectReason::ForgedActor, format!("actor {actor} is the server's")),
     }
-    let expanded = expand(change).map_err(|e| Rejection { reason: RejectReason::Malformed, detail: e.to_string() })?;
     let owns = |other: &ActorId| {
         other == actor || directory.owner_of(other) == Some(Owner::User(submitter.user_id.to_owned()))
     };
 
-    let mut created: Vec<(objects::ObjKey, ObjectKind)> = Vec::new();
-    for (offset, op) in expanded.operations.iter().enumerate() {
-        let op_id = (change.start_op().get() + offset as u64, actor.clone());
+    let mut created: Vec<NewEntry> = Vec::new();
+    for (offset, op) in change.ops.operations.iter().enumerate() {
+        let op_id = (change.change.start_op().get() + offset as u64, actor.clone());
         let ObjectId::Id(target) = &op.obj else {
             return reject(RejectReason::RootWrite, "writes to the document root are the server's");
         };
         let target = (target.counter(), target.actor().clone());
-        let kind = index.kind(&target).or_else(|| created.iter().find(|(id, _)| *id == target).map(|(_, k)| k.clone()));
+        let kind = index.kind(&target).or_else(|| {
+            created
+                .iter()
+                .find(|entry| entry.id == target)
+                .map(|entry| ObjectKind::Entry { container: entry.container, owner: entry.owner.clone() })
+        });
         let foreign_pred = op.pred.iter().find(|p| !owns(p.actor()));
         match kind {
             None => {
@@ -151,7 +213,7 @@ pub fn validate(
                         "only this week's synthesizers and facilitators edit the synthesis",
                     );
                 }
-                if matches!(op.action, OpType::Make(_) | OpType::Increment(_)) {
+                if !matches!(&op.action, OpType::Put(ScalarValue::Str(_)) | OpType::Delete) {
                     return reject(RejectReason::NotFlat, "the synthesis holds text only");
                 }
             }
@@ -189,7 +251,19 @@ pub fn validate(
                         format!("entry {key:?} already exists; change its fields instead"),
                     );
                 }
-                created.push((op_id, ObjectKind::Entry { container, owner: submitter.user_id.to_owned() }));
+                if index.has_entry(container, key) || created.iter().any(|e| e.container == container && e.key == *key)
+                {
+                    return reject(
+                        RejectReason::DuplicateEntry,
+                        format!("entry {key:?} already exists in the {}", container.name()),
+                    );
+                }
+                created.push(NewEntry {
+                    id: op_id,
+                    container,
+                    key: key.to_string(),
+                    owner: submitter.user_id.to_owned(),
+                });
             }
             Some(ObjectKind::Entry { container, owner }) => {
                 if owner != submitter.user_id {
@@ -207,17 +281,25 @@ pub fn validate(
     Ok(created)
 }
 
-/// The entries a change written by the server itself creates (roster members), for the index.
-pub fn server_created_entries(change: &Change, index: &mut ObjectIndex) -> Vec<(ObjKey, ObjectKind)> {
+/// The entries a change creates in the document's containers, owned by the key's author (or
+/// the server, for roster entries): for changes the server writes itself, and for rebuilding an
+/// index from stored changes.
+pub fn created_entries(change: &Change, index: &mut ObjectIndex) -> Vec<NewEntry> {
     let Ok(expanded) = expand(change) else { return Vec::new() };
     let mut created = Vec::new();
     for (offset, op) in expanded.operations.iter().enumerate() {
-        let (ObjectId::Id(target), OpType::Make(ObjType::Map)) = (&op.obj, &op.action) else { continue };
+        let (ObjectId::Id(target), OpType::Make(ObjType::Map), Key::Map(key)) = (&op.obj, &op.action, &op.key) else {
+            continue;
+        };
         if let Some(ObjectKind::Container(container)) = index.kind(&(target.counter(), target.actor().clone())) {
+            let owner = match container {
+                Container::Roster => String::new(),
+                _ => key_author(key).unwrap_or_default().to_owned(),
+            };
             let id = (change.start_op().get() + offset as u64, change.actor_id().clone());
-            let kind = ObjectKind::Entry { container, owner: String::new() };
-            index.insert(id.clone(), kind.clone());
-            created.push((id, kind));
+            let entry = NewEntry { id, container, key: key.to_string(), owner };
+            index.add_entry(&entry);
+            created.push(entry);
         }
     }
     created

@@ -1,7 +1,7 @@
 //! What the validator knows about a document's objects without loading it: the genesis
 //! containers (their ids are the same everywhere) and every entry with its owner.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use automerge::{ActorId, AutoCommit, ObjId as ExId, ROOT, ReadDoc};
 
@@ -18,9 +18,21 @@ pub enum ObjectKind {
 /// An object id as `(counter, actor)`, as decoded changes name objects.
 pub type ObjKey = (u64, ActorId);
 
+/// An entry a change creates: its object, its container and key, and its owner (empty for the
+/// server's roster entries).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEntry {
+    pub id: ObjKey,
+    pub container: Container,
+    pub key: String,
+    pub owner: String,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ObjectIndex {
     objects: HashMap<ObjKey, ObjectKind>,
+    /// Every entry key in use, by container: an entry is created once.
+    keys: HashSet<(Container, String)>,
     /// Actors seen creating entries, with the entry's owner: enough to bind actors on a device.
     actors: HashMap<ActorId, Owner>,
 }
@@ -64,11 +76,11 @@ impl ObjectIndex {
                     (_, None) => continue,
                 };
                 index.actors.entry(obj.1.clone()).or_insert_with(|| owner.clone());
-                let owner_name = match &owner {
-                    Owner::User(user) => user.clone(),
+                let owner = match owner {
+                    Owner::User(user) => user,
                     Owner::Server => String::new(),
                 };
-                index.objects.insert(obj, ObjectKind::Entry { container: *container, owner: owner_name });
+                index.add_entry(&NewEntry { id: obj, container: *container, key, owner });
             }
         }
         index
@@ -78,12 +90,18 @@ impl ObjectIndex {
         self.objects.get(id).cloned()
     }
 
-    pub fn insert(&mut self, id: ObjKey, kind: ObjectKind) {
-        if let ObjectKind::Entry { owner, .. } = &kind {
-            let who = if owner.is_empty() { Owner::Server } else { Owner::User(owner.clone()) };
-            self.actors.entry(id.1.clone()).or_insert(who);
-        }
-        self.objects.insert(id, kind);
+    /// Records an entry: its object, its key, and its creator's actor as its owner's.
+    pub fn add_entry(&mut self, entry: &NewEntry) {
+        let who = if entry.owner.is_empty() { Owner::Server } else { Owner::User(entry.owner.clone()) };
+        self.actors.entry(entry.id.1.clone()).or_insert(who);
+        self.keys.insert((entry.container, entry.key.clone()));
+        let kind = ObjectKind::Entry { container: entry.container, owner: entry.owner.clone() };
+        self.objects.insert(entry.id.clone(), kind);
+    }
+
+    /// Whether an entry with this key exists in the container.
+    pub fn has_entry(&self, container: Container, key: &str) -> bool {
+        self.keys.contains(&(container, key.to_owned()))
     }
 
     /// Binds an actor explicitly (a device's own actor, the server's actor).

@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{from_millis, parse_date, parse_uuid, to_millis};
+use crate::domain::DomainError;
 use crate::domain::metrics::DayActivity;
-use crate::domain::practice::{TransferEvidence, TransferKind};
+use crate::domain::practice::{MAX_LOGS_PER_DAY, TransferEvidence, TransferKind};
 use crate::error::{Error, Result};
 
 /// Which version of which prompt a practice used.
@@ -110,6 +111,16 @@ pub fn delete_session(tx: &Transaction<'_>, id: Uuid) -> Result<()> {
 /// Appends a log row, keeps `daily_activity` in step (voiding the corrected row's share) and
 /// queues the upload intent.
 pub fn insert_log(tx: &Transaction<'_>, log: &PracticeLog, voided: Option<&PracticeLog>) -> Result<()> {
+    let on_day: i64 = tx
+        .prepare_cached("SELECT COUNT(*) FROM practice_logs WHERE program_id = ?1 AND local_date = ?2")?
+        .query_row(params![log.program_id, log.local_date.to_string()], |r| r.get(0))?;
+    if on_day >= MAX_LOGS_PER_DAY as i64 {
+        return Err(DomainError::invalid(
+            "local_date",
+            format!("{} already holds {MAX_LOGS_PER_DAY} practice logs, the most a day may hold", log.local_date),
+        )
+        .into());
+    }
     let (transfer_kind, transfer_note, transfer_link) = match &log.transfer {
         Some(t) => (Some(t.kind.as_str()), Some(t.note.as_str()), t.link.as_deref()),
         None => (None, None, None),

@@ -12,6 +12,7 @@ use automerge::ChangeHash;
 use rand::Rng;
 use serde_bytes::ByteBuf;
 
+use super::limits::{MAX_CHANGES_PER_REQUEST, MAX_LOGS_PER_REQUEST, MAX_REQUEST_CHANGE_BYTES};
 use super::wire::{self, DocPush, DocStatus, JoinRequest, JoinResponse, SyncRequest, SyncResponse, WireLog};
 use crate::client::intents::Intent;
 use crate::client::{Client, ClientEvent, DataChange, Enrollment};
@@ -24,8 +25,10 @@ use crate::store::sync_state;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Rounds within one sync when the server asks for an older starting point (`need_from`).
-const MAX_ROUNDS: usize = 4;
+/// Round trips within one sync: an older starting point (`need_from`), a refused branch, replayed
+/// intents, or a long upload or catch-up that takes several requests (each within the server's
+/// bounds) continue in the next one.
+const MAX_ROUNDS: usize = 32;
 
 /// The core's own small runtime: the apps never need one of their own.
 fn runtime() -> &'static tokio::runtime::Runtime {
@@ -111,6 +114,17 @@ pub struct SyncOutcome {
     pub cohort_logs_received: usize,
     /// Documents whose local branch the server refused, with its reason.
     pub rejected: Vec<(String, String)>,
+}
+
+/// What the next round trip of a sync must do.
+#[derive(Debug, Default)]
+struct RoundTrip {
+    /// Documents to send from the start (`need_from`, or a refused branch being refetched).
+    resend: Vec<DocId>,
+    /// Intents were replayed: new local changes to send.
+    replayed: bool,
+    /// The server has more for a document than one response held.
+    more: bool,
 }
 
 /// An intent the device could not replay, kept for the user.
@@ -228,23 +242,34 @@ impl Client {
         for round in 1..=MAX_ROUNDS {
             outcome.rounds = round;
             let intent_watermark = self.store().read(cohort_store::intent_watermark)?;
-            let request = self.build_request(link, &resend_all)?;
+            let (request, more_to_send) = self.build_request(link, &resend_all, &mut outcome)?;
             outcome.changes_sent += request.docs.iter().map(|d| d.changes.len()).sum::<usize>();
             let (response, bytes): (SyncResponse, usize) =
                 post(&format!("{}/v1/sync", link.server_url), Some(&link.device_token), wire::encode(&request))?;
             outcome.bytes_received += bytes;
-            let replayed;
-            (resend_all, replayed) = self.apply_response(&response, &mut outcome, intent_watermark)?;
-            // Replayed intents are new local changes: one more round sends them.
-            if resend_all.is_empty() && !replayed {
+            let round_trip = self.apply_response(&response, &mut outcome, intent_watermark)?;
+            resend_all = round_trip.resend;
+            // Replayed intents are new local changes; the rest of an upload or of a catch-up
+            // comes in the next request.
+            if resend_all.is_empty() && !round_trip.replayed && !round_trip.more && !more_to_send {
                 break;
             }
         }
         Ok(outcome)
     }
 
-    fn build_request(&self, link: &sync_state::ServerLink, resend_all: &[DocId]) -> Result<SyncRequest> {
+    /// The next request, within the server's bounds: `(request, whether changes were left for the
+    /// next one)`. A document whose copy on this device cannot be read is dropped and fetched
+    /// again from the server; its user's unsent work is replayed on top.
+    fn build_request(
+        &self,
+        link: &sync_state::ServerLink,
+        resend_all: &[DocId],
+        outcome: &mut SyncOutcome,
+    ) -> Result<(SyncRequest, bool)> {
         let mut docs = Vec::new();
+        let (mut room_changes, mut room_bytes) = (MAX_CHANGES_PER_REQUEST, MAX_REQUEST_CHANGE_BYTES);
+        let mut more_to_send = false;
         for doc in self.synced_docs()? {
             let id = doc.to_string();
             let known = if resend_all.contains(&doc) {
@@ -252,11 +277,32 @@ impl Client {
             } else {
                 self.store().read(|c| sync_state::server_heads(c, &id))?
             };
-            let (changes, heads) = self.local_changes(&doc, &known)?;
+            let (changes, heads) = match self.local_changes(&doc, &known) {
+                Ok(local) => local,
+                Err(Error::Document(err)) => {
+                    tracing::warn!(doc = %id, %err, "this device's copy cannot be read; fetching the cohort's");
+                    outcome.rejected.push((id.clone(), format!("unreadable on this device: {err}")));
+                    self.drop_local_doc(&doc)?;
+                    (Vec::new(), Vec::new())
+                }
+                Err(other) => return Err(other),
+            };
+            // A prefix of a document's changes (they come in causal order) is a valid upload;
+            // the server's heads then cover it, and the rest goes next time.
+            let mut sent = Vec::new();
+            for change in changes {
+                if sent.len() == room_changes || change.len() > room_bytes {
+                    more_to_send = true;
+                    break;
+                }
+                room_bytes -= change.len();
+                sent.push(ByteBuf::from(change));
+            }
+            room_changes -= sent.len();
             docs.push(DocPush {
                 doc_id: id,
                 known_server_heads: known.iter().map(|h| ByteBuf::from(h.0.to_vec())).collect(),
-                changes: changes.into_iter().map(ByteBuf::from).collect(),
+                changes: sent,
                 client_heads: heads.iter().map(|h| ByteBuf::from(h.0.to_vec())).collect(),
             });
         }
@@ -264,6 +310,10 @@ impl Client {
         let practice_logs = self.store().read(|conn| {
             let mut out = Vec::new();
             for id in sync_state::pending_log_ids(conn)? {
+                // The rest go in the next request.
+                if out.len() == MAX_LOGS_PER_REQUEST {
+                    break;
+                }
                 let Ok(uuid) = id.parse() else { continue };
                 // Logs of an earlier, device-only program stay on the device.
                 if let Some(log) = logs::log(conn, uuid)?.filter(|l| l.program_id == program_id) {
@@ -290,25 +340,25 @@ impl Client {
             }
             Ok(out)
         })?;
-        Ok(SyncRequest {
+        let more_to_send = more_to_send || practice_logs.len() == MAX_LOGS_PER_REQUEST;
+        let request = SyncRequest {
             device_id: link.device_id.clone(),
             docs,
             practice_logs,
             prompts_since: self.program()?.pack.version,
             logs_since: link.logs_watermark,
-        })
+        };
+        Ok((request, more_to_send))
     }
 
-    /// Applies a response. Returns the documents to resend in full (`need_from`) and those whose
-    /// branch was refused (their intents are replayed once the server's copy is here).
+    /// Applies a response: what the next round trip must do.
     fn apply_response(
         &self,
         response: &SyncResponse,
         outcome: &mut SyncOutcome,
         intent_watermark: i64,
-    ) -> Result<(Vec<DocId>, bool)> {
-        let mut resend = Vec::new();
-        let mut replayed = false;
+    ) -> Result<RoundTrip> {
+        let mut next = RoundTrip::default();
         for pull in &response.docs {
             let doc = DocId::parse(&pull.doc_id)?;
             match &pull.status {
@@ -321,10 +371,15 @@ impl Client {
                         outcome.rejected.push((pull.doc_id.clone(), format!("merge failed: {err}")));
                         continue;
                     }
+                    // The rest of a long catch-up comes in the next round trip.
+                    next.more |= pull.more;
                     if self.store().read(|conn| sync_state::needs_replay(conn, &pull.doc_id))? {
-                        self.replay_intents(&doc)?;
-                        self.store().write(|tx| sync_state::replay_done(tx, &pull.doc_id))?;
-                        replayed = true;
+                        // Intents are replayed on the whole of the server's copy.
+                        if !pull.more {
+                            self.replay_intents(&doc)?;
+                            self.store().write(|tx| sync_state::replay_done(tx, &pull.doc_id))?;
+                            next.replayed = true;
+                        }
                     } else {
                         // Everything recorded before this request was sent and accepted.
                         self.store().write(|tx| cohort_store::settle_intents(tx, &pull.doc_id, intent_watermark))?;
@@ -338,12 +393,12 @@ impl Client {
                     // Advanced only now that the server's changes are stored.
                     self.store().write(|tx| sync_state::save_server_heads(tx, &pull.doc_id, &heads))?;
                 }
-                DocStatus::NeedFrom => resend.push(doc),
+                DocStatus::NeedFrom => next.resend.push(doc),
                 DocStatus::Rejected { reason, detail } => {
                     tracing::warn!(doc = %pull.doc_id, %reason, %detail, "server refused this device's changes");
                     outcome.rejected.push((pull.doc_id.clone(), reason.clone()));
                     self.drop_local_doc(&doc)?;
-                    resend.push(doc);
+                    next.resend.push(doc);
                 }
             }
         }
@@ -359,7 +414,7 @@ impl Client {
         if let Some(pack) = &response.prompts {
             self.import_prompt_pack(&pack.file_name, &pack.toml)?;
         }
-        Ok((resend, replayed))
+        Ok(next)
     }
 
     /// Re-applies a document's pending intents on top of the server's copy. One that no longer

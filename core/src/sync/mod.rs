@@ -1,9 +1,13 @@
-//! Sync with the server (DESIGN §4): one HTTP round trip carries every document's changes, new
+//! Sync with the server (architecture §4): one HTTP round trip carries every document's changes, new
 //! practice logs and prompt-pack updates.
 //!
 //! - [`wire`]: the CBOR request and response types, shared with the server.
+//! - [`limits`] and [`request`]: the bounds on a request and the checks the server runs on one
+//!   before its storage is touched.
 //! - `client` (feature `sync-client`): the device side, on reqwest and the core's own tokio runtime.
 
+pub mod limits;
+pub mod request;
 pub mod wire;
 
 #[cfg(feature = "sync-client")]

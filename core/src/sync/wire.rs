@@ -78,9 +78,14 @@ pub struct SyncResponse {
 pub struct DocPull {
     pub doc_id: String,
     pub status: DocStatus,
-    /// What the device lacks.
+    /// What the device lacks (a page of it when `more`).
     pub changes: Vec<ByteBuf>,
+    /// The heads the device holds once it applied `changes`: the server's, or the last change of
+    /// the page.
     pub server_heads: Vec<ByteBuf>,
+    /// The response ran out of room: ask again for the rest.
+    #[serde(default)]
+    pub more: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

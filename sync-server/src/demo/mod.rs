@@ -25,8 +25,10 @@ use microcohort_core::domain::prompt_pack::parse_pack;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
-use crate::app::{AppState, RateLimiter, router};
+use crate::app::{AppState, router};
 use crate::error::ApiError;
+use crate::limits::{RateLimits, RateSettings};
+use crate::listener::ConnectionLimits;
 use crate::report::sqlite_sql::SqliteSql;
 use crate::report::store::ReportStore;
 use crate::storage::Storage;
@@ -110,11 +112,15 @@ pub fn run(options: DemoOptions) -> Result<(), DemoError> {
         let address = listener.local_addr().map_err(|e| DemoError::Server(e.to_string()))?;
         println!("listening on http://{address}");
         // Thirteen devices syncing as fast as the simulation runs: no per-device rate limit.
-        let state = AppState::new(storage.clone(), reports.clone(), RateLimiter::new(100_000, 100_000));
-        let mut server = tokio::spawn(
-            axum::serve(listener, router(state)).with_graceful_shutdown(crate::cli::shutdown_signal()).into_future(),
-        );
-        tokio::spawn(crate::cli::compact_in_background(storage.clone()));
+        let rates = RateSettings { device_burst: 100_000, device_per_second: 100_000, ..RateSettings::default() };
+        let state = AppState::new(storage.clone(), reports.clone(), RateLimits::new(rates), None);
+        let mut server = tokio::spawn(crate::listener::serve(
+            listener,
+            router(state.clone()),
+            ConnectionLimits::default(),
+            crate::cli::shutdown_signal(),
+        ));
+        tokio::spawn(crate::cli::maintain_in_background(state));
 
         let codes = enrolment::seed(storage.as_ref(), start, COHORT_TIME_ZONE)?;
         println!(

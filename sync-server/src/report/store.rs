@@ -6,7 +6,7 @@
 //! Statements use `$1, $2, …` in order, which both databases bind positionally.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
 use microcohort_core::docs::DocId;
@@ -88,6 +88,9 @@ pub struct ProgramFacts {
 /// Work done per refresh step, so one refresh never holds a write transaction for long.
 const BATCH: i64 = 2_000;
 const WEEK_DOCS_PER_STEP: i64 = 64;
+/// Steps a report request may spend catching the tables up before it answers; the background
+/// refresh does the rest.
+const STEPS_BEFORE_A_REPORT: usize = 16;
 /// How long a dashboard session lasts.
 pub const SESSION_HOURS: i64 = 12;
 /// How long a printed sign-in link stays redeemable.
@@ -97,23 +100,42 @@ pub struct ReportStore {
     db: Box<dyn Sql>,
     /// Where week documents are read from (the sync storage, beside these tables).
     storage: Arc<dyn Storage>,
+    /// One refresh at a time: many report requests at once never repeat each other's work.
+    refreshing: Mutex<()>,
 }
 
 impl ReportStore {
     pub fn new(db: Box<dyn Sql>, storage: Arc<dyn Storage>) -> Self {
-        Self { db, storage }
+        Self { db, storage, refreshing: Mutex::new(()) }
     }
 
     /// Brings the report tables up to date; returns how many logs and documents it read.
     pub fn refresh(&self) -> R<usize> {
+        self.refresh_steps(usize::MAX)
+    }
+
+    /// Catches the tables up before a report, within a bounded amount of work.
+    pub fn refresh_for_report(&self) -> R<usize> {
+        self.refresh_steps(STEPS_BEFORE_A_REPORT)
+    }
+
+    /// A caller that finds a refresh running waits for it, then catches up what came after.
+    fn refresh_steps(&self, steps: usize) -> R<usize> {
+        let _one_at_a_time = self.refreshing.lock().unwrap_or_else(|p| p.into_inner());
         let mut done = 0;
-        loop {
+        for _ in 0..steps {
             let step = self.refresh_logs()? + self.refresh_weeks()?;
             if step == 0 {
-                return Ok(done);
+                break;
             }
             done += step;
         }
+        Ok(done)
+    }
+
+    /// Drops a week's facts, so the next refresh reads the document again (after a repair).
+    pub fn forget_week(&self, doc_id: &str) -> R<()> {
+        self.db.batch(&[("DELETE FROM report_weeks WHERE doc_id = $1", vec![t(doc_id)])])
     }
 
     /// New practice logs, per cohort after the last sequence number read (a cohort's sequence
@@ -180,7 +202,10 @@ impl ReportStore {
             let facts = match guard::load(&bytes) {
                 Ok(doc) => week_facts(week, &project_week(&doc), &packs[&cohort_id]),
                 // A document the server cannot read yields no facts; it is not retried until it changes.
-                Err(_) => (Vec::new(), Vec::new()),
+                Err(err) => {
+                    tracing::warn!(doc = %doc_id, %err, "a week document does not load; its facts are left out of reports until `admin repair`");
+                    (Vec::new(), Vec::new())
+                }
             };
             let facts = serde_json::to_string(&WeekFacts { submissions: facts.0, feedback: facts.1 })
                 .map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -3,19 +3,22 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
+use automerge::legacy::{Key, OpId, OpType};
 use automerge::transaction::CommitOptions;
-use automerge::{ActorId, AutoCommit, Change};
+use automerge::{ActorId, AutoCommit, Change, ChangeHash, ExpandedChange};
 use microcohort_core::docs::guard;
 use microcohort_core::docs::schema::Container;
 use microcohort_core::docs::{DocId, genesis};
 use microcohort_core::domain::blueprint::Blueprint;
 use microcohort_core::domain::roster::{Member, MemberRole, Roster};
-use microcohort_core::policy::{ActorDirectory, ObjKey, ObjectIndex, ObjectKind, Owner, server_created_entries};
+use microcohort_core::policy::history::OpFacts;
+use microcohort_core::policy::{ActorDirectory, History, KnownHistory, NewEntry, ObjectIndex, Owner, created_entries};
 use microcohort_core::sync::wire::PackFile;
 use serde_bytes::ByteBuf;
 
-use super::primitives::{MemberRecord, NewChange, Tx};
+use super::primitives::{MemberRecord, NewChange, ObjectRow, Tx};
 use crate::error::ApiError;
 
 pub fn now_ms() -> i64 {
@@ -26,34 +29,199 @@ pub fn internal(err: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(err.to_string())
 }
 
-/// Stores one change (its dependencies are present) and moves the document's heads.
-pub fn store_change(tx: &dyn Tx, doc: &str, change: &Change) -> Result<(), ApiError> {
+/// Stores one change (its dependencies are present) and moves the document's heads; returns
+/// its `doc_seq`.
+pub fn store_change(tx: &dyn Tx, doc: &str, change: &Change) -> Result<i64, ApiError> {
     let deps: Vec<u8> = change.deps().iter().flat_map(|h| h.0).collect();
     let hash = change.hash();
     let actor = change.actor_id().to_bytes();
-    let row = NewChange { hash: &hash.0, actor, seq: change.seq() as i64, deps: &deps, body: change.raw_bytes() };
-    tx.append_change(doc, &row)?;
+    let start_op = change.start_op().get() as i64;
+    let row = NewChange {
+        hash: &hash.0,
+        actor,
+        seq: change.seq() as i64,
+        deps: &deps,
+        body: change.raw_bytes(),
+        start_op,
+        max_op: start_op + change.len() as i64 - 1,
+    };
+    let doc_seq = tx.append_change(doc, &row)?;
     let superseded: Vec<&[u8]> = change.deps().iter().map(|dep| dep.0.as_slice()).collect();
-    tx.replace_heads(doc, &superseded, &hash.0)
+    tx.replace_heads(doc, &superseded, &hash.0)?;
+    Ok(doc_seq)
 }
 
-pub fn store_objects(tx: &dyn Tx, doc: &str, created: &[(ObjKey, ObjectKind)]) -> Result<(), ApiError> {
-    for ((counter, actor), kind) in created {
-        if let ObjectKind::Entry { container, owner } = kind {
-            tx.insert_object(doc, *counter as i64, actor.to_bytes(), container.name(), owner)?;
-        }
+pub fn store_entries(tx: &dyn Tx, doc: &str, created: &[NewEntry]) -> Result<(), ApiError> {
+    for entry in created {
+        let row = ObjectRow {
+            counter: entry.id.0 as i64,
+            actor: entry.id.1.to_bytes().to_vec(),
+            container: entry.container.name().to_owned(),
+            key: entry.key.clone(),
+            owner: entry.owner.clone(),
+        };
+        tx.insert_object(doc, &row)?;
     }
     Ok(())
 }
 
 pub fn load_index(tx: &dyn Tx, doc: &DocId) -> Result<ObjectIndex, ApiError> {
     let mut index = ObjectIndex::for_doc(doc);
-    for (counter, actor, container, owner) in tx.objects(&doc.to_string())? {
-        if let Some(container) = Container::from_name(&container) {
-            index.insert((counter as u64, ActorId::from(actor)), ObjectKind::Entry { container, owner });
+    for row in tx.objects(&doc.to_string())? {
+        if let Some(container) = Container::from_name(&row.container) {
+            let id = (row.counter as u64, ActorId::from(row.actor));
+            index.add_entry(&NewEntry { id, container, key: row.key, owner: row.owner });
         }
     }
     Ok(index)
+}
+
+/// What the schema migration fills in for a stored change: its operation counters and the
+/// objects it made under map keys, `(counter, actor, key)`.
+pub struct StoredChangeFacts {
+    pub start_op: i64,
+    pub max_op: i64,
+    pub made: Vec<(i64, Vec<u8>, String)>,
+}
+
+pub fn stored_change_facts(body: &[u8]) -> Option<StoredChangeFacts> {
+    let change = guard::decode_change(body).ok()?;
+    let ops = guard::expand(&change).ok()?;
+    let start = change.start_op().get() as i64;
+    let made = ops
+        .operations
+        .iter()
+        .enumerate()
+        .filter_map(|(offset, op)| match (&op.action, &op.key) {
+            (OpType::Make(_), Key::Map(key)) => {
+                Some((start + offset as i64, change.actor_id().to_bytes().to_vec(), key.to_string()))
+            }
+            _ => None,
+        })
+        .collect();
+    Some(StoredChangeFacts { start_op: start, max_op: start + change.len() as i64 - 1, made })
+}
+
+/// Lookups that failed in a database read made through a trait that cannot return errors (the
+/// validator's [`ActorDirectory`] and [`History`]): the first one is kept, and the caller checks
+/// it before trusting a verdict.
+#[derive(Default)]
+pub struct LookupError(RefCell<Option<ApiError>>);
+
+impl LookupError {
+    fn keep<T>(&self, result: Result<T, ApiError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(err) => {
+                self.0.borrow_mut().get_or_insert(err);
+                None
+            }
+        }
+    }
+
+    /// The first failed lookup, if any.
+    pub fn take(&self) -> Result<(), ApiError> {
+        self.0.borrow_mut().take().map_or(Ok(()), Err)
+    }
+}
+
+/// A document's history as its change rows hold it, for [`microcohort_core::policy::check_history`].
+/// The changes it decodes to answer are kept for the rest of the request.
+pub struct StoredHistory<'a> {
+    tx: &'a dyn Tx,
+    doc: &'a str,
+    decoded: RefCell<Vec<Rc<ExpandedChange>>>,
+    /// The document's heads, read on first need.
+    heads: RefCell<Option<Vec<ChangeHash>>>,
+    /// The whole graph, read only for a change that does not build on every head.
+    graph: RefCell<Option<KnownHistory>>,
+    pub error: LookupError,
+}
+
+impl<'a> StoredHistory<'a> {
+    pub fn new(tx: &'a dyn Tx, doc: &'a str) -> Self {
+        Self {
+            tx,
+            doc,
+            decoded: RefCell::default(),
+            heads: RefCell::default(),
+            graph: RefCell::default(),
+            error: LookupError::default(),
+        }
+    }
+
+    /// Whether `deps` are exactly the document's heads: then everything stored is their history.
+    fn builds_on_everything(&self, deps: &[ChangeHash]) -> bool {
+        if self.heads.borrow().is_none() {
+            let heads = self.error.keep(self.tx.heads(self.doc)).unwrap_or_default();
+            let heads = heads.iter().filter_map(|h| ChangeHash::try_from(h.as_slice()).ok()).collect();
+            *self.heads.borrow_mut() = Some(heads);
+        }
+        let mut deps = deps.to_vec();
+        deps.sort();
+        self.heads.borrow().as_deref() == Some(deps.as_slice())
+    }
+
+    fn graph(&self) -> std::cell::Ref<'_, KnownHistory> {
+        if self.graph.borrow().is_none() {
+            let mut graph = KnownHistory::default();
+            for row in self.error.keep(self.tx.change_graph(self.doc)).unwrap_or_default() {
+                let (Ok(hash), Ok(deps)) = (ChangeHash::try_from(row.hash.as_slice()), hashes(&row.deps)) else {
+                    continue;
+                };
+                graph.add_node(hash, ActorId::from(row.actor), row.seq.max(0) as u64, row.max_op.max(0) as u64, deps);
+            }
+            *self.graph.borrow_mut() = Some(graph);
+        }
+        std::cell::Ref::map(self.graph.borrow(), |g| g.as_ref().expect("just read"))
+    }
+
+    fn change_holding(&self, id: &OpId) -> Option<Rc<ExpandedChange>> {
+        let holds = |c: &ExpandedChange| {
+            c.actor_id == *id.actor()
+                && (c.start_op.get()..c.start_op.get() + c.operations.len() as u64).contains(&id.counter())
+        };
+        if let Some(known) = self.decoded.borrow().iter().find(|c| holds(c)) {
+            return Some(known.clone());
+        }
+        let counter = i64::try_from(id.counter()).ok()?;
+        let body = self.error.keep(self.tx.change_with_op(self.doc, id.actor().to_bytes(), counter))??;
+        let change = guard::decode_change(&body).ok()?;
+        let expanded = Rc::new(guard::expand(&change).ok()?);
+        self.decoded.borrow_mut().push(expanded.clone());
+        Some(expanded)
+    }
+}
+
+impl History for StoredHistory<'_> {
+    fn actor_tip(&self, actor: &ActorId) -> Option<(u64, u64)> {
+        let tip = self.error.keep(self.tx.actor_tip(self.doc, actor.to_bytes()))??;
+        Some((tip.0.max(0) as u64, tip.1.max(0) as u64))
+    }
+
+    fn max_op(&self, change: &ChangeHash) -> Option<u64> {
+        let max_op = self.error.keep(self.tx.change_max_op(self.doc, &change.0))??;
+        Some(max_op.max(0) as u64)
+    }
+
+    fn op(&self, id: &OpId) -> Option<OpFacts> {
+        let change = self.change_holding(id)?;
+        let offset = id.counter().checked_sub(change.start_op.get())?;
+        let op = change.operations.get(usize::try_from(offset).ok()?)?;
+        Some(OpFacts::of(op, change.seq))
+    }
+
+    fn seen(&self, deps: &[ChangeHash], actor: &ActorId) -> u64 {
+        if self.builds_on_everything(deps) {
+            return self.actor_tip(actor).map_or(0, |(seq, _)| seq);
+        }
+        self.graph().seen(deps, actor)
+    }
+}
+
+/// Dependency hashes stored end to end.
+fn hashes(bytes: &[u8]) -> Result<Vec<ChangeHash>, automerge::InvalidChangeHashSlice> {
+    bytes.chunks(32).map(ChangeHash::try_from).collect()
 }
 
 pub fn heads(tx: &dyn Tx, doc: &str) -> Result<Vec<ByteBuf>, ApiError> {
@@ -67,11 +235,12 @@ pub struct Bindings<'a> {
     /// Bindings read from the table during this request: the validator asks about the same
     /// few actors for every operation.
     read: RefCell<HashMap<ActorId, Option<Owner>>>,
+    pub error: LookupError,
 }
 
 impl<'a> Bindings<'a> {
     pub fn new(tx: &'a dyn Tx) -> Self {
-        Self { tx, pending: HashMap::new(), read: RefCell::default() }
+        Self { tx, pending: HashMap::new(), read: RefCell::default(), error: LookupError::default() }
     }
 }
 
@@ -83,7 +252,7 @@ impl ActorDirectory for Bindings<'_> {
         if let Some(owner) = self.read.borrow().get(actor) {
             return owner.clone();
         }
-        let row = self.tx.actor_owner(actor.to_bytes()).ok().flatten();
+        let row = self.error.keep(self.tx.actor_owner(actor.to_bytes()))?;
         let owner = row.map(|user| user.map_or(Owner::Server, Owner::User));
         self.read.borrow_mut().insert(actor.clone(), owner.clone());
         owner
@@ -108,17 +277,20 @@ pub fn server_edit(
         for change in fresh.get_changes(&[]) {
             store_change(tx, &id, &change)?;
         }
+        tx.bind_actor(microcohort_core::docs::genesis_actor(doc).to_bytes(), None)?;
         fresh
     } else {
-        guard::load(&bodies).map_err(internal)?
+        guard::load(&bodies).map_err(|e| {
+            internal(format!("document {id} does not load ({e}); run `admin check`, then `admin repair --doc {id}`"))
+        })?
     };
     am.set_actor(server_actor.clone());
     edit(&mut am)?;
     if let Some(hash) = am.commit_with(CommitOptions::default().with_time(chrono::Utc::now().timestamp())) {
         let change = am.get_change_by_hash(&hash).ok_or_else(|| internal("committed change vanished"))?;
         store_change(tx, &id, &change)?;
-        let created = server_created_entries(&change, &mut index);
-        store_objects(tx, &id, &created)?;
+        let created = created_entries(&change, &mut index);
+        store_entries(tx, &id, &created)?;
     }
     Ok(())
 }
@@ -127,18 +299,30 @@ pub fn server_edit(
 /// loads the concatenation), and the last `doc_seq` they cover.
 pub fn saved_document(tx: &dyn Tx, doc: &str) -> Result<(Vec<u8>, i64), ApiError> {
     let (mut upto, mut bytes) = tx.snapshot(doc)?.unwrap_or((0, Vec::new()));
-    for row in tx.changes_after(doc, upto)? {
+    for row in tx.changes_after(doc, upto, i64::MAX)? {
         upto = row.doc_seq;
         bytes.extend(row.body);
     }
     Ok((bytes, upto))
 }
 
-/// Writes a snapshot of a document covering every change row stored so far.
+/// Writes a snapshot of a document covering every change row stored so far, once it is proven
+/// to load again.
 pub fn snapshot_document(tx: &dyn Tx, doc: &str) -> Result<(), ApiError> {
     let (bytes, upto) = saved_document(tx, doc)?;
-    let snapshot = guard::load(&bytes).map_err(internal)?.save();
+    let snapshot = saved_and_reloaded(&bytes).map_err(|e| internal(format!("document {doc}: {e}")))?;
     tx.put_snapshot(doc, upto, &snapshot)
+}
+
+/// Loads a document, saves it and loads the saved bytes again: its saved form, or what failed.
+pub fn saved_and_reloaded(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let mut doc = guard::load(bytes).map_err(|e| format!("does not load: {e}"))?;
+    let saved = guard::save(&mut doc).map_err(|e| format!("does not save: {e}"))?;
+    let mut again = guard::load(&saved).map_err(|e| format!("does not load after saving: {e}"))?;
+    if guard::heads(&mut again) != guard::heads(&mut doc) {
+        return Err("loads with other heads after saving".into());
+    }
+    Ok(saved)
 }
 
 /// A cohort's program: what every sync needs.

@@ -70,6 +70,10 @@ macro_rules! admin_writes {
         fn set_joined_on(&self, cohort_id: &str, user_id: &str, joined_on: chrono::NaiveDate) -> Result<(), ApiError> {
             self.write(|tx| operations::set_joined_on(tx, &self.server_actor, cohort_id, user_id, joined_on))
         }
+
+        fn repair_document(&self, doc_id: &str) -> Result<Vec<repair::Offending>, ApiError> {
+            self.write(|tx| repair::repair(tx, doc_id, super::documents::now_ms()))
+        }
     };
 }
 
@@ -78,14 +82,17 @@ pub mod operations;
 pub mod postgres;
 pub mod postgres_schema;
 pub mod primitives;
+pub mod repair;
 pub mod round_trip;
 pub mod schema;
 pub mod sqlite;
 
 use microcohort_core::policy::RejectReason;
+use microcohort_core::sync::request::check_request;
 use microcohort_core::sync::wire::{JoinResponse, SyncRequest, SyncResponse};
 
 use crate::error::ApiError;
+use microcohort_core::sync::request::CheckedRequest;
 
 /// An authenticated device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +107,7 @@ pub struct Device {
 #[derive(Debug, Clone, Default)]
 pub struct SyncStats {
     pub changes_stored: u64,
+    pub documents_created: u64,
     pub rejected: Vec<RejectReason>,
 }
 
@@ -137,15 +145,27 @@ pub trait Storage: Send + Sync + 'static {
         token_hash: &[u8],
         token: &str,
     ) -> Result<JoinResponse, ApiError>;
-    fn sync(&self, device: &Device, request: SyncRequest) -> Result<(SyncResponse, SyncStats), ApiError>;
+    /// One round trip, on a request checked by [`check_request`].
+    fn sync(&self, device: &Device, request: CheckedRequest) -> Result<(SyncResponse, SyncStats), ApiError>;
+    /// A request checked, then run: what the HTTP handler does after decoding the body.
+    fn sync_request(&self, device: &Device, request: SyncRequest) -> Result<(SyncResponse, SyncStats), ApiError> {
+        let checked = check_request(&device.cohort_id, request)?;
+        self.sync(device, checked)
+    }
     /// `(documents, changes)` stored.
     fn counts(&self) -> Result<(u64, u64), ApiError>;
     /// A document's saved bytes (its snapshot and the change rows after it) and the `doc_seq`
     /// they reach; off the sync path (reports read documents this way).
     fn saved_document(&self, doc_id: &str) -> Result<(Vec<u8>, i64), ApiError>;
     /// Writes a snapshot of every document with at least `min_new_changes` changes since its
-    /// last one; returns how many were written. Run in the background, never on the sync path.
+    /// last one; returns how many were written. A document that does not load is logged and
+    /// skipped. Run in the background, never on the sync path.
     fn compact(&self, min_new_changes: u64) -> Result<usize, ApiError>;
+    /// Every stored document that does not load, does not survive save→load, or holds changes
+    /// the trust boundary refuses (`admin check`).
+    fn check_documents(&self) -> Result<Vec<repair::DocProblem>, ApiError>;
+    /// Removes a document's offending changes and those built on them (`admin repair`).
+    fn repair_document(&self, doc_id: &str) -> Result<Vec<repair::Offending>, ApiError>;
 
     fn create_program(
         &self,

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use automerge::ActorId;
-use microcohort_core::sync::wire::{JoinResponse, PackFile, SyncRequest, SyncResponse};
+use microcohort_core::sync::wire::{JoinResponse, PackFile, SyncResponse};
 use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Statement};
@@ -25,11 +25,13 @@ use rand::Rng;
 use super::documents::{saved_document, snapshot_document};
 use super::operations::{self, JoinRequest};
 use super::primitives::{
-    ChangeRecord, MemberRecord, NewChange, NewInvite, NewProgram, ObjectRow, ProgramRecord, R, Tx,
+    ChangeRecord, GraphRow, MemberRecord, NewChange, NewInvite, NewLog, NewProgram, ObjectRow, ProgramRecord, R, Tx,
 };
+use super::repair::{self, DocProblem};
 use super::{CohortRow, Device, MemberRow, ProgramRow, Storage, SyncStats, round_trip};
 use crate::auth;
 use crate::error::ApiError;
+use microcohort_core::sync::request::CheckedRequest;
 
 /// Times a transaction that lost a race (deadlock, serialization failure, concurrent insert)
 /// is tried before the request fails.
@@ -50,7 +52,10 @@ impl r2d2::ManageConnection for Manager {
     type Error = postgres::Error;
 
     fn connect(&self) -> Result<Connection, postgres::Error> {
-        Ok(Connection { client: self.config.connect(NoTls)?, statements: HashMap::new() })
+        let mut client = self.config.connect(NoTls)?;
+        // Acknowledged means on disk, whatever the database's own default says.
+        client.batch_execute("SET synchronous_commit = on")?;
+        Ok(Connection { client, statements: HashMap::new() })
     }
 
     fn is_valid(&self, conn: &mut Connection) -> Result<(), postgres::Error> {
@@ -268,26 +273,55 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
         Ok(())
     }
 
-    fn append_change(&self, doc: &str, c: &NewChange<'_>) -> R<()> {
+    fn append_change(&self, doc: &str, c: &NewChange<'_>) -> R<i64> {
         // One round trip: the document's row (locked by this transaction) gives the number.
-        self.execute(
+        let seq = self.first(
             "WITH next AS (
                  INSERT INTO docs (doc_id, last_seq) VALUES ($1, 1)
                  ON CONFLICT (doc_id) DO UPDATE SET last_seq = docs.last_seq + 1 RETURNING last_seq)
-             INSERT INTO changes (doc_id, hash, actor, seq, deps, body, doc_seq)
-             SELECT $1, $2, $3, $4, $5, $6, last_seq FROM next",
-            &[&doc, &c.hash, &c.actor, &c.seq, &c.deps, &c.body],
+             INSERT INTO changes (doc_id, hash, actor, seq, deps, body, doc_seq, start_op, max_op)
+             SELECT $1, $2, $3, $4, $5, $6, last_seq, $7, $8 FROM next RETURNING doc_seq",
+            &[&doc, &c.hash, &c.actor, &c.seq, &c.deps, &c.body, &c.start_op, &c.max_op],
+            |r| r.get(0),
         )?;
-        Ok(())
+        seq.ok_or_else(|| ApiError::Internal("no doc_seq returned".into()))
     }
 
     fn change_seq(&self, doc: &str, hash: &[u8]) -> R<Option<i64>> {
         self.first("SELECT doc_seq FROM changes WHERE doc_id = $1 AND hash = $2", &[&doc, &hash], |r| r.get(0))
     }
 
-    fn actor_seq_used(&self, doc: &str, actor: &[u8], seq: i64) -> R<bool> {
-        let sql = "SELECT 1 FROM changes WHERE doc_id = $1 AND actor = $2 AND seq = $3";
-        Ok(!self.query(sql, &[&doc, &actor, &seq])?.is_empty())
+    fn change_max_op(&self, doc: &str, hash: &[u8]) -> R<Option<i64>> {
+        let row = self.first("SELECT max_op FROM changes WHERE doc_id = $1 AND hash = $2", &[&doc, &hash], |r| {
+            r.get::<_, Option<i64>>(0)
+        })?;
+        Ok(row.flatten())
+    }
+
+    fn actor_tip(&self, doc: &str, actor: &[u8]) -> R<Option<(i64, i64)>> {
+        self.first(
+            "SELECT seq, COALESCE(max_op, 0) FROM changes WHERE doc_id = $1 AND actor = $2 ORDER BY seq DESC LIMIT 1",
+            &[&doc, &actor],
+            |r| (r.get(0), r.get(1)),
+        )
+    }
+
+    fn change_with_op(&self, doc: &str, actor: &[u8], counter: i64) -> R<Option<Vec<u8>>> {
+        self.first(
+            "SELECT body FROM changes WHERE doc_id = $1 AND actor = $2 AND start_op <= $3 AND max_op >= $3
+             ORDER BY start_op DESC LIMIT 1",
+            &[&doc, &actor, &counter],
+            |r| r.get(0),
+        )
+    }
+
+    fn change_graph(&self, doc: &str) -> R<Vec<GraphRow>> {
+        let rows =
+            self.query("SELECT hash, actor, seq, COALESCE(max_op, 0), deps FROM changes WHERE doc_id = $1", &[&doc])?;
+        Ok(rows
+            .iter()
+            .map(|r| GraphRow { hash: r.get(0), actor: r.get(1), seq: r.get(2), max_op: r.get(3), deps: r.get(4) })
+            .collect())
     }
 
     fn replace_heads(&self, doc: &str, removed: &[&[u8]], added: &[u8]) -> R<()> {
@@ -304,9 +338,10 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    fn changes_after(&self, doc: &str, after: i64) -> R<Vec<ChangeRecord>> {
-        let sql = "SELECT doc_seq, hash, body FROM changes WHERE doc_id = $1 AND doc_seq > $2 ORDER BY doc_seq";
-        let rows = self.query(sql, &[&doc, &after])?;
+    fn changes_after(&self, doc: &str, after: i64, limit: i64) -> R<Vec<ChangeRecord>> {
+        let sql =
+            "SELECT doc_seq, hash, body FROM changes WHERE doc_id = $1 AND doc_seq > $2 ORDER BY doc_seq LIMIT $3";
+        let rows = self.query(sql, &[&doc, &after, &limit])?;
         Ok(rows.iter().map(|r| ChangeRecord { doc_seq: r.get(0), hash: r.get(1), body: r.get(2) }).collect())
     }
 
@@ -325,15 +360,25 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
     }
 
     fn objects(&self, doc: &str) -> R<Vec<ObjectRow>> {
-        let rows = self.query("SELECT counter, actor, container, owner FROM doc_objects WHERE doc_id = $1", &[&doc])?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
+        let rows =
+            self.query("SELECT counter, actor, container, key, owner FROM doc_objects WHERE doc_id = $1", &[&doc])?;
+        Ok(rows
+            .iter()
+            .map(|r| ObjectRow {
+                counter: r.get(0),
+                actor: r.get(1),
+                container: r.get(2),
+                key: r.get(3),
+                owner: r.get(4),
+            })
+            .collect())
     }
 
-    fn insert_object(&self, doc: &str, counter: i64, actor: &[u8], container: &str, owner: &str) -> R<()> {
+    fn insert_object(&self, doc: &str, o: &ObjectRow) -> R<()> {
         self.execute(
-            "INSERT INTO doc_objects (doc_id, counter, actor, container, owner) VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO doc_objects (doc_id, counter, actor, container, key, owner) VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT DO NOTHING",
-            &[&doc, &counter, &actor, &container, &owner],
+            &[&doc, &o.counter, &o.actor, &o.container, &o.key, &o.owner],
         )?;
         Ok(())
     }
@@ -353,6 +398,47 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
     fn lost_race(&self, what: String) -> ApiError {
         self.raced.set(true);
         ApiError::Internal(what)
+    }
+
+    fn user_doc_bytes(&self, doc: &str, user_id: &str) -> R<i64> {
+        let sql = "SELECT bytes FROM doc_usage WHERE doc_id = $1 AND user_id = $2";
+        Ok(self.first(sql, &[&doc, &user_id], |r| r.get(0))?.unwrap_or(0))
+    }
+
+    fn add_user_doc_bytes(&self, doc: &str, user_id: &str, bytes: i64) -> R<()> {
+        self.execute(
+            "INSERT INTO doc_usage (doc_id, user_id, bytes) VALUES ($1, $2, $3)
+             ON CONFLICT (doc_id, user_id) DO UPDATE SET bytes = doc_usage.bytes + EXCLUDED.bytes",
+            &[&doc, &user_id, &bytes],
+        )?;
+        Ok(())
+    }
+
+    fn doc_ids(&self) -> R<Vec<String>> {
+        let rows = self.query("SELECT doc_id FROM docs WHERE last_seq > 0 ORDER BY doc_id", &[])?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    fn was_removed(&self, doc: &str, hash: &[u8]) -> R<bool> {
+        Ok(!self.query("SELECT 1 FROM removed_changes WHERE doc_id = $1 AND hash = $2", &[&doc, &hash])?.is_empty())
+    }
+
+    fn remove_change(&self, doc: &str, hash: &[u8], reason: &str, now: i64) -> R<()> {
+        self.execute("DELETE FROM changes WHERE doc_id = $1 AND hash = $2", &[&doc, &hash])?;
+        self.execute(
+            "INSERT INTO removed_changes (doc_id, hash, reason, removed_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING",
+            &[&doc, &hash, &reason, &now],
+        )?;
+        Ok(())
+    }
+
+    fn clear_derived(&self, doc: &str) -> R<()> {
+        self.execute("DELETE FROM doc_heads WHERE doc_id = $1", &[&doc])?;
+        self.execute("DELETE FROM doc_objects WHERE doc_id = $1", &[&doc])?;
+        self.execute("DELETE FROM doc_snapshots WHERE doc_id = $1", &[&doc])?;
+        self.execute("DELETE FROM doc_usage WHERE doc_id = $1", &[&doc])?;
+        Ok(())
     }
 
     fn cohort_program(&self, cohort_id: &str) -> R<Option<ProgramRecord>> {
@@ -497,8 +583,8 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
         Ok(changed > 0)
     }
 
-    fn insert_practice_log(&self, id: &str, user_id: &str, cohort_id: &str, body: &str, now: i64) -> R<()> {
-        if !self.query("SELECT 1 FROM practice_logs WHERE id = $1", &[&id])?.is_empty() {
+    fn insert_practice_log(&self, log: &NewLog<'_>, now: i64) -> R<()> {
+        if self.practice_log_exists(log.id)? {
             return Ok(());
         }
         // The counter row stays locked until commit: a cohort's logs get sequence numbers in
@@ -506,16 +592,26 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
         let seq: Option<i64> = self.first(
             "INSERT INTO log_counters (cohort_id, last_seq) VALUES ($1, 1)
              ON CONFLICT (cohort_id) DO UPDATE SET last_seq = log_counters.last_seq + 1 RETURNING last_seq",
-            &[&cohort_id],
+            &[&log.cohort_id],
             |r| r.get(0),
         )?;
         let seq = seq.ok_or_else(|| ApiError::Internal("no log sequence returned".into()))?;
         self.execute(
-            "INSERT INTO practice_logs (id, cohort_id, seq, user_id, body, received_at) VALUES ($1, $2, $3, $4, $5, $6)
+            "INSERT INTO practice_logs (id, cohort_id, seq, user_id, local_date, body, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (id) DO NOTHING",
-            &[&id, &cohort_id, &seq, &user_id, &body, &now],
+            &[&log.id, &log.cohort_id, &seq, &log.user_id, &log.local_date, &log.body, &now],
         )?;
         Ok(())
+    }
+
+    fn practice_log_exists(&self, id: &str) -> R<bool> {
+        Ok(!self.query("SELECT 1 FROM practice_logs WHERE id = $1", &[&id])?.is_empty())
+    }
+
+    fn logs_on_day(&self, user_id: &str, local_date: &str) -> R<i64> {
+        let sql = "SELECT COUNT(*) FROM practice_logs WHERE user_id = $1 AND local_date = $2";
+        Ok(self.first(sql, &[&user_id, &local_date], |r| r.get(0))?.unwrap_or(0))
     }
 
     fn practice_logs_after(&self, cohort_id: &str, after: i64, except_user: &str, limit: i64) -> R<Vec<(i64, String)>> {
@@ -564,7 +660,7 @@ impl Storage for PostgresStorage {
         self.write(|tx| operations::join(tx, &self.server_actor, &request))
     }
 
-    fn sync(&self, device: &Device, request: SyncRequest) -> Result<(SyncResponse, SyncStats), ApiError> {
+    fn sync(&self, device: &Device, request: CheckedRequest) -> Result<(SyncResponse, SyncStats), ApiError> {
         // Nothing pushed: nothing locked or written (most syncs).
         let writes = !request.practice_logs.is_empty() || request.docs.iter().any(|d| !d.changes.is_empty());
         if writes {
@@ -607,10 +703,19 @@ impl Storage for PostgresStorage {
                 }
                 snapshot_document(tx, doc)?;
                 Ok(true)
-            })?;
-            written += usize::from(wrote);
+            });
+            match wrote {
+                Ok(wrote) => written += usize::from(wrote),
+                Err(err) => {
+                    tracing::warn!(doc = %doc, error = %err.detail(), "compaction skipped a document; see `admin check`")
+                }
+            }
         }
         Ok(written)
+    }
+
+    fn check_documents(&self) -> Result<Vec<DocProblem>, ApiError> {
+        self.autocommit(|tx| repair::check(tx))
     }
 
     admin_writes!();

@@ -6,7 +6,7 @@ use postgres::Client;
 
 use crate::error::ApiError;
 
-pub const VERSION: i32 = 1;
+pub const VERSION: i32 = 2;
 
 /// Any constant shared by every server process: the advisory lock that serializes migrations.
 const MIGRATION_LOCK: i64 = 0x6d63_5f73_6368_656d;
@@ -79,6 +79,28 @@ CREATE TABLE practice_logs (
 );
 ";
 
+/// What the trust boundary needs, as in the SQLite schema's version 3: operation counters per
+/// change (filled in for existing rows by [`backfill`]), entry keys, per-user bytes per document,
+/// the changes `admin repair` removed, and practice logs by learner and day.
+const V2: &str = "
+ALTER TABLE changes ADD COLUMN start_op BIGINT, ADD COLUMN max_op BIGINT;
+CREATE INDEX changes_by_op ON changes (doc_id, actor, start_op);
+ALTER TABLE doc_objects ADD COLUMN key TEXT NOT NULL DEFAULT '';
+CREATE TABLE doc_usage (
+    doc_id TEXT NOT NULL, user_id TEXT NOT NULL, bytes BIGINT NOT NULL, PRIMARY KEY (doc_id, user_id)
+);
+INSERT INTO doc_usage (doc_id, user_id, bytes)
+    SELECT c.doc_id, a.user_id, SUM(length(c.body)) FROM changes c JOIN actors a ON a.actor = c.actor
+    WHERE a.user_id IS NOT NULL GROUP BY c.doc_id, a.user_id;
+CREATE TABLE removed_changes (
+    doc_id TEXT NOT NULL, hash BYTEA NOT NULL, reason TEXT NOT NULL, removed_at BIGINT NOT NULL,
+    PRIMARY KEY (doc_id, hash)
+);
+ALTER TABLE practice_logs ADD COLUMN local_date TEXT NOT NULL DEFAULT '';
+UPDATE practice_logs SET local_date = COALESCE(body::json->>'local_date', '');
+CREATE INDEX practice_logs_by_day ON practice_logs (user_id, local_date);
+";
+
 fn stored_version(client: &mut Client) -> Result<i32, postgres::Error> {
     let exists: bool = client.query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])?.get(0);
     if !exists {
@@ -110,9 +132,12 @@ pub fn migrate(client: &mut Client) -> Result<(), ApiError> {
     if version > VERSION {
         return Err(newer(version));
     }
-    for (target, sql) in [(1, V1)] {
+    for (target, sql) in [(1, V1), (2, V2)] {
         if version < target {
             tx.batch_execute(sql).map_err(pg)?;
+            if target == 2 {
+                backfill(&mut tx).map_err(pg)?;
+            }
         }
     }
     if version < VERSION {
@@ -120,4 +145,25 @@ pub fn migrate(client: &mut Client) -> Result<(), ApiError> {
         tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&VERSION]).map_err(pg)?;
     }
     tx.commit().map_err(pg)
+}
+
+/// Fills the operation counters of stored changes and the keys of stored entries.
+fn backfill(tx: &mut postgres::Transaction<'_>) -> Result<(), postgres::Error> {
+    let rows = tx.query("SELECT doc_id, hash, body FROM changes", &[])?;
+    for row in rows {
+        let (doc, hash, body): (String, Vec<u8>, Vec<u8>) = (row.get(0), row.get(1), row.get(2));
+        // A change that does not decode keeps no counters; `admin check` reports its document.
+        let Some(facts) = super::documents::stored_change_facts(&body) else { continue };
+        tx.execute(
+            "UPDATE changes SET start_op = $1, max_op = $2 WHERE doc_id = $3 AND hash = $4",
+            &[&facts.start_op, &facts.max_op, &doc, &hash],
+        )?;
+        for (counter, actor, key) in facts.made {
+            tx.execute(
+                "UPDATE doc_objects SET key = $1 WHERE doc_id = $2 AND counter = $3 AND actor = $4",
+                &[&key, &doc, &counter, &actor],
+            )?;
+        }
+    }
+    Ok(())
 }

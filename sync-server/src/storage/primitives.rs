@@ -30,14 +30,30 @@ pub struct MemberRecord {
     pub left_on: Option<String>,
 }
 
-/// One row of the validator's index: `(counter, actor, container, owner)`.
-pub type ObjectRow = (i64, Vec<u8>, String, String);
+/// One row of the validator's index: an entry object, where and under which key, and whose.
+pub struct ObjectRow {
+    pub counter: i64,
+    pub actor: Vec<u8>,
+    pub container: String,
+    pub key: String,
+    pub owner: String,
+}
 
 /// One stored change row.
 pub struct ChangeRecord {
     pub doc_seq: i64,
     pub hash: Vec<u8>,
     pub body: Vec<u8>,
+}
+
+/// A change's place in its document's graph.
+pub struct GraphRow {
+    pub hash: Vec<u8>,
+    pub actor: Vec<u8>,
+    pub seq: i64,
+    pub max_op: i64,
+    /// Dependency hashes, 32 bytes each.
+    pub deps: Vec<u8>,
 }
 
 /// A change to insert.
@@ -47,6 +63,17 @@ pub struct NewChange<'a> {
     pub seq: i64,
     pub deps: &'a [u8],
     pub body: &'a [u8],
+    /// Its operations' counters: `start_op..=max_op` (`max_op = start_op - 1` for none).
+    pub start_op: i64,
+    pub max_op: i64,
+}
+
+pub struct NewLog<'a> {
+    pub id: &'a str,
+    pub user_id: &'a str,
+    pub cohort_id: &'a str,
+    pub local_date: &'a str,
+    pub body: &'a str,
 }
 
 pub struct NewInvite<'a> {
@@ -72,23 +99,31 @@ pub trait Tx {
     /// Holds the document's row until the transaction ends, so writers to one document commit
     /// in the order they assign `doc_seq` (a no-op where there is only one writer).
     fn lock_doc(&self, doc: &str) -> R<()>;
-    /// Stores a change with the document's next `doc_seq` (creating the document's row).
-    fn append_change(&self, doc: &str, change: &NewChange<'_>) -> R<()>;
+    /// Stores a change with the document's next `doc_seq` (creating the document's row); returns
+    /// that `doc_seq`.
+    fn append_change(&self, doc: &str, change: &NewChange<'_>) -> R<i64>;
     /// The `doc_seq` of a stored change.
     fn change_seq(&self, doc: &str, hash: &[u8]) -> R<Option<i64>>;
-    fn actor_seq_used(&self, doc: &str, actor: &[u8], seq: i64) -> R<bool>;
+    /// The highest operation counter of a stored change.
+    fn change_max_op(&self, doc: &str, hash: &[u8]) -> R<Option<i64>>;
+    /// `(seq, max_op)` of an actor's last change in the document.
+    fn actor_tip(&self, doc: &str, actor: &[u8]) -> R<Option<(i64, i64)>>;
+    /// The body of the actor's change holding operation `counter`.
+    fn change_with_op(&self, doc: &str, actor: &[u8], counter: i64) -> R<Option<Vec<u8>>>;
+    /// Every change of the document as a node of its graph, without its body.
+    fn change_graph(&self, doc: &str) -> R<Vec<GraphRow>>;
     /// Removes some of a document's heads and adds one.
     fn replace_heads(&self, doc: &str, removed: &[&[u8]], added: &[u8]) -> R<()>;
     /// The document's heads, sorted.
     fn heads(&self, doc: &str) -> R<Vec<Vec<u8>>>;
-    /// Change rows with `doc_seq > after`, in order.
-    fn changes_after(&self, doc: &str, after: i64) -> R<Vec<ChangeRecord>>;
+    /// Up to `limit` change rows with `doc_seq > after`, in order.
+    fn changes_after(&self, doc: &str, after: i64, limit: i64) -> R<Vec<ChangeRecord>>;
     /// The latest snapshot: `(upto_seq, bytes)`.
     fn snapshot(&self, doc: &str) -> R<Option<(i64, Vec<u8>)>>;
     /// Stores a snapshot unless one covering more is already there.
     fn put_snapshot(&self, doc: &str, upto_seq: i64, bytes: &[u8]) -> R<()>;
     fn objects(&self, doc: &str) -> R<Vec<ObjectRow>>;
-    fn insert_object(&self, doc: &str, counter: i64, actor: &[u8], container: &str, owner: &str) -> R<()>;
+    fn insert_object(&self, doc: &str, object: &ObjectRow) -> R<()>;
     /// `None`: unbound; `Some(None)`: the server's.
     fn actor_owner(&self, actor: &[u8]) -> R<Option<Option<String>>>;
     /// Binds an actor unless it already is bound (first binding wins).
@@ -96,6 +131,20 @@ pub trait Tx {
     /// The error for a write that lost a race with another server process; the transaction is
     /// run again from the start.
     fn lost_race(&self, what: String) -> ApiError;
+    /// Bytes of changes a user stored in a document.
+    fn user_doc_bytes(&self, doc: &str, user_id: &str) -> R<i64>;
+    fn add_user_doc_bytes(&self, doc: &str, user_id: &str, bytes: i64) -> R<()>;
+
+    // ---- repair ----
+    /// Every document with stored changes.
+    fn doc_ids(&self) -> R<Vec<String>>;
+    /// Whether `admin repair` removed this change from the document.
+    fn was_removed(&self, doc: &str, hash: &[u8]) -> R<bool>;
+    /// Deletes a change row and records why.
+    fn remove_change(&self, doc: &str, hash: &[u8], reason: &str, now: i64) -> R<()>;
+    /// Deletes what is derived from a document's change rows: heads, entry index, snapshot and
+    /// per-user bytes (rebuilt by the caller).
+    fn clear_derived(&self, doc: &str) -> R<()>;
 
     // ---- programs, cohorts, members ----
     fn cohort_program(&self, cohort_id: &str) -> R<Option<ProgramRecord>>;
@@ -124,7 +173,10 @@ pub trait Tx {
 
     // ---- practice logs ----
     /// Stores a log once (by id), with a cohort sequence number that grows in commit order.
-    fn insert_practice_log(&self, id: &str, user_id: &str, cohort_id: &str, body: &str, now: i64) -> R<()>;
+    fn insert_practice_log(&self, log: &NewLog<'_>, now: i64) -> R<()>;
+    fn practice_log_exists(&self, id: &str) -> R<bool>;
+    /// How many logs a user has for a local day.
+    fn logs_on_day(&self, user_id: &str, local_date: &str) -> R<i64>;
     /// `(seq, body)` of a cohort's logs after `after`, except one user's, oldest first.
     fn practice_logs_after(&self, cohort_id: &str, after: i64, except_user: &str, limit: i64) -> R<Vec<(i64, String)>>;
 }

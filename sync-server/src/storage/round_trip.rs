@@ -1,90 +1,53 @@
-//! The sync round trip over [`Tx`]: decode and check everything, validate and store each
-//! document's new changes (all or nothing per document), answer with what the device lacks,
-//! store practice logs and relay them to facilitators.
+//! The sync round trip over [`Tx`], on a request already decoded and bounded outside the storage
+//! lock (`microcohort_core::sync::request`): validate each document's new changes and prove its history
+//! stays well formed (all or nothing per document), store them, answer with what the device lacks
+//! (a page at a time), store practice logs and relay them to facilitators.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use automerge::{ActorId, Change, ChangeHash};
+use automerge::{ActorId, ChangeHash};
 use microcohort_core::docs::DocId;
-use microcohort_core::docs::guard::decode_change;
-use microcohort_core::domain::practice::MAX_DURATION_SECS;
 use microcohort_core::domain::roles::roles_for_week;
-use microcohort_core::policy::{ActorDirectory, ObjKey, ObjectKind, Owner, RejectReason, Submitter, validate};
-use microcohort_core::sync::wire::{DocPull, DocStatus, SyncRequest, SyncResponse, WireLog};
+use microcohort_core::policy::history::Layered;
+use microcohort_core::policy::{
+    ActorDirectory, CheckedChange, NewEntry, Owner, RejectReason, Submitter, check_history, is_genesis, validate,
+};
+use microcohort_core::sync::limits::{MAX_LOGS_PER_DAY, MAX_RESPONSE_CHANGE_BYTES, MAX_USER_BYTES_PER_DOC};
+use microcohort_core::sync::wire::{DocPull, DocStatus, SyncResponse, WireLog};
 use serde_bytes::ByteBuf;
 
 use super::documents::{
-    Bindings, heads, internal, load_index, now_ms, pack_of, program_of_cohort, roster, store_change, store_objects,
+    Bindings, StoredHistory, heads, internal, load_index, now_ms, pack_of, program_of_cohort, roster, store_change,
+    store_entries,
 };
-use super::primitives::Tx;
+use super::primitives::{NewLog, Tx};
 use super::{Device, SyncStats};
 use crate::error::ApiError;
+use microcohort_core::sync::request::{CheckedDoc, CheckedRequest};
 
 /// Facilitators receive at most this many practice logs per round trip (the rest next time).
 const LOGS_PER_RESPONSE: i64 = 5000;
+/// Change rows read at a time while filling a response.
+const ROWS_PER_READ: i64 = 512;
+/// How far from the program a practice log's day may lie (a learner may practise a library
+/// prompt before the start or after the end; a year either side is far more than anyone does).
+const LOG_DAYS_AROUND_PROGRAM: u64 = 366;
 
-struct DocWork {
-    doc: DocId,
-    id: String,
-    changes: Vec<Change>,
-    known: Vec<ByteBuf>,
-}
-
-fn check_log(log: &WireLog, program_id: &str) -> Result<(), ApiError> {
-    let bad =
-        |field: &str, problem: &str| Err(ApiError::BadRequest(format!("practice log {}: {field}: {problem}", log.id)));
-    if uuid::Uuid::parse_str(&log.id).is_err() {
-        return bad("id", "not a UUID");
-    }
-    if log.program_id != program_id {
-        return bad("program_id", "not this cohort's program");
-    }
-    if !matches!(log.status.as_str(), "completed" | "abandoned") {
-        return bad("status", "must be completed or abandoned");
-    }
-    if log.duration_secs.is_some_and(|d| d == 0 || d > MAX_DURATION_SECS) {
-        return bad("duration_secs", "outside 1 s..=4 h");
-    }
-    if log.local_date.parse::<chrono::NaiveDate>().is_err() {
-        return bad("local_date", "not a YYYY-MM-DD date");
-    }
-    if log.time_zone.parse::<chrono_tz::Tz>().is_err() {
-        return bad("time_zone", "not an IANA zone");
-    }
-    Ok(())
-}
-
-pub fn sync(tx: &dyn Tx, device: &Device, request: &SyncRequest) -> Result<(SyncResponse, SyncStats), ApiError> {
+pub fn sync(tx: &dyn Tx, device: &Device, request: &CheckedRequest) -> Result<(SyncResponse, SyncStats), ApiError> {
     let program = program_of_cohort(tx, &device.cohort_id)?;
     let (program_id, blueprint) = (&program.program_id, &program.blueprint);
-    // Decode everything first: malformed input is refused before anything is written.
-    let mut work = Vec::with_capacity(request.docs.len());
-    for push in &request.docs {
-        let doc = DocId::parse(&push.doc_id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        if doc.cohort_id() != device.cohort_id {
-            return Err(ApiError::Forbidden(format!("{} is another cohort's document", push.doc_id)));
-        }
-        if let DocId::Week { week, .. } = doc
+    for item in &request.docs {
+        if let DocId::Week { week, .. } = item.doc
             && week > blueprint.weeks
         {
-            return Err(ApiError::NotFound(format!("{}: the program has no week {week}", push.doc_id)));
+            return Err(ApiError::NotFound(format!("{}: the program has no week {week}", item.id)));
         }
-        let changes = push
-            .changes
-            .iter()
-            .map(|bytes| decode_change(bytes))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ApiError::BadRequest(format!("{}: {e}", push.doc_id)))?;
-        work.push(DocWork { id: doc.to_string(), doc, changes, known: push.known_server_heads.clone() });
     }
-    for log in &request.practice_logs {
-        check_log(log, program_id)?;
-    }
+    check_logs(tx, device, request, program_id, blueprint)?;
     // Every document this request may write is locked up front, in one order for all requests,
     // so concurrent writers to several documents never wait on each other in a cycle.
-    let mut writes: Vec<&str> = work.iter().filter(|w| !w.changes.is_empty()).map(|w| w.id.as_str()).collect();
+    let mut writes: Vec<&str> = request.docs.iter().filter(|w| !w.changes.is_empty()).map(|w| w.id.as_str()).collect();
     writes.sort_unstable();
-    writes.dedup();
     for doc in writes {
         tx.lock_doc(doc)?;
     }
@@ -92,36 +55,50 @@ pub fn sync(tx: &dyn Tx, device: &Device, request: &SyncRequest) -> Result<(Sync
     let roster = roster(tx, &device.cohort_id)?;
     let facilitator = device.role == "facilitator";
     let mut stats = SyncStats::default();
-    let mut docs = Vec::with_capacity(work.len());
+    let mut docs = Vec::with_capacity(request.docs.len());
     let mut bindings = Bindings::new(tx);
-    for item in work {
-        let pushed: HashSet<ChangeHash> = item.changes.iter().map(|c| c.hash()).collect();
+    let mut budget = MAX_RESPONSE_CHANGE_BYTES;
+    for item in &request.docs {
         let may_edit_synthesis = match item.doc {
             DocId::Week { week, .. } => roles_for_week(blueprint, &roster, week).may_edit_synthesis(&device.user_id),
             DocId::Cohort { .. } => false,
         };
         let submitter = Submitter { user_id: &device.user_id, facilitator, may_edit_synthesis };
-        let status = accept_changes(tx, &item, submitter, &mut bindings, &mut stats)?;
+        let status = accept_changes(tx, item, submitter, &mut bindings, &mut stats)?;
         // Heads before changes: read unlocked, the changes then cover at least those heads.
-        let server_heads = heads(tx, &item.id)?;
-        let changes = match &status {
-            DocStatus::NeedFrom => Vec::new(),
-            // All or nothing for the document, answered with the server's full copy so the
-            // device can replace its branch.
-            DocStatus::Rejected { .. } => changes_after(tx, &item.id, 0, &HashSet::new())?,
+        let mut server_heads = heads(tx, &item.id)?;
+        let (changes, more) = match &status {
+            // The device drops its branch (or learns what to resend) and asks again.
+            DocStatus::NeedFrom | DocStatus::Rejected { .. } => (Vec::new(), false),
             DocStatus::Ok => {
+                let pushed: HashSet<ChangeHash> = item.changes.iter().map(|c| c.hash).collect();
                 let watermark = watermark(tx, &item.id, &item.known)?;
-                changes_after(tx, &item.id, watermark, &pushed)?
+                let page = page(tx, &item.id, watermark, &pushed, &mut budget)?;
+                if page.more {
+                    // What the device will hold after this page: everything up to its last change.
+                    server_heads = match page.last {
+                        Some(last) => vec![ByteBuf::from(last)],
+                        None => item.known.clone(),
+                    };
+                }
+                (page.changes, page.more)
             }
         };
-        docs.push(DocPull { doc_id: item.id, status, changes, server_heads });
+        docs.push(DocPull { doc_id: item.id.clone(), status, changes, server_heads, more });
     }
 
     let mut acked = Vec::with_capacity(request.practice_logs.len());
     for log in &request.practice_logs {
         let log = WireLog { user_id: device.user_id.clone(), ..log.clone() };
         let body = serde_json::to_string(&log).map_err(internal)?;
-        tx.insert_practice_log(&log.id, &device.user_id, &device.cohort_id, &body, now_ms())?;
+        let row = NewLog {
+            id: &log.id,
+            user_id: &device.user_id,
+            cohort_id: &device.cohort_id,
+            local_date: &log.local_date,
+            body: &body,
+        };
+        tx.insert_practice_log(&row, now_ms())?;
         acked.push(log.id);
     }
 
@@ -149,19 +126,73 @@ pub fn sync(tx: &dyn Tx, device: &Device, request: &SyncRequest) -> Result<(Sync
     Ok((response, stats))
 }
 
-/// Validates and stores a document's new changes, all or nothing.
+/// Practice logs belong to this cohort's program, lie within a year of it, and no learner records
+/// more than [`MAX_LOGS_PER_DAY`] for one day (logs already stored are resends and count once).
+fn check_logs(
+    tx: &dyn Tx,
+    device: &Device,
+    request: &CheckedRequest,
+    program_id: &str,
+    blueprint: &microcohort_core::domain::blueprint::Blueprint,
+) -> Result<(), ApiError> {
+    let earliest = blueprint.start_date - chrono::Days::new(LOG_DAYS_AROUND_PROGRAM);
+    let latest = blueprint.end_date() + chrono::Days::new(LOG_DAYS_AROUND_PROGRAM);
+    let mut per_day: HashMap<&str, i64> = HashMap::new();
+    for log in &request.practice_logs {
+        let bad = |problem: String| ApiError::BadRequest(format!("practice log {}: {problem}", log.id));
+        if log.program_id != program_id {
+            return Err(bad("program_id: not this cohort's program".into()));
+        }
+        let day: chrono::NaiveDate = log.local_date.parse().map_err(|_| bad("local_date: not a date".into()))?;
+        if day < earliest || day > latest {
+            return Err(bad(format!("local_date: {day} is more than a year from the program")));
+        }
+        if tx.practice_log_exists(&log.id)? {
+            continue;
+        }
+        let count = match per_day.get_mut(log.local_date.as_str()) {
+            Some(count) => count,
+            None => per_day.entry(&log.local_date).or_insert(tx.logs_on_day(&device.user_id, &log.local_date)?),
+        };
+        *count += 1;
+        if *count > MAX_LOGS_PER_DAY as i64 {
+            return Err(ApiError::TooLarge(format!(
+                "practice logs: more than {MAX_LOGS_PER_DAY} for {day} by one learner (too_many_logs)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn rejected(stats: &mut SyncStats, reason: RejectReason, detail: String) -> DocStatus {
+    stats.rejected.push(reason);
+    DocStatus::Rejected { reason: reason.as_str().into(), detail }
+}
+
+/// The answer to a device whose copy holds changes `admin repair` removed: it drops its copy,
+/// fetches the server's and replays its user's unsent work.
+fn repaired(stats: &mut SyncStats, doc: &str) -> DocStatus {
+    let detail = format!("{doc} was repaired on the server; fetch it again");
+    rejected(stats, RejectReason::Repaired, detail)
+}
+
+/// Validates a document's new changes, proves its history stays well formed with them, and
+/// stores them: all or nothing.
 fn accept_changes(
     tx: &dyn Tx,
-    item: &DocWork,
+    item: &CheckedDoc,
     submitter: Submitter<'_>,
     bindings: &mut Bindings<'_>,
     stats: &mut SyncStats,
 ) -> Result<DocStatus, ApiError> {
-    let mut fresh = Vec::new();
+    for head in &item.known {
+        if tx.was_removed(&item.id, head)? {
+            return Ok(repaired(stats, &item.id));
+        }
+    }
+    let mut fresh: Vec<&CheckedChange> = Vec::new();
     for change in &item.changes {
-        if tx.change_seq(&item.id, &change.hash().0)?.is_none()
-            && !fresh.iter().any(|c: &&Change| c.hash() == change.hash())
-        {
+        if tx.change_seq(&item.id, &change.hash.0)?.is_none() && !fresh.iter().any(|c| c.hash == change.hash) {
             fresh.push(change);
         }
     }
@@ -169,51 +200,75 @@ fn accept_changes(
         return Ok(DocStatus::Ok);
     }
     let mut index = load_index(tx, &item.doc)?;
-    let mut accepted: Vec<(&Change, Vec<(ObjKey, ObjectKind)>)> = Vec::new();
+    let stored = StoredHistory::new(tx, &item.id);
+    let mut history = Layered::new(&stored);
+    let mut accepted: Vec<(&CheckedChange, Vec<NewEntry>)> = Vec::new();
     // Actors this document's batch binds to the submitter (undone if the batch is refused).
     let mut new_actors: Vec<ActorId> = Vec::new();
+    let mut bytes = 0i64;
     for change in fresh {
-        for dep in change.deps() {
-            let known = accepted.iter().any(|(c, _)| c.hash() == *dep) || tx.change_seq(&item.id, &dep.0)?.is_some();
+        for dep in change.change.deps() {
+            let known = accepted.iter().any(|(c, _)| c.hash == *dep) || tx.change_seq(&item.id, &dep.0)?.is_some();
+            if !known && tx.was_removed(&item.id, &dep.0)? {
+                return Ok(repaired(stats, &item.id));
+            }
             if !known {
                 return Ok(DocStatus::NeedFrom);
             }
         }
-        // Two different changes with one actor and sequence number would make every device
-        // refuse the document from then on.
-        let reused = accepted.iter().any(|(c, _)| c.actor_id() == change.actor_id() && c.seq() == change.seq())
-            || tx.actor_seq_used(&item.id, change.actor_id().to_bytes(), change.seq() as i64)?;
-        if reused {
-            stats.rejected.push(RejectReason::Malformed);
-            return Ok(DocStatus::Rejected {
-                reason: RejectReason::Malformed.as_str().into(),
-                detail: format!("actor {} already used sequence number {}", change.actor_id(), change.seq()),
-            });
-        }
-        match validate(&item.doc, change, submitter, &*bindings, &index) {
-            Ok(created) => {
-                for (id, kind) in &created {
-                    index.insert(id.clone(), kind.clone());
-                }
-                if bindings.owner_of(change.actor_id()).is_none() {
-                    new_actors.push(change.actor_id().clone());
-                    bindings.pending.insert(change.actor_id().clone(), Owner::User(submitter.user_id.to_owned()));
-                }
-                accepted.push((change, created));
+        // The genesis is accepted only verbatim (the validator's first rule): it is the root.
+        let genesis = is_genesis(&item.doc, &change.change);
+        let verdict = validate(&item.doc, change, submitter, &*bindings, &index).and_then(|created| {
+            if !genesis {
+                check_history(change, &history)?;
             }
+            Ok(created)
+        });
+        // A failed database read is an error of ours, not a reason to refuse the device.
+        bindings.error.take()?;
+        stored.error.take()?;
+        let created = match verdict {
+            Ok(created) => created,
             Err(rejection) => {
                 for actor in &new_actors {
                     bindings.pending.remove(actor);
                 }
-                stats.rejected.push(rejection.reason);
                 tracing::info!(doc = %item.id, user = submitter.user_id, reason = rejection.reason.as_str(), detail = %rejection.detail, "change rejected");
-                return Ok(DocStatus::Rejected { reason: rejection.reason.as_str().into(), detail: rejection.detail });
+                return Ok(rejected(stats, rejection.reason, rejection.detail));
+            }
+        };
+        for entry in &created {
+            index.add_entry(entry);
+        }
+        history.added.add_checked(change);
+        if !genesis {
+            bytes += change.change.raw_bytes().len() as i64;
+            if bindings.owner_of(change.change.actor_id()).is_none() {
+                new_actors.push(change.change.actor_id().clone());
+                bindings.pending.insert(change.change.actor_id().clone(), Owner::User(submitter.user_id.to_owned()));
             }
         }
+        accepted.push((change, created));
+    }
+    let used = tx.user_doc_bytes(&item.id, submitter.user_id)?;
+    if used + bytes > MAX_USER_BYTES_PER_DOC as i64 {
+        return Err(ApiError::TooLarge(format!(
+            "{}: this would store more than {MAX_USER_BYTES_PER_DOC} bytes of one user's changes in one document (quota)",
+            item.id
+        )));
     }
     for (change, created) in &accepted {
-        store_change(tx, &item.id, change)?;
-        store_objects(tx, &item.id, created)?;
+        if store_change(tx, &item.id, &change.change)? == 1 {
+            stats.documents_created += 1;
+        }
+        store_entries(tx, &item.id, created)?;
+        if is_genesis(&item.doc, &change.change) {
+            // Genesis actors are the server's, whoever sent the genesis.
+            tx.bind_actor(change.change.actor_id().to_bytes(), None)?;
+        }
+    }
+    if bytes > 0 {
+        tx.add_user_doc_bytes(&item.id, submitter.user_id, bytes)?;
     }
     for actor in &new_actors {
         tx.bind_actor(actor.to_bytes(), Some(submitter.user_id))?;
@@ -241,13 +296,38 @@ fn watermark(tx: &dyn Tx, doc: &str, known: &[ByteBuf]) -> Result<i64, ApiError>
     Ok(newest)
 }
 
-fn changes_after(tx: &dyn Tx, doc: &str, after: i64, skip: &HashSet<ChangeHash>) -> Result<Vec<ByteBuf>, ApiError> {
-    let mut out = Vec::new();
-    for row in tx.changes_after(doc, after)? {
-        let known = ChangeHash::try_from(row.hash.as_slice()).map(|h| skip.contains(&h)).unwrap_or(false);
-        if !known {
-            out.push(ByteBuf::from(row.body));
+/// Changes for a response, in `doc_seq` order, within what is left of its byte budget.
+struct Page {
+    changes: Vec<ByteBuf>,
+    /// The budget ran out before the document's last change.
+    more: bool,
+    /// The hash of the last change sent when the page is cut short.
+    last: Option<Vec<u8>>,
+}
+
+fn page(tx: &dyn Tx, doc: &str, after: i64, skip: &HashSet<ChangeHash>, budget: &mut usize) -> Result<Page, ApiError> {
+    let mut page = Page { changes: Vec::new(), more: false, last: None };
+    let mut cursor = after;
+    loop {
+        let rows = tx.changes_after(doc, cursor, ROWS_PER_READ)?;
+        let done = (rows.len() as i64) < ROWS_PER_READ;
+        for row in rows {
+            cursor = row.doc_seq;
+            let known = ChangeHash::try_from(row.hash.as_slice()).map(|h| skip.contains(&h)).unwrap_or(false);
+            if known {
+                continue;
+            }
+            if row.body.len() > *budget {
+                page.more = true;
+                return Ok(page);
+            }
+            *budget -= row.body.len();
+            page.changes.push(ByteBuf::from(row.body));
+            page.last = Some(row.hash);
+        }
+        if done {
+            page.last = None;
+            return Ok(page);
         }
     }
-    Ok(out)
 }

@@ -2,7 +2,7 @@
 
 use rusqlite::Connection;
 
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 const V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
@@ -70,14 +70,81 @@ const V2: &str = "
 CREATE TABLE doc_snapshots (doc_id TEXT PRIMARY KEY, upto_seq INTEGER NOT NULL, bytes BLOB NOT NULL) WITHOUT ROWID;
 ";
 
-pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (target, sql) in [(1, V1), (2, V2)] {
+/// What the trust boundary needs (see `policy::history`): each change's operation counters and an
+/// index to find the change holding an operation, entry keys, per-user bytes per document, the
+/// changes `admin repair` removed, and practice logs by learner and day. Counters and keys of
+/// existing rows are filled in by [`backfill`].
+const V3: &str = "
+ALTER TABLE changes ADD COLUMN start_op INTEGER;
+ALTER TABLE changes ADD COLUMN max_op INTEGER;
+CREATE INDEX changes_by_op ON changes (doc_id, actor, start_op);
+ALTER TABLE doc_objects ADD COLUMN key TEXT NOT NULL DEFAULT '';
+CREATE TABLE doc_usage (
+    doc_id TEXT NOT NULL, user_id TEXT NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY (doc_id, user_id)
+) WITHOUT ROWID;
+INSERT INTO doc_usage (doc_id, user_id, bytes)
+    SELECT c.doc_id, a.user_id, SUM(length(c.body)) FROM changes c JOIN actors a ON a.actor = c.actor
+    WHERE a.user_id IS NOT NULL GROUP BY c.doc_id, a.user_id;
+CREATE TABLE removed_changes (
+    doc_id TEXT NOT NULL, hash BLOB NOT NULL, reason TEXT NOT NULL, removed_at INTEGER NOT NULL,
+    PRIMARY KEY (doc_id, hash)
+) WITHOUT ROWID;
+ALTER TABLE practice_logs ADD COLUMN local_date TEXT NOT NULL DEFAULT '';
+UPDATE practice_logs SET local_date = COALESCE(json_extract(body, '$.local_date'), '');
+CREATE INDEX practice_logs_by_day ON practice_logs (user_id, local_date);
+";
+
+/// The database's schema version, and an error for one written by a newer server.
+pub fn check_version(conn: &Connection) -> Result<u32, String> {
+    let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| e.to_string())?;
+    if version > VERSION {
+        return Err(format!(
+            "the database has schema version {version}, newer than this server's {VERSION}: upgrade the server"
+        ));
+    }
+    Ok(version)
+}
+
+pub fn migrate(conn: &mut Connection) -> Result<(), String> {
+    let version = check_version(conn)?;
+    let sql = |e: rusqlite::Error| e.to_string();
+    for (target, statements) in [(1, V1), (2, V2), (3, V3)] {
         if version < target {
-            let tx = conn.transaction()?;
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", target)?;
-            tx.commit()?;
+            let tx = conn.transaction().map_err(sql)?;
+            tx.execute_batch(statements).map_err(sql)?;
+            if target == 3 {
+                backfill(&tx)?;
+            }
+            tx.pragma_update(None, "user_version", target).map_err(sql)?;
+            tx.commit().map_err(sql)?;
+        }
+    }
+    Ok(())
+}
+
+/// Fills the operation counters of stored changes and the keys of stored entries.
+fn backfill(tx: &Connection) -> Result<(), String> {
+    let sql = |e: rusqlite::Error| e.to_string();
+    let mut rows = tx.prepare("SELECT doc_id, hash, body FROM changes").map_err(sql)?;
+    let rows: Vec<(String, Vec<u8>, Vec<u8>)> = rows
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .map_err(sql)?
+        .collect::<Result<_, _>>()
+        .map_err(sql)?;
+    for (doc, hash, body) in rows {
+        // A change that does not decode keeps no counters; `admin check` reports its document.
+        let Some(facts) = super::documents::stored_change_facts(&body) else { continue };
+        tx.execute(
+            "UPDATE changes SET start_op = ?1, max_op = ?2 WHERE doc_id = ?3 AND hash = ?4",
+            rusqlite::params![facts.start_op, facts.max_op, doc, hash],
+        )
+        .map_err(sql)?;
+        for (counter, actor, key) in facts.made {
+            tx.execute(
+                "UPDATE doc_objects SET key = ?1 WHERE doc_id = ?2 AND counter = ?3 AND actor = ?4",
+                rusqlite::params![key, doc, counter, actor],
+            )
+            .map_err(sql)?;
         }
     }
     Ok(())

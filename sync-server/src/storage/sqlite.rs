@@ -5,17 +5,19 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use automerge::ActorId;
-use microcohort_core::sync::wire::{JoinResponse, PackFile, SyncRequest, SyncResponse};
+use microcohort_core::sync::wire::{JoinResponse, PackFile, SyncResponse};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::documents::{saved_document, snapshot_document};
 use super::operations::{self, JoinRequest};
 use super::primitives::{
-    ChangeRecord, MemberRecord, NewChange, NewInvite, NewProgram, ObjectRow, ProgramRecord, R, Tx,
+    ChangeRecord, GraphRow, MemberRecord, NewChange, NewInvite, NewLog, NewProgram, ObjectRow, ProgramRecord, R, Tx,
 };
+use super::repair::{self, DocProblem};
 use super::{CohortRow, Device, MemberRow, ProgramRow, Storage, SyncStats, round_trip};
 use crate::auth;
 use crate::error::ApiError;
+use microcohort_core::sync::request::CheckedRequest;
 
 /// The embedded database's file in the data directory.
 pub const DATABASE_FILE: &str = "microcohort.sqlite";
@@ -34,7 +36,7 @@ impl SqliteStorage {
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.set_prepared_statement_cache_capacity(128);
-        super::schema::migrate(&mut conn)?;
+        super::schema::migrate(&mut conn).map_err(ApiError::Internal)?;
         let stored: Option<Vec<u8>> =
             conn.query_row("SELECT value FROM meta WHERE key = 'server_actor'", [], |r| r.get(0)).optional()?;
         let server_actor = match stored {
@@ -73,7 +75,7 @@ impl Tx for Connection {
         Ok(())
     }
 
-    fn append_change(&self, doc: &str, c: &NewChange<'_>) -> R<()> {
+    fn append_change(&self, doc: &str, c: &NewChange<'_>) -> R<i64> {
         let doc_seq: i64 = self
             .prepare_cached(
                 "INSERT INTO docs (doc_id, last_seq) VALUES (?1, 1)
@@ -81,10 +83,11 @@ impl Tx for Connection {
             )?
             .query_row([doc], |r| r.get(0))?;
         self.prepare_cached(
-            "INSERT INTO changes (doc_id, hash, actor, seq, deps, body, doc_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO changes (doc_id, hash, actor, seq, deps, body, doc_seq, start_op, max_op)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?
-        .execute(params![doc, c.hash, c.actor, c.seq, c.deps, c.body, doc_seq])?;
-        Ok(())
+        .execute(params![doc, c.hash, c.actor, c.seq, c.deps, c.body, doc_seq, c.start_op, c.max_op])?;
+        Ok(doc_seq)
     }
 
     fn change_seq(&self, doc: &str, hash: &[u8]) -> R<Option<i64>> {
@@ -94,8 +97,40 @@ impl Tx for Connection {
             .optional()?)
     }
 
-    fn actor_seq_used(&self, doc: &str, actor: &[u8], seq: i64) -> R<bool> {
-        exists(self, "SELECT 1 FROM changes WHERE doc_id = ?1 AND actor = ?2 AND seq = ?3", params![doc, actor, seq])
+    fn change_max_op(&self, doc: &str, hash: &[u8]) -> R<Option<i64>> {
+        Ok(self
+            .prepare_cached("SELECT max_op FROM changes WHERE doc_id = ?1 AND hash = ?2")?
+            .query_row(params![doc, hash], |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
+
+    fn actor_tip(&self, doc: &str, actor: &[u8]) -> R<Option<(i64, i64)>> {
+        Ok(self
+            .prepare_cached(
+                "SELECT seq, COALESCE(max_op, 0) FROM changes WHERE doc_id = ?1 AND actor = ?2 ORDER BY seq DESC LIMIT 1",
+            )?
+            .query_row(params![doc, actor], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    fn change_with_op(&self, doc: &str, actor: &[u8], counter: i64) -> R<Option<Vec<u8>>> {
+        Ok(self
+            .prepare_cached(
+                "SELECT body FROM changes WHERE doc_id = ?1 AND actor = ?2 AND start_op <= ?3 AND max_op >= ?3
+                 ORDER BY start_op DESC LIMIT 1",
+            )?
+            .query_row(params![doc, actor, counter], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn change_graph(&self, doc: &str) -> R<Vec<GraphRow>> {
+        let mut stmt =
+            self.prepare_cached("SELECT hash, actor, seq, COALESCE(max_op, 0), deps FROM changes WHERE doc_id = ?1")?;
+        let rows = stmt.query_map([doc], |r| {
+            Ok(GraphRow { hash: r.get(0)?, actor: r.get(1)?, seq: r.get(2)?, max_op: r.get(3)?, deps: r.get(4)? })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     fn replace_heads(&self, doc: &str, removed: &[&[u8]], added: &[u8]) -> R<()> {
@@ -114,11 +149,11 @@ impl Tx for Connection {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn changes_after(&self, doc: &str, after: i64) -> R<Vec<ChangeRecord>> {
+    fn changes_after(&self, doc: &str, after: i64, limit: i64) -> R<Vec<ChangeRecord>> {
         let mut stmt = self.prepare_cached(
-            "SELECT doc_seq, hash, body FROM changes WHERE doc_id = ?1 AND doc_seq > ?2 ORDER BY doc_seq",
+            "SELECT doc_seq, hash, body FROM changes WHERE doc_id = ?1 AND doc_seq > ?2 ORDER BY doc_seq LIMIT ?3",
         )?;
-        let rows = stmt.query_map(params![doc, after], |r| {
+        let rows = stmt.query_map(params![doc, after, limit], |r| {
             Ok(ChangeRecord { doc_seq: r.get(0)?, hash: r.get(1)?, body: r.get(2)? })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -142,16 +177,25 @@ impl Tx for Connection {
 
     fn objects(&self, doc: &str) -> R<Vec<ObjectRow>> {
         let mut stmt =
-            self.prepare_cached("SELECT counter, actor, container, owner FROM doc_objects WHERE doc_id = ?1")?;
-        let rows = stmt.query_map([doc], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            self.prepare_cached("SELECT counter, actor, container, key, owner FROM doc_objects WHERE doc_id = ?1")?;
+        let rows = stmt.query_map([doc], |r| {
+            Ok(ObjectRow {
+                counter: r.get(0)?,
+                actor: r.get(1)?,
+                container: r.get(2)?,
+                key: r.get(3)?,
+                owner: r.get(4)?,
+            })
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn insert_object(&self, doc: &str, counter: i64, actor: &[u8], container: &str, owner: &str) -> R<()> {
+    fn insert_object(&self, doc: &str, o: &ObjectRow) -> R<()> {
         self.prepare_cached(
-            "INSERT OR IGNORE INTO doc_objects (doc_id, counter, actor, container, owner) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR IGNORE INTO doc_objects (doc_id, counter, actor, container, key, owner)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
-        .execute(params![doc, counter, actor, container, owner])?;
+        .execute(params![doc, o.counter, o.actor, o.container, o.key, o.owner])?;
         Ok(())
     }
 
@@ -171,6 +215,49 @@ impl Tx for Connection {
     fn lost_race(&self, what: String) -> ApiError {
         // One writer: there is no other process to race with.
         ApiError::Internal(what)
+    }
+
+    fn user_doc_bytes(&self, doc: &str, user_id: &str) -> R<i64> {
+        Ok(self
+            .prepare_cached("SELECT bytes FROM doc_usage WHERE doc_id = ?1 AND user_id = ?2")?
+            .query_row(params![doc, user_id], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    fn add_user_doc_bytes(&self, doc: &str, user_id: &str, bytes: i64) -> R<()> {
+        self.prepare_cached(
+            "INSERT INTO doc_usage (doc_id, user_id, bytes) VALUES (?1, ?2, ?3)
+             ON CONFLICT (doc_id, user_id) DO UPDATE SET bytes = bytes + ?3",
+        )?
+        .execute(params![doc, user_id, bytes])?;
+        Ok(())
+    }
+
+    fn doc_ids(&self) -> R<Vec<String>> {
+        let mut stmt = self.prepare("SELECT doc_id FROM docs ORDER BY doc_id")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn was_removed(&self, doc: &str, hash: &[u8]) -> R<bool> {
+        exists(self, "SELECT 1 FROM removed_changes WHERE doc_id = ?1 AND hash = ?2", params![doc, hash])
+    }
+
+    fn remove_change(&self, doc: &str, hash: &[u8], reason: &str, now: i64) -> R<()> {
+        self.execute("DELETE FROM changes WHERE doc_id = ?1 AND hash = ?2", params![doc, hash])?;
+        self.execute(
+            "INSERT OR IGNORE INTO removed_changes (doc_id, hash, reason, removed_at) VALUES (?1, ?2, ?3, ?4)",
+            params![doc, hash, reason, now],
+        )?;
+        Ok(())
+    }
+
+    fn clear_derived(&self, doc: &str) -> R<()> {
+        for table in ["doc_heads", "doc_objects", "doc_snapshots", "doc_usage"] {
+            self.execute(&format!("DELETE FROM {table} WHERE doc_id = ?1"), [doc])?;
+        }
+        Ok(())
     }
 
     fn cohort_program(&self, cohort_id: &str) -> R<Option<ProgramRecord>> {
@@ -323,13 +410,24 @@ impl Tx for Connection {
         Ok(changed > 0)
     }
 
-    fn insert_practice_log(&self, id: &str, user_id: &str, cohort_id: &str, body: &str, now: i64) -> R<()> {
+    fn insert_practice_log(&self, log: &NewLog<'_>, now: i64) -> R<()> {
         // `seq` is the rowid: with one writer it grows in commit order.
         self.prepare_cached(
-            "INSERT OR IGNORE INTO practice_logs (id, user_id, cohort_id, body, received_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR IGNORE INTO practice_logs (id, user_id, cohort_id, local_date, body, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
-        .execute(params![id, user_id, cohort_id, body, now])?;
+        .execute(params![log.id, log.user_id, log.cohort_id, log.local_date, log.body, now])?;
         Ok(())
+    }
+
+    fn practice_log_exists(&self, id: &str) -> R<bool> {
+        exists(self, "SELECT 1 FROM practice_logs WHERE id = ?1", [id])
+    }
+
+    fn logs_on_day(&self, user_id: &str, local_date: &str) -> R<i64> {
+        Ok(self
+            .prepare_cached("SELECT COUNT(*) FROM practice_logs WHERE user_id = ?1 AND local_date = ?2")?
+            .query_row(params![user_id, local_date], |r| r.get(0))?)
     }
 
     fn practice_logs_after(&self, cohort_id: &str, after: i64, except_user: &str, limit: i64) -> R<Vec<(i64, String)>> {
@@ -368,7 +466,7 @@ impl Storage for SqliteStorage {
         self.write(|tx| operations::join(tx, &self.server_actor, &request))
     }
 
-    fn sync(&self, device: &Device, request: SyncRequest) -> Result<(SyncResponse, SyncStats), ApiError> {
+    fn sync(&self, device: &Device, request: CheckedRequest) -> Result<(SyncResponse, SyncStats), ApiError> {
         self.write(|tx| round_trip::sync(tx, device, &request))
     }
 
@@ -393,11 +491,21 @@ impl Storage for SqliteStorage {
             let rows = stmt.query_map([min_new_changes as i64], |r| r.get(0))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })?;
+        let mut written = 0;
         for doc in &due {
             // One short transaction per document, so syncs are never held up for long.
-            self.write(|tx| snapshot_document(tx, doc))?;
+            match self.write(|tx| snapshot_document(tx, doc)) {
+                Ok(()) => written += 1,
+                Err(err) => {
+                    tracing::warn!(doc = %doc, error = %err.detail(), "compaction skipped a document; see `admin check`")
+                }
+            }
         }
-        Ok(due.len())
+        Ok(written)
+    }
+
+    fn check_documents(&self) -> Result<Vec<DocProblem>, ApiError> {
+        self.read(|conn| repair::check(conn))
     }
 
     admin_writes!();

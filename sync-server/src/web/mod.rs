@@ -80,7 +80,7 @@ async fn build_report(
         return Err(ApiError::Forbidden(format!("you are not signed in to program {program_id:?}")));
     }
     blocking(state, move |state| {
-        state.reports.refresh()?;
+        state.reports.refresh_for_report()?;
         let facts = state.reports.program_facts(&viewer)?;
         program_report(&facts, baseline.as_deref(), chrono::Utc::now())
     })

@@ -3,20 +3,23 @@
 //! and checks that every printed id survived.
 
 use std::io::Write;
-use std::sync::Arc;
 
+use microcohort_core::Client;
 use microcohort_core::domain::practice::PracticeOutcome;
-use microcohort_core::{Client, SystemClock};
+use microcohort_tests::WriterClock;
 
 fn main() {
     microcohort_tests::writer_main("practice-writer", run);
 }
 
 fn run(path: &str) -> microcohort_core::Result<()> {
-    let client = Client::open(path, Arc::new(SystemClock))?;
+    let mut clock = WriterClock::new();
+    let client = Client::open(path, clock.clock())?;
+    clock.start_from(&client)?;
     let outcome = PracticeOutcome { duration_secs: Some(600), reflection: "steady".into(), transfer: None };
     let mut stdout = std::io::stdout().lock();
     loop {
+        clock.tick();
         // A practice left running by a killed predecessor is finished first, as the app would.
         let session = match client.today()?.in_progress {
             Some(open) => open,

@@ -1,11 +1,15 @@
 //! Load generator for the sync server, loopback only, bounded in count and time.
 //!
-//! Seeds `--learners` learners in `--cohorts` cohorts (through the storage library and real
-//! joins), then measures against a real server process:
+//! Seeds `--learners` learners in `--cohorts` cohorts through the storage library (program,
+//! invites, joins, and a week document per cohort holding `--entries` feedback entries written
+//! by the cohort's members, one change each, as real devices would have synced them), then
+//! measures against a real server process:
 //! 1. no-op syncs (nothing new on either side): requests/s and latency percentiles;
 //! 2. syncs pushing one new feedback entry each;
 //! 3. a learner back after 7 offline days in an active cohort: one round trip, bytes down
-//!    against the raw automerge change bytes it lacked.
+//!    against the raw automerge change bytes it lacked;
+//!
+//! and the server's resident memory (now and at its peak) with those documents.
 //!
 //! Build in release and run: `cargo run --release -p microcohort-tests --bin sync-load`;
 //! `--backend postgres` runs the same against a private PostgreSQL (durable settings, like the
@@ -17,19 +21,21 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, AutoCommit, ChangeHash, ObjType, ROOT, ReadDoc};
+use automerge::{ActorId, AutoCommit, Change, ChangeHash, ObjType, ROOT, ReadDoc};
 use microcohort_core::docs::{DocId, genesis};
-use microcohort_core::sync::wire::{self, DocPush, DocStatus, JoinRequest, JoinResponse, SyncRequest, SyncResponse};
+use microcohort_core::sync::wire::{self, DocPush, DocStatus, SyncRequest, SyncResponse};
 use microcohort_server::admin::{NewProgram, create_program};
-use microcohort_server::storage::Storage;
+use microcohort_server::auth;
 use microcohort_server::storage::postgres::PostgresStorage;
 use microcohort_server::storage::sqlite::SqliteStorage;
+use microcohort_server::storage::{Device, Storage};
 use microcohort_tests::{KeepAlive, PostgresInstance, ServerProcess};
 use serde_bytes::ByteBuf;
 
 struct Options {
     learners: usize,
     cohorts: usize,
+    entries: usize,
     seconds: u64,
     concurrency: usize,
     postgres: bool,
@@ -37,8 +43,15 @@ struct Options {
 }
 
 fn options() -> Options {
-    let mut o =
-        Options { learners: 10_000, cohorts: 1_000, seconds: 10, concurrency: 32, postgres: false, database_url: None };
+    let mut o = Options {
+        learners: 12_000,
+        cohorts: 1_000,
+        entries: 250,
+        seconds: 10,
+        concurrency: 32,
+        postgres: false,
+        database_url: None,
+    };
     let args: Vec<String> = std::env::args().collect();
     for pair in args[1..].chunks(2) {
         let text = pair.get(1).unwrap_or_else(|| panic!("{} needs a value", pair[0]));
@@ -57,6 +70,7 @@ fn options() -> Options {
             }
             "--learners" => o.learners = number(),
             "--cohorts" => o.cohorts = number(),
+            "--entries" => o.entries = number(),
             "--seconds" => o.seconds = number() as u64,
             "--concurrency" => o.concurrency = number(),
             other => panic!("unknown option {other}"),
@@ -65,15 +79,28 @@ fn options() -> Options {
     o
 }
 
-/// One simulated device: its token and its copy of the current week's document.
+/// A cohort's current week as the devices hold it: every member's changes merged.
+struct Cohort {
+    id: String,
+    doc: Mutex<AutoCommit>,
+}
+
+impl Cohort {
+    fn doc_id(&self) -> String {
+        DocId::week(&self.id, 1).to_string()
+    }
+}
+
+/// One simulated device: its token, its actor and the heads the server last acknowledged.
 struct Learner {
+    device: Device,
     token: String,
-    user_id: String,
-    cohort: String,
-    doc: AutoCommit,
+    cohort: usize,
+    actor: ActorId,
     known: Vec<ChangeHash>,
     /// A feedback change prepared before the timed phase.
     prepared: Option<Vec<u8>>,
+    entries: usize,
 }
 
 fn heads_wire(heads: &[ChangeHash]) -> Vec<ByteBuf> {
@@ -81,44 +108,57 @@ fn heads_wire(heads: &[ChangeHash]) -> Vec<ByteBuf> {
 }
 
 fn apply(doc: &mut AutoCommit, changes: &[ByteBuf]) {
-    let decoded: Vec<automerge::Change> =
-        changes.iter().filter_map(|c| automerge::Change::try_from(c.as_slice()).ok()).collect();
+    let decoded: Vec<Change> = changes.iter().filter_map(|c| Change::try_from(c.as_slice()).ok()).collect();
     doc.apply_changes(decoded).expect("server changes apply");
 }
 
-fn sync_once(http: &mut KeepAlive, learner: &mut Learner, doc_id: &str, changes: Vec<ByteBuf>) -> (u16, usize) {
-    let request = SyncRequest {
+fn request(doc_id: &str, known: &[ChangeHash], changes: Vec<ByteBuf>) -> SyncRequest {
+    SyncRequest {
         device_id: String::new(),
         docs: vec![DocPush {
             doc_id: doc_id.into(),
-            known_server_heads: heads_wire(&learner.known),
+            known_server_heads: heads_wire(known),
             changes,
             client_heads: vec![],
         }],
         practice_logs: vec![],
         prompts_since: 1,
         logs_since: 0,
-    };
-    let (status, body) = http.post("/v1/sync", Some(&learner.token), &wire::encode(&request)).expect("sync");
+    }
+}
+
+/// One round trip over HTTP: the server's new changes go into the cohort's shared copy, the heads
+/// it acknowledged become the learner's.
+fn sync_once(http: &mut KeepAlive, learner: &mut Learner, cohort: &Cohort, changes: Vec<ByteBuf>) -> (u16, usize) {
+    let body = wire::encode(&request(&cohort.doc_id(), &learner.known, changes.clone()));
+    let (status, body) = http.post("/v1/sync", Some(&learner.token), &body).expect("sync");
     if status == 200 {
         let response: SyncResponse = wire::decode(&body).expect("response");
         let pull = &response.docs[0];
         assert_eq!(pull.status, DocStatus::Ok, "sync refused: {:?}", pull.status);
-        apply(&mut learner.doc, &pull.changes);
+        if !changes.is_empty() || !pull.changes.is_empty() {
+            let mut doc = cohort.doc.lock().unwrap();
+            apply(&mut doc, &changes);
+            apply(&mut doc, &pull.changes);
+        }
         learner.known = pull.server_heads.iter().map(|h| ChangeHash::try_from(h.as_slice()).expect("hash")).collect();
     }
     (status, body.len())
 }
 
-fn feedback_change(learner: &mut Learner, n: usize) -> Vec<u8> {
-    let heads = learner.doc.get_heads();
-    let feedback = learner.doc.get(ROOT, "feedback").unwrap().unwrap().1;
-    let entry = learner.doc.put_object(&feedback, format!("{}/f{n}", learner.user_id).as_str(), ObjType::Map).unwrap();
-    learner.doc.put(&entry, "submission", "someone/s").unwrap();
-    learner.doc.put(&entry, "body", "You paused before advising; name the feeling you heard next time.").unwrap();
-    learner.doc.put(&entry, "created_at", 0i64).unwrap();
-    learner.doc.commit_with(CommitOptions::default().with_time(0));
-    learner.doc.get_changes(&heads).pop().expect("one change").raw_bytes().to_vec()
+/// Adds one feedback entry by `actor` to `doc` and returns the change's bytes.
+fn feedback_change(doc: &mut AutoCommit, actor: &ActorId, user_id: &str, n: usize) -> Vec<u8> {
+    doc.set_actor(actor.clone());
+    let feedback = doc.get(ROOT, "feedback").unwrap().unwrap().1;
+    let entry = doc.put_object(&feedback, format!("{user_id}/f{n}").as_str(), ObjType::Map).unwrap();
+    doc.put(&entry, "submission", "someone/s").unwrap();
+    doc.put(&entry, "body", "You paused before advising; name the feeling you heard next time.").unwrap();
+    doc.put(&entry, "suggestion", "Ask one more question before you suggest anything.").unwrap();
+    doc.put(&entry, "criteria", "[0,2]").unwrap();
+    doc.put(&entry, "created_at", 0i64).unwrap();
+    doc.put(&entry, "retracted", false).unwrap();
+    let hash = doc.commit_with(CommitOptions::default().with_time(0)).expect("a change");
+    doc.get_change_by_hash(&hash).expect("committed").raw_bytes().to_vec()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -180,6 +220,67 @@ fn measure(
     );
 }
 
+/// Pushes a device's changes in process, as its sync would have; returns the server's heads.
+fn push(storage: &dyn Storage, learner: &Learner, doc_id: &str, known: &[ChangeHash], changes: Vec<ByteBuf>) {
+    let (response, _) = storage.sync_request(&learner.device, request(doc_id, known, changes)).expect("seed sync");
+    assert_eq!(response.docs[0].status, DocStatus::Ok, "seeding refused: {:?}", response.docs[0].status);
+}
+
+/// Fills a cohort's week with `entries` feedback entries, one change each, written by its members
+/// in three rounds of concurrent work (each member on her own copy, merged after the round), then
+/// one last entry on the merged document, so the week ends with one head like a settled one.
+fn seed_week(storage: &dyn Storage, cohort: &Cohort, members: &mut [Learner], entries: usize) {
+    const ROUNDS: usize = 3;
+    let doc_id = cohort.doc_id();
+    let mut doc = cohort.doc.lock().unwrap();
+    let size = members.len();
+    let mut written = 0;
+    let before_last = entries.saturating_sub(1);
+    for round in 0..ROUNDS {
+        let upto = before_last * (round + 1) / ROUNDS;
+        // The server holds everything merged so far (nothing at all before the first round).
+        let known = if round == 0 { Vec::new() } else { doc.get_heads() };
+        let mut forks = Vec::with_capacity(size);
+        for (m, member) in members.iter_mut().enumerate() {
+            let mut fork = doc.fork();
+            for n in (written..upto).filter(|n| n % size == m) {
+                feedback_change(&mut fork, &member.actor, &member.device.user_id, n);
+            }
+            let changes = fork.get_changes(&known).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect();
+            push(storage, member, &doc_id, &known, changes);
+            forks.push(fork);
+        }
+        for mut fork in forks {
+            doc.merge(&mut fork).expect("merge");
+        }
+        written = upto;
+    }
+    if entries > 0 {
+        let known = doc.get_heads();
+        let last = feedback_change(&mut doc, &members[0].actor, &members[0].device.user_id.clone(), written);
+        push(storage, &members[0], &doc_id, &known, vec![ByteBuf::from(last)]);
+    }
+    let heads = doc.get_heads();
+    for member in members.iter_mut() {
+        member.known = heads.clone();
+        member.entries = entries;
+    }
+}
+
+/// The resident memory of a process, now and at its peak, in MB (Linux).
+fn memory_mb(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
 fn main() {
     let o = options();
     let data = tempfile_dir();
@@ -195,9 +296,16 @@ fn main() {
     }
     println!("backend: {}", if url.is_some() { "PostgreSQL" } else { "SQLite" });
 
-    // Seed programs, cohorts and invites through the storage library.
+    // Seed programs, cohorts, members and their week documents through the storage library.
     let seeding = Instant::now();
-    let invites: Vec<(String, String)> = {
+    let cohorts: Vec<Cohort> = (0..o.cohorts)
+        .map(|c| {
+            let id = format!("c{c}");
+            Cohort { doc: Mutex::new(genesis(&DocId::week(&id, 1))), id }
+        })
+        .collect();
+    let mut members: Vec<Vec<Learner>> = (0..o.cohorts).map(|_| Vec::new()).collect();
+    {
         let storage: Box<dyn Storage> = match &url {
             Some(url) => Box::new(PostgresStorage::open(url, 4).expect("PostgreSQL storage")),
             None => Box::new(SqliteStorage::open(&data.join("microcohort.sqlite")).expect("storage")),
@@ -213,122 +321,124 @@ fn main() {
             pack_path: None,
         };
         create_program(storage, &program).expect("program");
-        // Cohorts of up to 12 (the default maximum): raise it for a denser load if asked.
+        // Cohorts of up to 12 (the default maximum).
         let per_cohort = o.learners.div_ceil(o.cohorts);
         assert!(per_cohort <= 12, "at most 12 learners per cohort");
-        (0..o.cohorts).for_each(|c| storage.create_cohort(&format!("c{c}"), "p1", "Cohort").expect("cohort"));
-        (0..o.learners)
-            .map(|i| {
-                let cohort = format!("c{}", i % o.cohorts);
-                let code = storage.create_invite(&cohort, "learner", &format!("L{i}"), "UTC").expect("invite");
-                (cohort, code)
-            })
-            .collect()
-    };
+        for cohort in &cohorts {
+            storage.create_cohort(&cohort.id, "p1", "Cohort").expect("cohort");
+        }
+        for i in 0..o.learners {
+            let c = i % o.cohorts;
+            let code = storage.create_invite(&cohorts[c].id, "learner", &format!("L{i}"), "UTC").expect("invite");
+            let token = auth::new_token();
+            let j = storage.join(&auth::hash_invite(&code), "load", &auth::hash_secret(&token), &token).expect("join");
+            let device = Device { device_id: j.device_id, user_id: j.user_id, cohort_id: j.cohort_id, role: j.role };
+            members[c].push(Learner {
+                device,
+                token,
+                cohort: c,
+                actor: ActorId::random(),
+                known: vec![],
+                prepared: None,
+                entries: 0,
+            });
+        }
+        let next = AtomicUsize::new(0);
+        let slots: Vec<Mutex<Vec<Learner>>> = members.drain(..).map(Mutex::new).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..2 {
+                scope.spawn(|| {
+                    loop {
+                        let c = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(slot) = slots.get(c) else { break };
+                        let mut mine = slot.lock().unwrap();
+                        if !mine.is_empty() {
+                            seed_week(storage, &cohorts[c], &mut mine, o.entries);
+                        }
+                    }
+                });
+            }
+        });
+        members = slots.into_iter().map(|m| m.into_inner().unwrap()).collect();
+    }
+    let learners: Vec<Mutex<Learner>> = members.into_iter().flatten().map(Mutex::new).collect();
+    println!(
+        "seeded {} learners in {} cohorts, {} feedback entries per week document, in {:.1} s",
+        learners.len(),
+        o.cohorts,
+        o.entries,
+        seeding.elapsed().as_secs_f64()
+    );
+
     let server = ServerProcess::start(
         server_bin.to_str().unwrap(),
         &data,
         &["--rate-burst", "100000", "--rate-per-second", "100000"],
     );
-    let joined: Vec<Mutex<Learner>> = {
+    let pid = server.pid().expect("server pid");
+    let (rss, _) = memory_mb(pid);
+    println!("server memory after start: {rss:.0} MB");
+
+    measure("no-op sync", &learners, &server, &o, 200_000, |http, l| {
+        let cohort = &cohorts[l.cohort];
+        sync_once(http, l, cohort, vec![]).0
+    });
+
+    {
         let next = AtomicUsize::new(0);
-        let out = Mutex::new(Vec::new());
         std::thread::scope(|scope| {
-            for _ in 0..o.concurrency.min(16) {
+            for _ in 0..2 {
                 scope.spawn(|| {
-                    let mut http = KeepAlive::connect(server.address).expect("connect");
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some((cohort, code)) = invites.get(i) else { break };
-                        let body = wire::encode(&JoinRequest { invite_code: code.clone(), device_name: "load".into() });
-                        let (status, bytes) = http.post("/v1/join", None, &body).expect("join");
-                        assert_eq!(status, 200, "join");
-                        let j: JoinResponse = wire::decode(&bytes).expect("join response");
-                        let mut doc = genesis(&DocId::week(cohort, 1));
-                        doc.set_actor(ActorId::random());
-                        out.lock().unwrap().push(Mutex::new(Learner {
-                            token: j.device_token,
-                            user_id: j.user_id,
-                            cohort: cohort.clone(),
-                            doc,
-                            known: vec![],
-                            prepared: None,
-                        }));
+                    while let Some(learner) = learners.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let mut l = learner.lock().unwrap();
+                        // Each on its own copy of the week as it was seeded: concurrent writes.
+                        let mut fork = cohorts[l.cohort].doc.lock().unwrap().fork();
+                        let n = l.entries + 1;
+                        let (actor, user) = (l.actor.clone(), l.device.user_id.clone());
+                        l.prepared = Some(feedback_change(&mut fork, &actor, &user, n));
+                        l.entries = n;
                     }
                 });
             }
         });
-        out.into_inner().unwrap()
-    };
-    println!("seeded {} learners in {} cohorts in {:.1} s", joined.len(), o.cohorts, seeding.elapsed().as_secs_f64());
-
-    // Every learner fetches its week once, and one learner per cohort shares a feedback, so the
-    // week documents exist and every device is up to date before the no-op phase.
-    let doc_of = |l: &Learner| DocId::week(&l.cohort, 1).to_string();
-    {
-        let mut http = KeepAlive::connect(server.address).expect("connect");
-        let mut seeded = std::collections::HashSet::new();
-        for learner in &joined {
-            let mut l = learner.lock().unwrap();
-            let doc_id = doc_of(&l);
-            // Like a real device, the first sync sends every local change (the genesis); the
-            // server deduplicates. One learner per cohort also gives a first feedback.
-            let mut changes: Vec<ByteBuf> =
-                l.doc.get_changes(&[]).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect();
-            if seeded.insert(l.cohort.clone()) {
-                changes.push(ByteBuf::from(feedback_change(&mut l, 0)));
-            }
-            sync_once(&mut http, &mut l, &doc_id, changes);
-        }
-        for learner in &joined {
-            let mut l = learner.lock().unwrap();
-            let doc_id = doc_of(&l);
-            sync_once(&mut http, &mut l, &doc_id, vec![]);
-        }
     }
-
-    measure("no-op sync", &joined, &server, &o, 200_000, |http, l| {
-        let doc_id = doc_of(l);
-        sync_once(http, l, &doc_id, vec![]).0
-    });
-
-    for (i, learner) in joined.iter().enumerate() {
-        let mut l = learner.lock().unwrap();
-        let change = feedback_change(&mut l, 1 + i);
-        l.prepared = Some(change);
-    }
-    measure("push one feedback", &joined, &server, &o, joined.len(), |http, l| {
-        let doc_id = doc_of(l);
+    measure("push one feedback", &learners, &server, &o, learners.len(), |http, l| {
+        let cohort = &cohorts[l.cohort];
         let change = l.prepared.take().expect("one prepared change per learner");
-        sync_once(http, l, &doc_id, vec![ByteBuf::from(change)]).0
+        sync_once(http, l, cohort, vec![ByteBuf::from(change)]).0
     });
+    let (rss, peak) = memory_mb(pid);
+    println!(
+        "server memory with {} week documents of {} entries: {rss:.0} MB now, {peak:.0} MB at peak",
+        o.cohorts, o.entries
+    );
 
-    // A learner back after 7 offline days: the rest of their cohort shared and gave feedback
-    // daily meanwhile.
-    let cohort_members: Vec<&Mutex<Learner>> = joined.iter().filter(|l| l.lock().unwrap().cohort == "c0").collect();
-    let (returning, active) = cohort_members.split_first().expect("a cohort");
+    // A learner back after 7 offline days: the rest of their cohort gave feedback daily meanwhile.
+    let in_first: Vec<&Mutex<Learner>> = learners.iter().filter(|l| l.lock().unwrap().cohort == 0).collect();
+    let (returning, active) = in_first.split_first().expect("a cohort");
+    let cohort = &cohorts[0];
     let lacked_before = returning.lock().unwrap().known.clone();
     let mut http = KeepAlive::connect(server.address).expect("connect");
-    for day in 0..7 {
-        for (n, member) in active.iter().enumerate() {
+    for _day in 0..7 {
+        for member in active {
             let mut l = member.lock().unwrap();
-            let doc_id = doc_of(&l);
-            for k in 0..4 {
-                feedback_change(&mut l, 10_000 + day * 100 + n * 10 + k);
-            }
-            // Everything the server has not acknowledged, as a device sends it.
-            let known = l.known.clone();
-            let changes = l.doc.get_changes(&known).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect();
-            sync_once(&mut http, &mut l, &doc_id, changes);
+            let changes: Vec<ByteBuf> = {
+                let mut doc = cohort.doc.lock().unwrap();
+                (0..4)
+                    .map(|k| {
+                        let n = l.entries + 1 + k;
+                        ByteBuf::from(feedback_change(&mut doc, &l.actor, &l.device.user_id, 100_000 + n))
+                    })
+                    .collect()
+            };
+            l.entries += 4;
+            sync_once(&mut http, &mut l, cohort, changes);
         }
     }
     let mut back = returning.lock().unwrap();
-    let lacked: usize = {
-        let mut server_copy = active[0].lock().unwrap().doc.clone();
-        server_copy.get_changes(&lacked_before).iter().map(|c| c.raw_bytes().len()).sum()
-    };
-    let doc_id = doc_of(&back);
-    let (status, bytes_down) = sync_once(&mut http, &mut back, &doc_id, vec![]);
+    let lacked: usize =
+        cohort.doc.lock().unwrap().get_changes(&lacked_before).iter().map(|c| c.raw_bytes().len()).sum();
+    let (status, bytes_down) = sync_once(&mut http, &mut back, cohort, vec![]);
     assert_eq!(status, 200);
     println!(
         "7 days offline: one round trip, {bytes_down} bytes down for {lacked} bytes of changes lacked = {:.3}x",

@@ -3,19 +3,22 @@
 //! and again, and checks that the server ends with every practice and share exactly once.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use microcohort_core::domain::practice::PracticeOutcome;
-use microcohort_core::{Client, Error, SystemClock};
+use microcohort_core::{Client, Error};
+use microcohort_tests::WriterClock;
 
 fn main() {
     microcohort_tests::writer_main("sync-writer", run);
 }
 
 fn run(path: &str) -> microcohort_core::Result<()> {
-    let client = Client::open(path, Arc::new(SystemClock))?;
+    let mut clock = WriterClock::new();
+    let client = Client::open(path, clock.clock())?;
+    clock.start_from(&client)?;
     let mut stdout = std::io::stdout().lock();
     loop {
+        clock.tick();
         let session = match client.today()?.in_progress {
             Some(open) => open,
             None => client.start_practice(None)?,

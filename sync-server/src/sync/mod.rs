@@ -1,4 +1,6 @@
-//! `POST /v1/join` and `POST /v1/sync`: CBOR in, CBOR out.
+//! `POST /v1/join` and `POST /v1/sync`: CBOR in, CBOR out. A sync request is decoded and checked
+//! (`microcohort_core::sync::request`) on a blocking thread before the storage is asked for
+//! anything.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -40,14 +42,20 @@ pub async fn authenticate(state: &Arc<AppState>, headers: &HeaderMap) -> Result<
 pub async fn sync(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let started = Instant::now();
     let device = authenticate(&state, &headers).await?;
-    state.limiter.check(&device.device_id)?;
-    let request: SyncRequest = wire::decode(&body).map_err(ApiError::BadRequest)?;
-    let (response, stats) = blocking(&state, move |s| s.storage.sync(&device, request)).await?;
+    state.limits.check_device(&device.device_id)?;
+    let (response, stats) = blocking(&state, move |s| {
+        let request: SyncRequest = wire::decode(&body).map_err(ApiError::BadRequest)?;
+        s.storage.sync_request(&device, request)
+    })
+    .await?;
     for reason in &stats.rejected {
         state.metrics.rejected_changes.get_or_create(&ReasonLabels { reason: reason.as_str().into() }).inc();
     }
     if stats.changes_stored > 0 {
         state.metrics.changes.inc_by(stats.changes_stored as i64);
+    }
+    if stats.documents_created > 0 {
+        state.metrics.documents.inc_by(stats.documents_created as i64);
     }
     state.metrics.sync_seconds.observe(started.elapsed().as_secs_f64());
     Ok(cbor(wire::encode(&response)))
