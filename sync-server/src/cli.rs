@@ -437,7 +437,7 @@ async fn refresh_reports_in_background(reports: Arc<ReportStore>) {
     loop {
         tick.tick().await;
         let reports = reports.clone();
-        match tokio::task::spawn_blocking(move || reports.refresh()).await {
+        match tokio::task::spawn_blocking(move || reports.refresh_gently()).await {
             Ok(Ok(_)) => {}
             Ok(Err(err)) => tracing::warn!(%err, "report refresh failed"),
             Err(err) => tracing::warn!(%err, "report refresh task failed"),

@@ -61,9 +61,9 @@ pub trait History {
     fn max_op(&self, change: &ChangeHash) -> Option<u64>;
     /// An operation of the document.
     fn op(&self, id: &OpId) -> Option<OpFacts>;
-    /// The highest number among `actor`'s changes in the history of `deps` (the changes and
-    /// everything they build on); 0 if none.
-    fn seen(&self, deps: &[ChangeHash], actor: &ActorId) -> u64;
+    /// Whether `actor`'s change number `seq` (a stored one) is in the history of `deps`: among
+    /// them or what they build on.
+    fn holds(&self, deps: &[ChangeHash], actor: &ActorId, seq: u64) -> bool;
 }
 
 /// A change as the history graph needs it.
@@ -101,7 +101,7 @@ impl KnownHistory {
         self.add(&change.ops, change.hash);
     }
 
-    /// Records a change known only by its place in the graph (enough for [`History::seen`]).
+    /// Records a change known only by its place in the graph (enough for [`History::holds`]).
     pub fn add_node(&mut self, hash: ChangeHash, actor: ActorId, seq: u64, max_op: u64, deps: Vec<ChangeHash>) {
         self.nodes.insert(hash, Node { actor, seq, max_op, deps });
     }
@@ -144,8 +144,9 @@ impl History for KnownHistory {
         self.ops.get(id).cloned()
     }
 
-    fn seen(&self, deps: &[ChangeHash], actor: &ActorId) -> u64 {
-        self.walk(deps, actor).0
+    fn holds(&self, deps: &[ChangeHash], actor: &ActorId, seq: u64) -> bool {
+        // An actor's change builds on its previous one: holding a later one holds this one.
+        self.walk(deps, actor).0 >= seq
     }
 }
 
@@ -174,9 +175,9 @@ impl History for Layered<'_> {
         self.added.op(id).or_else(|| self.base.op(id))
     }
 
-    fn seen(&self, deps: &[ChangeHash], actor: &ActorId) -> u64 {
+    fn holds(&self, deps: &[ChangeHash], actor: &ActorId, seq: u64) -> bool {
         let (added, below) = self.added.walk(deps, actor);
-        if below.is_empty() { added } else { added.max(self.base.seen(&below, actor)) }
+        added >= seq || (!below.is_empty() && self.base.holds(&below, actor, seq))
     }
 }
 
@@ -200,10 +201,12 @@ pub fn check_history(change: &CheckedChange, history: &dyn History) -> Result<()
             format!("actor {actor}'s next change in this document is number {expected}, not {}", ops.seq),
         );
     }
-    // What the change's history holds of each actor, asked once per actor.
-    let mut seen: HashMap<ActorId, u64> = HashMap::new();
-    let mut seen_of = |who: &ActorId| *seen.entry(who.clone()).or_insert_with(|| history.seen(&ops.deps, who));
-    if seen_of(actor) != expected - 1 {
+    // Whether the change's history holds a change, asked once per change.
+    let mut asked: HashMap<(ActorId, u64), bool> = HashMap::new();
+    let mut holds = |who: &ActorId, seq: u64| {
+        *asked.entry((who.clone(), seq)).or_insert_with(|| history.holds(&ops.deps, who, seq))
+    };
+    if expected > 1 && !holds(actor, expected - 1) {
         return reject(
             RejectReason::BadDependency,
             format!("change {expected} of actor {actor} does not build on its change {}", expected - 1),
@@ -228,7 +231,7 @@ pub fn check_history(change: &CheckedChange, history: &dyn History) -> Result<()
     let mut own: HashMap<OpId, OpFacts> = HashMap::new();
     let mut find = |id: &OpId, own: &HashMap<OpId, OpFacts>| match own.get(id) {
         Some(facts) => Some(facts.clone()),
-        None => history.op(id).filter(|facts| facts.seq <= seen_of(id.actor())),
+        None => history.op(id).filter(|facts| holds(id.actor(), facts.seq)),
     };
     for (offset, op) in ops.operations.iter().enumerate() {
         let id = OpId(start + offset as u64, actor.clone());

@@ -34,7 +34,7 @@ use crate::docs::{DocId, genesis, genesis_actor};
 
 pub use encoding::{CheckedChange, check_change};
 pub use history::{History, KnownHistory, check_history};
-pub use objects::{NewEntry, ObjKey, ObjectIndex, ObjectKind};
+pub use objects::{NewEntry, ObjKey, ObjectIndex, ObjectKind, Objects};
 
 /// Who an actor belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,7 +159,7 @@ pub fn validate(
     change: &CheckedChange,
     submitter: Submitter<'_>,
     directory: &dyn ActorDirectory,
-    index: &ObjectIndex,
+    index: &dyn Objects,
 ) -> Result<Vec<NewEntry>, Rejection> {
     let actor = change.change.actor_id();
     if *actor == genesis_actor(doc) {

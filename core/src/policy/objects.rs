@@ -2,6 +2,7 @@
 //! containers (their ids are the same everywhere) and every entry with its owner.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
 
 use automerge::{ActorId, AutoCommit, ObjId as ExId, ROOT, ReadDoc};
 
@@ -44,19 +45,45 @@ fn obj_key(id: &ExId) -> Option<ObjKey> {
     }
 }
 
+/// What the validator asks about a document's objects: the device answers from an
+/// [`ObjectIndex`] of its copy, the server from its entry table, row by row.
+pub trait Objects {
+    fn kind(&self, id: &ObjKey) -> Option<ObjectKind>;
+    /// Whether an entry with this key exists in the container.
+    fn has_entry(&self, container: Container, key: &str) -> bool;
+}
+
+/// The operation counters of a document kind's containers in its genesis: the same for every
+/// document of the kind (only the genesis actor differs), so worked out once.
+fn container_counters(doc: &DocId) -> &'static [(Container, u64)] {
+    static COHORT: OnceLock<Vec<(Container, u64)>> = OnceLock::new();
+    static WEEK: OnceLock<Vec<(Container, u64)>> = OnceLock::new();
+    let (cell, sample) = match doc {
+        DocId::Cohort { .. } => (&COHORT, DocId::cohort("c")),
+        DocId::Week { .. } => (&WEEK, DocId::week("c", 1)),
+    };
+    cell.get_or_init(|| {
+        let skeleton = genesis(&sample);
+        sample
+            .containers()
+            .iter()
+            .filter_map(|container| match skeleton.get(ROOT, container.name()) {
+                Ok(Some((_, id))) => obj_key(&id).map(|(counter, _)| (*container, counter)),
+                _ => None,
+            })
+            .collect()
+    })
+}
+
 impl ObjectIndex {
-    /// The containers of a document kind, from its genesis.
+    /// The containers of a document, from its genesis.
     pub fn for_doc(doc: &DocId) -> Self {
-        let skeleton = genesis(doc);
         let mut index = Self::default();
-        for container in doc.containers() {
-            if let Ok(Some((_, id))) = skeleton.get(ROOT, container.name())
-                && let Some(key) = obj_key(&id)
-            {
-                index.objects.insert(key, ObjectKind::Container(*container));
-            }
+        let actor = genesis_actor(doc);
+        for (container, counter) in container_counters(doc) {
+            index.objects.insert((*counter, actor.clone()), ObjectKind::Container(*container));
         }
-        index.actors.insert(genesis_actor(doc), Owner::Server);
+        index.actors.insert(actor, Owner::Server);
         index
     }
 
@@ -86,10 +113,6 @@ impl ObjectIndex {
         index
     }
 
-    pub fn kind(&self, id: &ObjKey) -> Option<ObjectKind> {
-        self.objects.get(id).cloned()
-    }
-
     /// Records an entry: its object, its key, and its creator's actor as its owner's.
     pub fn add_entry(&mut self, entry: &NewEntry) {
         let who = if entry.owner.is_empty() { Owner::Server } else { Owner::User(entry.owner.clone()) };
@@ -99,14 +122,19 @@ impl ObjectIndex {
         self.objects.insert(entry.id.clone(), kind);
     }
 
-    /// Whether an entry with this key exists in the container.
-    pub fn has_entry(&self, container: Container, key: &str) -> bool {
-        self.keys.contains(&(container, key.to_owned()))
-    }
-
     /// Binds an actor explicitly (a device's own actor, the server's actor).
     pub fn bind(&mut self, actor: ActorId, owner: Owner) {
         self.actors.insert(actor, owner);
+    }
+}
+
+impl Objects for ObjectIndex {
+    fn kind(&self, id: &ObjKey) -> Option<ObjectKind> {
+        self.objects.get(id).cloned()
+    }
+
+    fn has_entry(&self, container: Container, key: &str) -> bool {
+        self.keys.contains(&(container, key.to_owned()))
     }
 }
 

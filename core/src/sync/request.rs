@@ -32,6 +32,13 @@ pub struct CheckedRequest {
     pub logs_since: u64,
 }
 
+impl CheckedRequest {
+    /// Whether the request has anything to store.
+    pub fn writes(&self) -> bool {
+        !self.practice_logs.is_empty() || self.docs.iter().any(|d| !d.changes.is_empty())
+    }
+}
+
 /// What is wrong with a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestProblem {

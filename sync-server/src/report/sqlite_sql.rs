@@ -41,6 +41,8 @@ impl SqliteSql {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(Duration::from_secs(10))?;
+        // Plans never depend on bound values (see storage/sqlite.rs).
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         conn.execute_batch(TABLES)?;
         Ok(Self { conn: Mutex::new(conn) })
     }

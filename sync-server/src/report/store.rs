@@ -102,33 +102,45 @@ pub struct ReportStore {
     storage: Arc<dyn Storage>,
     /// One refresh at a time: many report requests at once never repeat each other's work.
     refreshing: Mutex<()>,
+    /// Prompt packs parsed once per program and pack version (a week's facts need its rubric).
+    packs: Mutex<HashMap<(String, i64), Arc<PromptPack>>>,
 }
 
 impl ReportStore {
     pub fn new(db: Box<dyn Sql>, storage: Arc<dyn Storage>) -> Self {
-        Self { db, storage, refreshing: Mutex::new(()) }
+        Self { db, storage, refreshing: Mutex::new(()), packs: Mutex::default() }
     }
 
     /// Brings the report tables up to date; returns how many logs and documents it read.
     pub fn refresh(&self) -> R<usize> {
-        self.refresh_steps(usize::MAX)
+        self.refresh_steps(usize::MAX, false)
+    }
+
+    /// The background refresh: as [`Self::refresh`], resting after each step as long as it took,
+    /// so catching up after a busy minute never takes more than half a core from syncs.
+    pub fn refresh_gently(&self) -> R<usize> {
+        self.refresh_steps(usize::MAX, true)
     }
 
     /// Catches the tables up before a report, within a bounded amount of work.
     pub fn refresh_for_report(&self) -> R<usize> {
-        self.refresh_steps(STEPS_BEFORE_A_REPORT)
+        self.refresh_steps(STEPS_BEFORE_A_REPORT, false)
     }
 
     /// A caller that finds a refresh running waits for it, then catches up what came after.
-    fn refresh_steps(&self, steps: usize) -> R<usize> {
+    fn refresh_steps(&self, steps: usize, rest: bool) -> R<usize> {
         let _one_at_a_time = self.refreshing.lock().unwrap_or_else(|p| p.into_inner());
         let mut done = 0;
         for _ in 0..steps {
+            let began = std::time::Instant::now();
             let step = self.refresh_logs()? + self.refresh_weeks()?;
             if step == 0 {
                 break;
             }
             done += step;
+            if rest {
+                std::thread::sleep(began.elapsed());
+            }
         }
         Ok(done)
     }
@@ -190,7 +202,7 @@ impl ReportStore {
              WHERE d.doc_id LIKE 'week:%' AND (w.upto_seq IS NULL OR w.upto_seq < d.last_seq) LIMIT $1",
             &[Val::Int(WEEK_DOCS_PER_STEP)],
         )?;
-        let mut packs: HashMap<String, PromptPack> = HashMap::new();
+        let mut packs: HashMap<String, Arc<PromptPack>> = HashMap::new();
         let mut statements = Vec::with_capacity(stale.len());
         for row in &stale {
             let doc_id = row[0].text()?;
@@ -220,13 +232,22 @@ impl ReportStore {
         Ok(stale.len())
     }
 
-    fn cohort_pack(&self, cohort_id: &str) -> R<PromptPack> {
+    fn cohort_pack(&self, cohort_id: &str) -> R<Arc<PromptPack>> {
         let rows = self.db.query(
-            "SELECT p.pack_file, p.pack_toml FROM programs p JOIN cohorts c ON c.program_id = p.id WHERE c.id = $1",
+            "SELECT p.id, p.pack_version FROM programs p JOIN cohorts c ON c.program_id = p.id WHERE c.id = $1",
             &[t(cohort_id)],
         )?;
         let row = rows.first().ok_or_else(|| ApiError::NotFound(format!("no cohort {cohort_id}")))?;
-        parse_pack(row[0].text()?, row[1].text()?).map_err(|e| ApiError::Internal(e.to_string()))
+        let key = (row[0].text()?.to_owned(), row[1].int()?);
+        if let Some(pack) = self.packs.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(pack.clone());
+        }
+        let rows = self.db.query("SELECT pack_file, pack_toml FROM programs WHERE id = $1", &[t(&key.0)])?;
+        let row = rows.first().ok_or_else(|| ApiError::NotFound(format!("no program {}", key.0)))?;
+        let pack = parse_pack(row[0].text()?, row[1].text()?).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let pack = Arc::new(pack);
+        self.packs.lock().unwrap_or_else(|p| p.into_inner()).insert(key, pack.clone());
+        Ok(pack)
     }
 
     /// The facts of every cohort of a program the viewer may read.

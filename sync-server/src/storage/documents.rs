@@ -14,10 +14,13 @@ use microcohort_core::docs::{DocId, genesis};
 use microcohort_core::domain::blueprint::Blueprint;
 use microcohort_core::domain::roster::{Member, MemberRole, Roster};
 use microcohort_core::policy::history::OpFacts;
-use microcohort_core::policy::{ActorDirectory, History, KnownHistory, NewEntry, ObjectIndex, Owner, created_entries};
+use microcohort_core::policy::{
+    ActorDirectory, History, NewEntry, ObjKey, ObjectIndex, ObjectKind, Objects, Owner, created_entries,
+};
 use microcohort_core::sync::wire::PackFile;
 use serde_bytes::ByteBuf;
 
+use super::graph_cache::{DocGraph, GraphCache};
 use super::primitives::{MemberRecord, NewChange, ObjectRow, Tx};
 use crate::error::ApiError;
 
@@ -36,6 +39,19 @@ pub fn store_change(tx: &dyn Tx, doc: &str, change: &Change) -> Result<i64, ApiE
     let hash = change.hash();
     let actor = change.actor_id().to_bytes();
     let start_op = change.start_op().get() as i64;
+    // What is known to be in its history: everything stored, when it builds on every head;
+    // otherwise at least what its dependencies' histories hold.
+    let mut sorted: Vec<&[u8]> = change.deps().iter().map(|d| d.0.as_slice()).collect();
+    sorted.sort_unstable();
+    let base_seq = if tx.heads(doc)? == sorted {
+        None
+    } else {
+        let mut base = 0;
+        for dep in change.deps() {
+            base = base.max(tx.change_facts(doc, &dep.0)?.map_or(0, |(_, base)| base));
+        }
+        Some(base)
+    };
     let row = NewChange {
         hash: &hash.0,
         actor,
@@ -44,6 +60,7 @@ pub fn store_change(tx: &dyn Tx, doc: &str, change: &Change) -> Result<i64, ApiE
         body: change.raw_bytes(),
         start_op,
         max_op: start_op + change.len() as i64 - 1,
+        base_seq,
     };
     let doc_seq = tx.append_change(doc, &row)?;
     let superseded: Vec<&[u8]> = change.deps().iter().map(|dep| dep.0.as_slice()).collect();
@@ -65,15 +82,39 @@ pub fn store_entries(tx: &dyn Tx, doc: &str, created: &[NewEntry]) -> Result<(),
     Ok(())
 }
 
-pub fn load_index(tx: &dyn Tx, doc: &DocId) -> Result<ObjectIndex, ApiError> {
-    let mut index = ObjectIndex::for_doc(doc);
-    for row in tx.objects(&doc.to_string())? {
-        if let Some(container) = Container::from_name(&row.container) {
-            let id = (row.counter as u64, ActorId::from(row.actor));
-            index.add_entry(&NewEntry { id, container, key: row.key, owner: row.owner });
-        }
+/// A document's objects as its entry table holds them, row by row, with the entries created
+/// earlier in the same request on top.
+pub struct StoredObjects<'a> {
+    tx: &'a dyn Tx,
+    doc: &'a str,
+    /// The genesis containers and the entries this request created.
+    known: ObjectIndex,
+    pub error: LookupError,
+}
+
+impl<'a> StoredObjects<'a> {
+    pub fn new(tx: &'a dyn Tx, doc: &'a DocId, id: &'a str) -> Self {
+        Self { tx, doc: id, known: ObjectIndex::for_doc(doc), error: LookupError::default() }
     }
-    Ok(index)
+
+    pub fn add_entry(&mut self, entry: &NewEntry) {
+        self.known.add_entry(entry);
+    }
+}
+
+impl Objects for StoredObjects<'_> {
+    fn kind(&self, id: &ObjKey) -> Option<ObjectKind> {
+        if let Some(kind) = self.known.kind(id) {
+            return Some(kind);
+        }
+        let (container, owner) = self.error.keep(self.tx.object(self.doc, id.0 as i64, id.1.to_bytes()))??;
+        Some(ObjectKind::Entry { container: Container::from_name(&container)?, owner })
+    }
+
+    fn has_entry(&self, container: Container, key: &str) -> bool {
+        self.known.has_entry(container, key)
+            || self.error.keep(self.tx.entry_exists(self.doc, container.name(), key)).unwrap_or(false)
+    }
 }
 
 /// What the schema migration fills in for a stored change: its operation counters and the
@@ -133,19 +174,22 @@ pub struct StoredHistory<'a> {
     decoded: RefCell<Vec<Rc<ExpandedChange>>>,
     /// The document's heads, read on first need.
     heads: RefCell<Option<Vec<ChangeHash>>>,
-    /// The whole graph, read only for a change that does not build on every head.
-    graph: RefCell<Option<KnownHistory>>,
+    /// The dependency graph, for a change that does not build on every head: taken from the
+    /// cache (or read) on first need, put back when the request is done.
+    graph: RefCell<Option<DocGraph>>,
+    graphs: &'a GraphCache,
     pub error: LookupError,
 }
 
 impl<'a> StoredHistory<'a> {
-    pub fn new(tx: &'a dyn Tx, doc: &'a str) -> Self {
+    pub fn new(tx: &'a dyn Tx, doc: &'a str, graphs: &'a GraphCache) -> Self {
         Self {
             tx,
             doc,
             decoded: RefCell::default(),
             heads: RefCell::default(),
             graph: RefCell::default(),
+            graphs,
             error: LookupError::default(),
         }
     }
@@ -162,14 +206,11 @@ impl<'a> StoredHistory<'a> {
         self.heads.borrow().as_deref() == Some(deps.as_slice())
     }
 
-    fn graph(&self) -> std::cell::Ref<'_, KnownHistory> {
+    fn graph(&self) -> std::cell::Ref<'_, DocGraph> {
         if self.graph.borrow().is_none() {
-            let mut graph = KnownHistory::default();
-            for row in self.error.keep(self.tx.change_graph(self.doc)).unwrap_or_default() {
-                let (Ok(hash), Ok(deps)) = (ChangeHash::try_from(row.hash.as_slice()), hashes(&row.deps)) else {
-                    continue;
-                };
-                graph.add_node(hash, ActorId::from(row.actor), row.seq.max(0) as u64, row.max_op.max(0) as u64, deps);
+            let mut graph = self.graphs.take(self.doc).unwrap_or_default();
+            for row in self.error.keep(self.tx.graph_after(self.doc, graph.upto)).unwrap_or_default() {
+                graph.add(&row);
             }
             *self.graph.borrow_mut() = Some(graph);
         }
@@ -200,7 +241,7 @@ impl History for StoredHistory<'_> {
     }
 
     fn max_op(&self, change: &ChangeHash) -> Option<u64> {
-        let max_op = self.error.keep(self.tx.change_max_op(self.doc, &change.0))??;
+        let (max_op, _) = self.error.keep(self.tx.change_facts(self.doc, &change.0))??;
         Some(max_op.max(0) as u64)
     }
 
@@ -211,17 +252,34 @@ impl History for StoredHistory<'_> {
         Some(OpFacts::of(op, change.seq))
     }
 
-    fn seen(&self, deps: &[ChangeHash], actor: &ActorId) -> u64 {
+    fn holds(&self, deps: &[ChangeHash], actor: &ActorId, seq: u64) -> bool {
         if self.builds_on_everything(deps) {
-            return self.actor_tip(actor).map_or(0, |(seq, _)| seq);
+            return true;
         }
-        self.graph().seen(deps, actor)
+        // Usually settled by the prefix of the document every dependency is known to hold.
+        let wanted = self.error.keep(self.tx.actor_change_seq(self.doc, actor.to_bytes(), seq as i64)).flatten();
+        if let Some(doc_seq) = wanted {
+            let mut base = 0;
+            for dep in deps {
+                base = base.max(self.error.keep(self.tx.change_facts(self.doc, &dep.0)).flatten().map_or(0, |f| f.1));
+            }
+            if doc_seq <= base {
+                return true;
+            }
+        }
+        self.graph().seen(deps, actor) >= seq
     }
 }
 
-/// Dependency hashes stored end to end.
-fn hashes(bytes: &[u8]) -> Result<Vec<ChangeHash>, automerge::InvalidChangeHashSlice> {
-    bytes.chunks(32).map(ChangeHash::try_from).collect()
+impl Drop for StoredHistory<'_> {
+    fn drop(&mut self) {
+        // A graph read while a lookup failed may be incomplete: not kept.
+        if let Some(graph) = self.graph.take()
+            && self.error.0.borrow().is_none()
+        {
+            self.graphs.put(self.doc, graph);
+        }
+    }
 }
 
 pub fn heads(tx: &dyn Tx, doc: &str) -> Result<Vec<ByteBuf>, ApiError> {
@@ -271,7 +329,8 @@ pub fn server_edit(
     // Another server process editing the same document waits here, then loads its change.
     tx.lock_doc(&id)?;
     let bodies = saved_document(tx, &id)?.0;
-    let mut index = load_index(tx, doc)?;
+    // The server's own changes create roster entries: only the containers need to be known.
+    let mut index = ObjectIndex::for_doc(doc);
     let mut am = if bodies.is_empty() {
         let mut fresh = genesis(doc);
         for change in fresh.get_changes(&[]) {

@@ -23,6 +23,7 @@ use postgres::{Client, NoTls, Row, Statement};
 use rand::Rng;
 
 use super::documents::{saved_document, snapshot_document};
+use super::graph_cache::GraphCache;
 use super::operations::{self, JoinRequest};
 use super::primitives::{
     ChangeRecord, GraphRow, MemberRecord, NewChange, NewInvite, NewLog, NewProgram, ObjectRow, ProgramRecord, R, Tx,
@@ -71,6 +72,7 @@ pub struct PostgresStorage {
     /// `None` only while dropping.
     pool: Option<r2d2::Pool<Manager>>,
     server_actor: ActorId,
+    graphs: GraphCache,
 }
 
 impl Drop for PostgresStorage {
@@ -143,7 +145,7 @@ impl PostgresStorage {
                 .connection_timeout(Duration::from_secs(30))
                 .build(Manager { config })
                 .map_err(|e| format!("PostgreSQL pool: {e}"))?;
-            Ok(Self { pool: Some(pool), server_actor })
+            Ok(Self { pool: Some(pool), server_actor, graphs: GraphCache::default() })
         })
     }
 
@@ -279,9 +281,9 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
             "WITH next AS (
                  INSERT INTO docs (doc_id, last_seq) VALUES ($1, 1)
                  ON CONFLICT (doc_id) DO UPDATE SET last_seq = docs.last_seq + 1 RETURNING last_seq)
-             INSERT INTO changes (doc_id, hash, actor, seq, deps, body, doc_seq, start_op, max_op)
-             SELECT $1, $2, $3, $4, $5, $6, last_seq, $7, $8 FROM next RETURNING doc_seq",
-            &[&doc, &c.hash, &c.actor, &c.seq, &c.deps, &c.body, &c.start_op, &c.max_op],
+             INSERT INTO changes (doc_id, hash, actor, seq, deps, body, doc_seq, start_op, max_op, base_seq)
+             SELECT $1, $2, $3, $4, $5, $6, last_seq, $7, $8, COALESCE($9, last_seq) FROM next RETURNING doc_seq",
+            &[&doc, &c.hash, &c.actor, &c.seq, &c.deps, &c.body, &c.start_op, &c.max_op, &c.base_seq],
             |r| r.get(0),
         )?;
         seq.ok_or_else(|| ApiError::Internal("no doc_seq returned".into()))
@@ -291,11 +293,14 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
         self.first("SELECT doc_seq FROM changes WHERE doc_id = $1 AND hash = $2", &[&doc, &hash], |r| r.get(0))
     }
 
-    fn change_max_op(&self, doc: &str, hash: &[u8]) -> R<Option<i64>> {
-        let row = self.first("SELECT max_op FROM changes WHERE doc_id = $1 AND hash = $2", &[&doc, &hash], |r| {
-            r.get::<_, Option<i64>>(0)
-        })?;
-        Ok(row.flatten())
+    fn change_facts(&self, doc: &str, hash: &[u8]) -> R<Option<(i64, i64)>> {
+        let sql = "SELECT COALESCE(max_op, 0), base_seq FROM changes WHERE doc_id = $1 AND hash = $2";
+        self.first(sql, &[&doc, &hash], |r| (r.get(0), r.get(1)))
+    }
+
+    fn actor_change_seq(&self, doc: &str, actor: &[u8], seq: i64) -> R<Option<i64>> {
+        let sql = "SELECT doc_seq FROM changes WHERE doc_id = $1 AND actor = $2 AND seq = $3";
+        self.first(sql, &[&doc, &actor, &seq], |r| r.get(0))
     }
 
     fn actor_tip(&self, doc: &str, actor: &[u8]) -> R<Option<(i64, i64)>> {
@@ -315,12 +320,14 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
         )
     }
 
-    fn change_graph(&self, doc: &str) -> R<Vec<GraphRow>> {
-        let rows =
-            self.query("SELECT hash, actor, seq, COALESCE(max_op, 0), deps FROM changes WHERE doc_id = $1", &[&doc])?;
+    fn graph_after(&self, doc: &str, after: i64) -> R<Vec<GraphRow>> {
+        let rows = self.query(
+            "SELECT doc_seq, hash, actor, seq, deps FROM changes WHERE doc_id = $1 AND doc_seq > $2 ORDER BY doc_seq",
+            &[&doc, &after],
+        )?;
         Ok(rows
             .iter()
-            .map(|r| GraphRow { hash: r.get(0), actor: r.get(1), seq: r.get(2), max_op: r.get(3), deps: r.get(4) })
+            .map(|r| GraphRow { doc_seq: r.get(0), hash: r.get(1), actor: r.get(2), seq: r.get(3), deps: r.get(4) })
             .collect())
     }
 
@@ -359,19 +366,17 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
         Ok(())
     }
 
-    fn objects(&self, doc: &str) -> R<Vec<ObjectRow>> {
-        let rows =
-            self.query("SELECT counter, actor, container, key, owner FROM doc_objects WHERE doc_id = $1", &[&doc])?;
-        Ok(rows
-            .iter()
-            .map(|r| ObjectRow {
-                counter: r.get(0),
-                actor: r.get(1),
-                container: r.get(2),
-                key: r.get(3),
-                owner: r.get(4),
-            })
-            .collect())
+    fn object(&self, doc: &str, counter: i64, actor: &[u8]) -> R<Option<(String, String)>> {
+        self.first(
+            "SELECT container, owner FROM doc_objects WHERE doc_id = $1 AND counter = $2 AND actor = $3",
+            &[&doc, &counter, &actor],
+            |r| (r.get(0), r.get(1)),
+        )
+    }
+
+    fn entry_exists(&self, doc: &str, container: &str, key: &str) -> R<bool> {
+        let sql = "SELECT 1 FROM doc_objects WHERE doc_id = $1 AND container = $2 AND key = $3";
+        Ok(!self.query(sql, &[&doc, &container, &key])?.is_empty())
     }
 
     fn insert_object(&self, doc: &str, o: &ObjectRow) -> R<()> {
@@ -662,11 +667,12 @@ impl Storage for PostgresStorage {
 
     fn sync(&self, device: &Device, request: CheckedRequest) -> Result<(SyncResponse, SyncStats), ApiError> {
         // Nothing pushed: nothing locked or written (most syncs).
-        let writes = !request.practice_logs.is_empty() || request.docs.iter().any(|d| !d.changes.is_empty());
-        if writes {
-            self.write(|tx| round_trip::sync(tx, device, &request))
+        if request.writes() {
+            // The answer is read after the commit, outside the documents' locks.
+            let stored = self.write(|tx| round_trip::store(tx, &self.graphs, device, &request))?;
+            self.autocommit(|tx| round_trip::answer(tx, device, &request, stored))
         } else {
-            self.autocommit(|tx| round_trip::sync(tx, device, &request))
+            self.autocommit(|tx| round_trip::sync(tx, &self.graphs, device, &request))
         }
     }
 

@@ -84,8 +84,11 @@ CREATE TABLE practice_logs (
 /// the changes `admin repair` removed, and practice logs by learner and day.
 const V2: &str = "
 ALTER TABLE changes ADD COLUMN start_op BIGINT, ADD COLUMN max_op BIGINT;
+-- Every change with doc_seq up to base_seq is in this change's history (0: nothing known).
+ALTER TABLE changes ADD COLUMN base_seq BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX changes_by_op ON changes (doc_id, actor, start_op);
 ALTER TABLE doc_objects ADD COLUMN key TEXT NOT NULL DEFAULT '';
+CREATE INDEX doc_objects_by_key ON doc_objects (doc_id, container, key);
 CREATE TABLE doc_usage (
     doc_id TEXT NOT NULL, user_id TEXT NOT NULL, bytes BIGINT NOT NULL, PRIMARY KEY (doc_id, user_id)
 );

@@ -48,10 +48,10 @@ pub struct ChangeRecord {
 
 /// A change's place in its document's graph.
 pub struct GraphRow {
+    pub doc_seq: i64,
     pub hash: Vec<u8>,
     pub actor: Vec<u8>,
     pub seq: i64,
-    pub max_op: i64,
     /// Dependency hashes, 32 bytes each.
     pub deps: Vec<u8>,
 }
@@ -66,6 +66,9 @@ pub struct NewChange<'a> {
     /// Its operations' counters: `start_op..=max_op` (`max_op = start_op - 1` for none).
     pub start_op: i64,
     pub max_op: i64,
+    /// Every change stored with a `doc_seq` up to this one is in its history; `None`: every
+    /// change stored before it (it builds on all the document's heads).
+    pub base_seq: Option<i64>,
 }
 
 pub struct NewLog<'a> {
@@ -104,14 +107,16 @@ pub trait Tx {
     fn append_change(&self, doc: &str, change: &NewChange<'_>) -> R<i64>;
     /// The `doc_seq` of a stored change.
     fn change_seq(&self, doc: &str, hash: &[u8]) -> R<Option<i64>>;
-    /// The highest operation counter of a stored change.
-    fn change_max_op(&self, doc: &str, hash: &[u8]) -> R<Option<i64>>;
+    /// `(max_op, base_seq)` of a stored change.
+    fn change_facts(&self, doc: &str, hash: &[u8]) -> R<Option<(i64, i64)>>;
+    /// The `doc_seq` of an actor's change number `seq`.
+    fn actor_change_seq(&self, doc: &str, actor: &[u8], seq: i64) -> R<Option<i64>>;
     /// `(seq, max_op)` of an actor's last change in the document.
     fn actor_tip(&self, doc: &str, actor: &[u8]) -> R<Option<(i64, i64)>>;
     /// The body of the actor's change holding operation `counter`.
     fn change_with_op(&self, doc: &str, actor: &[u8], counter: i64) -> R<Option<Vec<u8>>>;
-    /// Every change of the document as a node of its graph, without its body.
-    fn change_graph(&self, doc: &str) -> R<Vec<GraphRow>>;
+    /// The document's changes after `doc_seq` as nodes of its graph (no bodies), in order.
+    fn graph_after(&self, doc: &str, after: i64) -> R<Vec<GraphRow>>;
     /// Removes some of a document's heads and adds one.
     fn replace_heads(&self, doc: &str, removed: &[&[u8]], added: &[u8]) -> R<()>;
     /// The document's heads, sorted.
@@ -122,7 +127,10 @@ pub trait Tx {
     fn snapshot(&self, doc: &str) -> R<Option<(i64, Vec<u8>)>>;
     /// Stores a snapshot unless one covering more is already there.
     fn put_snapshot(&self, doc: &str, upto_seq: i64, bytes: &[u8]) -> R<()>;
-    fn objects(&self, doc: &str) -> R<Vec<ObjectRow>>;
+    /// An entry object's `(container, owner)`.
+    fn object(&self, doc: &str, counter: i64, actor: &[u8]) -> R<Option<(String, String)>>;
+    /// Whether an entry with this key exists in the container.
+    fn entry_exists(&self, doc: &str, container: &str, key: &str) -> R<bool>;
     fn insert_object(&self, doc: &str, object: &ObjectRow) -> R<()>;
     /// `None`: unbound; `Some(None)`: the server's.
     fn actor_owner(&self, actor: &[u8]) -> R<Option<Option<String>>>;

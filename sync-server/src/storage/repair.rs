@@ -15,7 +15,7 @@ use std::collections::HashSet;
 use automerge::ChangeHash;
 use microcohort_core::docs::{DocId, guard};
 use microcohort_core::policy::{
-    CheckedChange, KnownHistory, ObjectIndex, check_change, check_history, created_entries, is_genesis,
+    CheckedChange, KnownHistory, ObjectIndex, Objects, check_change, check_history, created_entries, is_genesis,
 };
 
 use super::documents::{saved_and_reloaded, saved_document, store_change, store_entries};

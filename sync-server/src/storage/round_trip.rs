@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use automerge::{ActorId, ChangeHash};
 use microcohort_core::docs::DocId;
 use microcohort_core::domain::roles::roles_for_week;
+use microcohort_core::domain::roster::Roster;
 use microcohort_core::policy::history::Layered;
 use microcohort_core::policy::{
     ActorDirectory, CheckedChange, NewEntry, Owner, RejectReason, Submitter, check_history, is_genesis, validate,
@@ -17,9 +18,10 @@ use microcohort_core::sync::wire::{DocPull, DocStatus, SyncResponse, WireLog};
 use serde_bytes::ByteBuf;
 
 use super::documents::{
-    Bindings, StoredHistory, heads, internal, load_index, now_ms, pack_of, program_of_cohort, roster, store_change,
-    store_entries,
+    Bindings, CohortProgram, StoredHistory, StoredObjects, heads, internal, now_ms, pack_of, program_of_cohort, roster,
+    store_change, store_entries,
 };
+use super::graph_cache::GraphCache;
 use super::primitives::{NewLog, Tx};
 use super::{Device, SyncStats};
 use crate::error::ApiError;
@@ -33,7 +35,28 @@ const ROWS_PER_READ: i64 = 512;
 /// prompt before the start or after the end; a year either side is far more than anyone does).
 const LOG_DAYS_AROUND_PROGRAM: u64 = 366;
 
-pub fn sync(tx: &dyn Tx, device: &Device, request: &CheckedRequest) -> Result<(SyncResponse, SyncStats), ApiError> {
+/// One round trip on one connection (a request that writes nothing reads beside the writer).
+pub fn sync(
+    tx: &dyn Tx,
+    graphs: &GraphCache,
+    device: &Device,
+    request: &CheckedRequest,
+) -> Result<(SyncResponse, SyncStats), ApiError> {
+    let stored = store(tx, graphs, device, request)?;
+    answer(tx, device, request, stored)
+}
+
+/// What the write half of a round trip did.
+pub struct Stored {
+    program: CohortProgram,
+    statuses: Vec<DocStatus>,
+    acked: Vec<String>,
+    stats: SyncStats,
+}
+
+/// The write half, in the storage's write transaction: checks and stores each document's new
+/// changes (all or nothing per document) and the practice logs.
+pub fn store(tx: &dyn Tx, graphs: &GraphCache, device: &Device, request: &CheckedRequest) -> Result<Stored, ApiError> {
     let program = program_of_cohort(tx, &device.cohort_id)?;
     let (program_id, blueprint) = (&program.program_id, &program.blueprint);
     for item in &request.docs {
@@ -52,39 +75,19 @@ pub fn sync(tx: &dyn Tx, device: &Device, request: &CheckedRequest) -> Result<(S
         tx.lock_doc(doc)?;
     }
 
-    let roster = roster(tx, &device.cohort_id)?;
+    // Roles matter only to changes; a sync that pushes none never reads the roster.
+    let roster = if request.writes() { roster(tx, &device.cohort_id)? } else { Roster::new(Vec::new()) };
     let facilitator = device.role == "facilitator";
     let mut stats = SyncStats::default();
-    let mut docs = Vec::with_capacity(request.docs.len());
+    let mut statuses = Vec::with_capacity(request.docs.len());
     let mut bindings = Bindings::new(tx);
-    let mut budget = MAX_RESPONSE_CHANGE_BYTES;
     for item in &request.docs {
         let may_edit_synthesis = match item.doc {
             DocId::Week { week, .. } => roles_for_week(blueprint, &roster, week).may_edit_synthesis(&device.user_id),
             DocId::Cohort { .. } => false,
         };
         let submitter = Submitter { user_id: &device.user_id, facilitator, may_edit_synthesis };
-        let status = accept_changes(tx, item, submitter, &mut bindings, &mut stats)?;
-        // Heads before changes: read unlocked, the changes then cover at least those heads.
-        let mut server_heads = heads(tx, &item.id)?;
-        let (changes, more) = match &status {
-            // The device drops its branch (or learns what to resend) and asks again.
-            DocStatus::NeedFrom | DocStatus::Rejected { .. } => (Vec::new(), false),
-            DocStatus::Ok => {
-                let pushed: HashSet<ChangeHash> = item.changes.iter().map(|c| c.hash).collect();
-                let watermark = watermark(tx, &item.id, &item.known)?;
-                let page = page(tx, &item.id, watermark, &pushed, &mut budget)?;
-                if page.more {
-                    // What the device will hold after this page: everything up to its last change.
-                    server_heads = match page.last {
-                        Some(last) => vec![ByteBuf::from(last)],
-                        None => item.known.clone(),
-                    };
-                }
-                (page.changes, page.more)
-            }
-        };
-        docs.push(DocPull { doc_id: item.id.clone(), status, changes, server_heads, more });
+        statuses.push(accept_changes(tx, graphs, item, submitter, &mut bindings, &mut stats)?);
     }
 
     let mut acked = Vec::with_capacity(request.practice_logs.len());
@@ -101,7 +104,54 @@ pub fn sync(tx: &dyn Tx, device: &Device, request: &CheckedRequest) -> Result<(S
         tx.insert_practice_log(&row, now_ms())?;
         acked.push(log.id);
     }
+    Ok(Stored { program, statuses, acked, stats })
+}
 
+/// The read half, on what is committed (after the write half's commit, outside its lock): what
+/// each device lacks, a page at a time, the cohort's practice logs for a facilitator, and a
+/// newer prompt pack.
+pub fn answer(
+    tx: &dyn Tx,
+    device: &Device,
+    request: &CheckedRequest,
+    stored: Stored,
+) -> Result<(SyncResponse, SyncStats), ApiError> {
+    let Stored { program, statuses, acked, mut stats } = stored;
+    let mut docs = Vec::with_capacity(request.docs.len());
+    let mut budget = MAX_RESPONSE_CHANGE_BYTES;
+    for (item, status) in request.docs.iter().zip(statuses) {
+        // Heads before changes: the changes then cover at least those heads.
+        let mut server_heads = heads(tx, &item.id)?;
+        let status = match status {
+            DocStatus::Ok => match watermark(tx, &item.id, &item.known)? {
+                Some(_) => DocStatus::Ok,
+                None if removed_head(tx, &item.id, &item.known)? => repaired(&mut stats, &item.id),
+                None => DocStatus::Ok,
+            },
+            other => other,
+        };
+        let (changes, more) = match &status {
+            // The device drops its branch (or learns what to resend) and asks again.
+            DocStatus::NeedFrom | DocStatus::Rejected { .. } => (Vec::new(), false),
+            DocStatus::Ok => {
+                let pushed: HashSet<ChangeHash> = item.changes.iter().map(|c| c.hash).collect();
+                let watermark = watermark(tx, &item.id, &item.known)?.unwrap_or(0);
+                let page = page(tx, &item.id, watermark, &pushed, &mut budget)?;
+                if page.more {
+                    // What the device will hold after this page: everything up to its last change.
+                    server_heads = match page.last {
+                        Some(last) => vec![ByteBuf::from(last)],
+                        None => item.known.clone(),
+                    };
+                }
+                (page.changes, page.more)
+            }
+        };
+        docs.push(DocPull { doc_id: item.id.clone(), status, changes, server_heads, more });
+    }
+
+    let program_id = &program.program_id;
+    let facilitator = device.role == "facilitator";
     let (practice_logs, logs_watermark) = if facilitator {
         let since = i64::try_from(request.logs_since).unwrap_or(i64::MAX);
         let mut logs = Vec::new();
@@ -180,16 +230,12 @@ fn repaired(stats: &mut SyncStats, doc: &str) -> DocStatus {
 /// stores them: all or nothing.
 fn accept_changes(
     tx: &dyn Tx,
+    graphs: &GraphCache,
     item: &CheckedDoc,
     submitter: Submitter<'_>,
     bindings: &mut Bindings<'_>,
     stats: &mut SyncStats,
 ) -> Result<DocStatus, ApiError> {
-    for head in &item.known {
-        if tx.was_removed(&item.id, head)? {
-            return Ok(repaired(stats, &item.id));
-        }
-    }
     let mut fresh: Vec<&CheckedChange> = Vec::new();
     for change in &item.changes {
         if tx.change_seq(&item.id, &change.hash.0)?.is_none() && !fresh.iter().any(|c| c.hash == change.hash) {
@@ -199,8 +245,8 @@ fn accept_changes(
     if fresh.is_empty() {
         return Ok(DocStatus::Ok);
     }
-    let mut index = load_index(tx, &item.doc)?;
-    let stored = StoredHistory::new(tx, &item.id);
+    let mut objects = StoredObjects::new(tx, &item.doc, &item.id);
+    let stored = StoredHistory::new(tx, &item.id, graphs);
     let mut history = Layered::new(&stored);
     let mut accepted: Vec<(&CheckedChange, Vec<NewEntry>)> = Vec::new();
     // Actors this document's batch binds to the submitter (undone if the batch is refused).
@@ -218,7 +264,7 @@ fn accept_changes(
         }
         // The genesis is accepted only verbatim (the validator's first rule): it is the root.
         let genesis = is_genesis(&item.doc, &change.change);
-        let verdict = validate(&item.doc, change, submitter, &*bindings, &index).and_then(|created| {
+        let verdict = validate(&item.doc, change, submitter, &*bindings, &objects).and_then(|created| {
             if !genesis {
                 check_history(change, &history)?;
             }
@@ -226,6 +272,7 @@ fn accept_changes(
         });
         // A failed database read is an error of ours, not a reason to refuse the device.
         bindings.error.take()?;
+        objects.error.take()?;
         stored.error.take()?;
         let created = match verdict {
             Ok(created) => created,
@@ -238,7 +285,7 @@ fn accept_changes(
             }
         };
         for entry in &created {
-            index.add_entry(entry);
+            objects.add_entry(entry);
         }
         history.added.add_checked(change);
         if !genesis {
@@ -283,17 +330,27 @@ fn accept_changes(
 }
 
 /// The newest `doc_seq` among the heads a device was given; every change up to it was stored
-/// when those heads were answered (`doc_seq` grows in commit order per document). Unknown heads
-/// count as nothing.
-fn watermark(tx: &dyn Tx, doc: &str, known: &[ByteBuf]) -> Result<i64, ApiError> {
+/// when those heads were answered (`doc_seq` grows in commit order per document). `None` when a
+/// head is unknown: the device is sent everything.
+fn watermark(tx: &dyn Tx, doc: &str, known: &[ByteBuf]) -> Result<Option<i64>, ApiError> {
     let mut newest = 0;
     for head in known {
         match tx.change_seq(doc, head)? {
             Some(seq) => newest = newest.max(seq),
-            None => return Ok(0),
+            None => return Ok(None),
         }
     }
-    Ok(newest)
+    Ok(Some(newest))
+}
+
+/// Whether a device's heads include a change `admin repair` removed.
+fn removed_head(tx: &dyn Tx, doc: &str, known: &[ByteBuf]) -> Result<bool, ApiError> {
+    for head in known {
+        if tx.was_removed(doc, head)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Changes for a response, in `doc_seq` order, within what is left of its byte budget.

@@ -77,8 +77,11 @@ CREATE TABLE doc_snapshots (doc_id TEXT PRIMARY KEY, upto_seq INTEGER NOT NULL, 
 const V3: &str = "
 ALTER TABLE changes ADD COLUMN start_op INTEGER;
 ALTER TABLE changes ADD COLUMN max_op INTEGER;
+-- Every change with doc_seq up to base_seq is in this change's history (0: nothing known).
+ALTER TABLE changes ADD COLUMN base_seq INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX changes_by_op ON changes (doc_id, actor, start_op);
 ALTER TABLE doc_objects ADD COLUMN key TEXT NOT NULL DEFAULT '';
+CREATE INDEX doc_objects_by_key ON doc_objects (doc_id, container, key);
 CREATE TABLE doc_usage (
     doc_id TEXT NOT NULL, user_id TEXT NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY (doc_id, user_id)
 ) WITHOUT ROWID;

@@ -1,7 +1,7 @@
 //! The embedded default: one SQLite file in the data directory, WAL, one writer connection.
 //! The rules live in the shared modules; this file is the rows.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use automerge::ActorId;
@@ -9,6 +9,7 @@ use microcohort_core::sync::wire::{JoinResponse, PackFile, SyncResponse};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::documents::{saved_document, snapshot_document};
+use super::graph_cache::GraphCache;
 use super::operations::{self, JoinRequest};
 use super::primitives::{
     ChangeRecord, GraphRow, MemberRecord, NewChange, NewInvite, NewLog, NewProgram, ObjectRow, ProgramRecord, R, Tx,
@@ -23,19 +24,37 @@ use microcohort_core::sync::request::CheckedRequest;
 pub const DATABASE_FILE: &str = "microcohort.sqlite";
 
 pub struct SqliteStorage {
-    conn: Mutex<Connection>,
+    /// The one writer: every write transaction runs here, one at a time.
+    writer: Mutex<Connection>,
+    /// Connections for reads, which WAL lets run beside the writer (authentication, syncs that
+    /// write nothing, answers after a write commits, reports, listings); opened on demand, kept.
+    readers: Mutex<Vec<Connection>>,
+    path: PathBuf,
     server_actor: ActorId,
+    graphs: GraphCache,
+}
+
+/// Idle reader connections kept open.
+const READERS_KEPT: usize = 8;
+
+/// A connection with the settings every one of the server's connections needs.
+fn connect(path: &Path) -> Result<Connection, ApiError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    // Plans never depend on bound values: with the bundled SQLite's STAT4, a statement would
+    // otherwise be prepared again whenever a document id changes.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    conn.set_prepared_statement_cache_capacity(128);
+    Ok(conn)
 }
 
 impl SqliteStorage {
     pub fn open(path: &Path) -> Result<Self, ApiError> {
-        let mut conn = Connection::open(path)?;
+        let mut conn = connect(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: a change the server acknowledged survives a power cut, not only a crash.
         conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", true)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.set_prepared_statement_cache_capacity(128);
         super::schema::migrate(&mut conn).map_err(ApiError::Internal)?;
         let stored: Option<Vec<u8>> =
             conn.query_row("SELECT value FROM meta WHERE key = 'server_actor'", [], |r| r.get(0)).optional()?;
@@ -48,21 +67,37 @@ impl SqliteStorage {
                 actor
             }
         };
-        Ok(Self { conn: Mutex::new(conn), server_actor })
+        Ok(Self {
+            writer: Mutex::new(conn),
+            readers: Mutex::default(),
+            path: path.to_owned(),
+            server_actor,
+            graphs: GraphCache::default(),
+        })
     }
 
     /// One IMMEDIATE transaction: the single writer, so the rules never race here.
     fn write<T>(&self, f: impl FnOnce(&dyn Tx) -> Result<T, ApiError>) -> Result<T, ApiError> {
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let value = f(&*tx)?;
         tx.commit()?;
         Ok(value)
     }
 
+    /// Reads what is committed, on a reader connection; each statement sees the latest commit.
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, ApiError>) -> Result<T, ApiError> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&conn)
+        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => connect(&self.path)?,
+        };
+        let result = f(&conn);
+        let mut readers = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if readers.len() < READERS_KEPT {
+            readers.push(conn);
+        }
+        result
     }
 }
 
@@ -83,10 +118,21 @@ impl Tx for Connection {
             )?
             .query_row([doc], |r| r.get(0))?;
         self.prepare_cached(
-            "INSERT INTO changes (doc_id, hash, actor, seq, deps, body, doc_seq, start_op, max_op)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO changes (doc_id, hash, actor, seq, deps, body, doc_seq, start_op, max_op, base_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?
-        .execute(params![doc, c.hash, c.actor, c.seq, c.deps, c.body, doc_seq, c.start_op, c.max_op])?;
+        .execute(params![
+            doc,
+            c.hash,
+            c.actor,
+            c.seq,
+            c.deps,
+            c.body,
+            doc_seq,
+            c.start_op,
+            c.max_op,
+            c.base_seq.unwrap_or(doc_seq)
+        ])?;
         Ok(doc_seq)
     }
 
@@ -97,12 +143,18 @@ impl Tx for Connection {
             .optional()?)
     }
 
-    fn change_max_op(&self, doc: &str, hash: &[u8]) -> R<Option<i64>> {
+    fn change_facts(&self, doc: &str, hash: &[u8]) -> R<Option<(i64, i64)>> {
         Ok(self
-            .prepare_cached("SELECT max_op FROM changes WHERE doc_id = ?1 AND hash = ?2")?
-            .query_row(params![doc, hash], |r| r.get(0))
-            .optional()?
-            .flatten())
+            .prepare_cached("SELECT COALESCE(max_op, 0), base_seq FROM changes WHERE doc_id = ?1 AND hash = ?2")?
+            .query_row(params![doc, hash], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    fn actor_change_seq(&self, doc: &str, actor: &[u8], seq: i64) -> R<Option<i64>> {
+        Ok(self
+            .prepare_cached("SELECT doc_seq FROM changes WHERE doc_id = ?1 AND actor = ?2 AND seq = ?3")?
+            .query_row(params![doc, actor, seq], |r| r.get(0))
+            .optional()?)
     }
 
     fn actor_tip(&self, doc: &str, actor: &[u8]) -> R<Option<(i64, i64)>> {
@@ -124,11 +176,12 @@ impl Tx for Connection {
             .optional()?)
     }
 
-    fn change_graph(&self, doc: &str) -> R<Vec<GraphRow>> {
-        let mut stmt =
-            self.prepare_cached("SELECT hash, actor, seq, COALESCE(max_op, 0), deps FROM changes WHERE doc_id = ?1")?;
-        let rows = stmt.query_map([doc], |r| {
-            Ok(GraphRow { hash: r.get(0)?, actor: r.get(1)?, seq: r.get(2)?, max_op: r.get(3)?, deps: r.get(4)? })
+    fn graph_after(&self, doc: &str, after: i64) -> R<Vec<GraphRow>> {
+        let mut stmt = self.prepare_cached(
+            "SELECT doc_seq, hash, actor, seq, deps FROM changes WHERE doc_id = ?1 AND doc_seq > ?2 ORDER BY doc_seq",
+        )?;
+        let rows = stmt.query_map(params![doc, after], |r| {
+            Ok(GraphRow { doc_seq: r.get(0)?, hash: r.get(1)?, actor: r.get(2)?, seq: r.get(3)?, deps: r.get(4)? })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -175,19 +228,21 @@ impl Tx for Connection {
         Ok(())
     }
 
-    fn objects(&self, doc: &str) -> R<Vec<ObjectRow>> {
-        let mut stmt =
-            self.prepare_cached("SELECT counter, actor, container, key, owner FROM doc_objects WHERE doc_id = ?1")?;
-        let rows = stmt.query_map([doc], |r| {
-            Ok(ObjectRow {
-                counter: r.get(0)?,
-                actor: r.get(1)?,
-                container: r.get(2)?,
-                key: r.get(3)?,
-                owner: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    fn object(&self, doc: &str, counter: i64, actor: &[u8]) -> R<Option<(String, String)>> {
+        Ok(self
+            .prepare_cached(
+                "SELECT container, owner FROM doc_objects WHERE doc_id = ?1 AND counter = ?2 AND actor = ?3",
+            )?
+            .query_row(params![doc, counter, actor], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    fn entry_exists(&self, doc: &str, container: &str, key: &str) -> R<bool> {
+        exists(
+            self,
+            "SELECT 1 FROM doc_objects WHERE doc_id = ?1 AND container = ?2 AND key = ?3",
+            params![doc, container, key],
+        )
     }
 
     fn insert_object(&self, doc: &str, o: &ObjectRow) -> R<()> {
@@ -467,7 +522,14 @@ impl Storage for SqliteStorage {
     }
 
     fn sync(&self, device: &Device, request: CheckedRequest) -> Result<(SyncResponse, SyncStats), ApiError> {
-        self.write(|tx| round_trip::sync(tx, device, &request))
+        if request.writes() {
+            // The answer is read after the commit, outside the writer's lock.
+            let stored = self.write(|tx| round_trip::store(tx, &self.graphs, device, &request))?;
+            self.read(|conn| round_trip::answer(conn, device, &request, stored))
+        } else {
+            // Nothing pushed: read beside the writer (most syncs).
+            self.read(|conn| round_trip::sync(conn, &self.graphs, device, &request))
+        }
     }
 
     fn counts(&self) -> Result<(u64, u64), ApiError> {
