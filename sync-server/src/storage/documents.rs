@@ -209,6 +209,12 @@ impl<'a> StoredHistory<'a> {
     fn graph(&self) -> std::cell::Ref<'_, DocGraph> {
         if self.graph.borrow().is_none() {
             let mut graph = self.graphs.take(self.doc).unwrap_or_default();
+            if let Some(last) = graph.last {
+                let still = self.error.keep(self.tx.change_seq(self.doc, &last.0)).flatten();
+                if still != Some(graph.upto) {
+                    graph = DocGraph::default();
+                }
+            }
             for row in self.error.keep(self.tx.graph_after(self.doc, graph.upto)).unwrap_or_default() {
                 graph.add(&row);
             }

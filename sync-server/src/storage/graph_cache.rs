@@ -3,9 +3,10 @@
 //! walks memory instead of reading every change row of the document.
 //!
 //! A graph is topped up from the rows stored after it before each use (`doc_seq` grows in commit
-//! order, and writers hold the document's lock), so it never misses a change. A change `admin
-//! repair` removed may stay in it harmlessly: no kept change depends on a removed one, so a walk
-//! from a stored change never reaches it. The cache holds a bounded number of changes in all;
+//! order, and writers hold the document's lock), so it never misses a change; one whose last row
+//! is no longer stored as it was (a write rolled back after the graph read it) is read again. A
+//! change `admin repair` removed may stay in it harmlessly: no kept change depends on a removed
+//! one, so a walk from a stored change never reaches it. The cache holds a bounded number of changes in all;
 //! the documents used least recently go first.
 
 use std::collections::HashMap;
@@ -20,6 +21,8 @@ use super::primitives::GraphRow;
 pub struct DocGraph {
     /// The last `doc_seq` read into the graph.
     pub upto: i64,
+    /// The hash stored at `upto`, to tell the graph is still the document's.
+    pub last: Option<ChangeHash>,
     index: HashMap<ChangeHash, u32>,
     nodes: Vec<Node>,
     actors: Vec<ActorId>,
@@ -53,8 +56,11 @@ impl DocGraph {
 
     /// Adds a stored change (rows come in `doc_seq` order, so its dependencies are known).
     pub fn add(&mut self, row: &GraphRow) {
-        self.upto = self.upto.max(row.doc_seq);
         let Ok(hash) = ChangeHash::try_from(row.hash.as_slice()) else { return };
+        if row.doc_seq > self.upto {
+            self.upto = row.doc_seq;
+            self.last = Some(hash);
+        }
         if self.index.contains_key(&hash) {
             return;
         }

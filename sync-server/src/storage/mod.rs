@@ -79,6 +79,7 @@ macro_rules! admin_writes {
 
 pub mod documents;
 pub mod graph_cache;
+pub mod group_commit;
 pub mod operations;
 pub mod postgres;
 pub mod postgres_schema;

@@ -2,7 +2,7 @@
 //! The rules live in the shared modules; this file is the rows.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use automerge::ActorId;
 use microcohort_core::sync::wire::{JoinResponse, PackFile, SyncResponse};
@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::documents::{saved_document, snapshot_document};
 use super::graph_cache::GraphCache;
+use super::group_commit::GroupCommit;
 use super::operations::{self, JoinRequest};
 use super::primitives::{
     ChangeRecord, GraphRow, MemberRecord, NewChange, NewInvite, NewLog, NewProgram, ObjectRow, ProgramRecord, R, Tx,
@@ -31,7 +32,9 @@ pub struct SqliteStorage {
     readers: Mutex<Vec<Connection>>,
     path: PathBuf,
     server_actor: ActorId,
-    graphs: GraphCache,
+    graphs: Arc<GraphCache>,
+    /// Syncs that write share the writer's transactions (and fsyncs) with each other.
+    group: GroupCommit,
 }
 
 /// Idle reader connections kept open.
@@ -72,7 +75,8 @@ impl SqliteStorage {
             readers: Mutex::default(),
             path: path.to_owned(),
             server_actor,
-            graphs: GraphCache::default(),
+            graphs: Arc::default(),
+            group: GroupCommit::default(),
         })
     }
 
@@ -523,8 +527,11 @@ impl Storage for SqliteStorage {
 
     fn sync(&self, device: &Device, request: CheckedRequest) -> Result<(SyncResponse, SyncStats), ApiError> {
         if request.writes() {
-            // The answer is read after the commit, outside the writer's lock.
-            let stored = self.write(|tx| round_trip::store(tx, &self.graphs, device, &request))?;
+            // Stored in a transaction shared with the other writes of the moment; answered
+            // after it committed, outside the writer's lock.
+            let request = Arc::new(request);
+            let (graphs, writer, work) = (self.graphs.clone(), device.clone(), request.clone());
+            let stored = self.group.run(&self.writer, move |conn| round_trip::store(conn, &graphs, &writer, &work))?;
             self.read(|conn| round_trip::answer(conn, device, &request, stored))
         } else {
             // Nothing pushed: read beside the writer (most syncs).
