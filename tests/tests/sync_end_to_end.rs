@@ -47,6 +47,7 @@ on_both_backends!(
     a_malicious_client_is_rejected_for_each_forbidden_operation_and_others_are_unaffected,
     connections_cut_mid_request_and_mid_response_lose_and_duplicate_nothing,
     a_refused_branch_is_replaced_by_the_cohorts_copy_and_the_users_intents_are_replayed,
+    a_long_upload_and_a_long_catch_up_take_several_round_trips_and_lose_nothing,
 );
 
 /// A program that started 8 days ago (so today is in week 1) with cohorts `c1` and `c2`;
@@ -560,4 +561,74 @@ fn two_server_processes_over_one_postgresql_converge() {
     let members = admin(SERVER, data.path(), &["list-members", "--cohort", "c1"]);
     assert_eq!(members.lines().count(), MEMBERS + 1);
     assert!(members.lines().all(|line| line.ends_with("\t1 devices")), "{members}");
+}
+
+/// Past the bounds of one request (2,000 changes) and of one response (4 MiB of changes), a sync
+/// continues in further round trips within the same call, and ends with everything.
+fn a_long_upload_and_a_long_catch_up_take_several_round_trips_and_lose_nothing(backend: Backend) {
+    use microcohort_core::sync::limits::{MAX_CHANGES_PER_REQUEST, MAX_RESPONSE_CHANGE_BYTES};
+    use microcohort_tests::forge::Forger;
+    let Some(data) = TestData::new(backend) else { return };
+    let start = prepared(data.path());
+    let codes: Vec<String> =
+        ["Ana", "Cy", "Ben", "Dee"].iter().map(|n| invite(data.path(), "c1", "learner", n)).collect();
+    let server = ServerProcess::start(SERVER, data.path(), &[]);
+    // Ana writes the week's synthesis offline, one character at a time.
+    let ana = join_device(&server, &codes[0]);
+    let ana_id = ana.my_user_id().unwrap();
+    admin(SERVER, data.path(), &["set-joined-on", "--cohort", "c1", "--user", &ana_id, "--date", &start]);
+    ana.sync_now().unwrap();
+    let edits = MAX_CHANGES_PER_REQUEST + 100;
+    for n in 0..edits {
+        ana.edit_synthesis(1, n, 0, if n % 2 == 0 { "a" } else { "b" }).unwrap();
+    }
+    let upload = ana.sync_now().unwrap();
+    assert!(upload.rounds >= 2, "{edits} changes went up in {} round trips", upload.rounds);
+    assert!(upload.changes_sent >= edits, "{upload:?}");
+    // Ben's and Dee's clients (raw) add over 4 MiB of long entries (each of them within the 4 MiB
+    // one user may store in a document): a newcomer's first sync pages them.
+    let mut pushed = 0;
+    for (n, code) in codes[2..].iter().enumerate() {
+        let raw = raw_join(&server, code);
+        let fetch = SyncRequest {
+            docs: vec![DocPush { doc_id: "week:c1:1".into(), ..Default::default() }],
+            ..Default::default()
+        };
+        let (_, fetched) = raw_sync(&server, &raw.device_token, &fetch);
+        let mut forger = Forger::from_changes(genesis(&DocId::week("c1", 1)), &fetched.unwrap().docs[0].changes);
+        let actor = ActorId::random();
+        let upto = (n + 1) * (MAX_RESPONSE_CHANGE_BYTES / 2 + 200_000);
+        while pushed < upto {
+            let known: Vec<ByteBuf> = forger.heads().iter().map(|h| ByteBuf::from(h.0.to_vec())).collect();
+            let mut batch = Vec::new();
+            for _ in 0..5 {
+                let key = format!("{}/long-{pushed}", raw.user_id);
+                let feedback = forger.container("feedback");
+                let change = forger.change(&actor, |d| {
+                    let entry = d.put_object(&feedback, key.as_str(), ObjType::Map).unwrap();
+                    for field in ["body", "suggestion", "note"] {
+                        d.put(&entry, field, "\u{1F331}".repeat(10_000)).unwrap();
+                    }
+                });
+                forger.keep(&change);
+                pushed += change.raw_bytes().len();
+                batch.push(ByteBuf::from(change.raw_bytes().to_vec()));
+            }
+            let push =
+                DocPush { doc_id: "week:c1:1".into(), known_server_heads: known, changes: batch, client_heads: vec![] };
+            let request = SyncRequest { docs: vec![push], ..Default::default() };
+            let (status, response) = raw_sync(&server, &raw.device_token, &request);
+            assert_eq!(status, 200);
+            assert_eq!(response.unwrap().docs[0].status, DocStatus::Ok);
+        }
+    }
+    let cy = join_device(&server, &codes[1]);
+    let catch_up = cy.sync_now().unwrap();
+    assert!(catch_up.rounds >= 2, "over {pushed} bytes came down in {} round trips", catch_up.rounds);
+    ana.sync_now().unwrap();
+    let rows = cy.week_rows(1).unwrap();
+    assert_eq!(rows, ana.week_rows(1).unwrap());
+    assert_eq!(rows.synthesis.chars().count(), edits);
+    assert!(rows.feedback.len() * 3 * 40_000 > MAX_RESPONSE_CHANGE_BYTES);
+    assert_eq!(cy.doc_heads("week:c1:1").unwrap(), ana.doc_heads("week:c1:1").unwrap());
 }

@@ -663,6 +663,48 @@ mod tests {
     }
 
     #[test]
+    fn compaction_skips_a_document_that_does_not_load_and_snapshots_the_others() {
+        use automerge::ReadDoc;
+        use automerge::transaction::{CommitOptions, Transactable};
+        use microcohort_core::docs::{DocId, genesis};
+        let dir = tempfile::tempdir().unwrap();
+        let storage = with_cohort(dir.path(), chrono::Utc::now().date_naive());
+        join(&storage, "A");
+        // As a server before the trust boundary stored it: an entry whose field names, as what
+        // it overwrites, an operation the week does not have; the week applies it but cannot
+        // load again once saved.
+        let doc = DocId::week("c1", 1);
+        let mut week = genesis(&doc);
+        let genesis_change = week.get_changes(&[]).pop().unwrap();
+        let actor = ActorId::random();
+        week.set_actor(actor.clone());
+        let feedback = week.get(automerge::ROOT, "feedback").unwrap().unwrap().1;
+        let entry = week.put_object(&feedback, "u/f", automerge::ObjType::Map).unwrap();
+        week.put(&entry, "body", "words").unwrap();
+        let hash = week.commit_with(CommitOptions::default().with_time(0)).unwrap();
+        let mut ghost = week.get_change_by_hash(&hash).unwrap().decode();
+        ghost.operations[1].pred = vec![automerge::legacy::OpId(999, actor)].into();
+        ghost.hash = None;
+        let ghost = automerge::Change::from(ghost);
+        storage
+            .write(|tx| {
+                for change in [genesis_change.raw_bytes(), ghost.raw_bytes()] {
+                    repair::store_unchecked(tx, &doc.to_string(), change)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(storage.compact(1).unwrap(), 1, "the cohort document, not the broken week");
+        let problems = storage.check_documents().unwrap();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].doc_id, doc.to_string());
+        assert!(problems[0].unloadable.is_some() && problems[0].offending.len() == 1, "{problems:?}");
+        assert_eq!(storage.repair_document(&doc.to_string()).unwrap().len(), 1);
+        assert!(storage.check_documents().unwrap().is_empty());
+        assert_eq!(storage.compact(1).unwrap(), 1, "the repaired week");
+    }
+
+    #[test]
     fn a_membership_can_be_dated_back_in_the_table_and_the_cohort_document() {
         let dir = tempfile::tempdir().unwrap();
         let start = chrono::Utc::now().date_naive() - Days::new(20);
