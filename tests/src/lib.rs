@@ -12,6 +12,26 @@ pub mod forge;
 mod postgres;
 pub use postgres::PostgresInstance;
 
+/// Declares each scenario `fn name(backend: Backend)` as two tests: `sqlite::name` on the
+/// embedded SQLite and `postgres::name` on a private PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $scenario() {
+                super::$scenario($crate::Backend::Sqlite)
+            })*
+        }
+        mod postgres {
+            $(#[test]
+            fn $scenario() {
+                super::$scenario($crate::Backend::Postgres)
+            })*
+        }
+    };
+}
+
 /// Which storage a test's server runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

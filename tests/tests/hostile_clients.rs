@@ -30,24 +30,7 @@ use serde_bytes::ByteBuf;
 const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
 const WEEK: &str = "week:c1:1";
 
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test]
-            fn $scenario() {
-                super::$scenario(microcohort_tests::Backend::Sqlite)
-            })*
-        }
-        mod postgres {
-            $(#[test]
-            fn $scenario() {
-                super::$scenario(microcohort_tests::Backend::Postgres)
-            })*
-        }
-    };
-}
-
-on_both_backends!(
+microcohort_tests::on_both_backends!(
     every_malformed_history_is_refused_with_its_reason_and_honest_devices_keep_syncing,
     oversized_repeated_and_garbled_requests_are_refused_before_anything_is_written,
     guessing_secrets_is_slowed_per_address_and_others_are_unaffected,

@@ -21,26 +21,7 @@ use serde_bytes::ByteBuf;
 const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
 const LEARNERS: usize = 12;
 
-/// Every scenario runs twice: on the embedded SQLite (`sqlite::…`) and on a private PostgreSQL
-/// (`postgres::…`).
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test]
-            fn $scenario() {
-                super::$scenario(microcohort_tests::Backend::Sqlite)
-            })*
-        }
-        mod postgres {
-            $(#[test]
-            fn $scenario() {
-                super::$scenario(microcohort_tests::Backend::Postgres)
-            })*
-        }
-    };
-}
-
-on_both_backends!(
+microcohort_tests::on_both_backends!(
     a_cohort_converges_through_the_server_despite_offline_periods_and_a_killed_server,
     hostile_and_broken_requests_get_clear_errors_and_change_nothing,
     a_device_that_syncs_too_fast_is_told_when_to_retry,

@@ -117,30 +117,27 @@ impl Objects for StoredObjects<'_> {
     }
 }
 
-/// What the schema migration fills in for a stored change: its operation counters and the
-/// objects it made under map keys, `(counter, actor, key)`.
-pub struct StoredChangeFacts {
-    pub start_op: i64,
-    pub max_op: i64,
-    pub made: Vec<(i64, Vec<u8>, String)>,
-}
-
-pub fn stored_change_facts(body: &[u8]) -> Option<StoredChangeFacts> {
-    let change = guard::decode_change(body).ok()?;
-    let ops = guard::expand(&change).ok()?;
-    let start = change.start_op().get() as i64;
-    let made = ops
-        .operations
-        .iter()
-        .enumerate()
-        .filter_map(|(offset, op)| match (&op.action, &op.key) {
-            (OpType::Make(_), Key::Map(key)) => {
-                Some((start + offset as i64, change.actor_id().to_bytes().to_vec(), key.to_string()))
+/// Fills in what the trust boundary's schema version added to existing change rows: for each
+/// row `(doc, hash, body)` that decodes, its operation counters (`set_ops(doc, hash, start_op,
+/// max_op)`) and the keys of the objects it made (`set_key(doc, counter, actor, key)`). A row
+/// that does not decode keeps none; `admin check` reports its document.
+pub fn backfill_rows<E>(
+    rows: Vec<(String, Vec<u8>, Vec<u8>)>,
+    mut set_ops: impl FnMut(&str, &[u8], i64, i64) -> Result<(), E>,
+    mut set_key: impl FnMut(&str, i64, &[u8], &str) -> Result<(), E>,
+) -> Result<(), E> {
+    for (doc, hash, body) in rows {
+        let Ok(change) = guard::decode_change(&body) else { continue };
+        let Ok(ops) = guard::expand(&change) else { continue };
+        let start = change.start_op().get() as i64;
+        set_ops(&doc, &hash, start, start + change.len() as i64 - 1)?;
+        for (offset, op) in ops.operations.iter().enumerate() {
+            if let (OpType::Make(_), Key::Map(key)) = (&op.action, &op.key) {
+                set_key(&doc, start + offset as i64, change.actor_id().to_bytes(), key)?;
             }
-            _ => None,
-        })
-        .collect();
-    Some(StoredChangeFacts { start_op: start, max_op: start + change.len() as i64 - 1, made })
+        }
+    }
+    Ok(())
 }
 
 /// Lookups that failed in a database read made through a trait that cannot return errors (the

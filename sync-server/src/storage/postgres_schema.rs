@@ -153,20 +153,17 @@ pub fn migrate(client: &mut Client) -> Result<(), ApiError> {
 /// Fills the operation counters of stored changes and the keys of stored entries.
 fn backfill(tx: &mut postgres::Transaction<'_>) -> Result<(), postgres::Error> {
     let rows = tx.query("SELECT doc_id, hash, body FROM changes", &[])?;
-    for row in rows {
-        let (doc, hash, body): (String, Vec<u8>, Vec<u8>) = (row.get(0), row.get(1), row.get(2));
-        // A change that does not decode keeps no counters; `admin check` reports its document.
-        let Some(facts) = super::documents::stored_change_facts(&body) else { continue };
-        tx.execute(
-            "UPDATE changes SET start_op = $1, max_op = $2 WHERE doc_id = $3 AND hash = $4",
-            &[&facts.start_op, &facts.max_op, &doc, &hash],
-        )?;
-        for (counter, actor, key) in facts.made {
-            tx.execute(
-                "UPDATE doc_objects SET key = $1 WHERE doc_id = $2 AND counter = $3 AND actor = $4",
-                &[&key, &doc, &counter, &actor],
-            )?;
-        }
-    }
-    Ok(())
+    let rows = rows.iter().map(|row| (row.get(0), row.get(1), row.get(2))).collect();
+    let tx = std::cell::RefCell::new(tx);
+    super::documents::backfill_rows(
+        rows,
+        |doc, hash, start, max| {
+            let update = "UPDATE changes SET start_op = $1, max_op = $2 WHERE doc_id = $3 AND hash = $4";
+            tx.borrow_mut().execute(update, &[&start, &max, &doc, &hash]).map(|_| ())
+        },
+        |doc, counter, actor, key| {
+            let update = "UPDATE doc_objects SET key = $1 WHERE doc_id = $2 AND counter = $3 AND actor = $4";
+            tx.borrow_mut().execute(update, &[&key, &doc, &counter, &actor]).map(|_| ())
+        },
+    )
 }

@@ -134,21 +134,85 @@ fn backfill(tx: &Connection) -> Result<(), String> {
         .map_err(sql)?
         .collect::<Result<_, _>>()
         .map_err(sql)?;
-    for (doc, hash, body) in rows {
-        // A change that does not decode keeps no counters; `admin check` reports its document.
-        let Some(facts) = super::documents::stored_change_facts(&body) else { continue };
-        tx.execute(
-            "UPDATE changes SET start_op = ?1, max_op = ?2 WHERE doc_id = ?3 AND hash = ?4",
-            rusqlite::params![facts.start_op, facts.max_op, doc, hash],
-        )
-        .map_err(sql)?;
-        for (counter, actor, key) in facts.made {
-            tx.execute(
-                "UPDATE doc_objects SET key = ?1 WHERE doc_id = ?2 AND counter = ?3 AND actor = ?4",
-                rusqlite::params![key, doc, counter, actor],
+    super::documents::backfill_rows(
+        rows,
+        |doc, hash, start, max| {
+            let update = "UPDATE changes SET start_op = ?1, max_op = ?2 WHERE doc_id = ?3 AND hash = ?4";
+            tx.execute(update, rusqlite::params![start, max, doc, hash]).map(|_| ()).map_err(sql)
+        },
+        |doc, counter, actor, key| {
+            let update = "UPDATE doc_objects SET key = ?1 WHERE doc_id = ?2 AND counter = ?3 AND actor = ?4";
+            tx.execute(update, rusqlite::params![key, doc, counter, actor]).map(|_| ()).map_err(sql)
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::transaction::{CommitOptions, Transactable};
+    use automerge::{ActorId, ReadDoc};
+    use microcohort_core::docs::{DocId, genesis};
+    use rusqlite::params;
+
+    use super::*;
+
+    /// A database as version 2 left it, holding a week with one entry and a practice log.
+    fn version_two() -> (Connection, automerge::Change) {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.execute_batch(V2).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        let doc = DocId::week("c1", 1);
+        let mut week = genesis(&doc);
+        let first = week.get_changes(&[]).pop().unwrap();
+        let actor = ActorId::random();
+        week.set_actor(actor.clone());
+        let feedback = week.get(automerge::ROOT, "feedback").unwrap().unwrap().1;
+        let entry = week.put_object(&feedback, "u1/f", automerge::ObjType::Map).unwrap();
+        week.put(&entry, "body", "words").unwrap();
+        let hash = week.commit_with(CommitOptions::default().with_time(0)).unwrap();
+        let entry_change = week.get_change_by_hash(&hash).unwrap();
+        for (seq, change) in [&first, &entry_change].into_iter().enumerate() {
+            conn.execute(
+                "INSERT INTO changes (doc_id, hash, actor, seq, deps, body, doc_seq) VALUES (?1, ?2, ?3, 1, x'', ?4, ?5)",
+                params![doc.to_string(), change.hash().0, change.actor_id().to_bytes(), change.raw_bytes(), seq as i64 + 1],
             )
-            .map_err(sql)?;
+            .unwrap();
         }
+        conn.execute("INSERT INTO actors (actor, user_id) VALUES (?1, 'u1')", [actor.to_bytes()]).unwrap();
+        conn.execute(
+            "INSERT INTO doc_objects (doc_id, counter, actor, container, owner) VALUES ('week:c1:1', ?1, ?2, 'feedback', 'u1')",
+            params![entry_change.start_op().get() as i64, actor.to_bytes()],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO practice_logs (id, user_id, cohort_id, body, received_at) VALUES ('l1', 'u1', 'c1', ?1, 0)",
+            [r#"{"local_date":"2026-03-09"}"#],
+        )
+        .unwrap();
+        (conn, entry_change)
     }
-    Ok(())
+
+    #[test]
+    fn version_two_is_migrated_with_its_rows_filled_in_and_a_newer_database_is_refused() {
+        let (mut conn, entry) = version_two();
+        migrate(&mut conn).unwrap();
+        assert_eq!(check_version(&conn).unwrap(), VERSION);
+        let (start, max): (i64, i64) = conn
+            .query_row("SELECT start_op, max_op FROM changes WHERE hash = ?1", [entry.hash().0], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((start, max), (entry.start_op().get() as i64, entry.start_op().get() as i64 + 1));
+        let key: String = conn.query_row("SELECT key FROM doc_objects", [], |r| r.get(0)).unwrap();
+        assert_eq!(key, "u1/f");
+        let bytes: i64 = conn.query_row("SELECT bytes FROM doc_usage WHERE user_id = 'u1'", [], |r| r.get(0)).unwrap();
+        assert_eq!(bytes, entry.raw_bytes().len() as i64);
+        let day: String = conn.query_row("SELECT local_date FROM practice_logs", [], |r| r.get(0)).unwrap();
+        assert_eq!(day, "2026-03-09");
+
+        conn.pragma_update(None, "user_version", VERSION + 1).unwrap();
+        let refused = migrate(&mut conn).unwrap_err();
+        assert!(refused.contains("newer than this server"), "{refused}");
+    }
 }
