@@ -3,7 +3,10 @@
 //! - loading all of a cohort's feedback from saved bytes;
 //! - projecting one busy week into rows;
 //! - one member giving feedback in a busy week through the Client (commit, validate, persist,
-//!   re-project).
+//!   re-project);
+//! - a new device's first sync: the cohort document and 13 weeks of about 250 entries each
+//!   arrive as the server's saved documents, and the Client takes each in one load (store and
+//!   project included). Target: 100 ms.
 //!
 //! Run: `cargo bench -p microcohort-core --bench cohort_docs`
 
@@ -61,10 +64,10 @@ fn load_and_project(c: &mut Criterion) {
     c.bench_function("project_week_276_feedback", |b| b.iter(|| project_week(&week)));
 }
 
-fn give_feedback(c: &mut Criterion) {
-    let dir = tempfile::tempdir().unwrap();
+/// A device of cohort c1's member u99, enrolled, its database in `dir`.
+fn member_device(dir: &std::path::Path) -> Client {
     let clock = ManualClock::new("2026-03-10T07:00:00Z".parse().unwrap());
-    let client = Client::open(dir.path().join("device.sqlite"), Arc::new(clock)).unwrap();
+    let client = Client::open(dir.join("device.sqlite"), Arc::new(clock)).unwrap();
     client.import_default_prompt_pack().unwrap();
     client
         .enroll(Enrollment {
@@ -76,6 +79,12 @@ fn give_feedback(c: &mut Criterion) {
         })
         .unwrap();
     client.join_cohort("c1", "u99").unwrap();
+    client
+}
+
+fn give_feedback(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let client = member_device(dir.path());
     // Week 1 arrives busy from peers, then this member shares and gets going.
     let mut peers = busy_week(1, 23);
     let changes: Vec<Vec<u8>> = peers.get_changes(&[]).into_iter().map(|c| c.raw_bytes().to_vec()).collect();
@@ -89,9 +98,30 @@ fn give_feedback(c: &mut Criterion) {
     });
 }
 
+fn first_sync_of_a_new_device(c: &mut Criterion) {
+    // 12 members × (1 submission + 20 feedback) = 252 entries a week, weeks 0 to 12.
+    let mut saved: Vec<(String, Vec<u8>)> = vec![("cohort:c1".into(), genesis(&DocId::cohort("c1")).save())];
+    saved.extend((0..=12).map(|w| (DocId::week("c1", w).to_string(), busy_week(w, 20).save())));
+    c.bench_function("new_device_takes_13_weeks_of_252_entries", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().unwrap();
+                let client = member_device(dir.path());
+                (dir, client)
+            },
+            |(_dir, client)| {
+                for (doc, bytes) in &saved {
+                    client.receive_snapshot(doc, bytes).unwrap();
+                }
+            },
+            BatchSize::PerIteration,
+        )
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(8));
-    targets = load_and_project, give_feedback
+    targets = load_and_project, give_feedback, first_sync_of_a_new_device
 }
 criterion_main!(benches);

@@ -1,4 +1,5 @@
-//! The router: handlers plus the cross-cutting layers (body limit, timeout, tracing, metrics).
+//! The router: handlers plus the cross-cutting layers (body limit, timeout, compression, tracing,
+//! metrics, limits per client address).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +10,8 @@ use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::SizeAbove;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -75,6 +78,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/dashboard/programs/{program_id}", get(web::dashboard_page))
         .layer(middleware::from_fn_with_state(state.clone(), guard_addresses))
         .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        // Responses of a kilobyte or more, gzip-compressed for clients that ask (devices do).
+        .layer(CompressionLayer::new().compress_when(SizeAbove::new(1024)))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(TraceLayer::new_for_http())

@@ -185,6 +185,9 @@ enum Admin {
         #[arg(long)]
         doc: String,
     },
+    /// Write a snapshot of every document with changes since its last one now (the server does
+    /// it once a minute for documents with 32 or more): devices far behind receive it.
+    Compact,
 }
 
 fn open(cli: &Cli) -> Result<Arc<dyn Storage>, String> {
@@ -371,6 +374,11 @@ fn run(cli: Cli) -> Result<(), String> {
                     Err(format!("{} documents need `admin repair --doc ID`", problems.len()))
                 }
             }
+            Admin::Compact => {
+                let written = storage.compact(1).map_err(fail)?;
+                println!("snapshots of {written} documents written");
+                Ok(())
+            }
             Admin::Repair { doc } => {
                 let removed = storage.repair_document(&doc).map_err(fail)?;
                 open_reports(&cli.data_dir, cli.database_url.as_deref(), &storage)?.forget_week(&doc).map_err(fail)?;
@@ -404,7 +412,7 @@ fn serve(state: std::sync::Arc<AppState>, listen: SocketAddr, connections: Conne
     })
 }
 
-/// Once a minute, off the request path: snapshots of documents with many new changes, the stored
+/// Once a minute, off the request path: snapshots of documents with new changes, the stored
 /// totals for `/metrics`, and forgetting rate-limit buckets that are full again.
 pub(crate) async fn maintain_in_background(state: std::sync::Arc<AppState>) {
     let minute = std::time::Duration::from_secs(60);
@@ -415,7 +423,7 @@ pub(crate) async fn maintain_in_background(state: std::sync::Arc<AppState>) {
         let state = state.clone();
         let done = tokio::task::spawn_blocking(move || {
             state.limits.prune();
-            let written = state.storage.compact(256);
+            let written = state.storage.compact(crate::storage::SNAPSHOT_AFTER_CHANGES);
             if let Ok((docs, changes)) = state.storage.counts() {
                 state.metrics.documents.set(docs as i64);
                 state.metrics.changes.set(changes as i64);

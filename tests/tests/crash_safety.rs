@@ -175,3 +175,117 @@ fn a_device_killed_mid_sync_again_and_again_loses_and_duplicates_nothing() {
     }
     assert!(shares >= confirmed.len());
 }
+
+/// Eight writers push one entry at a time as fast as the server takes them, so their writes are
+/// grouped into shared transactions, and the server is killed with SIGKILL in the middle of the
+/// burst, round after round. After every restart each change the server acknowledged is stored,
+/// and every stored document loads.
+#[test]
+fn a_server_killed_during_a_burst_of_grouped_writes_loses_no_acknowledged_write() {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use automerge::{ActorId, AutoCommit, ChangeHash};
+    use microcohort_core::docs::{DocId, genesis};
+    use microcohort_core::sync::wire::{self, DocPull, DocPush, DocStatus, SyncRequest, SyncResponse};
+    use microcohort_tests::forge::Forger;
+    use microcohort_tests::{KeepAlive, ServerProcess, admin, program_under_way, raw_join, server_command};
+    use serde_bytes::ByteBuf;
+    const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
+    const WRITERS: usize = 8;
+    const ROUNDS: usize = 6;
+    const WEEK: &str = "week:c1:1";
+
+    /// One round trip: the document's changes the server sends back, or nothing on any failure.
+    fn sync(http: &mut KeepAlive, token: &str, known: &[ByteBuf], changes: Vec<Vec<u8>>) -> Option<SyncResponse> {
+        let push = DocPush {
+            doc_id: WEEK.into(),
+            known_server_heads: known.to_vec(),
+            changes: changes.into_iter().map(ByteBuf::from).collect(),
+            client_heads: vec![],
+        };
+        let body = wire::encode(&SyncRequest { docs: vec![push], ..Default::default() });
+        let (status, bytes) = http.post("/v1/sync", Some(token), &body).ok()?;
+        (status == 200).then(|| wire::decode(&bytes).ok()).flatten()
+    }
+
+    /// The document a fetch from nothing delivers: the saved copy (when the server sends one),
+    /// then the changes after it.
+    fn document(pull: &DocPull) -> AutoCommit {
+        let mut doc = match &pull.snapshot {
+            Some(saved) => AutoCommit::load(saved).expect("the server's saved copy loads"),
+            None => genesis(&DocId::week("c1", 1)),
+        };
+        let changes = pull.changes.iter().map(|c| automerge::Change::try_from(c.as_slice()).unwrap());
+        doc.apply_changes(changes).expect("the server's changes apply");
+        doc
+    }
+
+    let data = tempfile::tempdir().unwrap();
+    program_under_way(SERVER, data.path(), 8, &["c1"]);
+    let codes: Vec<String> = (0..WRITERS)
+        .map(|n| admin(SERVER, data.path(), &["invite", "--cohort", "c1", "--name", &format!("W{n}")]))
+        .collect();
+    let mut server =
+        ServerProcess::start(SERVER, data.path(), &["--rate-burst", "100000", "--rate-per-second", "100000"]);
+    let writers: Vec<_> = codes.iter().map(|code| raw_join(&server, code)).collect();
+    let acknowledged: Mutex<HashSet<ChangeHash>> = Mutex::default();
+    let mut rng = rand::rng();
+    for round in 0..ROUNDS {
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            for writer in &writers {
+                let (stop, acknowledged, address) = (&stop, &acknowledged, server.address);
+                scope.spawn(move || {
+                    let Ok(mut http) = KeepAlive::connect(address) else { return };
+                    let Some(fetched) = sync(&mut http, &writer.device_token, &[], vec![]) else { return };
+                    let mut forger = Forger::from_changes(document(&fetched.docs[0]), &[] as &[&[u8]]);
+                    // A new actor each round: a change stored but never acknowledged is not its.
+                    let actor = ActorId::random();
+                    let mut known = fetched.docs[0].server_heads.clone();
+                    let mut n = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        let key = format!("{}/r{round}-{n}", writer.user_id);
+                        let change = forger.entry(&actor, "feedback", &key);
+                        // Into a week nobody has written yet, the week's genesis goes first.
+                        let mut changes: Vec<Vec<u8>> = match known.is_empty() {
+                            true => genesis(&DocId::week("c1", 1))
+                                .get_changes(&[])
+                                .iter()
+                                .map(|c| c.raw_bytes().to_vec())
+                                .collect(),
+                            false => Vec::new(),
+                        };
+                        changes.push(change.raw_bytes().to_vec());
+                        match sync(&mut http, &writer.device_token, &known, changes) {
+                            Some(answer) if answer.docs[0].status == DocStatus::Ok => {
+                                // What the server holds now: the other writers' changes need
+                                // not come back to this one.
+                                known = answer.docs[0].server_heads.clone();
+                                acknowledged.lock().unwrap().insert(change.hash());
+                                forger.keep(&change);
+                                n += 1;
+                            }
+                            _ => return,
+                        }
+                    }
+                });
+            }
+            std::thread::sleep(Duration::from_millis(rng.random_range(200..700)));
+            server.kill();
+            stop.store(true, Ordering::Relaxed);
+        });
+        server.restart();
+        let mut http = KeepAlive::connect(server.address).unwrap();
+        let fetched = sync(&mut http, &writers[0].device_token, &[], vec![]).expect("the restarted server answers");
+        let stored: HashSet<ChangeHash> =
+            document(&fetched.docs[0]).get_changes(&[]).into_iter().map(|c| c.hash()).collect();
+        let acknowledged = acknowledged.lock().unwrap();
+        let lost: Vec<_> = acknowledged.difference(&stored).collect();
+        assert!(lost.is_empty(), "round {round}: {} acknowledged changes were lost", lost.len());
+        assert!(acknowledged.len() > round * WRITERS, "round {round}: the writers made progress");
+    }
+    let check = server_command(SERVER, data.path()).args(["admin", "check"]).output().unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    eprintln!("{} acknowledged writes across {ROUNDS} kills", acknowledged.lock().unwrap().len());
+}

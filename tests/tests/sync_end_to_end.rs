@@ -29,6 +29,7 @@ microcohort_tests::on_both_backends!(
     connections_cut_mid_request_and_mid_response_lose_and_duplicate_nothing,
     a_refused_branch_is_replaced_by_the_cohorts_copy_and_the_users_intents_are_replayed,
     a_long_upload_and_a_long_catch_up_take_several_round_trips_and_lose_nothing,
+    devices_far_behind_receive_the_saved_document_and_end_where_the_others_do,
 );
 
 /// A program that started 8 days ago (so today is in week 1) with cohorts `c1` and `c2`;
@@ -612,4 +613,52 @@ fn a_long_upload_and_a_long_catch_up_take_several_round_trips_and_lose_nothing(b
     assert_eq!(rows.synthesis.chars().count(), edits);
     assert!(rows.feedback.len() * 3 * 40_000 > MAX_RESPONSE_CHANGE_BYTES);
     assert_eq!(cy.doc_heads("week:c1:1").unwrap(), ana.doc_heads("week:c1:1").unwrap());
+}
+
+/// A device that lacks much of a document receives the server's snapshot of it (one compressed
+/// document) and the changes after it; one that kept up receives changes. They end with the same
+/// heads and rows, and a device far behind with unsent work of its own merges it too.
+fn devices_far_behind_receive_the_saved_document_and_end_where_the_others_do(backend: Backend) {
+    let Some(data) = TestData::new(backend) else { return };
+    let start = prepared(data.path());
+    let codes: Vec<String> = ["Ana", "Ben", "Cy"].iter().map(|n| invite(data.path(), "c1", "learner", n)).collect();
+    let server = ServerProcess::start(SERVER, data.path(), &[]);
+    let devices: Vec<Client> = codes.iter().map(|code| join_device(&server, code)).collect();
+    for device in &devices {
+        let user = device.my_user_id().unwrap();
+        admin(SERVER, data.path(), &["set-joined-on", "--cohort", "c1", "--user", &user, "--date", &start]);
+        device.sync_now().unwrap();
+    }
+    let (writer, follower, behind) = (&devices[0], &devices[1], &devices[2]);
+    for n in 0..150 {
+        writer.edit_synthesis(1, n, 0, "w").unwrap();
+        if n % 30 == 0 {
+            writer.sync_now().unwrap();
+            follower.sync_now().unwrap();
+        }
+    }
+    writer.sync_now().unwrap();
+    // Offline meanwhile, Cy wrote at the start of the synthesis.
+    behind.edit_synthesis(1, 0, 0, "Cy: ").unwrap();
+    admin(SERVER, data.path(), &["compact"]);
+
+    let caught_up = behind.sync_now().unwrap();
+    assert!(caught_up.snapshots_received >= 1, "{caught_up:?}");
+    let newcomer = join_device(&server, &invite(data.path(), "c1", "learner", "Dee"));
+    let fresh = newcomer.sync_now().unwrap();
+    assert!(fresh.snapshots_received >= 1, "{fresh:?}");
+    let kept_up = follower.sync_now().unwrap();
+    assert_eq!(kept_up.snapshots_received, 0, "a device that kept up receives changes");
+    writer.sync_now().unwrap();
+    newcomer.sync_now().unwrap();
+
+    let heads: Vec<_> =
+        [writer, follower, behind, &newcomer].iter().map(|d| d.doc_heads("week:c1:1").unwrap()).collect();
+    assert!(heads.windows(2).all(|w| w[0] == w[1]), "{heads:?}");
+    let synthesis = writer.synthesis(1).unwrap();
+    // Both were typed at the start of an empty synthesis: automerge orders them, nothing is lost.
+    assert!(synthesis.contains("Cy: ") && synthesis.matches('w').count() == 150, "{synthesis}");
+    for device in [follower, behind, &newcomer] {
+        assert_eq!(device.week_rows(1).unwrap(), writer.week_rows(1).unwrap());
+    }
 }

@@ -424,6 +424,38 @@ impl Client {
         Ok(report)
     }
 
+    /// Takes the server's saved copy of a document (a whole document, for a device that lacks
+    /// much of it) in one load: it becomes this device's copy when it holds everything the device
+    /// has, and is merged into the device's copy otherwise.
+    pub fn receive_snapshot(&self, doc_id: &str, bytes: &[u8]) -> Result<ReceiveReport> {
+        let doc = DocId::parse(doc_id)?;
+        if doc.cohort_id() != self.membership()?.cohort_id {
+            return Err(DomainError::invalid("doc_id", format!("{doc_id} belongs to another cohort")).into());
+        }
+        let mut saved = guard::load(bytes)?;
+        let (report, changed) = self.with_doc(&doc, |entry| {
+            let before = entry.am.get_heads();
+            if before.iter().all(|h| saved.get_change_by_hash(h).is_some()) {
+                self.persist_as(&doc, &mut saved, Stored::Saved(bytes), None)?;
+                entry.am = saved;
+            } else {
+                guard::merge(&mut entry.am, &mut saved)?;
+                self.persist(&doc, &mut entry.am, &entry.stored_heads, None)?;
+            }
+            entry.index = None;
+            let heads = entry.am.get_heads();
+            entry.stored_heads = heads.clone();
+            let newer_schema = schema_version(&entry.am).is_some_and(|v| v > SCHEMA_VERSION);
+            let waiting = !entry.am.get_missing_deps(&[]).is_empty();
+            let changed = heads != before;
+            Ok((ReceiveReport { heads, waiting, newer_schema }, changed))
+        })?;
+        if changed {
+            self.notify(ClientEvent::DataChanged(DataChange::Document(doc_id.to_owned())));
+        }
+        Ok(report)
+    }
+
     /// Changes of a document that a holder of `heads` lacks (all of them for no heads).
     pub fn changes_since(&self, doc_id: &str, heads: &[ChangeHash]) -> Result<Vec<Vec<u8>>> {
         let doc = DocId::parse(doc_id)?;
@@ -686,9 +718,23 @@ impl Client {
         stored_heads: &[ChangeHash],
         intent: Option<(&Intent, ChangeHash)>,
     ) -> Result<()> {
+        self.persist_as(doc, am, Stored::After(stored_heads), intent)
+    }
+
+    /// [`Self::persist`], or with `Stored::Saved` the whole stored copy replaced by a saved
+    /// document (the server's snapshot).
+    fn persist_as(
+        &self,
+        doc: &DocId,
+        am: &mut AutoCommit,
+        stored: Stored<'_>,
+        intent: Option<(&Intent, ChangeHash)>,
+    ) -> Result<()> {
         let mut chunk = Vec::new();
-        for change in am.get_changes(stored_heads) {
-            chunk.extend_from_slice(change.raw_bytes());
+        if let Stored::After(stored_heads) = stored {
+            for change in am.get_changes(stored_heads) {
+                chunk.extend_from_slice(change.raw_bytes());
+            }
         }
         let blueprint = self.program()?.enrollment.blueprint.clone();
         let doc_id = doc.to_string();
@@ -706,9 +752,14 @@ impl Client {
             if let Some((json, hash)) = &intent {
                 cohort_store::record_intent(tx, &doc_id, json, hash, now)?;
             }
-            let chunks = cohort_store::append_chunk(tx, &doc_id, &chunk, false)?;
-            if chunks > COMPACT_AFTER_CHUNKS {
-                cohort_store::compact(tx, &doc_id, &am.save())?;
+            match stored {
+                Stored::Saved(bytes) => cohort_store::compact(tx, &doc_id, bytes)?,
+                Stored::After(_) => {
+                    let chunks = cohort_store::append_chunk(tx, &doc_id, &chunk, false)?;
+                    if chunks > COMPACT_AFTER_CHUNKS {
+                        cohort_store::compact(tx, &doc_id, &am.save())?;
+                    }
+                }
             }
             match &projection {
                 Projection::Week(week, rows, closes) => {
@@ -739,6 +790,15 @@ impl Client {
         }
         open.docs.get_mut(doc).ok_or_else(|| Error::Corrupt("document cache".into()))
     }
+}
+
+/// What of a document the store already holds when it is persisted.
+#[derive(Clone, Copy)]
+enum Stored<'a> {
+    /// Everything up to these heads: the changes after them are appended.
+    After(&'a [ChangeHash]),
+    /// Nothing worth keeping: these saved bytes (the whole document) replace the stored copy.
+    Saved(&'a [u8]),
 }
 
 enum Projection {

@@ -56,6 +56,11 @@ pub fn heads(am: &mut AutoCommit) -> Vec<ChangeHash> {
     guarded("heads", || Ok(am.get_heads())).unwrap_or_default()
 }
 
+/// Merges another copy of a document (from outside) into this one.
+pub fn merge(am: &mut AutoCommit, other: &mut AutoCommit) -> Result<(), DocError> {
+    guarded("merge", || am.merge(other).map(|_| ()).map_err(|e| e.to_string()))
+}
+
 /// Applies changes; changes whose dependencies are missing wait inside the document until they
 /// arrive.
 pub fn apply(am: &mut AutoCommit, changes: Vec<Change>) -> Result<(), DocError> {

@@ -109,6 +109,8 @@ pub struct SyncOutcome {
     pub rounds: usize,
     pub changes_sent: usize,
     pub changes_received: usize,
+    /// Documents received as a saved copy (a device far behind) rather than change by change.
+    pub snapshots_received: usize,
     pub bytes_received: usize,
     pub logs_acked: usize,
     pub cohort_logs_received: usize,
@@ -365,7 +367,16 @@ impl Client {
                 DocStatus::Ok => {
                     let changes: Vec<Vec<u8>> = pull.changes.iter().map(|c| c.to_vec()).collect();
                     outcome.changes_received += changes.len();
-                    if let Err(err) = self.receive_changes(&pull.doc_id, &changes) {
+                    // A device far behind gets the document's saved form first, in one load.
+                    let snapshot = pull.snapshot.as_ref().map(|saved| {
+                        outcome.snapshots_received += 1;
+                        self.receive_snapshot(&pull.doc_id, saved)
+                    });
+                    let received = match snapshot {
+                        Some(Err(err)) => Err(err),
+                        _ => self.receive_changes(&pull.doc_id, &changes),
+                    };
+                    if let Err(err) = received {
                         // One document that will not merge must not stop the others.
                         tracing::warn!(doc = %pull.doc_id, %err, "server changes could not be merged");
                         outcome.rejected.push((pull.doc_id.clone(), format!("merge failed: {err}")));

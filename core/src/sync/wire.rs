@@ -86,6 +86,10 @@ pub struct DocPull {
     /// The response ran out of room: ask again for the rest.
     #[serde(default)]
     pub more: bool,
+    /// For a device that lacks much of the document: the document as the server last saved it
+    /// (compressed), to load before `changes`, which follow it.
+    #[serde(default)]
+    pub snapshot: Option<ByteBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -368,12 +368,12 @@ pub fn saved_document(tx: &dyn Tx, doc: &str) -> Result<(Vec<u8>, i64), ApiError
     Ok((bytes, upto))
 }
 
-/// Writes a snapshot of a document covering every change row stored so far, once it is proven
-/// to load again.
-pub fn snapshot_document(tx: &dyn Tx, doc: &str) -> Result<(), ApiError> {
+/// A snapshot of a document covering every change row stored so far, proven to load again:
+/// `(upto_seq, bytes)`. Built from what is committed; [`Tx::put_snapshot`] keeps the newest.
+pub fn snapshot_of(tx: &dyn Tx, doc: &str) -> Result<(i64, Vec<u8>), ApiError> {
     let (bytes, upto) = saved_document(tx, doc)?;
     let snapshot = saved_and_reloaded(&bytes).map_err(|e| internal(format!("document {doc}: {e}")))?;
-    tx.put_snapshot(doc, upto, &snapshot)
+    Ok((upto, snapshot))
 }
 
 /// Loads a document, saves it and loads the saved bytes again: its saved form, or what failed.

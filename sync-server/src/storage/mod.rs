@@ -96,6 +96,10 @@ use microcohort_core::sync::wire::{JoinResponse, SyncRequest, SyncResponse};
 use crate::error::ApiError;
 use microcohort_core::sync::request::CheckedRequest;
 
+/// New changes after which the background compaction writes a document's snapshot again: kept
+/// small, since a device that lacks much of a document is sent its snapshot instead of changes.
+pub const SNAPSHOT_AFTER_CHANGES: u64 = 32;
+
 /// An authenticated device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {

@@ -22,7 +22,7 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Statement};
 use rand::Rng;
 
-use super::documents::{saved_document, snapshot_document};
+use super::documents::{saved_document, snapshot_of};
 use super::graph_cache::GraphCache;
 use super::operations::{self, JoinRequest};
 use super::primitives::{
@@ -354,6 +354,14 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
 
     fn snapshot(&self, doc: &str) -> R<Option<(i64, Vec<u8>)>> {
         self.first("SELECT upto_seq, bytes FROM doc_snapshots WHERE doc_id = $1", &[&doc], |r| (r.get(0), r.get(1)))
+    }
+
+    fn snapshot_upto(&self, doc: &str) -> R<Option<i64>> {
+        self.first("SELECT upto_seq FROM doc_snapshots WHERE doc_id = $1", &[&doc], |r| r.get(0))
+    }
+
+    fn change_at(&self, doc: &str, doc_seq: i64) -> R<Option<Vec<u8>>> {
+        self.first("SELECT hash FROM changes WHERE doc_id = $1 AND doc_seq = $2", &[&doc, &doc_seq], |r| r.get(0))
     }
 
     fn put_snapshot(&self, doc: &str, upto_seq: i64, bytes: &[u8]) -> R<()> {
@@ -707,7 +715,8 @@ impl Storage for PostgresStorage {
                 if !tx.try_compaction_lock(doc)? {
                     return Ok(false);
                 }
-                snapshot_document(tx, doc)?;
+                let (upto, bytes) = snapshot_of(tx, doc)?;
+                tx.put_snapshot(doc, upto, &bytes)?;
                 Ok(true)
             });
             match wrote {

@@ -125,6 +125,10 @@ pub trait Tx {
     fn changes_after(&self, doc: &str, after: i64, limit: i64) -> R<Vec<ChangeRecord>>;
     /// The latest snapshot: `(upto_seq, bytes)`.
     fn snapshot(&self, doc: &str) -> R<Option<(i64, Vec<u8>)>>;
+    /// The `upto_seq` of the latest snapshot, without its bytes.
+    fn snapshot_upto(&self, doc: &str) -> R<Option<i64>>;
+    /// The hash of the change stored at a `doc_seq`.
+    fn change_at(&self, doc: &str, doc_seq: i64) -> R<Option<Vec<u8>>>;
     /// Stores a snapshot unless one covering more is already there.
     fn put_snapshot(&self, doc: &str, upto_seq: i64, bytes: &[u8]) -> R<()>;
     /// An entry object's `(container, owner)`.

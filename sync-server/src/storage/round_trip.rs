@@ -31,6 +31,9 @@ use microcohort_core::sync::request::{CheckedDoc, CheckedRequest};
 const LOGS_PER_RESPONSE: i64 = 5000;
 /// Change rows read at a time while filling a response.
 const ROWS_PER_READ: i64 = 512;
+/// A device that lacks at least this many of the changes a stored snapshot covers gets the
+/// snapshot (one compressed document) instead of those changes.
+const CATCH_UP_CHANGES: i64 = 64;
 /// How far from the program a practice log's day may lie (a learner may practise a library
 /// prompt before the start or after the end; a year either side is far more than anyone does).
 const LOG_DAYS_AROUND_PROGRAM: u64 = 366;
@@ -122,21 +125,27 @@ pub fn answer(
     for (item, status) in request.docs.iter().zip(statuses) {
         // Heads before changes: the changes then cover at least those heads.
         let mut server_heads = heads(tx, &item.id)?;
-        let status = match status {
-            DocStatus::Ok => match watermark(tx, &item.id, &item.known)? {
-                Some(_) => DocStatus::Ok,
-                None if removed_head(tx, &item.id, &item.known)? => repaired(&mut stats, &item.id),
-                None => DocStatus::Ok,
-            },
-            other => other,
+        let watermark = match status {
+            DocStatus::Ok => watermark(tx, &item.id, &item.known)?,
+            _ => Some(0),
         };
-        let (changes, more) = match &status {
+        let status = match (status, watermark) {
+            (DocStatus::Ok, None) if removed_head(tx, &item.id, &item.known)? => repaired(&mut stats, &item.id),
+            (status, _) => status,
+        };
+        let (changes, more, snapshot) = match &status {
             // The device drops its branch (or learns what to resend) and asks again.
-            DocStatus::NeedFrom | DocStatus::Rejected { .. } => (Vec::new(), false),
+            DocStatus::NeedFrom | DocStatus::Rejected { .. } => (Vec::new(), false, None),
             DocStatus::Ok => {
                 let pushed: HashSet<ChangeHash> = item.changes.iter().map(|c| c.hash).collect();
-                let watermark = watermark(tx, &item.id, &item.known)?.unwrap_or(0);
-                let page = page(tx, &item.id, watermark, &pushed, &mut budget)?;
+                let watermark = watermark.unwrap_or(0);
+                // A device that lacks much of the document starts from its saved form.
+                let snapshot = catch_up_snapshot(tx, &item.id, watermark, &mut budget)?;
+                let (after, last) = match &snapshot {
+                    Some(snapshot) => (snapshot.upto, Some(snapshot.last.clone())),
+                    None => (watermark, None),
+                };
+                let page = page(tx, &item.id, after, last, &pushed, &mut budget)?;
                 if page.more {
                     // What the device will hold after this page: everything up to its last change.
                     server_heads = match page.last {
@@ -144,10 +153,10 @@ pub fn answer(
                         None => item.known.clone(),
                     };
                 }
-                (page.changes, page.more)
+                (page.changes, page.more, snapshot.map(|s| ByteBuf::from(s.bytes)))
             }
         };
-        docs.push(DocPull { doc_id: item.id.clone(), status, changes, server_heads, more });
+        docs.push(DocPull { doc_id: item.id.clone(), status, changes, server_heads, more, snapshot });
     }
 
     let program_id = &program.program_id;
@@ -353,17 +362,49 @@ fn removed_head(tx: &dyn Tx, doc: &str, known: &[ByteBuf]) -> Result<bool, ApiEr
     Ok(false)
 }
 
+/// A document's saved form for a device that lacks much of it.
+struct Snapshot {
+    /// The last `doc_seq` it covers, and the hash of that change.
+    upto: i64,
+    last: Vec<u8>,
+    bytes: Vec<u8>,
+}
+
+/// The stored snapshot, when it covers at least [`CATCH_UP_CHANGES`] changes the device lacks and
+/// fits what is left of the response.
+fn catch_up_snapshot(tx: &dyn Tx, doc: &str, watermark: i64, budget: &mut usize) -> Result<Option<Snapshot>, ApiError> {
+    match tx.snapshot_upto(doc)? {
+        Some(upto) if upto >= watermark + CATCH_UP_CHANGES => {}
+        _ => return Ok(None),
+    }
+    let Some((upto, bytes)) = tx.snapshot(doc)? else { return Ok(None) };
+    let Some(last) = tx.change_at(doc, upto)? else { return Ok(None) };
+    if bytes.len() > *budget {
+        return Ok(None);
+    }
+    *budget -= bytes.len();
+    Ok(Some(Snapshot { upto, last, bytes }))
+}
+
 /// Changes for a response, in `doc_seq` order, within what is left of its byte budget.
 struct Page {
     changes: Vec<ByteBuf>,
     /// The budget ran out before the document's last change.
     more: bool,
-    /// The hash of the last change sent when the page is cut short.
+    /// The hash of the last change the device holds when the page is cut short.
     last: Option<Vec<u8>>,
 }
 
-fn page(tx: &dyn Tx, doc: &str, after: i64, skip: &HashSet<ChangeHash>, budget: &mut usize) -> Result<Page, ApiError> {
-    let mut page = Page { changes: Vec::new(), more: false, last: None };
+/// Changes after `after`; `last` is the change at `after` when the device will hold it.
+fn page(
+    tx: &dyn Tx,
+    doc: &str,
+    after: i64,
+    last: Option<Vec<u8>>,
+    skip: &HashSet<ChangeHash>,
+    budget: &mut usize,
+) -> Result<Page, ApiError> {
+    let mut page = Page { changes: Vec::new(), more: false, last };
     let mut cursor = after;
     loop {
         let rows = tx.changes_after(doc, cursor, ROWS_PER_READ)?;

@@ -8,7 +8,7 @@ use automerge::ActorId;
 use microcohort_core::sync::wire::{JoinResponse, PackFile, SyncResponse};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::documents::{saved_document, snapshot_document};
+use super::documents::{saved_document, snapshot_of};
 use super::graph_cache::GraphCache;
 use super::group_commit::GroupCommit;
 use super::operations::{self, JoinRequest};
@@ -220,6 +220,20 @@ impl Tx for Connection {
         Ok(self
             .prepare_cached("SELECT upto_seq, bytes FROM doc_snapshots WHERE doc_id = ?1")?
             .query_row([doc], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    fn snapshot_upto(&self, doc: &str) -> R<Option<i64>> {
+        Ok(self
+            .prepare_cached("SELECT upto_seq FROM doc_snapshots WHERE doc_id = ?1")?
+            .query_row([doc], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn change_at(&self, doc: &str, doc_seq: i64) -> R<Option<Vec<u8>>> {
+        Ok(self
+            .prepare_cached("SELECT hash FROM changes WHERE doc_id = ?1 AND doc_seq = ?2")?
+            .query_row(params![doc, doc_seq], |r| r.get(0))
             .optional()?)
     }
 
@@ -562,8 +576,9 @@ impl Storage for SqliteStorage {
         })?;
         let mut written = 0;
         for doc in &due {
-            // One short transaction per document, so syncs are never held up for long.
-            match self.write(|tx| snapshot_document(tx, doc)) {
+            // Built beside the writer; only storing it takes the writer, briefly.
+            let snapshot = self.read(|conn| snapshot_of(conn, doc));
+            match snapshot.and_then(|(upto, bytes)| self.write(|tx| tx.put_snapshot(doc, upto, &bytes))) {
                 Ok(()) => written += 1,
                 Err(err) => {
                     tracing::warn!(doc = %doc, error = %err.detail(), "compaction skipped a document; see `admin check`")

@@ -5,8 +5,11 @@
 //! by the cohort's members, one change each, as real devices would have synced them), then
 //! measures against a real server process:
 //! 1. no-op syncs (nothing new on either side): requests/s and latency percentiles;
-//! 2. syncs pushing one new feedback entry each;
-//! 3. a learner back after 7 offline days in an active cohort: one round trip, bytes down
+//! 2. syncs pushing one new feedback entry each, with 10 and with 50 clients at a time;
+//! 3. new devices fetching a week they have nothing of: bytes per week (as sent, and
+//!    gzip-compressed as devices receive them) against the week's own saved size, and weeks/s;
+//! 4. a new device's first sync of the cohort document and every week so far, in one request;
+//! 5. a learner back after 7 offline days in an active cohort: one round trip, bytes down
 //!    against the raw automerge change bytes it lacked;
 //!
 //! and the server's resident memory (now and at its peak) with those documents.
@@ -173,16 +176,16 @@ fn measure(
     name: &str,
     learners: &[Mutex<Learner>],
     server: &ServerProcess,
-    o: &Options,
+    (seconds, concurrency): (u64, usize),
     max_requests: usize,
     work: impl Fn(&mut KeepAlive, &mut Learner) -> u16 + Sync,
 ) {
     let done = AtomicUsize::new(0);
     let latencies = Mutex::new(Vec::new());
-    let deadline = Instant::now() + Duration::from_secs(o.seconds);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     std::thread::scope(|scope| {
-        for t in 0..o.concurrency {
+        for t in 0..concurrency {
             let (done, latencies, work) = (&done, &latencies, &work);
             scope.spawn(move || {
                 let mut http = KeepAlive::connect(server.address).expect("connect");
@@ -200,7 +203,7 @@ fn measure(
                     let status = work(&mut http, &mut learner);
                     mine.push(begin.elapsed());
                     assert_eq!(status, 200, "{name}: status {status}");
-                    i += o.concurrency;
+                    i += concurrency;
                 }
                 latencies.lock().unwrap().extend(mine);
             });
@@ -360,6 +363,11 @@ fn main() {
             }
         });
         members = slots.into_iter().map(|m| m.into_inner().unwrap()).collect();
+        // A server that has run a while has snapshots of its documents (its background
+        // compaction writes one after every 32 new changes).
+        let compacting = Instant::now();
+        let written = storage.compact(1).expect("compaction");
+        println!("snapshots of {written} documents written in {:.1} s", compacting.elapsed().as_secs_f64());
     }
     let learners: Vec<Mutex<Learner>> = members.into_iter().flatten().map(Mutex::new).collect();
     println!(
@@ -379,7 +387,7 @@ fn main() {
     let (rss, _) = memory_mb(pid);
     println!("server memory after start: {rss:.0} MB");
 
-    measure("no-op sync", &learners, &server, &o, 200_000, |http, l| {
+    measure("no-op sync", &learners, &server, (o.seconds, o.concurrency), 200_000, |http, l| {
         let cohort = &cohorts[l.cohort];
         sync_once(http, l, cohort, vec![]).0
     });
@@ -402,16 +410,63 @@ fn main() {
             }
         });
     }
-    measure("push one feedback", &learners, &server, &o, learners.len(), |http, l| {
-        let cohort = &cohorts[l.cohort];
-        let change = l.prepared.take().expect("one prepared change per learner");
-        sync_once(http, l, cohort, vec![ByteBuf::from(change)]).0
-    });
+    // Half the learners push with 10 clients at a time, the other half with 50.
+    let (first, second) = learners.split_at(learners.len() / 2);
+    for (part, clients) in [(first, 10), (second, 50)] {
+        let name = format!("push one feedback, {clients} clients");
+        measure(&name, part, &server, (o.seconds, clients), part.len(), |http, l| {
+            let cohort = &cohorts[l.cohort];
+            let change = l.prepared.take().expect("one prepared change per learner");
+            sync_once(http, l, cohort, vec![ByteBuf::from(change)]).0
+        });
+    }
     let (rss, peak) = memory_mb(pid);
     println!(
         "server memory with {} week documents of {} entries: {rss:.0} MB now, {peak:.0} MB at peak",
         o.cohorts, o.entries
     );
+
+    // New devices fetching a week they have nothing of: the server's snapshot and what came after.
+    let saved: Vec<usize> = cohorts.iter().map(|c| c.doc.lock().unwrap().save().len()).collect();
+    let fetched = Mutex::new((0usize, 0usize, 0usize, 0usize));
+    measure("cold fetch of a week", &learners, &server, (o.seconds, o.concurrency), 200_000, |http, l| {
+        let body = wire::encode(&request(&cohorts[l.cohort].doc_id(), &[], vec![]));
+        let (status, bytes) = http.post("/v1/sync", Some(&l.token), &body).expect("fetch");
+        let mut totals = fetched.lock().unwrap();
+        *totals = (totals.0 + 1, totals.1 + bytes.len(), totals.2 + gzipped(&bytes), totals.3 + saved[l.cohort]);
+        status
+    });
+    let (n, raw, zipped, save) = fetched.into_inner().unwrap();
+    println!(
+        "cold fetch: {} bytes per week ({} gzip-compressed, as devices receive it) for a saved document of {} bytes \
+         = {:.2}x ({:.2}x uncompressed)",
+        raw / n,
+        zipped / n,
+        save / n,
+        zipped as f64 / save as f64,
+        raw as f64 / save as f64
+    );
+
+    // A new device's first sync: the cohort document and every week so far, in one request.
+    {
+        let l = learners[0].lock().unwrap();
+        let cohort = &cohorts[l.cohort].id;
+        let docs = std::iter::once(DocId::cohort(cohort)).chain((0..=1).map(|w| DocId::week(cohort, w)));
+        let request = SyncRequest {
+            docs: docs.map(|d| DocPush { doc_id: d.to_string(), ..Default::default() }).collect(),
+            ..Default::default()
+        };
+        let mut http = KeepAlive::connect(server.address).expect("connect");
+        let began = Instant::now();
+        let (status, bytes) = http.post("/v1/sync", Some(&l.token), &wire::encode(&request)).expect("sync");
+        assert_eq!(status, 200);
+        println!(
+            "a new device's first sync (cohort document and weeks 0-1): {} bytes ({} gzip-compressed) in {:.1} ms",
+            bytes.len(),
+            gzipped(&bytes),
+            began.elapsed().as_secs_f64() * 1e3
+        );
+    }
 
     // A learner back after 7 offline days: the rest of their cohort gave feedback daily meanwhile.
     let in_first: Vec<&Mutex<Learner>> = learners.iter().filter(|l| l.lock().unwrap().cohort == 0).collect();
@@ -448,6 +503,14 @@ fn main() {
     drop(server);
     drop(private);
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// The size of a body as gzip sends it (what devices, which ask for it, receive).
+fn gzipped(bytes: &[u8]) -> usize {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).expect("compress");
+    encoder.finish().expect("compress").len()
 }
 
 fn tempfile_dir() -> PathBuf {
