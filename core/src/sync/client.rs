@@ -349,6 +349,7 @@ impl Client {
             practice_logs,
             prompts_since: self.program()?.pack.version,
             logs_since: link.logs_watermark,
+            accepts_snapshots: true,
         };
         Ok((request, more_to_send))
     }

@@ -30,6 +30,7 @@ pub struct CheckedRequest {
     pub practice_logs: Vec<WireLog>,
     pub prompts_since: u32,
     pub logs_since: u64,
+    pub accepts_snapshots: bool,
 }
 
 impl CheckedRequest {
@@ -129,6 +130,7 @@ pub fn check_request(cohort_id: &str, request: SyncRequest) -> Result<CheckedReq
         practice_logs: request.practice_logs,
         prompts_since: request.prompts_since,
         logs_since: request.logs_since,
+        accepts_snapshots: request.accepts_snapshots,
     })
 }
 

@@ -50,6 +50,10 @@ pub struct SyncRequest {
     pub prompts_since: u32,
     /// The server's practice-log sequence the device has seen (facilitators' devices).
     pub logs_since: u64,
+    /// The device takes a document's saved form (`DocPull::snapshot`) when it lacks much of it.
+    /// Devices that do not say so always receive changes.
+    #[serde(default)]
+    pub accepts_snapshots: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,7 +92,7 @@ pub struct DocPull {
     pub more: bool,
     /// For a device that lacks much of the document: the document as the server last saved it
     /// (compressed), to load before `changes`, which follow it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<ByteBuf>,
 }
 

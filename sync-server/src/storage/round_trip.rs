@@ -140,7 +140,10 @@ pub fn answer(
                 let pushed: HashSet<ChangeHash> = item.changes.iter().map(|c| c.hash).collect();
                 let watermark = watermark.unwrap_or(0);
                 // A device that lacks much of the document starts from its saved form.
-                let snapshot = catch_up_snapshot(tx, &item.id, watermark, &mut budget)?;
+                let snapshot = match request.accepts_snapshots {
+                    true => catch_up_snapshot(tx, &item.id, watermark, &mut budget)?,
+                    false => None,
+                };
                 let (after, last) = match &snapshot {
                     Some(snapshot) => (snapshot.upto, Some(snapshot.last.clone())),
                     None => (watermark, None),

@@ -127,6 +127,7 @@ fn request(doc_id: &str, known: &[ChangeHash], changes: Vec<ByteBuf>) -> SyncReq
         practice_logs: vec![],
         prompts_since: 1,
         logs_since: 0,
+        accepts_snapshots: true,
     }
 }
 
@@ -139,8 +140,11 @@ fn sync_once(http: &mut KeepAlive, learner: &mut Learner, cohort: &Cohort, chang
         let response: SyncResponse = wire::decode(&body).expect("response");
         let pull = &response.docs[0];
         assert_eq!(pull.status, DocStatus::Ok, "sync refused: {:?}", pull.status);
-        if !changes.is_empty() || !pull.changes.is_empty() {
+        if !changes.is_empty() || !pull.changes.is_empty() || pull.snapshot.is_some() {
             let mut doc = cohort.doc.lock().unwrap();
+            if let Some(saved) = &pull.snapshot {
+                doc.merge(&mut AutoCommit::load(saved).expect("the saved document loads")).expect("merge");
+            }
             apply(&mut doc, &changes);
             apply(&mut doc, &pull.changes);
         }
@@ -454,6 +458,7 @@ fn main() {
         let docs = std::iter::once(DocId::cohort(cohort)).chain((0..=1).map(|w| DocId::week(cohort, w)));
         let request = SyncRequest {
             docs: docs.map(|d| DocPush { doc_id: d.to_string(), ..Default::default() }).collect(),
+            accepts_snapshots: true,
             ..Default::default()
         };
         let mut http = KeepAlive::connect(server.address).expect("connect");
