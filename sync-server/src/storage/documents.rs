@@ -388,6 +388,7 @@ pub fn saved_and_reloaded(bytes: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// A cohort's program: what every sync needs.
+#[derive(Clone)]
 pub struct CohortProgram {
     pub program_id: String,
     pub title: String,

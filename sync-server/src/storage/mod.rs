@@ -77,6 +77,7 @@ macro_rules! admin_writes {
     };
 }
 
+pub mod admission;
 pub mod documents;
 pub mod graph_cache;
 pub mod group_commit;

@@ -356,6 +356,10 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
         self.first("SELECT upto_seq, bytes FROM doc_snapshots WHERE doc_id = $1", &[&doc], |r| (r.get(0), r.get(1)))
     }
 
+    fn last_seq(&self, doc: &str) -> R<Option<i64>> {
+        self.first("SELECT last_seq FROM docs WHERE doc_id = $1", &[&doc], |r| r.get(0))
+    }
+
     fn snapshot_upto(&self, doc: &str) -> R<Option<i64>> {
         self.first("SELECT upto_seq FROM doc_snapshots WHERE doc_id = $1", &[&doc], |r| r.get(0))
     }
@@ -677,7 +681,10 @@ impl Storage for PostgresStorage {
         // Nothing pushed: nothing locked or written (most syncs).
         if request.writes() {
             // The answer is read after the commit, outside the documents' locks.
-            let stored = self.write(|tx| round_trip::store(tx, &self.graphs, device, &request))?;
+            // Checked before the write transaction, which stores it under the documents' locks
+            // (or checks again a document written to meanwhile).
+            let checked = self.autocommit(|tx| round_trip::check(tx, &self.graphs, device, &request))?;
+            let stored = self.write(|tx| round_trip::store(tx, &self.graphs, device, &request, checked.clone()))?;
             self.autocommit(|tx| round_trip::answer(tx, device, &request, stored))
         } else {
             self.autocommit(|tx| round_trip::sync(tx, &self.graphs, device, &request))

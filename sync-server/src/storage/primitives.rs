@@ -125,6 +125,8 @@ pub trait Tx {
     fn changes_after(&self, doc: &str, after: i64, limit: i64) -> R<Vec<ChangeRecord>>;
     /// The latest snapshot: `(upto_seq, bytes)`.
     fn snapshot(&self, doc: &str) -> R<Option<(i64, Vec<u8>)>>;
+    /// The `doc_seq` of the document's newest change (`None` for a document never written).
+    fn last_seq(&self, doc: &str) -> R<Option<i64>>;
     /// The `upto_seq` of the latest snapshot, without its bytes.
     fn snapshot_upto(&self, doc: &str) -> R<Option<i64>>;
     /// The hash of the change stored at a `doc_seq`.

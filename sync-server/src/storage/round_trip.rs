@@ -5,27 +5,22 @@
 
 use std::collections::{HashMap, HashSet};
 
-use automerge::{ActorId, ChangeHash};
+use automerge::ChangeHash;
 use microcohort_core::docs::DocId;
 use microcohort_core::domain::roles::roles_for_week;
 use microcohort_core::domain::roster::Roster;
-use microcohort_core::policy::history::Layered;
-use microcohort_core::policy::{
-    ActorDirectory, CheckedChange, NewEntry, Owner, RejectReason, Submitter, check_history, is_genesis, validate,
-};
-use microcohort_core::sync::limits::{MAX_LOGS_PER_DAY, MAX_RESPONSE_CHANGE_BYTES, MAX_USER_BYTES_PER_DOC};
+use microcohort_core::policy::{RejectReason, Submitter};
+use microcohort_core::sync::limits::{MAX_LOGS_PER_DAY, MAX_RESPONSE_CHANGE_BYTES};
 use microcohort_core::sync::wire::{DocPull, DocStatus, SyncResponse, WireLog};
 use serde_bytes::ByteBuf;
 
-use super::documents::{
-    Bindings, CohortProgram, StoredHistory, StoredObjects, heads, internal, now_ms, pack_of, program_of_cohort, roster,
-    store_change, store_entries,
-};
+use super::admission::{self, Verdict};
+use super::documents::{Bindings, CohortProgram, heads, internal, now_ms, pack_of, program_of_cohort, roster};
 use super::graph_cache::GraphCache;
 use super::primitives::{NewLog, Tx};
 use super::{Device, SyncStats};
 use crate::error::ApiError;
-use microcohort_core::sync::request::{CheckedDoc, CheckedRequest};
+use microcohort_core::sync::request::CheckedRequest;
 
 /// Facilitators receive at most this many practice logs per round trip (the rest next time).
 const LOGS_PER_RESPONSE: i64 = 5000;
@@ -45,8 +40,51 @@ pub fn sync(
     device: &Device,
     request: &CheckedRequest,
 ) -> Result<(SyncResponse, SyncStats), ApiError> {
-    let stored = store(tx, graphs, device, request)?;
+    let checked = check(tx, graphs, device, request)?;
+    let stored = store(tx, graphs, device, request, checked)?;
     answer(tx, device, request, stored)
+}
+
+/// What the checking half of a round trip found, before anything is written.
+#[derive(Clone)]
+pub struct Checked {
+    program: CohortProgram,
+    /// Per document of the request: whether the user may edit its synthesis, and the verdict.
+    verdicts: Vec<(bool, Verdict)>,
+}
+
+/// The checking half, which writes nothing: the program's bounds, then each document's new
+/// changes against what is stored (see [`admission`](super::admission)).
+pub fn check(tx: &dyn Tx, graphs: &GraphCache, device: &Device, request: &CheckedRequest) -> Result<Checked, ApiError> {
+    let program = program_of_cohort(tx, &device.cohort_id)?;
+    let blueprint = &program.blueprint;
+    for item in &request.docs {
+        if let DocId::Week { week, .. } = item.doc
+            && week > blueprint.weeks
+        {
+            return Err(ApiError::NotFound(format!("{}: the program has no week {week}", item.id)));
+        }
+    }
+    // Roles matter only to changes; a sync that pushes none never reads the roster.
+    let roster = if request.writes() { roster(tx, &device.cohort_id)? } else { Roster::new(Vec::new()) };
+    let mut bindings = Bindings::new(tx);
+    let mut verdicts = Vec::with_capacity(request.docs.len());
+    for item in &request.docs {
+        let may_edit_synthesis = match item.doc {
+            DocId::Week { week, .. } => roles_for_week(blueprint, &roster, week).may_edit_synthesis(&device.user_id),
+            DocId::Cohort { .. } => false,
+        };
+        let verdict = match item.changes.is_empty() {
+            true => Verdict::Answer(DocStatus::Ok, None),
+            false => admission::check(tx, graphs, item, submitter(device, may_edit_synthesis), &mut bindings)?,
+        };
+        verdicts.push((may_edit_synthesis, verdict));
+    }
+    Ok(Checked { program, verdicts })
+}
+
+fn submitter(device: &Device, may_edit_synthesis: bool) -> Submitter<'_> {
+    Submitter { user_id: &device.user_id, facilitator: device.role == "facilitator", may_edit_synthesis }
 }
 
 /// What the write half of a round trip did.
@@ -57,19 +95,18 @@ pub struct Stored {
     stats: SyncStats,
 }
 
-/// The write half, in the storage's write transaction: checks and stores each document's new
-/// changes (all or nothing per document) and the practice logs.
-pub fn store(tx: &dyn Tx, graphs: &GraphCache, device: &Device, request: &CheckedRequest) -> Result<Stored, ApiError> {
-    let program = program_of_cohort(tx, &device.cohort_id)?;
-    let (program_id, blueprint) = (&program.program_id, &program.blueprint);
-    for item in &request.docs {
-        if let DocId::Week { week, .. } = item.doc
-            && week > blueprint.weeks
-        {
-            return Err(ApiError::NotFound(format!("{}: the program has no week {week}", item.id)));
-        }
-    }
-    check_logs(tx, device, request, program_id, blueprint)?;
+/// The write half, in the storage's write transaction: stores what was checked (all or nothing
+/// per document; a document written to since it was checked is checked again here) and the
+/// practice logs.
+pub fn store(
+    tx: &dyn Tx,
+    graphs: &GraphCache,
+    device: &Device,
+    request: &CheckedRequest,
+    checked: Checked,
+) -> Result<Stored, ApiError> {
+    let Checked { program, verdicts } = checked;
+    check_logs(tx, device, request, &program.program_id, &program.blueprint)?;
     // Every document this request may write is locked up front, in one order for all requests,
     // so concurrent writers to several documents never wait on each other in a cycle.
     let mut writes: Vec<&str> = request.docs.iter().filter(|w| !w.changes.is_empty()).map(|w| w.id.as_str()).collect();
@@ -78,19 +115,23 @@ pub fn store(tx: &dyn Tx, graphs: &GraphCache, device: &Device, request: &Checke
         tx.lock_doc(doc)?;
     }
 
-    // Roles matter only to changes; a sync that pushes none never reads the roster.
-    let roster = if request.writes() { roster(tx, &device.cohort_id)? } else { Roster::new(Vec::new()) };
-    let facilitator = device.role == "facilitator";
     let mut stats = SyncStats::default();
     let mut statuses = Vec::with_capacity(request.docs.len());
     let mut bindings = Bindings::new(tx);
-    for item in &request.docs {
-        let may_edit_synthesis = match item.doc {
-            DocId::Week { week, .. } => roles_for_week(blueprint, &roster, week).may_edit_synthesis(&device.user_id),
-            DocId::Cohort { .. } => false,
+    for (item, (may_edit_synthesis, verdict)) in request.docs.iter().zip(verdicts) {
+        let verdict = match verdict {
+            Verdict::Store(admitted) if !admission::still_valid(tx, item, &device.user_id, &admitted)? => {
+                admission::check(tx, graphs, item, submitter(device, may_edit_synthesis), &mut bindings)?
+            }
+            verdict => verdict,
         };
-        let submitter = Submitter { user_id: &device.user_id, facilitator, may_edit_synthesis };
-        statuses.push(accept_changes(tx, graphs, item, submitter, &mut bindings, &mut stats)?);
+        statuses.push(match verdict {
+            Verdict::Store(admitted) => admission::write(tx, item, &device.user_id, admitted, &mut stats)?,
+            Verdict::Answer(status, reason) => {
+                stats.rejected.extend(reason);
+                status
+            }
+        });
     }
 
     let mut acked = Vec::with_capacity(request.practice_logs.len());
@@ -226,119 +267,10 @@ fn check_logs(
     Ok(())
 }
 
-fn rejected(stats: &mut SyncStats, reason: RejectReason, detail: String) -> DocStatus {
-    stats.rejected.push(reason);
-    DocStatus::Rejected { reason: reason.as_str().into(), detail }
-}
-
-/// The answer to a device whose copy holds changes `admin repair` removed: it drops its copy,
-/// fetches the server's and replays its user's unsent work.
+/// The answer to a device whose copy holds changes `admin repair` removed.
 fn repaired(stats: &mut SyncStats, doc: &str) -> DocStatus {
-    let detail = format!("{doc} was repaired on the server; fetch it again");
-    rejected(stats, RejectReason::Repaired, detail)
-}
-
-/// Validates a document's new changes, proves its history stays well formed with them, and
-/// stores them: all or nothing.
-fn accept_changes(
-    tx: &dyn Tx,
-    graphs: &GraphCache,
-    item: &CheckedDoc,
-    submitter: Submitter<'_>,
-    bindings: &mut Bindings<'_>,
-    stats: &mut SyncStats,
-) -> Result<DocStatus, ApiError> {
-    let mut fresh: Vec<&CheckedChange> = Vec::new();
-    for change in &item.changes {
-        if tx.change_seq(&item.id, &change.hash.0)?.is_none() && !fresh.iter().any(|c| c.hash == change.hash) {
-            fresh.push(change);
-        }
-    }
-    if fresh.is_empty() {
-        return Ok(DocStatus::Ok);
-    }
-    let mut objects = StoredObjects::new(tx, &item.doc, &item.id);
-    let stored = StoredHistory::new(tx, &item.id, graphs);
-    let mut history = Layered::new(&stored);
-    let mut accepted: Vec<(&CheckedChange, Vec<NewEntry>)> = Vec::new();
-    // Actors this document's batch binds to the submitter (undone if the batch is refused).
-    let mut new_actors: Vec<ActorId> = Vec::new();
-    let mut bytes = 0i64;
-    for change in fresh {
-        for dep in change.change.deps() {
-            let known = accepted.iter().any(|(c, _)| c.hash == *dep) || tx.change_seq(&item.id, &dep.0)?.is_some();
-            if !known && tx.was_removed(&item.id, &dep.0)? {
-                return Ok(repaired(stats, &item.id));
-            }
-            if !known {
-                return Ok(DocStatus::NeedFrom);
-            }
-        }
-        // The genesis is accepted only verbatim (the validator's first rule): it is the root.
-        let genesis = is_genesis(&item.doc, &change.change);
-        let verdict = validate(&item.doc, change, submitter, &*bindings, &objects).and_then(|created| {
-            if !genesis {
-                check_history(change, &history)?;
-            }
-            Ok(created)
-        });
-        // A failed database read is an error of ours, not a reason to refuse the device.
-        bindings.error.take()?;
-        objects.error.take()?;
-        stored.error.take()?;
-        let created = match verdict {
-            Ok(created) => created,
-            Err(rejection) => {
-                for actor in &new_actors {
-                    bindings.pending.remove(actor);
-                }
-                tracing::info!(doc = %item.id, user = submitter.user_id, reason = rejection.reason.as_str(), detail = %rejection.detail, "change rejected");
-                return Ok(rejected(stats, rejection.reason, rejection.detail));
-            }
-        };
-        for entry in &created {
-            objects.add_entry(entry);
-        }
-        history.added.add_checked(change);
-        if !genesis {
-            bytes += change.change.raw_bytes().len() as i64;
-            if bindings.owner_of(change.change.actor_id()).is_none() {
-                new_actors.push(change.change.actor_id().clone());
-                bindings.pending.insert(change.change.actor_id().clone(), Owner::User(submitter.user_id.to_owned()));
-            }
-        }
-        accepted.push((change, created));
-    }
-    let used = tx.user_doc_bytes(&item.id, submitter.user_id)?;
-    if used + bytes > MAX_USER_BYTES_PER_DOC as i64 {
-        return Err(ApiError::TooLarge(format!(
-            "{}: this would store more than {MAX_USER_BYTES_PER_DOC} bytes of one user's changes in one document (quota)",
-            item.id
-        )));
-    }
-    for (change, created) in &accepted {
-        if store_change(tx, &item.id, &change.change)? == 1 {
-            stats.documents_created += 1;
-        }
-        store_entries(tx, &item.id, created)?;
-        if is_genesis(&item.doc, &change.change) {
-            // Genesis actors are the server's, whoever sent the genesis.
-            tx.bind_actor(change.change.actor_id().to_bytes(), None)?;
-        }
-    }
-    if bytes > 0 {
-        tx.add_user_doc_bytes(&item.id, submitter.user_id, bytes)?;
-    }
-    for actor in &new_actors {
-        tx.bind_actor(actor.to_bytes(), Some(submitter.user_id))?;
-        // Another server process may have bound the actor first; the changes were judged as
-        // the submitter's, so judge them again.
-        if tx.actor_owner(actor.to_bytes())? != Some(Some(submitter.user_id.to_owned())) {
-            return Err(tx.lost_race(format!("actor {actor} was bound concurrently")));
-        }
-    }
-    stats.changes_stored += accepted.len() as u64;
-    Ok(DocStatus::Ok)
+    stats.rejected.push(RejectReason::Repaired);
+    admission::repaired(doc)
 }
 
 /// The newest `doc_seq` among the heads a device was given; every change up to it was stored

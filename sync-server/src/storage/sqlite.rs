@@ -39,6 +39,8 @@ pub struct SqliteStorage {
 
 /// Idle reader connections kept open.
 const READERS_KEPT: usize = 8;
+/// The writer connection's page cache.
+const WRITER_CACHE_KIB: i64 = 32 * 1024;
 
 /// A connection with the settings every one of the server's connections needs.
 fn connect(path: &Path) -> Result<Connection, ApiError> {
@@ -58,6 +60,9 @@ impl SqliteStorage {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: a change the server acknowledged survives a power cut, not only a crash.
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // Every write goes through this connection: its index pages stay cached (the readers
+        // keep SQLite's default 2 MiB each).
+        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         super::schema::migrate(&mut conn).map_err(ApiError::Internal)?;
         let stored: Option<Vec<u8>> =
             conn.query_row("SELECT value FROM meta WHERE key = 'server_actor'", [], |r| r.get(0)).optional()?;
@@ -220,6 +225,13 @@ impl Tx for Connection {
         Ok(self
             .prepare_cached("SELECT upto_seq, bytes FROM doc_snapshots WHERE doc_id = ?1")?
             .query_row([doc], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    fn last_seq(&self, doc: &str) -> R<Option<i64>> {
+        Ok(self
+            .prepare_cached("SELECT last_seq FROM docs WHERE doc_id = ?1")?
+            .query_row([doc], |r| r.get(0))
             .optional()?)
     }
 
@@ -543,9 +555,16 @@ impl Storage for SqliteStorage {
         if request.writes() {
             // Stored in a transaction shared with the other writes of the moment; answered
             // after it committed, outside the writer's lock.
+            // Checked beside the writer, on one consistent view of what is committed; the
+            // writer stores it, or checks again a document written to meanwhile.
+            let checked = self.read(|conn| {
+                let view = conn.unchecked_transaction()?;
+                round_trip::check(&*view, &self.graphs, device, &request)
+            })?;
             let request = Arc::new(request);
             let (graphs, writer, work) = (self.graphs.clone(), device.clone(), request.clone());
-            let stored = self.group.run(&self.writer, move |conn| round_trip::store(conn, &graphs, &writer, &work))?;
+            let stored =
+                self.group.run(&self.writer, move |conn| round_trip::store(conn, &graphs, &writer, &work, checked))?;
             self.read(|conn| round_trip::answer(conn, device, &request, stored))
         } else {
             // Nothing pushed: read beside the writer (most syncs).
@@ -740,5 +759,69 @@ mod tests {
         storage.remove_member("c1", &joined.user_id, Some(start + Days::new(2))).unwrap();
         let after_leaving = storage.set_joined_on("c1", &joined.user_id, start + Days::new(3));
         assert!(matches!(after_leaving, Err(ApiError::BadRequest(_))));
+    }
+
+    #[test]
+    fn a_batch_checked_before_another_write_to_its_document_is_checked_again() {
+        use automerge::transaction::{CommitOptions, Transactable};
+        use automerge::{ROOT, ReadDoc};
+        use microcohort_core::docs::{DocId, genesis};
+        use microcohort_core::sync::request::check_request;
+        use microcohort_core::sync::wire::{DocPush, DocStatus, SyncRequest};
+        use serde_bytes::ByteBuf;
+
+        let dir = tempfile::tempdir().unwrap();
+        let storage = with_cohort(dir.path(), chrono::Utc::now().date_naive());
+        let j = join(&storage, "A");
+        let device = Device { device_id: j.device_id, user_id: j.user_id, cohort_id: j.cohort_id, role: j.role };
+        let doc = DocId::week("c1", 1);
+        let request = |changes: Vec<&[u8]>| {
+            let push = DocPush {
+                doc_id: doc.to_string(),
+                changes: changes.into_iter().map(|c| ByteBuf::from(c.to_vec())).collect(),
+                ..Default::default()
+            };
+            check_request("c1", SyncRequest { docs: vec![push], ..Default::default() }).unwrap()
+        };
+        let mut week = genesis(&doc);
+        let genesis_change = week.get_changes(&[]).pop().unwrap();
+        let (stored, _) = storage.sync(&device, request(vec![genesis_change.raw_bytes()])).unwrap();
+        assert_eq!(stored.docs[0].status, DocStatus::Ok);
+        // Two phones of one actor (a forged clone) each write change 1 of that actor.
+        let actor = ActorId::random();
+        week.set_actor(actor.clone());
+        let entry = |week: &mut automerge::AutoCommit, key: &str| {
+            let feedback = week.get(ROOT, "feedback").unwrap().unwrap().1;
+            let entry =
+                week.put_object(&feedback, format!("{}/{key}", device.user_id), automerge::ObjType::Map).unwrap();
+            week.put(&entry, "body", "words").unwrap();
+            week.put(&entry, "created_at", 0i64).unwrap();
+            let hash = week.commit_with(CommitOptions::default().with_time(0)).unwrap();
+            week.get_change_by_hash(&hash).unwrap()
+        };
+        let mut other = week.fork();
+        other.set_actor(actor);
+        let (first, second) = (entry(&mut week, "f1"), entry(&mut other, "f2"));
+        let (first, second) = (request(vec![first.raw_bytes()]), request(vec![second.raw_bytes()]));
+        // Both are checked against the same committed state, and each alone passes...
+        let view = |r: &CheckedRequest| storage.read(|c| round_trip::check(c, &storage.graphs, &device, r)).unwrap();
+        let (checked_first, checked_second) = (view(&first), view(&second));
+        let write = |r: &CheckedRequest, checked| {
+            let stored = storage.write(|tx| round_trip::store(tx, &storage.graphs, &device, r, checked)).unwrap();
+            storage.read(|c| round_trip::answer(c, &device, r, stored)).unwrap()
+        };
+        // ...but once the first is stored, the second is checked again and refused.
+        let (answer, _) = write(&first, checked_first);
+        assert_eq!(answer.docs[0].status, DocStatus::Ok);
+        let (answer, stats) = write(&second, checked_second);
+        assert!(
+            matches!(&answer.docs[0].status, DocStatus::Rejected { reason, .. } if reason == "bad_seq"),
+            "{answer:?}"
+        );
+        assert_eq!(stats.changes_stored, 0);
+        let (bytes, _) = storage.saved_document(&doc.to_string()).unwrap();
+        let saved = guard::load(&bytes).unwrap();
+        let feedback = saved.get(ROOT, "feedback").unwrap().unwrap().1;
+        assert_eq!(saved.keys(&feedback).count(), 1, "one change numbered 1 by that actor is stored, not two");
     }
 }

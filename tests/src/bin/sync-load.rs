@@ -19,8 +19,8 @@
 //! SQLite default), `--database-url URL` against an existing, empty one.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use automerge::transaction::{CommitOptions, Transactable};
@@ -29,6 +29,10 @@ use microcohort_core::docs::{DocId, genesis};
 use microcohort_core::sync::wire::{self, DocPush, DocStatus, SyncRequest, SyncResponse};
 use microcohort_server::admin::{NewProgram, create_program};
 use microcohort_server::auth;
+use microcohort_server::report::postgres_sql::PostgresSql;
+use microcohort_server::report::sqlite_sql::SqliteSql;
+use microcohort_server::report::store::ReportStore;
+use microcohort_server::report::store::Sql;
 use microcohort_server::storage::postgres::PostgresStorage;
 use microcohort_server::storage::sqlite::SqliteStorage;
 use microcohort_server::storage::{Device, Storage};
@@ -86,11 +90,26 @@ fn options() -> Options {
 struct Cohort {
     id: String,
     doc: Mutex<AutoCommit>,
+    /// Changes synced but not applied yet: each phone applies what it receives, so the load
+    /// generator (on the server's machine) applies them only when it next needs the document.
+    arrived: Mutex<Vec<ByteBuf>>,
 }
 
 impl Cohort {
+    fn new(id: String) -> Self {
+        Self { doc: Mutex::new(genesis(&DocId::week(&id, 1))), arrived: Mutex::default(), id }
+    }
+
     fn doc_id(&self) -> String {
         DocId::week(&self.id, 1).to_string()
+    }
+
+    /// The document with every change synced so far.
+    fn doc(&self) -> std::sync::MutexGuard<'_, AutoCommit> {
+        let mut doc = self.doc.lock().unwrap();
+        let arrived = std::mem::take(&mut *self.arrived.lock().unwrap());
+        apply(&mut doc, &arrived);
+        doc
     }
 }
 
@@ -140,14 +159,12 @@ fn sync_once(http: &mut KeepAlive, learner: &mut Learner, cohort: &Cohort, chang
         let response: SyncResponse = wire::decode(&body).expect("response");
         let pull = &response.docs[0];
         assert_eq!(pull.status, DocStatus::Ok, "sync refused: {:?}", pull.status);
-        if !changes.is_empty() || !pull.changes.is_empty() || pull.snapshot.is_some() {
-            let mut doc = cohort.doc.lock().unwrap();
-            if let Some(saved) = &pull.snapshot {
-                doc.merge(&mut AutoCommit::load(saved).expect("the saved document loads")).expect("merge");
-            }
-            apply(&mut doc, &changes);
-            apply(&mut doc, &pull.changes);
+        if let Some(saved) = &pull.snapshot {
+            cohort.doc().merge(&mut AutoCommit::load(saved).expect("the saved document loads")).expect("merge");
         }
+        let mut arrived = cohort.arrived.lock().unwrap();
+        arrived.extend(changes);
+        arrived.extend(pull.changes.iter().cloned());
         learner.known = pull.server_heads.iter().map(|h| ChangeHash::try_from(h.as_slice()).expect("hash")).collect();
     }
     (status, body.len())
@@ -239,7 +256,7 @@ fn push(storage: &dyn Storage, learner: &Learner, doc_id: &str, known: &[ChangeH
 fn seed_week(storage: &dyn Storage, cohort: &Cohort, members: &mut [Learner], entries: usize) {
     const ROUNDS: usize = 3;
     let doc_id = cohort.doc_id();
-    let mut doc = cohort.doc.lock().unwrap();
+    let mut doc = cohort.doc();
     let size = members.len();
     let mut written = 0;
     let before_last = entries.saturating_sub(1);
@@ -305,19 +322,14 @@ fn main() {
 
     // Seed programs, cohorts, members and their week documents through the storage library.
     let seeding = Instant::now();
-    let cohorts: Vec<Cohort> = (0..o.cohorts)
-        .map(|c| {
-            let id = format!("c{c}");
-            Cohort { doc: Mutex::new(genesis(&DocId::week(&id, 1))), id }
-        })
-        .collect();
+    let cohorts: Vec<Cohort> = (0..o.cohorts).map(|c| Cohort::new(format!("c{c}"))).collect();
     let mut members: Vec<Vec<Learner>> = (0..o.cohorts).map(|_| Vec::new()).collect();
     {
-        let storage: Box<dyn Storage> = match &url {
-            Some(url) => Box::new(PostgresStorage::open(url, 4).expect("PostgreSQL storage")),
-            None => Box::new(SqliteStorage::open(&data.join("microcohort.sqlite")).expect("storage")),
+        let shared: Arc<dyn Storage> = match &url {
+            Some(url) => Arc::new(PostgresStorage::open(url, 4).expect("PostgreSQL storage")),
+            None => Arc::new(SqliteStorage::open(&data.join("microcohort.sqlite")).expect("storage")),
         };
-        let storage = storage.as_ref();
+        let storage = shared.as_ref();
         let program = NewProgram {
             id: "p1",
             title: "Load",
@@ -372,6 +384,14 @@ fn main() {
         let compacting = Instant::now();
         let written = storage.compact(1).expect("compaction");
         println!("snapshots of {written} documents written in {:.1} s", compacting.elapsed().as_secs_f64());
+        // ... and report tables caught up with its documents (its background refresh keeps them so).
+        let sql: Box<dyn Sql> = match &url {
+            Some(url) => Box::new(PostgresSql::open(url).expect("report tables")),
+            None => Box::new(SqliteSql::open(&data.join("microcohort.sqlite")).expect("report tables")),
+        };
+        let refreshing = Instant::now();
+        let read = ReportStore::new(sql, shared.clone()).refresh().expect("report refresh");
+        println!("reports caught up with {read} documents in {:.1} s", refreshing.elapsed().as_secs_f64());
     }
     let learners: Vec<Mutex<Learner>> = members.into_iter().flatten().map(Mutex::new).collect();
     println!(
@@ -404,7 +424,7 @@ fn main() {
                     while let Some(learner) = learners.get(next.fetch_add(1, Ordering::Relaxed)) {
                         let mut l = learner.lock().unwrap();
                         // Each on its own copy of the week as it was seeded: concurrent writes.
-                        let mut fork = cohorts[l.cohort].doc.lock().unwrap().fork();
+                        let mut fork = cohorts[l.cohort].doc().fork();
                         let n = l.entries + 1;
                         let (actor, user) = (l.actor.clone(), l.device.user_id.clone());
                         l.prepared = Some(feedback_change(&mut fork, &actor, &user, n));
@@ -431,7 +451,7 @@ fn main() {
     );
 
     // New devices fetching a week they have nothing of: the server's snapshot and what came after.
-    let saved: Vec<usize> = cohorts.iter().map(|c| c.doc.lock().unwrap().save().len()).collect();
+    let saved: Vec<usize> = cohorts.iter().map(|c| c.doc().save().len()).collect();
     let fetched = Mutex::new((0usize, 0usize, 0usize, 0usize));
     measure("cold fetch of a week", &learners, &server, (o.seconds, o.concurrency), 200_000, |http, l| {
         let body = wire::encode(&request(&cohorts[l.cohort].doc_id(), &[], vec![]));
@@ -483,7 +503,7 @@ fn main() {
         for member in active {
             let mut l = member.lock().unwrap();
             let changes: Vec<ByteBuf> = {
-                let mut doc = cohort.doc.lock().unwrap();
+                let mut doc = cohort.doc();
                 (0..4)
                     .map(|k| {
                         let n = l.entries + 1 + k;
@@ -496,8 +516,7 @@ fn main() {
         }
     }
     let mut back = returning.lock().unwrap();
-    let lacked: usize =
-        cohort.doc.lock().unwrap().get_changes(&lacked_before).iter().map(|c| c.raw_bytes().len()).sum();
+    let lacked: usize = cohort.doc().get_changes(&lacked_before).iter().map(|c| c.raw_bytes().len()).sum();
     let (status, bytes_down) = sync_once(&mut http, &mut back, cohort, vec![]);
     assert_eq!(status, 200);
     println!(
