@@ -40,9 +40,19 @@ pub fn sync(
     device: &Device,
     request: &CheckedRequest,
 ) -> Result<(SyncResponse, SyncStats), ApiError> {
-    let checked = check(tx, graphs, device, request)?;
-    let stored = store(tx, graphs, device, request, checked)?;
+    let stored = check_and_store(tx, graphs, device, request)?;
     answer(tx, device, request, stored)
+}
+
+/// Checks and stores in one transaction (nothing can move in between).
+pub fn check_and_store(
+    tx: &dyn Tx,
+    graphs: &GraphCache,
+    device: &Device,
+    request: &CheckedRequest,
+) -> Result<Stored, ApiError> {
+    let checked = check(tx, graphs, device, request)?;
+    write_checked(tx, graphs, device, request, checked, false)
 }
 
 /// What the checking half of a round trip found, before anything is written.
@@ -95,15 +105,26 @@ pub struct Stored {
     stats: SyncStats,
 }
 
-/// The write half, in the storage's write transaction: stores what was checked (all or nothing
-/// per document; a document written to since it was checked is checked again here) and the
-/// practice logs.
+/// The write half, in the storage's write transaction, of a request checked in an earlier one:
+/// stores what was checked (all or nothing per document; a document written to since it was
+/// checked is checked again here) and the practice logs.
 pub fn store(
     tx: &dyn Tx,
     graphs: &GraphCache,
     device: &Device,
     request: &CheckedRequest,
     checked: Checked,
+) -> Result<Stored, ApiError> {
+    write_checked(tx, graphs, device, request, checked, true)
+}
+
+fn write_checked(
+    tx: &dyn Tx,
+    graphs: &GraphCache,
+    device: &Device,
+    request: &CheckedRequest,
+    checked: Checked,
+    checked_earlier: bool,
 ) -> Result<Stored, ApiError> {
     let Checked { program, verdicts } = checked;
     check_logs(tx, device, request, &program.program_id, &program.blueprint)?;
@@ -120,7 +141,9 @@ pub fn store(
     let mut bindings = Bindings::new(tx);
     for (item, (may_edit_synthesis, verdict)) in request.docs.iter().zip(verdicts) {
         let verdict = match verdict {
-            Verdict::Store(admitted) if !admission::still_valid(tx, item, &device.user_id, &admitted)? => {
+            Verdict::Store(admitted)
+                if checked_earlier && !admission::still_valid(tx, item, &device.user_id, &admitted)? =>
+            {
                 admission::check(tx, graphs, item, submitter(device, may_edit_synthesis), &mut bindings)?
             }
             verdict => verdict,

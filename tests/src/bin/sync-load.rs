@@ -19,6 +19,8 @@
 //! SQLite default), `--database-url URL` against an existing, empty one.
 
 use std::path::PathBuf;
+
+use rand::seq::SliceRandom;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -195,7 +197,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// Runs `work` on `concurrency` threads for `seconds`, each thread owning a slice of learners.
 fn measure(
     name: &str,
-    learners: &[Mutex<Learner>],
+    learners: &[&Mutex<Learner>],
     server: &ServerProcess,
     (seconds, concurrency): (u64, usize),
     max_requests: usize,
@@ -411,7 +413,8 @@ fn main() {
     let (rss, _) = memory_mb(pid);
     println!("server memory after start: {rss:.0} MB");
 
-    measure("no-op sync", &learners, &server, (o.seconds, o.concurrency), 200_000, |http, l| {
+    let everyone: Vec<&Mutex<Learner>> = learners.iter().collect();
+    measure("no-op sync", &everyone, &server, (o.seconds, o.concurrency), 200_000, |http, l| {
         let cohort = &cohorts[l.cohort];
         sync_once(http, l, cohort, vec![]).0
     });
@@ -434,8 +437,11 @@ fn main() {
             }
         });
     }
-    // Half the learners push with 10 clients at a time, the other half with 50.
-    let (first, second) = learners.split_at(learners.len() / 2);
+    // Half the learners push with 10 clients at a time, the other half with 50, in random order:
+    // a moment's writes come from across the program, not from one cohort's members at once.
+    let mut shuffled = everyone.clone();
+    shuffled.shuffle(&mut rand::rng());
+    let (first, second) = shuffled.split_at(shuffled.len() / 2);
     for (part, clients) in [(first, 10), (second, 50)] {
         let name = format!("push one feedback, {clients} clients");
         measure(&name, part, &server, (o.seconds, clients), part.len(), |http, l| {
@@ -453,7 +459,7 @@ fn main() {
     // New devices fetching a week they have nothing of: the server's snapshot and what came after.
     let saved: Vec<usize> = cohorts.iter().map(|c| c.doc().save().len()).collect();
     let fetched = Mutex::new((0usize, 0usize, 0usize, 0usize));
-    measure("cold fetch of a week", &learners, &server, (o.seconds, o.concurrency), 200_000, |http, l| {
+    measure("cold fetch of a week", &everyone, &server, (o.seconds, o.concurrency), 200_000, |http, l| {
         let body = wire::encode(&request(&cohorts[l.cohort].doc_id(), &[], vec![]));
         let (status, bytes) = http.post("/v1/sync", Some(&l.token), &body).expect("fetch");
         let mut totals = fetched.lock().unwrap();
@@ -479,6 +485,8 @@ fn main() {
         let request = SyncRequest {
             docs: docs.map(|d| DocPush { doc_id: d.to_string(), ..Default::default() }).collect(),
             accepts_snapshots: true,
+            // The prompt pack came with the join.
+            prompts_since: 1,
             ..Default::default()
         };
         let mut http = KeepAlive::connect(server.address).expect("connect");
