@@ -1,8 +1,9 @@
 //! Admitting a document's new changes in two steps: checking them (who may write what, and that
 //! the document's history stays well formed) and writing them. Checking reads a lot and writes
-//! nothing, so it runs before the writer's lock; it records the document's version as it saw
-//! it, and the write, under the lock, stores what was admitted only if the document is still at
-//! that version, and checks again otherwise.
+//! nothing, so it may run before the write transaction (PostgreSQL does): it records the
+//! document's version as it saw it, and the write, under the document's lock, stores what was
+//! admitted only if the document is still at that version, and checks again otherwise. The
+//! embedded database runs both steps in its writer's transaction (see `round_trip`).
 
 use std::collections::HashSet;
 
