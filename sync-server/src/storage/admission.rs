@@ -39,7 +39,9 @@ pub struct Admitted {
     changes: Vec<(usize, Vec<NewEntry>)>,
     /// Bytes of the submitter's own changes among them (counted against the quota).
     bytes: i64,
-    seen: DocVersion,
+    /// The document's version when checked for a later transaction; `None` when checked in
+    /// the transaction that writes them.
+    seen: Option<DocVersion>,
 }
 
 /// Where a document stands: any change stored or removed moves it.
@@ -54,15 +56,16 @@ pub fn version(tx: &dyn Tx, doc: &str) -> Result<DocVersion, ApiError> {
 }
 
 /// Checks a document's new changes against what is stored: all or nothing. Actors it would bind
-/// stay pending in `bindings` for the request's later documents.
+/// stay pending in `bindings` for the request's later documents. `seen` is the document's
+/// version read before, when the changes will be written in a later transaction.
 pub fn check(
     tx: &dyn Tx,
     graphs: &GraphCache,
     item: &CheckedDoc,
     submitter: Submitter<'_>,
     bindings: &mut Bindings<'_>,
+    seen: Option<DocVersion>,
 ) -> Result<Verdict, ApiError> {
-    let seen = version(tx, &item.id)?;
     let mut fresh: Vec<usize> = Vec::new();
     let mut hashes = HashSet::new();
     for (i, change) in item.changes.iter().enumerate() {
@@ -131,21 +134,15 @@ pub fn check(
     Ok(Verdict::Store(Admitted { changes: admitted, bytes, seen }))
 }
 
-/// Whether what was admitted still holds (the caller holds the document's lock): nothing was
-/// stored in or removed from the document since it was checked, and no one else has bound the
-/// changes' actors meanwhile.
+/// Whether what was admitted still holds (the caller holds the document's lock): it was checked
+/// in this transaction, or nothing was stored in or removed from the document since, and no one
+/// else has bound the changes' actors meanwhile.
 pub fn still_valid(tx: &dyn Tx, item: &CheckedDoc, user_id: &str, admitted: &Admitted) -> Result<bool, ApiError> {
-    if version(tx, &item.id)? != admitted.seen {
+    let Some(seen) = &admitted.seen else { return Ok(true) };
+    if version(tx, &item.id)? != *seen {
         return Ok(false);
     }
-    let mut actors: Vec<&ActorId> = Vec::new();
-    for (i, _) in &admitted.changes {
-        let change = &item.changes[*i].change;
-        if !is_genesis(&item.doc, change) && !actors.contains(&change.actor_id()) {
-            actors.push(change.actor_id());
-        }
-    }
-    for actor in actors {
+    for actor in submitter_actors(item, admitted) {
         match tx.actor_owner(actor.to_bytes())? {
             None => {}
             Some(Some(owner)) if owner == user_id => {}
@@ -171,7 +168,6 @@ pub fn write(
             item.id
         )));
     }
-    let mut actors: Vec<&ActorId> = Vec::new();
     for (i, created) in &admitted.changes {
         let change = &item.changes[*i].change;
         if store_change(tx, &item.id, change)? == 1 {
@@ -181,14 +177,12 @@ pub fn write(
         if is_genesis(&item.doc, change) {
             // Genesis actors are the server's, whoever sent the genesis.
             tx.bind_actor(change.actor_id().to_bytes(), None)?;
-        } else if !actors.contains(&change.actor_id()) {
-            actors.push(change.actor_id());
         }
     }
     if admitted.bytes > 0 {
         tx.add_user_doc_bytes(&item.id, user_id, admitted.bytes)?;
     }
-    for actor in actors {
+    for actor in submitter_actors(item, &admitted) {
         tx.bind_actor(actor.to_bytes(), Some(user_id))?;
         // The checks judged these changes as the submitter's: a binding made since by anyone else
         // (another request, another server process) voids them.
@@ -198,6 +192,18 @@ pub fn write(
     }
     stats.changes_stored += admitted.changes.len() as u64;
     Ok(DocStatus::Ok)
+}
+
+/// The actors of the admitted changes other than the genesis, each once: the submitter's.
+fn submitter_actors<'a>(item: &'a CheckedDoc, admitted: &Admitted) -> Vec<&'a ActorId> {
+    let mut actors: Vec<&ActorId> = Vec::new();
+    for (i, _) in &admitted.changes {
+        let change = &item.changes[*i].change;
+        if !is_genesis(&item.doc, change) && !actors.contains(&change.actor_id()) {
+            actors.push(change.actor_id());
+        }
+    }
+    actors
 }
 
 /// The answer to a device whose copy holds changes `admin repair` removed: it drops its copy,

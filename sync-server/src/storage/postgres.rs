@@ -680,9 +680,9 @@ impl Storage for PostgresStorage {
     fn sync(&self, device: &Device, request: CheckedRequest) -> Result<(SyncResponse, SyncStats), ApiError> {
         // Nothing pushed: nothing locked or written (most syncs).
         if request.writes() {
-            // The answer is read after the commit, outside the documents' locks.
             // Checked before the write transaction, which stores it under the documents' locks
-            // (or checks again a document written to meanwhile).
+            // (or checks again a document written to meanwhile); answered after the commit,
+            // outside those locks.
             let checked = self.autocommit(|tx| round_trip::check(tx, &self.graphs, device, &request))?;
             let stored = self.write(|tx| round_trip::store(tx, &self.graphs, device, &request, checked.clone()))?;
             self.autocommit(|tx| round_trip::answer(tx, device, &request, stored))

@@ -51,8 +51,8 @@ pub fn check_and_store(
     device: &Device,
     request: &CheckedRequest,
 ) -> Result<Stored, ApiError> {
-    let checked = check(tx, graphs, device, request)?;
-    write_checked(tx, graphs, device, request, checked, false)
+    let checked = check_docs(tx, graphs, device, request, false)?;
+    store(tx, graphs, device, request, checked)
 }
 
 /// What the checking half of a round trip found, before anything is written.
@@ -63,9 +63,21 @@ pub struct Checked {
     verdicts: Vec<(bool, Verdict)>,
 }
 
-/// The checking half, which writes nothing: the program's bounds, then each document's new
-/// changes against what is stored (see [`admission`](super::admission)).
+/// The checking half, which writes nothing, for a [`store`] in a later transaction: the program's
+/// bounds, then each document's new changes against what is stored (see
+/// [`admission`](super::admission)), with the document's version they were checked at.
 pub fn check(tx: &dyn Tx, graphs: &GraphCache, device: &Device, request: &CheckedRequest) -> Result<Checked, ApiError> {
+    check_docs(tx, graphs, device, request, true)
+}
+
+/// `for_later`: record each document's version, for a write in another transaction.
+fn check_docs(
+    tx: &dyn Tx,
+    graphs: &GraphCache,
+    device: &Device,
+    request: &CheckedRequest,
+    for_later: bool,
+) -> Result<Checked, ApiError> {
     let program = program_of_cohort(tx, &device.cohort_id)?;
     let blueprint = &program.blueprint;
     for item in &request.docs {
@@ -86,7 +98,10 @@ pub fn check(tx: &dyn Tx, graphs: &GraphCache, device: &Device, request: &Checke
         };
         let verdict = match item.changes.is_empty() {
             true => Verdict::Answer(DocStatus::Ok, None),
-            false => admission::check(tx, graphs, item, submitter(device, may_edit_synthesis), &mut bindings)?,
+            false => {
+                let seen = if for_later { Some(admission::version(tx, &item.id)?) } else { None };
+                admission::check(tx, graphs, item, submitter(device, may_edit_synthesis), &mut bindings, seen)?
+            }
         };
         verdicts.push((may_edit_synthesis, verdict));
     }
@@ -105,26 +120,15 @@ pub struct Stored {
     stats: SyncStats,
 }
 
-/// The write half, in the storage's write transaction, of a request checked in an earlier one:
-/// stores what was checked (all or nothing per document; a document written to since it was
-/// checked is checked again here) and the practice logs.
+/// The write half, in the storage's write transaction: stores what was checked (all or nothing
+/// per document; a document written to since it was checked in an earlier transaction is
+/// checked again here) and the practice logs.
 pub fn store(
     tx: &dyn Tx,
     graphs: &GraphCache,
     device: &Device,
     request: &CheckedRequest,
     checked: Checked,
-) -> Result<Stored, ApiError> {
-    write_checked(tx, graphs, device, request, checked, true)
-}
-
-fn write_checked(
-    tx: &dyn Tx,
-    graphs: &GraphCache,
-    device: &Device,
-    request: &CheckedRequest,
-    checked: Checked,
-    checked_earlier: bool,
 ) -> Result<Stored, ApiError> {
     let Checked { program, verdicts } = checked;
     check_logs(tx, device, request, &program.program_id, &program.blueprint)?;
@@ -141,10 +145,8 @@ fn write_checked(
     let mut bindings = Bindings::new(tx);
     for (item, (may_edit_synthesis, verdict)) in request.docs.iter().zip(verdicts) {
         let verdict = match verdict {
-            Verdict::Store(admitted)
-                if checked_earlier && !admission::still_valid(tx, item, &device.user_id, &admitted)? =>
-            {
-                admission::check(tx, graphs, item, submitter(device, may_edit_synthesis), &mut bindings)?
+            Verdict::Store(admitted) if !admission::still_valid(tx, item, &device.user_id, &admitted)? => {
+                admission::check(tx, graphs, item, submitter(device, may_edit_synthesis), &mut bindings, None)?
             }
             verdict => verdict,
         };
