@@ -392,10 +392,7 @@ impl Client {
     /// Merges changes received from the server (or, in tests, from peers). Malformed bytes are
     /// refused before anything is applied or written.
     pub fn receive_changes(&self, doc_id: &str, changes: &[Vec<u8>]) -> Result<ReceiveReport> {
-        let doc = DocId::parse(doc_id)?;
-        if doc.cohort_id() != self.membership()?.cohort_id {
-            return Err(DomainError::invalid("doc_id", format!("{doc_id} belongs to another cohort")).into());
-        }
+        let doc = self.received_doc(doc_id)?;
         // Bounded like the server's own input: a change that would expand past the limits is
         // refused before automerge decodes it.
         let decoded = changes
@@ -404,37 +401,24 @@ impl Client {
             .collect::<Result<Vec<_>, _>>()?;
         // Applied to the open document in place. Changes still waiting for their dependencies
         // stay queued in it.
-        let (report, changed) = self.with_doc(&doc, |entry| {
-            let before = entry.am.get_heads();
+        self.take_received(doc_id, &doc, |entry, before| {
             guard::apply(&mut entry.am, decoded)?;
-            entry.index = None;
             let heads = entry.am.get_heads();
-            let waiting = !entry.am.get_missing_deps(&[]).is_empty();
-            let newer_schema = schema_version(&entry.am).is_some_and(|v| v > SCHEMA_VERSION);
-            let changed = heads != before;
-            if changed {
+            if heads != before {
                 self.persist(&doc, &mut entry.am, &entry.stored_heads, None)?;
-                entry.stored_heads = heads.clone();
+                entry.stored_heads = heads;
             }
-            Ok((ReceiveReport { heads, waiting, newer_schema }, changed))
-        })?;
-        if changed {
-            self.notify(ClientEvent::DataChanged(DataChange::Document(doc_id.to_owned())));
-        }
-        Ok(report)
+            Ok(())
+        })
     }
 
     /// Takes the server's saved copy of a document (a whole document, for a device that lacks
     /// much of it) in one load: it becomes this device's copy when it holds everything the device
     /// has, and is merged into the device's copy otherwise.
     pub fn receive_snapshot(&self, doc_id: &str, bytes: &[u8]) -> Result<ReceiveReport> {
-        let doc = DocId::parse(doc_id)?;
-        if doc.cohort_id() != self.membership()?.cohort_id {
-            return Err(DomainError::invalid("doc_id", format!("{doc_id} belongs to another cohort")).into());
-        }
+        let doc = self.received_doc(doc_id)?;
         let mut saved = guard::load(bytes)?;
-        let (report, changed) = self.with_doc(&doc, |entry| {
-            let before = entry.am.get_heads();
+        self.take_received(doc_id, &doc, |entry, before| {
             if before.iter().all(|h| saved.get_change_by_hash(h).is_some()) {
                 self.persist_as(&doc, &mut saved, Stored::Saved(bytes), None)?;
                 entry.am = saved;
@@ -442,11 +426,35 @@ impl Client {
                 guard::merge(&mut entry.am, &mut saved)?;
                 self.persist(&doc, &mut entry.am, &entry.stored_heads, None)?;
             }
+            entry.stored_heads = entry.am.get_heads();
+            Ok(())
+        })
+    }
+
+    /// This cohort's document `doc_id`, named by something received.
+    fn received_doc(&self, doc_id: &str) -> Result<DocId> {
+        let doc = DocId::parse(doc_id)?;
+        if doc.cohort_id() != self.membership()?.cohort_id {
+            return Err(DomainError::invalid("doc_id", format!("{doc_id} belongs to another cohort")).into());
+        }
+        Ok(doc)
+    }
+
+    /// Brings something received into the open document: `take` changes it and stores what it
+    /// changed (given the heads before); then the report, and an event when the heads moved.
+    fn take_received(
+        &self,
+        doc_id: &str,
+        doc: &DocId,
+        take: impl FnOnce(&mut OpenDoc, &[ChangeHash]) -> Result<()>,
+    ) -> Result<ReceiveReport> {
+        let (report, changed) = self.with_doc(doc, |entry| {
+            let before = entry.am.get_heads();
+            take(entry, &before)?;
             entry.index = None;
             let heads = entry.am.get_heads();
-            entry.stored_heads = heads.clone();
-            let newer_schema = schema_version(&entry.am).is_some_and(|v| v > SCHEMA_VERSION);
             let waiting = !entry.am.get_missing_deps(&[]).is_empty();
+            let newer_schema = schema_version(&entry.am).is_some_and(|v| v > SCHEMA_VERSION);
             let changed = heads != before;
             Ok((ReceiveReport { heads, waiting, newer_schema }, changed))
         })?;
