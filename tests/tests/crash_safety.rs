@@ -185,7 +185,7 @@ fn a_server_killed_during_a_burst_of_grouped_writes_loses_no_acknowledged_write(
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use automerge::{ActorId, AutoCommit, ChangeHash};
+    use automerge::{ActorId, ChangeHash};
     use microcohort_core::docs::{DocId, genesis};
     use microcohort_core::sync::wire::{self, DocPull, DocPush, DocStatus, SyncRequest, SyncResponse};
     use microcohort_tests::forge::Forger;
@@ -209,16 +209,9 @@ fn a_server_killed_during_a_burst_of_grouped_writes_loses_no_acknowledged_write(
         (status == 200).then(|| wire::decode(&bytes).ok()).flatten()
     }
 
-    /// The document a fetch from nothing delivers: the saved copy (when the server sends one),
-    /// then the changes after it.
-    fn document(pull: &DocPull) -> AutoCommit {
-        let mut doc = match &pull.snapshot {
-            Some(saved) => AutoCommit::load(saved).expect("the server's saved copy loads"),
-            None => genesis(&DocId::week("c1", 1)),
-        };
-        let changes = pull.changes.iter().map(|c| automerge::Change::try_from(c.as_slice()).unwrap());
-        doc.apply_changes(changes).expect("the server's changes apply");
-        doc
+    /// The week as a fetch from nothing delivers it (this client does not take snapshots).
+    fn week(pull: &DocPull) -> Forger {
+        Forger::from_changes(genesis(&DocId::week("c1", 1)), &pull.changes)
     }
 
     let data = tempfile::tempdir().unwrap();
@@ -239,7 +232,7 @@ fn a_server_killed_during_a_burst_of_grouped_writes_loses_no_acknowledged_write(
                 scope.spawn(move || {
                     let Ok(mut http) = KeepAlive::connect(address) else { return };
                     let Some(fetched) = sync(&mut http, &writer.device_token, &[], vec![]) else { return };
-                    let mut forger = Forger::from_changes(document(&fetched.docs[0]), &[] as &[&[u8]]);
+                    let mut forger = week(&fetched.docs[0]);
                     // A new actor each round: a change stored but never acknowledged is not its.
                     let actor = ActorId::random();
                     let mut known = fetched.docs[0].server_heads.clone();
@@ -279,7 +272,7 @@ fn a_server_killed_during_a_burst_of_grouped_writes_loses_no_acknowledged_write(
         let mut http = KeepAlive::connect(server.address).unwrap();
         let fetched = sync(&mut http, &writers[0].device_token, &[], vec![]).expect("the restarted server answers");
         let stored: HashSet<ChangeHash> =
-            document(&fetched.docs[0]).get_changes(&[]).into_iter().map(|c| c.hash()).collect();
+            week(&fetched.docs[0]).doc.get_changes(&[]).into_iter().map(|c| c.hash()).collect();
         let acknowledged = acknowledged.lock().unwrap();
         let lost: Vec<_> = acknowledged.difference(&stored).collect();
         assert!(lost.is_empty(), "round {round}: {} acknowledged changes were lost", lost.len());

@@ -87,6 +87,8 @@ pub mod postgres_schema;
 pub mod primitives;
 pub mod repair;
 pub mod round_trip;
+#[cfg(test)]
+mod sample_changes;
 pub mod schema;
 pub mod sqlite;
 

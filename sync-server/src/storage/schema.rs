@@ -149,12 +149,12 @@ fn backfill(tx: &Connection) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use automerge::transaction::{CommitOptions, Transactable};
-    use automerge::{ActorId, ReadDoc};
+    use automerge::ActorId;
     use microcohort_core::docs::{DocId, genesis};
     use rusqlite::params;
 
     use super::*;
+    use crate::storage::sample_changes::feedback_entry;
 
     /// A database as version 2 left it, holding a week with one entry and a practice log.
     fn version_two() -> (Connection, automerge::Change) {
@@ -167,11 +167,7 @@ mod tests {
         let first = week.get_changes(&[]).pop().unwrap();
         let actor = ActorId::random();
         week.set_actor(actor.clone());
-        let feedback = week.get(automerge::ROOT, "feedback").unwrap().unwrap().1;
-        let entry = week.put_object(&feedback, "u1/f", automerge::ObjType::Map).unwrap();
-        week.put(&entry, "body", "words").unwrap();
-        let hash = week.commit_with(CommitOptions::default().with_time(0)).unwrap();
-        let entry_change = week.get_change_by_hash(&hash).unwrap();
+        let entry_change = feedback_entry(&mut week, "u1/f");
         for (seq, change) in [&first, &entry_change].into_iter().enumerate() {
             conn.execute(
                 "INSERT INTO changes (doc_id, hash, actor, seq, deps, body, doc_seq) VALUES (?1, ?2, ?3, 1, x'', ?4, ?5)",
