@@ -19,6 +19,7 @@ use microcohort_core::domain::reminders::{self, PlannedReminder, ReminderKind};
 use microcohort_core::domain::review::ReviewAssignment;
 use microcohort_core::domain::roles::WeeklyRole;
 use microcohort_core::domain::roster::{Member, MemberRole, SizeStatus};
+use microcohort_core::domain::time::DayStart;
 use microcohort_core::domain::time::parse_wall_time;
 use microcohort_core::store::practice::{PracticeLog, PracticeSession, PracticeStatus, PromptRef};
 use microcohort_core::store::prompts::ImportOutcome;
@@ -34,6 +35,12 @@ uniffi::custom_type!(Uuid, String, { remote, lower: |id| id.to_string(), try_lif
 /// An ISO date ("2026-03-10"): a learner-local day, which has no time zone to convert.
 pub type LocalDate = NaiveDate;
 uniffi::custom_type!(LocalDate, String, { remote, lower: |d| d.to_string(), try_lift: |s| Ok(s.parse()?) });
+// How many minutes past midnight a member's day starts (0–360).
+uniffi::custom_type!(DayStart, u16, {
+    remote,
+    lower: |d| d.minutes(),
+    try_lift: |minutes| Ok(DayStart::from_minutes(i64::from(minutes))?),
+});
 /// An instant: `java.time.Instant` in Kotlin, `Date` in Swift.
 pub type Timestamp = DateTime<Utc>;
 uniffi::custom_type!(Timestamp, SystemTime, {
@@ -459,6 +466,7 @@ pub struct Member {
     pub display_name: String,
     pub role: MemberRole,
     pub time_zone: String,
+    pub day_start: DayStart,
     pub joined_on: LocalDate,
     pub left_on: Option<LocalDate>,
 }

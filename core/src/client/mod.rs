@@ -182,7 +182,10 @@ impl Client {
                     reminders: ReminderPreferences::default(),
                 },
             };
-            enrollment::save_profile(tx, &profile)
+            enrollment::save_profile(tx, &profile)?;
+            // The zone this device joined with goes to the server, unless the person already
+            // has a profile there (changed later than never): then the server's comes back.
+            enrollment::mark_profile_changed(tx, enrollment::profile_changed_at(tx)?)
         })?;
         drop(store);
         self.forget_program();
@@ -220,11 +223,19 @@ impl Client {
         })
     }
 
+    /// Saves a changed profile and marks it for the next sync: a person's profile is the same on
+    /// all her devices, the newest change wins.
     fn update_profile(&self, change: impl FnOnce(&mut Profile) -> Result<()>) -> Result<()> {
+        let now = crate::store::to_millis(self.now());
         self.store().write(|tx| {
-            let mut profile = enrollment::profile(tx)?.ok_or(Error::NotEnrolled)?;
+            let before = enrollment::profile(tx)?.ok_or(Error::NotEnrolled)?;
+            let mut profile = before.clone();
             change(&mut profile)?;
-            enrollment::save_profile(tx, &profile)
+            if profile != before {
+                enrollment::save_profile(tx, &profile)?;
+                enrollment::mark_profile_changed(tx, now)?;
+            }
+            Ok(())
         })?;
         self.notify(ClientEvent::DataChanged(DataChange::Program));
         Ok(())

@@ -9,6 +9,7 @@ use super::guard::DocError;
 use super::schema::{Container, field};
 use super::week::scalar;
 use crate::domain::roster::{CohortSize, Member, MemberRole, Roster, SizeStatus};
+use crate::domain::time::DayStart;
 use crate::error::Error;
 
 fn failed(err: automerge::AutomergeError) -> DocError {
@@ -41,10 +42,11 @@ pub fn put_member(am: &mut AutoCommit, member: &Member) -> Result<(), DocError> 
         _ => am.put_object(&roster, member.user_id.as_str(), ObjType::Map).map_err(failed)?,
     };
     let left_on = member.left_on.map(|d| ScalarValue::from(d.to_string())).unwrap_or(ScalarValue::Null);
-    let fields: [(&str, ScalarValue); 5] = [
+    let fields: [(&str, ScalarValue); 6] = [
         (field::DISPLAY_NAME, member.display_name.as_str().into()),
         (field::ROLE, member.role.as_str().into()),
         (field::TIME_ZONE, member.time_zone.as_str().into()),
+        (field::DAY_START_MINUTES, ScalarValue::Int(i64::from(member.day_start.minutes()))),
         (field::JOINED_ON, member.joined_on.to_string().into()),
         (field::LEFT_ON, left_on),
     ];
@@ -74,6 +76,11 @@ pub fn roster(am: &AutoCommit) -> Roster {
                 display_name: text(&entry, field::DISPLAY_NAME).unwrap_or_default(),
                 role: MemberRole::parse(&text(&entry, field::ROLE)?)?,
                 time_zone: text(&entry, field::TIME_ZONE).unwrap_or_else(|| "UTC".into()),
+                // Absent in rosters written before profiles synced: the day starts at midnight.
+                day_start: scalar(am, &entry, field::DAY_START_MINUTES)
+                    .and_then(|v| v.as_i64())
+                    .and_then(|minutes| DayStart::from_minutes(minutes).ok())
+                    .unwrap_or_default(),
                 joined_on: date(&entry, field::JOINED_ON)?,
                 left_on: date(&entry, field::LEFT_ON),
                 user_id,

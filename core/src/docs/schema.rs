@@ -111,6 +111,7 @@ pub mod field {
     pub const DISPLAY_NAME: &str = "display_name";
     pub const ROLE: &str = "role";
     pub const TIME_ZONE: &str = "time_zone";
+    pub const DAY_START_MINUTES: &str = "day_start_minutes";
     pub const JOINED_ON: &str = "joined_on";
     pub const LEFT_ON: &str = "left_on";
 }

@@ -2,7 +2,8 @@
 //! device (from its projections) and by the server (from its report tables).
 //!
 //! Choices where the definitions are silent (documented in the README's facilitator section):
-//! - a member's windows end on *their* local today; the cohort's program day is the cohort zone's;
+//! - a member's windows end on *their* local today (current zone and day start, from the roster,
+//!   computed with the same `local_day` as her phone); the cohort's program day is the cohort zone's;
 //! - after the program's last day every window ends on that day, so a finished cohort keeps its
 //!   final figures;
 //! - "no active day in the last 7 days" flags a member only once they have been in the program
@@ -22,7 +23,7 @@ use super::metrics::{DayActivity, learner_metrics};
 use super::review::assign_reviews;
 use super::roles::{WeeklyRole, roles_for_week};
 use super::roster::{MemberRole, Roster, SizeStatus};
-use super::time::parse_time_zone;
+use super::time::{local_day, parse_time_zone};
 
 /// The program days at which engagement is reported.
 pub const ENGAGEMENT_DAYS: [u32; 4] = [7, 21, 60, 90];
@@ -302,7 +303,7 @@ pub fn cohort_report(facts: &CohortFacts, now: DateTime<Utc>) -> CohortReport {
         .iter()
         .map(|member| {
             let zone = parse_time_zone(&member.time_zone).unwrap_or(blueprint.cohort_time_zone);
-            let reference = now.with_timezone(&zone).date_naive().min(end);
+            let reference = local_day(now, zone, member.day_start).min(end);
             let days: &[DayActivity] = activity.get(member.user_id.as_str()).map_or(&[], |a| &a.days);
             let metrics = learner_metrics(days, reference);
             let given = facts.feedback.iter().filter(|f| f.author == member.user_id);

@@ -18,6 +18,7 @@ fn member(id: &str, role: MemberRole, zone: &str, joined: NaiveDate, left: Optio
         display_name: id.to_uppercase(),
         role,
         time_zone: zone.into(),
+        day_start: Default::default(),
         joined_on: joined,
         left_on: left,
     }
@@ -302,4 +303,32 @@ fn a_night_owls_practice_after_midnight_counts_for_the_day_before_with_a_day_sta
     // Noon on day 8: today not practised yet, the streak runs to yesterday.
     assert_eq!((a.streak, a.active_days_7), (7, 6));
     assert_eq!(report.engagement[0].share, Some(1.0));
+}
+
+#[test]
+fn a_members_windows_end_on_her_day_with_her_zone_and_day_start() {
+    use crate::domain::metrics::learner_metrics;
+    use crate::domain::time::{DayStart, local_day};
+    let three_hours = DayStart::from_minutes(180).unwrap();
+    let mut late_owl = learner("owl");
+    late_owl.day_start = three_hours;
+    let mut traveller = learner("moved");
+    traveller.time_zone = "America/Los_Angeles".into();
+    // Both practised program days 1..=20 (the traveller's last days in Los Angeles).
+    let f = facts(vec![late_owl, traveller], vec![active("owl", 14, 20), active("moved", 1, 20)]);
+    let berlin_0100 = Tz::Europe__Berlin.with_ymd_and_hms(2026, 3, 22, 1, 0, 0).unwrap().with_timezone(&Utc);
+    let la_2000 = Tz::America__Los_Angeles.with_ymd_and_hms(2026, 3, 21, 20, 0, 0).unwrap().with_timezone(&Utc);
+    // 01:00 on 22 March is still 21 March (program day 20) for someone whose day starts at 03:00...
+    let owl = member_report(&cohort_report(&f, berlin_0100), "owl").clone();
+    assert_eq!(owl.reference_date, date(2026, 3, 21));
+    assert_eq!((owl.streak, owl.active_days_7), (7, 7));
+    // ...exactly what her phone computes with the same function.
+    let phone_day = local_day(berlin_0100, Tz::Europe__Berlin, three_hours);
+    let phone = learner_metrics(&f.activity[0].days, phone_day);
+    assert_eq!((owl.streak, owl.active_days_7), (phone.streak, phone.active_days_7));
+    // 20:00 in Los Angeles is 04:00 the next day in Berlin: her own zone keeps the streak.
+    let moved = member_report(&cohort_report(&f, la_2000), "moved").clone();
+    assert_eq!(moved.reference_date, date(2026, 3, 21));
+    assert_eq!(moved.streak, 20);
+    assert!(moved.at_risk.is_empty(), "{:?}", moved.at_risk);
 }

@@ -125,6 +125,7 @@ mod tests {
             display_name: String::new(),
             role,
             time_zone: "UTC".into(),
+            day_start: Default::default(),
             joined_on: join,
             left_on: None,
         };

@@ -84,6 +84,7 @@ mod tests {
             display_name: String::new(),
             role,
             time_zone: "UTC".into(),
+            day_start: Default::default(),
             joined_on: d(1),
             left_on: None,
         }

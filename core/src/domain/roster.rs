@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::DomainError;
 use super::blueprint::Blueprint;
+use super::time::DayStart;
 
 /// No cohort may exceed this, whatever the program configures: peer feedback stops being
 /// "micro" long before.
@@ -38,7 +39,11 @@ pub struct Member {
     pub user_id: String,
     pub display_name: String,
     pub role: MemberRole,
+    /// Her current zone and day start, from her profile: where her days begin and end, on every
+    /// device and on the server.
     pub time_zone: String,
+    #[serde(default)]
+    pub day_start: DayStart,
     pub joined_on: NaiveDate,
     pub left_on: Option<NaiveDate>,
 }
@@ -142,6 +147,7 @@ mod tests {
             display_name: id.to_uppercase(),
             role: MemberRole::Learner,
             time_zone: "Europe/Berlin".into(),
+            day_start: DayStart::default(),
             joined_on: d(joined),
             left_on: None,
         }

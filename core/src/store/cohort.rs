@@ -8,6 +8,7 @@ use crate::docs::projection::{
     AgendaRow, AttendanceRow, EntryMeta, FeedbackRow, RatingRow, ReplyRow, SubmissionRow, WeekRows,
 };
 use crate::domain::roster::{Member, MemberRole, Roster};
+use crate::domain::time::DayStart;
 use crate::error::{Error, Result};
 
 /// This device's automerge actor, created on first use.
@@ -183,8 +184,8 @@ pub fn replace_roster(tx: &Transaction<'_>, cohort_id: &str, roster: &Roster) ->
     tx.execute("DELETE FROM roster WHERE cohort_id = ?1", [cohort_id])?;
     for m in roster.members() {
         tx.prepare_cached(
-            "INSERT INTO roster (cohort_id, user_id, display_name, role, time_zone, joined_on, left_on)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO roster (cohort_id, user_id, display_name, role, time_zone, day_start_minutes, joined_on, left_on)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?
         .execute(params![
             cohort_id,
@@ -192,6 +193,7 @@ pub fn replace_roster(tx: &Transaction<'_>, cohort_id: &str, roster: &Roster) ->
             m.display_name,
             m.role.as_str(),
             m.time_zone,
+            m.day_start.minutes(),
             m.joined_on.to_string(),
             m.left_on.map(|d| d.to_string())
         ])?;
@@ -199,36 +201,32 @@ pub fn replace_roster(tx: &Transaction<'_>, cohort_id: &str, roster: &Roster) ->
     Ok(())
 }
 
+/// The cohort's roster as last projected from its document.
 pub fn roster(conn: &Connection, cohort_id: &str) -> Result<Roster> {
-    roster_from(
-        conn,
-        "SELECT user_id, display_name, role, time_zone, joined_on, left_on FROM roster WHERE cohort_id = ?1",
-        cohort_id,
-    )
-}
-
-/// A roster from any query returning `user_id, display_name, role, time_zone, joined_on,
-/// left_on` for a cohort id (the device's projection, the server's member table).
-pub fn roster_from(conn: &Connection, sql: &str, cohort_id: &str) -> Result<Roster> {
-    let mut stmt = conn.prepare_cached(sql)?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT user_id, display_name, role, time_zone, day_start_minutes, joined_on, left_on
+         FROM roster WHERE cohort_id = ?1",
+    )?;
     let rows = stmt.query_map([cohort_id], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, String>(2)?,
             r.get::<_, String>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, Option<String>>(5)?,
+            r.get::<_, i64>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, Option<String>>(6)?,
         ))
     })?;
     let mut members = Vec::new();
     for row in rows {
-        let (user_id, display_name, role, time_zone, joined_on, left_on) = row?;
+        let (user_id, display_name, role, time_zone, day_start, joined_on, left_on) = row?;
         members.push(Member {
             user_id,
             display_name,
             role: MemberRole::parse(&role).ok_or_else(|| Error::Corrupt(format!("role {role:?}")))?,
             time_zone,
+            day_start: DayStart::from_minutes(day_start).map_err(|e| Error::Corrupt(e.to_string()))?,
             joined_on: parse_date(&joined_on)?,
             left_on: left_on.as_deref().map(parse_date).transpose()?,
         });

@@ -60,6 +60,37 @@ pub fn save_profile(tx: &Transaction<'_>, profile: &Profile) -> Result<()> {
     Ok(())
 }
 
+/// The profile changed on this device at `changed_at` (ms): the next sync sends it.
+pub fn mark_profile_changed(tx: &Transaction<'_>, changed_at: i64) -> Result<()> {
+    tx.execute("UPDATE profile SET changed_at = ?1, synced = 0 WHERE id = 1", [changed_at])?;
+    Ok(())
+}
+
+/// The server holds the profile as of `changed_at`; a change made since stays unsent.
+pub fn mark_profile_synced(tx: &Transaction<'_>, changed_at: i64) -> Result<()> {
+    tx.execute("UPDATE profile SET synced = 1 WHERE id = 1 AND changed_at = ?1", [changed_at])?;
+    Ok(())
+}
+
+/// The profile was replaced by the server's, which changed at `changed_at`.
+pub fn adopt_profile(tx: &Transaction<'_>, changed_at: i64) -> Result<()> {
+    tx.execute("UPDATE profile SET changed_at = ?1, synced = 1 WHERE id = 1", [changed_at])?;
+    Ok(())
+}
+
+/// The profile and when it last changed, if the server does not have it yet.
+pub fn unsynced_profile(conn: &Connection) -> Result<Option<(Profile, i64)>> {
+    let changed: Option<i64> =
+        conn.query_row("SELECT changed_at FROM profile WHERE id = 1 AND synced = 0", [], |r| r.get(0)).optional()?;
+    let Some(changed_at) = changed else { return Ok(None) };
+    Ok(profile(conn)?.map(|p| (p, changed_at)))
+}
+
+/// When the profile last changed (0: never on a device).
+pub fn profile_changed_at(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT changed_at FROM profile WHERE id = 1", [], |r| r.get(0)).optional()?.unwrap_or(0))
+}
+
 pub fn profile(conn: &Connection) -> Result<Option<Profile>> {
     let mut stmt = conn.prepare_cached("SELECT time_zone, day_start_minutes, reminders FROM profile WHERE id = 1")?;
     stmt.query_row([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, String>(2)?)))

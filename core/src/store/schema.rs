@@ -7,10 +7,11 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The schema version this code writes.
-pub const VERSION: u32 = 5;
+pub const VERSION: u32 = 6;
 
 /// `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
-const MIGRATIONS: [&str; VERSION as usize] = [V1_BASE, V2_DAILY_ACTIVITY, V3_COHORT_DOCUMENTS, V4_SYNC, V5_INTENTS];
+const MIGRATIONS: [&str; VERSION as usize] =
+    [V1_BASE, V2_DAILY_ACTIVITY, V3_COHORT_DOCUMENTS, V4_SYNC, V5_INTENTS, V6_PROFILES];
 
 /// Tables keyed by a text id are WITHOUT ROWID: one b-tree per table instead of a table plus an
 /// index, so logging a practice touches fewer pages.
@@ -257,6 +258,14 @@ CREATE TABLE failed_intents (
     reason     TEXT NOT NULL,
     failed_at  INTEGER NOT NULL
 );
+";
+
+/// Profiles follow the person: the device's own profile records when it last changed and
+/// whether the server has it; every roster member carries her day start.
+const V6_PROFILES: &str = "
+ALTER TABLE profile ADD COLUMN changed_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE profile ADD COLUMN synced INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE roster ADD COLUMN day_start_minutes INTEGER NOT NULL DEFAULT 0;
 ";
 
 pub fn user_version(conn: &Connection) -> Result<u32> {

@@ -13,13 +13,17 @@ use rand::Rng;
 use serde_bytes::ByteBuf;
 
 use super::limits::{MAX_CHANGES_PER_REQUEST, MAX_LOGS_PER_REQUEST, MAX_REQUEST_CHANGE_BYTES};
-use super::wire::{self, DocPush, DocStatus, JoinRequest, JoinResponse, SyncRequest, SyncResponse, WireLog};
+use super::wire::{
+    self, DocPush, DocStatus, JoinRequest, JoinResponse, SyncRequest, SyncResponse, WireLog, WireProfile,
+};
 use crate::client::intents::Intent;
 use crate::client::{Client, ClientEvent, DataChange, Enrollment};
 use crate::docs::DocId;
 use crate::domain::blueprint::Blueprint;
+use crate::domain::time::{DayStart, parse_time_zone};
 use crate::error::{Error, Result};
 use crate::store::cohort as cohort_store;
+use crate::store::enrollment::{self, Profile};
 use crate::store::practice::{self as logs, PracticeStatus};
 use crate::store::sync_state;
 
@@ -127,6 +131,15 @@ struct RoundTrip {
     replayed: bool,
     /// The server has more for a document than one response held.
     more: bool,
+}
+
+fn to_wire(profile: &Profile, changed_at: i64) -> WireProfile {
+    WireProfile {
+        time_zone: profile.time_zone.name().to_owned(),
+        day_start_minutes: profile.day_start.minutes(),
+        reminders: profile.reminders,
+        changed_at,
+    }
 }
 
 /// An intent the device could not replay, kept for the user.
@@ -249,6 +262,7 @@ impl Client {
             let (response, bytes): (SyncResponse, usize) =
                 post(&format!("{}/v1/sync", link.server_url), Some(&link.device_token), wire::encode(&request))?;
             outcome.bytes_received += bytes;
+            self.settle_profile(request.profile.as_ref(), response.profile.as_ref())?;
             let round_trip = self.apply_response(&response, &mut outcome, intent_watermark)?;
             resend_all = round_trip.resend;
             // Replayed intents are new local changes; the rest of an upload or of a catch-up
@@ -343,6 +357,7 @@ impl Client {
             Ok(out)
         })?;
         let more_to_send = more_to_send || practice_logs.len() == MAX_LOGS_PER_REQUEST;
+        let profile = self.store().read(enrollment::unsynced_profile)?.map(|(p, changed_at)| to_wire(&p, changed_at));
         let request = SyncRequest {
             device_id: link.device_id.clone(),
             docs,
@@ -350,6 +365,7 @@ impl Client {
             prompts_since: self.program()?.pack.version,
             logs_since: link.logs_watermark,
             accepts_snapshots: true,
+            profile,
         };
         Ok((request, more_to_send))
     }
@@ -427,6 +443,37 @@ impl Client {
             self.import_prompt_pack(&pack.file_name, &pack.toml)?;
         }
         Ok(next)
+    }
+
+    /// After a round trip: the profile sent is the server's now (unless it changed here since),
+    /// and a profile changed on another of the person's devices replaces this one's.
+    fn settle_profile(&self, sent: Option<&WireProfile>, held: Option<&WireProfile>) -> Result<()> {
+        let Some(held) = held else { return Ok(()) };
+        let adopted = self.store().write(|tx| {
+            if let Some(sent) = sent {
+                enrollment::mark_profile_synced(tx, sent.changed_at)?;
+            }
+            let Some(mut profile) = enrollment::profile(tx)? else { return Ok(false) };
+            if enrollment::unsynced_profile(tx)?.is_some() || to_wire(&profile, held.changed_at) == *held {
+                return Ok(false);
+            }
+            // Checked by the server; a value this app cannot use is left alone.
+            let (Ok(zone), Ok(day_start)) =
+                (parse_time_zone(&held.time_zone), DayStart::from_minutes(i64::from(held.day_start_minutes)))
+            else {
+                return Ok(false);
+            };
+            profile.time_zone = zone;
+            profile.day_start = day_start;
+            profile.reminders = held.reminders;
+            enrollment::save_profile(tx, &profile)?;
+            enrollment::adopt_profile(tx, held.changed_at)?;
+            Ok(true)
+        })?;
+        if adopted {
+            self.notify(ClientEvent::DataChanged(DataChange::Program));
+        }
+        Ok(())
     }
 
     /// Re-applies a document's pending intents on top of the server's copy. One that no longer

@@ -10,10 +10,11 @@ use serde_bytes::ByteBuf;
 use super::limits::{
     MAX_CHANGES_PER_REQUEST, MAX_DOCS_PER_REQUEST, MAX_KNOWN_HEADS, MAX_LOGS_PER_REQUEST, MAX_REQUEST_CHANGE_BYTES,
 };
-use super::wire::{SyncRequest, WireLog};
+use super::wire::{SyncRequest, WireLog, WireProfile};
 use crate::docs::DocId;
 use crate::domain::blueprint::MAX_WEEKS;
 use crate::domain::practice::MAX_DURATION_SECS;
+use crate::domain::time::DayStart;
 use crate::policy::{CheckedChange, RejectReason, check_change};
 
 /// One document of a checked request.
@@ -31,10 +32,11 @@ pub struct CheckedRequest {
     pub prompts_since: u32,
     pub logs_since: u64,
     pub accepts_snapshots: bool,
+    pub profile: Option<WireProfile>,
 }
 
 impl CheckedRequest {
-    /// Whether the request has anything to store.
+    /// Whether the request has changes or logs to store (a profile is stored on its own).
     pub fn writes(&self) -> bool {
         !self.practice_logs.is_empty() || self.docs.iter().any(|d| !d.changes.is_empty())
     }
@@ -125,13 +127,36 @@ pub fn check_request(cohort_id: &str, request: SyncRequest) -> Result<CheckedReq
     for log in &request.practice_logs {
         check_log(log)?;
     }
+    if let Some(profile) = &request.profile {
+        check_profile(profile)?;
+    }
     Ok(CheckedRequest {
         docs,
         practice_logs: request.practice_logs,
         prompts_since: request.prompts_since,
         logs_since: request.logs_since,
         accepts_snapshots: request.accepts_snapshots,
+        profile: request.profile,
     })
+}
+
+/// A profile the server can compute days with: a real zone, a day start within range, reminder
+/// settings the app itself would accept.
+fn check_profile(profile: &WireProfile) -> Result<(), RequestProblem> {
+    let bad = |field: &str, problem: String| Err(RequestProblem::Malformed(format!("profile: {field}: {problem}")));
+    if profile.time_zone.chars().count() > MAX_LOG_FIELD_CHARS || profile.time_zone.parse::<chrono_tz::Tz>().is_err() {
+        return bad(
+            "time_zone",
+            format!("{:?} is not an IANA zone", profile.time_zone.chars().take(40).collect::<String>()),
+        );
+    }
+    if let Err(err) = DayStart::from_minutes(i64::from(profile.day_start_minutes)) {
+        return bad("day_start_minutes", err.to_string());
+    }
+    if let Err(err) = profile.reminders.validate() {
+        return bad("reminders", err.to_string());
+    }
+    Ok(())
 }
 
 /// A practice log's own fields (its program and day are checked against the cohort's program

@@ -54,6 +54,22 @@ pub struct SyncRequest {
     /// Devices that do not say so always receive changes.
     #[serde(default)]
     pub accepts_snapshots: bool,
+    /// The person's profile as changed on this device, when the server may not have it yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<WireProfile>,
+}
+
+/// A person's profile: the same on all her devices (the newest change wins), and what every
+/// device and the server compute her days with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireProfile {
+    /// IANA zone name.
+    pub time_zone: String,
+    /// 0..=360.
+    pub day_start_minutes: u16,
+    pub reminders: crate::domain::reminders::ReminderPreferences,
+    /// When it changed on a device, ms since the epoch (0: never changed on a device).
+    pub changed_at: i64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +92,9 @@ pub struct SyncResponse {
     pub prompts: Option<PackFile>,
     /// Milliseconds since the epoch, so a device can notice its clock is wrong.
     pub server_time: i64,
+    /// The person's profile as the server holds it (newest change of any of her devices).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<WireProfile>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -34,6 +34,7 @@ pub fn roster_changes(learners: usize) -> Vec<Vec<u8>> {
             display_name: format!("Learner {i}"),
             role: MemberRole::Learner,
             time_zone: "Europe/Berlin".into(),
+            day_start: Default::default(),
             joined_on: joined,
             left_on: None,
         };
@@ -44,6 +45,7 @@ pub fn roster_changes(learners: usize) -> Vec<Vec<u8>> {
         display_name: "Facilitator".into(),
         role: MemberRole::Facilitator,
         time_zone: "Europe/Berlin".into(),
+        day_start: Default::default(),
         joined_on: joined,
         left_on: None,
     };

@@ -262,7 +262,8 @@ impl ReportStore {
         let cohorts =
             self.db.query("SELECT id, title FROM cohorts WHERE program_id = $1 ORDER BY id", &[t(program_id)])?;
         let members = self.db.query(
-            "SELECT m.cohort_id, m.user_id, m.display_name, m.role, m.time_zone, m.joined_on, m.left_on
+            "SELECT m.cohort_id, m.user_id, m.display_name, m.role, m.time_zone, m.joined_on, m.left_on,
+                    m.day_start_minutes
              FROM members m JOIN cohorts c ON c.id = m.cohort_id WHERE c.program_id = $1",
             &[t(program_id)],
         )?;
@@ -284,6 +285,7 @@ impl ReportStore {
                 display_name: row[2].text()?.to_owned(),
                 role: row[3].text()?.to_owned(),
                 time_zone: row[4].text()?.to_owned(),
+                day_start_minutes: row[7].int()?,
                 joined_on: row[5].text()?.to_owned(),
                 left_on: row[6].opt_text().map(str::to_owned),
             };

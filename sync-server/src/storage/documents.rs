@@ -13,6 +13,7 @@ use microcohort_core::docs::schema::Container;
 use microcohort_core::docs::{DocId, genesis};
 use microcohort_core::domain::blueprint::Blueprint;
 use microcohort_core::domain::roster::{Member, MemberRole, Roster};
+use microcohort_core::domain::time::DayStart;
 use microcohort_core::policy::history::OpFacts;
 use microcohort_core::policy::{
     ActorDirectory, History, NewEntry, ObjKey, ObjectIndex, ObjectKind, Objects, Owner, created_entries,
@@ -421,6 +422,8 @@ pub fn member(row: MemberRecord) -> Result<Member, ApiError> {
         role: MemberRole::parse(&row.role).ok_or_else(|| internal(format!("stored role {:?}", row.role)))?,
         joined_on: date(&row.joined_on)?,
         left_on: row.left_on.as_deref().map(date).transpose()?,
+        day_start: DayStart::from_minutes(row.day_start_minutes)
+            .map_err(|_| internal(format!("stored day start {}", row.day_start_minutes)))?,
         user_id: row.user_id,
         display_name: row.display_name,
         time_zone: row.time_zone,

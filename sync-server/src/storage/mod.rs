@@ -82,6 +82,7 @@ pub mod documents;
 pub mod graph_cache;
 pub mod group_commit;
 pub mod operations;
+pub mod people;
 pub mod postgres;
 pub mod postgres_schema;
 pub mod primitives;

@@ -33,6 +33,7 @@ pub fn join(tx: &dyn Tx, server_actor: &ActorId, request: &JoinRequest<'_>) -> R
         display_name: display_name.clone(),
         role: MemberRole::parse(&role).unwrap_or(MemberRole::Learner),
         time_zone: time_zone.clone(),
+        day_start: Default::default(),
         // The cohort's calendar day, which is what weeks and rotations count in.
         joined_on: chrono::Utc::now().with_timezone(&blueprint.cohort_time_zone).date_naive(),
         left_on: None,
@@ -47,10 +48,12 @@ pub fn join(tx: &dyn Tx, server_actor: &ActorId, request: &JoinRequest<'_>) -> R
         user_id: user_id.clone(),
         display_name,
         role: role.clone(),
-        time_zone,
+        time_zone: time_zone.clone(),
+        day_start_minutes: 0,
         joined_on: member.joined_on.to_string(),
         left_on: None,
     };
+    tx.insert_user(&user_id, &time_zone, now_ms())?;
     tx.insert_member(&cohort_id, &record)?;
     let name: String = request.device_name.chars().take(100).collect();
     tx.insert_device(&device_id, &user_id, &cohort_id, request.token_hash, &name, now_ms())?;

@@ -16,15 +16,16 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use automerge::ActorId;
-use microcohort_core::sync::wire::{JoinResponse, PackFile, SyncResponse};
+use microcohort_core::sync::wire::{JoinResponse, PackFile, SyncResponse, WireProfile};
 use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Statement};
 use rand::Rng;
 
-use super::documents::{saved_document, snapshot_of};
+use super::documents::{self, saved_document, snapshot_of};
 use super::graph_cache::GraphCache;
 use super::operations::{self, JoinRequest};
+use super::people;
 use super::primitives::{
     ChangeRecord, GraphRow, MemberRecord, NewChange, NewInvite, NewLog, NewProgram, ObjectRow, ProgramRecord, R, Tx,
 };
@@ -514,7 +515,8 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
 
     fn roster_rows(&self, cohort_id: &str) -> R<Vec<MemberRecord>> {
         let rows = self.query(
-            "SELECT user_id, display_name, role, time_zone, joined_on, left_on FROM members WHERE cohort_id = $1",
+            "SELECT user_id, display_name, role, time_zone, day_start_minutes, joined_on, left_on
+             FROM members WHERE cohort_id = $1",
             &[&cohort_id],
         )?;
         Ok(rows
@@ -524,16 +526,18 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
                 display_name: r.get(1),
                 role: r.get(2),
                 time_zone: r.get(3),
-                joined_on: r.get(4),
-                left_on: r.get(5),
+                day_start_minutes: r.get(4),
+                joined_on: r.get(5),
+                left_on: r.get(6),
             })
             .collect())
     }
 
     fn insert_member(&self, cohort_id: &str, m: &MemberRecord) -> R<()> {
         self.execute(
-            "INSERT INTO members (cohort_id, user_id, display_name, role, time_zone, joined_on) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&cohort_id, &m.user_id, &m.display_name, &m.role, &m.time_zone, &m.joined_on],
+            "INSERT INTO members (cohort_id, user_id, display_name, role, time_zone, day_start_minutes, joined_on)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[&cohort_id, &m.user_id, &m.display_name, &m.role, &m.time_zone, &m.day_start_minutes, &m.joined_on],
         )?;
         Ok(())
     }
@@ -550,6 +554,46 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
         self.execute(
             "UPDATE members SET joined_on = $1 WHERE cohort_id = $2 AND user_id = $3",
             &[&joined_on, &cohort_id, &user_id],
+        )?;
+        Ok(())
+    }
+
+    fn active_cohorts(&self, user_id: &str) -> R<Vec<String>> {
+        let rows = self.query("SELECT cohort_id FROM members WHERE user_id = $1 AND left_on IS NULL", &[&user_id])?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    fn set_member_day(&self, cohort_id: &str, user_id: &str, time_zone: &str, day_start_minutes: i64) -> R<()> {
+        self.execute(
+            "UPDATE members SET time_zone = $1, day_start_minutes = $2 WHERE cohort_id = $3 AND user_id = $4",
+            &[&time_zone, &day_start_minutes, &cohort_id, &user_id],
+        )?;
+        Ok(())
+    }
+
+    fn user_profile(&self, user_id: &str) -> R<Option<WireProfile>> {
+        let rows = self.query(
+            "SELECT time_zone, day_start_minutes, reminders, profile_changed_at FROM users WHERE id = $1",
+            &[&user_id],
+        )?;
+        rows.first().map(|r| people::stored_profile(r.get(0), r.get(1), r.get::<_, &str>(2), r.get(3))).transpose()
+    }
+
+    fn insert_user(&self, user_id: &str, time_zone: &str, now: i64) -> R<()> {
+        self.execute(
+            "INSERT INTO users (id, time_zone, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+            &[&user_id, &time_zone, &now],
+        )?;
+        Ok(())
+    }
+
+    fn put_user_profile(&self, user_id: &str, p: &WireProfile) -> R<()> {
+        let reminders = serde_json::to_string(&p.reminders).map_err(documents::internal)?;
+        let minutes = i64::from(p.day_start_minutes);
+        self.execute(
+            "UPDATE users SET time_zone = $1, day_start_minutes = $2, reminders = $3, profile_changed_at = $4
+             WHERE id = $5",
+            &[&p.time_zone, &minutes, &reminders, &p.changed_at, &user_id],
         )?;
         Ok(())
     }
@@ -678,6 +722,9 @@ impl Storage for PostgresStorage {
     }
 
     fn sync(&self, device: &Device, request: CheckedRequest) -> Result<(SyncResponse, SyncStats), ApiError> {
+        if let Some(profile) = &request.profile {
+            self.write(|tx| people::apply_profile(tx, &self.server_actor, &device.user_id, profile))?;
+        }
         // Nothing pushed: nothing locked or written (most syncs).
         if request.writes() {
             // Checked before the write transaction, which stores it under the documents' locks

@@ -6,7 +6,7 @@ use postgres::Client;
 
 use crate::error::ApiError;
 
-pub const VERSION: i32 = 2;
+pub const VERSION: i32 = 3;
 
 /// Any constant shared by every server process: the advisory lock that serializes migrations.
 const MIGRATION_LOCK: i64 = 0x6d63_5f73_6368_656d;
@@ -104,6 +104,18 @@ UPDATE practice_logs SET local_date = COALESCE(body::json->>'local_date', '');
 CREATE INDEX practice_logs_by_day ON practice_logs (user_id, local_date);
 ";
 
+/// People and their profiles, as in the SQLite schema's version 4.
+const V3: &str = "
+CREATE TABLE users (
+    id TEXT PRIMARY KEY, time_zone TEXT NOT NULL, day_start_minutes BIGINT NOT NULL DEFAULT 0,
+    reminders TEXT NOT NULL DEFAULT '', profile_changed_at BIGINT NOT NULL DEFAULT 0, created_at BIGINT NOT NULL
+);
+INSERT INTO users (id, time_zone, created_at) SELECT user_id, MIN(time_zone), 0 FROM members GROUP BY user_id;
+ALTER TABLE members ADD COLUMN day_start_minutes BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX members_by_user ON members (user_id);
+ALTER TABLE invites ADD COLUMN for_user TEXT;
+";
+
 fn stored_version(client: &mut Client) -> Result<i32, postgres::Error> {
     let exists: bool = client.query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])?.get(0);
     if !exists {
@@ -135,7 +147,7 @@ pub fn migrate(client: &mut Client) -> Result<(), ApiError> {
     if version > VERSION {
         return Err(newer(version));
     }
-    for (target, sql) in [(1, V1), (2, V2)] {
+    for (target, sql) in [(1, V1), (2, V2), (3, V3)] {
         if version < target {
             tx.batch_execute(sql).map_err(pg)?;
             if target == 2 {

@@ -5,7 +5,7 @@
 //! Every method runs inside the caller's write transaction. Binary columns are `&[u8]`; times are
 //! milliseconds since the epoch.
 
-use microcohort_core::sync::wire::PackFile;
+use microcohort_core::sync::wire::{PackFile, WireProfile};
 
 use crate::error::ApiError;
 
@@ -26,6 +26,7 @@ pub struct MemberRecord {
     pub display_name: String,
     pub role: String,
     pub time_zone: String,
+    pub day_start_minutes: i64,
     pub joined_on: String,
     pub left_on: Option<String>,
 }
@@ -173,6 +174,18 @@ pub trait Tx {
     fn insert_member(&self, cohort_id: &str, member: &MemberRecord) -> R<()>;
     fn set_left_on(&self, cohort_id: &str, user_id: &str, left_on: &str) -> R<()>;
     fn set_joined_on(&self, cohort_id: &str, user_id: &str, joined_on: &str) -> R<()>;
+    /// Cohorts the user is a member of and has not left.
+    fn active_cohorts(&self, user_id: &str) -> R<Vec<String>>;
+    /// Her current zone and day start on one of her memberships.
+    fn set_member_day(&self, cohort_id: &str, user_id: &str, time_zone: &str, day_start_minutes: i64) -> R<()>;
+
+    // ---- people ----
+    /// The person's profile, if she exists.
+    fn user_profile(&self, user_id: &str) -> R<Option<WireProfile>>;
+    /// Creates a person with a zone (from her first invite) and no profile change yet; an
+    /// existing one is left as she is.
+    fn insert_user(&self, user_id: &str, time_zone: &str, now: i64) -> R<()>;
+    fn put_user_profile(&self, user_id: &str, profile: &WireProfile) -> R<()>;
 
     // ---- invites and devices ----
     /// An unused invite: `(cohort_id, role, display_name, time_zone)`.

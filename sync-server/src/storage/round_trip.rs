@@ -250,6 +250,7 @@ pub fn answer(
         logs_watermark,
         prompts,
         server_time: now_ms(),
+        profile: tx.user_profile(&device.user_id)?,
     };
     Ok((response, stats))
 }

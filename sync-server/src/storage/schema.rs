@@ -2,7 +2,7 @@
 
 use rusqlite::Connection;
 
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 const V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
@@ -97,6 +97,22 @@ UPDATE practice_logs SET local_date = COALESCE(json_extract(body, '$.local_date'
 CREATE INDEX practice_logs_by_day ON practice_logs (user_id, local_date);
 ";
 
+/// A person is one row whatever her devices and cohorts. Her profile (zone, day start, reminder
+/// settings) is what every device and the server compute her days with; the newest change from
+/// any of her devices wins. Each membership keeps her current zone and day start for reports. An
+/// invite may be for an existing person (a new device, another cohort).
+const V4: &str = "
+CREATE TABLE users (
+    id TEXT PRIMARY KEY, time_zone TEXT NOT NULL, day_start_minutes INTEGER NOT NULL DEFAULT 0,
+    reminders TEXT NOT NULL DEFAULT '', profile_changed_at INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO users (id, time_zone, created_at) SELECT user_id, MIN(time_zone), 0 FROM members GROUP BY user_id;
+ALTER TABLE members ADD COLUMN day_start_minutes INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX members_by_user ON members (user_id);
+ALTER TABLE invites ADD COLUMN for_user TEXT;
+CREATE INDEX devices_by_user ON devices (user_id);
+";
+
 /// The database's schema version, and an error for one written by a newer server.
 pub fn check_version(conn: &Connection) -> Result<u32, String> {
     let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| e.to_string())?;
@@ -111,7 +127,7 @@ pub fn check_version(conn: &Connection) -> Result<u32, String> {
 pub fn migrate(conn: &mut Connection) -> Result<(), String> {
     let version = check_version(conn)?;
     let sql = |e: rusqlite::Error| e.to_string();
-    for (target, statements) in [(1, V1), (2, V2), (3, V3)] {
+    for (target, statements) in [(1, V1), (2, V2), (3, V3), (4, V4)] {
         if version < target {
             let tx = conn.transaction().map_err(sql)?;
             tx.execute_batch(statements).map_err(sql)?;

@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use automerge::ActorId;
-use microcohort_core::sync::wire::{JoinResponse, PackFile, SyncResponse};
+use microcohort_core::sync::wire::{JoinResponse, PackFile, SyncResponse, WireProfile};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::documents::{saved_document, snapshot_of};
+use super::documents::{self, saved_document, snapshot_of};
 use super::graph_cache::GraphCache;
 use super::group_commit::GroupCommit;
 use super::operations::{self, JoinRequest};
+use super::people;
 use super::primitives::{
     ChangeRecord, GraphRow, MemberRecord, NewChange, NewInvite, NewLog, NewProgram, ObjectRow, ProgramRecord, R, Tx,
 };
@@ -406,7 +407,8 @@ impl Tx for Connection {
 
     fn roster_rows(&self, cohort_id: &str) -> R<Vec<MemberRecord>> {
         let mut stmt = self.prepare_cached(
-            "SELECT user_id, display_name, role, time_zone, joined_on, left_on FROM members WHERE cohort_id = ?1",
+            "SELECT user_id, display_name, role, time_zone, day_start_minutes, joined_on, left_on
+             FROM members WHERE cohort_id = ?1",
         )?;
         let rows = stmt.query_map([cohort_id], |r| {
             Ok(MemberRecord {
@@ -414,8 +416,9 @@ impl Tx for Connection {
                 display_name: r.get(1)?,
                 role: r.get(2)?,
                 time_zone: r.get(3)?,
-                joined_on: r.get(4)?,
-                left_on: r.get(5)?,
+                day_start_minutes: r.get(4)?,
+                joined_on: r.get(5)?,
+                left_on: r.get(6)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -423,8 +426,9 @@ impl Tx for Connection {
 
     fn insert_member(&self, cohort_id: &str, m: &MemberRecord) -> R<()> {
         self.execute(
-            "INSERT INTO members (cohort_id, user_id, display_name, role, time_zone, joined_on) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![cohort_id, m.user_id, m.display_name, m.role, m.time_zone, m.joined_on],
+            "INSERT INTO members (cohort_id, user_id, display_name, role, time_zone, day_start_minutes, joined_on)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![cohort_id, m.user_id, m.display_name, m.role, m.time_zone, m.day_start_minutes, m.joined_on],
         )?;
         Ok(())
     }
@@ -441,6 +445,49 @@ impl Tx for Connection {
         self.execute(
             "UPDATE members SET joined_on = ?1 WHERE cohort_id = ?2 AND user_id = ?3",
             params![joined_on, cohort_id, user_id],
+        )?;
+        Ok(())
+    }
+
+    fn active_cohorts(&self, user_id: &str) -> R<Vec<String>> {
+        let mut stmt = self.prepare_cached("SELECT cohort_id FROM members WHERE user_id = ?1 AND left_on IS NULL")?;
+        let rows = stmt.query_map([user_id], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn set_member_day(&self, cohort_id: &str, user_id: &str, time_zone: &str, day_start_minutes: i64) -> R<()> {
+        self.execute(
+            "UPDATE members SET time_zone = ?1, day_start_minutes = ?2 WHERE cohort_id = ?3 AND user_id = ?4",
+            params![time_zone, day_start_minutes, cohort_id, user_id],
+        )?;
+        Ok(())
+    }
+
+    fn user_profile(&self, user_id: &str) -> R<Option<WireProfile>> {
+        let row = self
+            .prepare_cached(
+                "SELECT time_zone, day_start_minutes, reminders, profile_changed_at FROM users WHERE id = ?1",
+            )?
+            .query_row([user_id], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?)))
+            .optional()?;
+        row.map(|(zone, minutes, reminders, changed)| people::stored_profile(zone, minutes, &reminders, changed))
+            .transpose()
+    }
+
+    fn insert_user(&self, user_id: &str, time_zone: &str, now: i64) -> R<()> {
+        self.execute(
+            "INSERT INTO users (id, time_zone, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING",
+            params![user_id, time_zone, now],
+        )?;
+        Ok(())
+    }
+
+    fn put_user_profile(&self, user_id: &str, p: &WireProfile) -> R<()> {
+        let reminders = serde_json::to_string(&p.reminders).map_err(documents::internal)?;
+        self.execute(
+            "UPDATE users SET time_zone = ?1, day_start_minutes = ?2, reminders = ?3, profile_changed_at = ?4
+             WHERE id = ?5",
+            params![p.time_zone, p.day_start_minutes, reminders, p.changed_at, user_id],
         )?;
         Ok(())
     }
@@ -552,6 +599,9 @@ impl Storage for SqliteStorage {
     }
 
     fn sync(&self, device: &Device, request: CheckedRequest) -> Result<(SyncResponse, SyncStats), ApiError> {
+        if let Some(profile) = &request.profile {
+            self.write(|tx| people::apply_profile(tx, &self.server_actor, &device.user_id, profile))?;
+        }
         if request.writes() {
             // Checked and stored in a transaction shared with the other writes of the moment
             // (with the writer's page cache the checks cost less there than on a reader,

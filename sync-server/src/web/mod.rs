@@ -30,6 +30,20 @@ pub struct ReportQuery {
     baseline: Option<String>,
     /// CSV only: `members` (default) or `cohorts`.
     rows: Option<String>,
+    /// The instant the figures are computed for (RFC 3339; default now): each member's windows
+    /// end on her day at that instant, e.g. to read the report as it stood at the end of a week.
+    at: Option<String>,
+}
+
+impl ReportQuery {
+    fn instant(&self) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
+        match self.at.as_deref() {
+            None => Ok(chrono::Utc::now()),
+            Some(text) => chrono::DateTime::parse_from_rfc3339(text.trim()).map(|at| at.to_utc()).map_err(|_| {
+                ApiError::BadRequest(format!("at: {text:?} is not an RFC 3339 instant like 2026-03-09T20:00:00Z"))
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,15 +88,16 @@ async fn build_report(
     state: &Arc<AppState>,
     viewer: Viewer,
     program_id: String,
-    baseline: Option<String>,
+    query: &ReportQuery,
 ) -> Result<ProgramReport, ApiError> {
     if viewer.program_id != program_id {
         return Err(ApiError::Forbidden(format!("you are not signed in to program {program_id:?}")));
     }
+    let (baseline, at) = (query.baseline.clone(), query.instant()?);
     blocking(state, move |state| {
         state.reports.refresh_for_report()?;
         let facts = state.reports.program_facts(&viewer)?;
-        program_report(&facts, baseline.as_deref(), chrono::Utc::now())
+        program_report(&facts, baseline.as_deref(), at)
     })
     .await
 }
@@ -94,7 +109,7 @@ pub async fn report_json(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let viewer = viewer(&state, &headers).await?;
-    let report = build_report(&state, viewer, program_id, query.baseline).await?;
+    let report = build_report(&state, viewer, program_id, &query).await?;
     Ok(axum::Json(report).into_response())
 }
 
@@ -105,7 +120,7 @@ pub async fn report_csv(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let viewer = viewer(&state, &headers).await?;
-    let report = build_report(&state, viewer, program_id.clone(), query.baseline).await?;
+    let report = build_report(&state, viewer, program_id.clone(), &query).await?;
     let (body, name) = match query.rows.as_deref() {
         None | Some("members") => (csv_export::members_csv(&report)?, "members"),
         Some("cohorts") => (csv_export::cohorts_csv(&report)?, "cohorts"),
@@ -178,7 +193,7 @@ pub async fn dashboard_page(
         Ok(viewer) => viewer,
         Err(_) => return Redirect::to("/dashboard").into_response(),
     };
-    match build_report(&state, viewer, program_id, query.baseline).await {
+    match build_report(&state, viewer, program_id, &query).await {
         Ok(report) => Html(pages::dashboard(&report)).into_response(),
         Err(err) => (err.status(), Html(pages::problem(&err.to_string()))).into_response(),
     }

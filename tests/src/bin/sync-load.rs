@@ -149,6 +149,7 @@ fn request(doc_id: &str, known: &[ChangeHash], changes: Vec<ByteBuf>) -> SyncReq
         prompts_since: 1,
         logs_since: 0,
         accepts_snapshots: true,
+        profile: None,
     }
 }
 
