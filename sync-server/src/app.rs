@@ -69,6 +69,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/join", post(sync::join))
         .route("/v1/sync", post(sync::sync))
+        .route("/v1/devices", get(sync::devices::list))
+        .route("/v1/devices/revoke", post(sync::devices::revoke))
         .route("/v1/programs/{program_id}/report", get(web::report_json))
         .route("/v1/programs/{program_id}/report.csv", get(web::report_csv))
         .route("/dashboard", get(web::sign_in_page))

@@ -127,6 +127,11 @@ enum Admin {
         name: String,
         #[arg(long, default_value = "UTC")]
         time_zone: String,
+        /// An existing person (a user id from `list-members`): a new device of hers (a lost or
+        /// replaced phone), or her membership of another cohort. Without it the invite makes a
+        /// new person.
+        #[arg(long)]
+        user: Option<String>,
     },
     /// Issue a facilitator invite code.
     AddFacilitator {
@@ -137,9 +142,15 @@ enum Admin {
         #[arg(long, default_value = "UTC")]
         time_zone: String,
     },
+    /// Sign a device out: its token stops working at once (a device id from `list-devices`).
     RevokeDevice {
         #[arg(long)]
         device: String,
+    },
+    /// A person's devices, newest first: id, cohort, name, joined, and whether it is revoked.
+    ListDevices {
+        #[arg(long)]
+        user: String,
     },
     /// Record that a member left the cohort.
     RemoveMember {
@@ -302,17 +313,32 @@ fn run(cli: Cli) -> Result<(), String> {
                 println!("cohort {id} ready");
                 Ok(())
             }
-            Admin::Invite { cohort, role, name, time_zone } => {
-                println!("{}", storage.create_invite(&cohort, &role, &name, &time_zone).map_err(fail)?);
+            Admin::Invite { cohort, role, name, time_zone, user } => {
+                println!(
+                    "{}",
+                    storage.create_invite(&cohort, &role, &name, &time_zone, user.as_deref()).map_err(fail)?
+                );
                 Ok(())
             }
             Admin::AddFacilitator { cohort, name, time_zone } => {
-                println!("{}", storage.create_invite(&cohort, "facilitator", &name, &time_zone).map_err(fail)?);
+                println!("{}", storage.create_invite(&cohort, "facilitator", &name, &time_zone, None).map_err(fail)?);
                 Ok(())
             }
             Admin::RevokeDevice { device } => {
                 storage.revoke_device(&device).map_err(fail)?;
                 println!("device {device} revoked");
+                Ok(())
+            }
+            Admin::ListDevices { user } => {
+                let date = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(|t| t.date_naive().to_string());
+                for d in storage.devices(&user).map_err(fail)? {
+                    let state = match d.revoked_at {
+                        Some(at) => format!("revoked {}", date(at).unwrap_or_default()),
+                        None => "active".into(),
+                    };
+                    let joined = date(d.created_at).unwrap_or_default();
+                    println!("{}\t{}\t{}\tjoined {joined}\t{state}", d.device_id, d.cohort_id, d.name);
+                }
                 Ok(())
             }
             Admin::RemoveMember { cohort, user, left_on } => {

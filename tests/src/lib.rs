@@ -264,7 +264,7 @@ pub fn join_device(server: &ServerProcess, code: &str) -> microcohort_core::Clie
 /// Redeems an invite code over bare HTTP, for tests that send what no honest client would.
 pub fn raw_join(server: &ServerProcess, code: &str) -> microcohort_core::sync::wire::JoinResponse {
     use microcohort_core::sync::wire::{self, JoinRequest};
-    let body = wire::encode(&JoinRequest { invite_code: code.into(), device_name: "raw".into() });
+    let body = wire::encode(&JoinRequest { invite_code: code.into(), device_name: "raw".into(), expected_user: None });
     let (status, _, bytes) = raw_post(server.address, "/v1/join", None, &body);
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
     wire::decode(&bytes).expect("a join response")

@@ -437,7 +437,11 @@ fn guessing_secrets_is_slowed_per_address_and_others_are_unaffected(backend: mic
     assert!(statuses[21..].iter().all(|s| *s == 429), "{statuses:?}");
     // Invite codes from another address: limited the same way.
     let joiner = Some(IpAddr::from([127, 0, 0, 4]));
-    let body = wire::encode(&JoinRequest { invite_code: "AAAA-BBBB-CCCC-DDDD".into(), device_name: "x".into() });
+    let body = wire::encode(&JoinRequest {
+        invite_code: "AAAA-BBBB-CCCC-DDDD".into(),
+        device_name: "x".into(),
+        expected_user: None,
+    });
     let joins: Vec<u16> = (0..25).map(|_| raw_post_from(joiner, c.server.address, "/v1/join", None, &body).0).collect();
     assert!(joins.contains(&403) && joins.ends_with(&[429]), "{joins:?}");
     // Everyone else is served: honest devices sync and a newcomer joins.

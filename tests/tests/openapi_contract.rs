@@ -81,7 +81,7 @@ fn the_running_server_matches_its_openapi_description() {
             server.address,
             "/v1/join",
             None,
-            &wire::encode(&JoinRequest { invite_code: code.into(), device_name: "d".into() }),
+            &wire::encode(&JoinRequest { invite_code: code.into(), device_name: "d".into(), expected_user: None }),
         )
     };
     let (status, _, body) = join(&code);

@@ -33,9 +33,17 @@ fn program(storage: &dyn Storage) {
 }
 
 fn member(storage: &dyn Storage, name: &str) -> Device {
-    let code = storage.create_invite("c1", "learner", name, "UTC").unwrap();
+    let code = storage.create_invite("c1", "learner", name, "UTC", None).unwrap();
     let token = auth::new_token();
-    storage.join(&auth::hash_invite(&code), "phone", &auth::hash_secret(&token), &token).unwrap();
+    storage
+        .join(&microcohort_server::storage::people::JoinRequest {
+            code_hash: &auth::hash_invite(&code),
+            device_name: "phone",
+            token_hash: &auth::hash_secret(&token),
+            token: &token,
+            expected_user: None,
+        })
+        .unwrap();
     storage.authenticate(&auth::hash_secret(&token)).unwrap().unwrap()
 }
 
@@ -134,7 +142,7 @@ fn one_invite_redeemed_through_two_processes_at_once_joins_once() {
     let Some(pg) = PostgresInstance::start() else { return };
     let nodes = [PostgresStorage::open(&pg.url, 2).unwrap(), PostgresStorage::open(&pg.url, 2).unwrap()];
     program(&nodes[0]);
-    let code = nodes[0].create_invite("c1", "learner", "Ana", "UTC").unwrap();
+    let code = nodes[0].create_invite("c1", "learner", "Ana", "UTC", None).unwrap();
     let outcomes: Vec<bool> = std::thread::scope(|scope| {
         let joins: Vec<_> = nodes
             .iter()
@@ -142,7 +150,14 @@ fn one_invite_redeemed_through_two_processes_at_once_joins_once() {
                 let code = &code;
                 scope.spawn(move || {
                     let token = auth::new_token();
-                    node.join(&auth::hash_invite(code), "phone", &auth::hash_secret(&token), &token).is_ok()
+                    node.join(&microcohort_server::storage::people::JoinRequest {
+                        code_hash: &auth::hash_invite(code),
+                        device_name: "phone",
+                        token_hash: &auth::hash_secret(&token),
+                        token: &token,
+                        expected_user: None,
+                    })
+                    .is_ok()
                 })
             })
             .collect();

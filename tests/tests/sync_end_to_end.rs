@@ -165,7 +165,7 @@ fn hostile_and_broken_requests_get_clear_errors_and_change_nothing(backend: Back
         server.address,
         "/v1/join",
         None,
-        &wire::encode(&JoinRequest { invite_code: code.clone(), device_name: "x".into() }),
+        &wire::encode(&JoinRequest { invite_code: code.clone(), device_name: "x".into(), expected_user: None }),
     );
     assert_eq!(status, 403);
     // Malformed CBOR, named.

@@ -103,12 +103,24 @@ pub(super) struct OpenDocs {
     docs: HashMap<DocId, OpenDoc>,
 }
 
+impl OpenDocs {
+    pub(super) fn clear(&mut self) {
+        self.docs.clear();
+    }
+}
+
 impl Client {
     /// Records who this device's user is and which cohort they belong to.
+    /// Another person on a database that held someone's data starts with a new automerge actor
+    /// (the old one is bound to that person on the server); joining through `join_server`
+    /// never mixes two people (the server refuses), this keeps direct callers as safe.
     pub fn join_cohort(&self, cohort_id: &str, user_id: &str) -> Result<()> {
         check_id("cohort_id", cohort_id)?;
         check_id("user_id", user_id)?;
         self.store().write(|tx| {
+            if cohort_store::membership(tx)?.is_some_and(|m| m.user_id != user_id) {
+                cohort_store::new_device_actor(tx)?;
+            }
             cohort_store::device_actor(tx)?;
             cohort_store::save_membership(tx, &Membership { cohort_id: cohort_id.into(), user_id: user_id.into() })
         })?;
@@ -558,7 +570,7 @@ impl Client {
         result
     }
 
-    fn open_docs(&self) -> MutexGuard<'_, OpenDocs> {
+    pub(super) fn open_docs(&self) -> MutexGuard<'_, OpenDocs> {
         self.docs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 

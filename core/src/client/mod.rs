@@ -8,6 +8,7 @@ mod cohort;
 mod dashboard;
 pub mod events;
 pub mod intents;
+mod person;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -35,6 +36,7 @@ use crate::store::prompts::{self, ImportOutcome};
 pub use crate::store::practice::PracticeSession;
 pub use cohort::{EntryRef, FeedbackInput, FeedbackWindow, ReceiveReport, WorkKind};
 pub use events::{ClientEvent, DataChange};
+pub use person::UnsentWork;
 
 /// How many of the next reminders the today screen shows.
 const TODAY_REMINDERS: usize = 3;
@@ -498,7 +500,7 @@ impl Client {
         Ok(program)
     }
 
-    fn forget_program(&self) {
+    pub(crate) fn forget_program(&self) {
         *self.program.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
     }
 }

@@ -22,6 +22,12 @@ pub fn device_actor(tx: &Transaction<'_>) -> Result<ActorId> {
     Ok(actor)
 }
 
+/// A new actor for this device (another person uses it now).
+pub fn new_device_actor(tx: &Transaction<'_>) -> Result<ActorId> {
+    tx.execute("DELETE FROM device", [])?;
+    device_actor(tx)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {
     pub cohort_id: String,

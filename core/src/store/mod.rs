@@ -7,6 +7,7 @@
 pub mod cohort;
 pub mod dashboard;
 pub mod enrollment;
+pub mod person;
 pub mod practice;
 pub mod prompts;
 pub mod schema;

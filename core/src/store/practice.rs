@@ -159,6 +159,27 @@ pub fn insert_log(tx: &Transaction<'_>, log: &PracticeLog, voided: Option<&Pract
     Ok(())
 }
 
+/// Stores a log recorded on another of the person's devices (her history, from the server): no
+/// outbox entry, nothing if it is already here. A correction whose original is not here yet is
+/// skipped (`false`); the caller passes originals first.
+pub fn restore_log(tx: &Transaction<'_>, log: &PracticeLog) -> Result<bool> {
+    let exists = |id: Uuid| -> Result<bool> {
+        Ok(tx.prepare_cached("SELECT 1 FROM practice_logs WHERE id = ?1")?.exists([id.to_string()])?)
+    };
+    if exists(log.id)? {
+        return Ok(true);
+    }
+    let voided = match log.corrects {
+        Some(original) if !exists(original)? => return Ok(false),
+        Some(original) => self::log(tx, original)?,
+        None => None,
+    };
+    insert_log(tx, log, voided.as_ref())?;
+    tx.prepare_cached("DELETE FROM outbox WHERE kind = 'practice_log' AND entity_id = ?1")?
+        .execute([log.id.to_string()])?;
+    Ok(true)
+}
+
 fn add_activity(tx: &Transaction<'_>, log: &PracticeLog, sign: i64) -> Result<()> {
     let seconds = sign * i64::from(log.duration_secs.unwrap_or(0));
     tx.prepare_cached(

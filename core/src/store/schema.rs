@@ -11,7 +11,7 @@ pub const VERSION: u32 = 6;
 
 /// `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
 const MIGRATIONS: [&str; VERSION as usize] =
-    [V1_BASE, V2_DAILY_ACTIVITY, V3_COHORT_DOCUMENTS, V4_SYNC, V5_INTENTS, V6_PROFILES];
+    [V1_BASE, V2_DAILY_ACTIVITY, V3_COHORT_DOCUMENTS, V4_SYNC, V5_INTENTS, V6_PEOPLE];
 
 /// Tables keyed by a text id are WITHOUT ROWID: one b-tree per table instead of a table plus an
 /// index, so logging a practice touches fewer pages.
@@ -260,12 +260,15 @@ CREATE TABLE failed_intents (
 );
 ";
 
-/// Profiles follow the person: the device's own profile records when it last changed and
-/// whether the server has it; every roster member carries her day start.
-const V6_PROFILES: &str = "
+/// A person across devices: the device's own profile records when it last changed and whether
+/// the server has it; every roster member carries her day start; a device that joined for a
+/// person fetches her practice history from the server (`history_after`: where the next page
+/// starts, NULL once it has all of it).
+const V6_PEOPLE: &str = "
 ALTER TABLE profile ADD COLUMN changed_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE profile ADD COLUMN synced INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE roster ADD COLUMN day_start_minutes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE server_link ADD COLUMN history_after INTEGER;
 ";
 
 pub fn user_version(conn: &Connection) -> Result<u32> {

@@ -15,12 +15,15 @@ pub struct ServerLink {
     pub last_attempt: Option<i64>,
     pub last_success: Option<i64>,
     pub last_error: Option<String>,
+    /// Where the person's practice history continues (`None`: the device has all of it).
+    pub history_after: Option<u64>,
 }
 
 pub fn link(conn: &Connection) -> Result<Option<ServerLink>> {
     Ok(conn
         .query_row(
-            "SELECT server_url, device_id, device_token, logs_watermark, last_attempt, last_success, last_error
+            "SELECT server_url, device_id, device_token, logs_watermark, last_attempt, last_success, last_error,
+                    history_after
              FROM server_link WHERE id = 1",
             [],
             |r| {
@@ -32,6 +35,7 @@ pub fn link(conn: &Connection) -> Result<Option<ServerLink>> {
                     last_attempt: r.get(4)?,
                     last_success: r.get(5)?,
                     last_error: r.get(6)?,
+                    history_after: r.get::<_, Option<i64>>(7)?.map(|after| after.max(0) as u64),
                 })
             },
         )
@@ -40,10 +44,17 @@ pub fn link(conn: &Connection) -> Result<Option<ServerLink>> {
 
 pub fn save_link(tx: &Transaction<'_>, url: &str, device_id: &str, token: &str) -> Result<()> {
     tx.execute(
-        "INSERT INTO server_link (id, server_url, device_id, device_token) VALUES (1, ?1, ?2, ?3)
-         ON CONFLICT (id) DO UPDATE SET server_url = ?1, device_id = ?2, device_token = ?3, logs_watermark = 0",
+        "INSERT INTO server_link (id, server_url, device_id, device_token, history_after) VALUES (1, ?1, ?2, ?3, 0)
+         ON CONFLICT (id) DO UPDATE SET server_url = ?1, device_id = ?2, device_token = ?3, logs_watermark = 0,
+             history_after = 0",
         params![url, device_id, token],
     )?;
+    Ok(())
+}
+
+/// The next page of the person's practice history starts after `next` (`None`: complete).
+pub fn save_history_progress(tx: &Transaction<'_>, next: Option<u64>) -> Result<()> {
+    tx.execute("UPDATE server_link SET history_after = ?1 WHERE id = 1", [next.map(|n| n as i64)])?;
     Ok(())
 }
 

@@ -13,17 +13,15 @@ use rand::Rng;
 use serde_bytes::ByteBuf;
 
 use super::limits::{MAX_CHANGES_PER_REQUEST, MAX_LOGS_PER_REQUEST, MAX_REQUEST_CHANGE_BYTES};
-use super::wire::{
-    self, DocPush, DocStatus, JoinRequest, JoinResponse, SyncRequest, SyncResponse, WireLog, WireProfile,
-};
+use super::person;
+use super::wire::{self, DocPush, DocStatus, JoinRequest, JoinResponse, SyncRequest, SyncResponse, WireLog};
 use crate::client::intents::Intent;
 use crate::client::{Client, ClientEvent, DataChange, Enrollment};
 use crate::docs::DocId;
 use crate::domain::blueprint::Blueprint;
-use crate::domain::time::{DayStart, parse_time_zone};
 use crate::error::{Error, Result};
 use crate::store::cohort as cohort_store;
-use crate::store::enrollment::{self, Profile};
+use crate::store::enrollment;
 use crate::store::practice::{self as logs, PracticeStatus};
 use crate::store::sync_state;
 
@@ -54,7 +52,7 @@ pub fn spawn_on_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'st
     runtime().spawn_blocking(work)
 }
 
-fn http() -> &'static reqwest::Client {
+pub(super) fn http() -> &'static reqwest::Client {
     static HTTP: OnceLock<reqwest::Client> = OnceLock::new();
     HTTP.get_or_init(|| {
         // rustls with the ring provider: no OpenSSL, nothing that needs a C toolchain beyond ring.
@@ -68,9 +66,19 @@ fn http() -> &'static reqwest::Client {
 }
 
 /// POSTs a CBOR body and decodes the CBOR answer, mapping failures to errors a user understands.
-fn post<T: for<'de> serde::Deserialize<'de>>(url: &str, token: Option<&str>, body: Vec<u8>) -> Result<(T, usize)> {
+pub(super) fn post<T: for<'de> serde::Deserialize<'de>>(
+    url: &str,
+    token: Option<&str>,
+    body: Vec<u8>,
+) -> Result<(T, usize)> {
+    let bytes = call(http().post(url).header("content-type", "application/cbor").body(body), token)?;
+    let decoded = wire::decode(&bytes).map_err(|message| Error::Server { status: 200, message })?;
+    Ok((decoded, bytes.len()))
+}
+
+/// Sends a request and returns the body of a successful answer.
+pub(super) fn call(mut request: reqwest::RequestBuilder, token: Option<&str>) -> Result<Vec<u8>> {
     runtime().block_on(async {
-        let mut request = http().post(url).header("content-type", "application/cbor").body(body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -84,8 +92,7 @@ fn post<T: for<'de> serde::Deserialize<'de>>(url: &str, token: Option<&str>, bod
             let message = String::from_utf8_lossy(&bytes).chars().take(300).collect();
             return Err(Error::Server { status: status.as_u16(), message });
         }
-        let decoded = wire::decode(&bytes).map_err(|message| Error::Server { status: status.as_u16(), message })?;
-        Ok((decoded, bytes.len()))
+        Ok(bytes.to_vec())
     })
 }
 
@@ -118,6 +125,8 @@ pub struct SyncOutcome {
     pub bytes_received: usize,
     pub logs_acked: usize,
     pub cohort_logs_received: usize,
+    /// The person's own practice logs recorded on her other devices, received by a new device.
+    pub history_logs_received: usize,
     /// Documents whose local branch the server refused, with its reason.
     pub rejected: Vec<(String, String)>,
 }
@@ -131,15 +140,6 @@ struct RoundTrip {
     replayed: bool,
     /// The server has more for a document than one response held.
     more: bool,
-}
-
-fn to_wire(profile: &Profile, changed_at: i64) -> WireProfile {
-    WireProfile {
-        time_zone: profile.time_zone.name().to_owned(),
-        day_start_minutes: profile.day_start.minutes(),
-        reminders: profile.reminders,
-        changed_at,
-    }
 }
 
 /// An intent the device could not replay, kept for the user.
@@ -173,8 +173,11 @@ impl Client {
     ) -> Result<JoinOutcome> {
         crate::domain::time::parse_time_zone(time_zone)?;
         let url = server_url.trim_end_matches('/');
-        let body =
-            wire::encode(&JoinRequest { invite_code: invite_code.trim().into(), device_name: device_name.into() });
+        let body = wire::encode(&JoinRequest {
+            invite_code: invite_code.trim().into(),
+            device_name: device_name.into(),
+            expected_user: self.current_person()?,
+        });
         let (joined, _): (JoinResponse, usize) = post(&format!("{url}/v1/join"), None, body)?;
         let program = &joined.program;
         self.import_prompt_pack(&program.pack.file_name, &program.pack.toml)?;
@@ -263,11 +266,15 @@ impl Client {
                 post(&format!("{}/v1/sync", link.server_url), Some(&link.device_token), wire::encode(&request))?;
             outcome.bytes_received += bytes;
             self.settle_profile(request.profile.as_ref(), response.profile.as_ref())?;
+            let history_more = match request.history_after {
+                Some(_) => self.restore_history(&response.history, response.history_next, &mut outcome)?,
+                None => false,
+            };
             let round_trip = self.apply_response(&response, &mut outcome, intent_watermark)?;
             resend_all = round_trip.resend;
             // Replayed intents are new local changes; the rest of an upload or of a catch-up
             // comes in the next request.
-            if resend_all.is_empty() && !round_trip.replayed && !round_trip.more && !more_to_send {
+            if resend_all.is_empty() && !round_trip.replayed && !round_trip.more && !more_to_send && !history_more {
                 break;
             }
         }
@@ -357,7 +364,8 @@ impl Client {
             Ok(out)
         })?;
         let more_to_send = more_to_send || practice_logs.len() == MAX_LOGS_PER_REQUEST;
-        let profile = self.store().read(enrollment::unsynced_profile)?.map(|(p, changed_at)| to_wire(&p, changed_at));
+        let profile =
+            self.store().read(enrollment::unsynced_profile)?.map(|(p, changed_at)| person::to_wire(&p, changed_at));
         let request = SyncRequest {
             device_id: link.device_id.clone(),
             docs,
@@ -366,6 +374,7 @@ impl Client {
             logs_since: link.logs_watermark,
             accepts_snapshots: true,
             profile,
+            history_after: link.history_after,
         };
         Ok((request, more_to_send))
     }
@@ -443,37 +452,6 @@ impl Client {
             self.import_prompt_pack(&pack.file_name, &pack.toml)?;
         }
         Ok(next)
-    }
-
-    /// After a round trip: the profile sent is the server's now (unless it changed here since),
-    /// and a profile changed on another of the person's devices replaces this one's.
-    fn settle_profile(&self, sent: Option<&WireProfile>, held: Option<&WireProfile>) -> Result<()> {
-        let Some(held) = held else { return Ok(()) };
-        let adopted = self.store().write(|tx| {
-            if let Some(sent) = sent {
-                enrollment::mark_profile_synced(tx, sent.changed_at)?;
-            }
-            let Some(mut profile) = enrollment::profile(tx)? else { return Ok(false) };
-            if enrollment::unsynced_profile(tx)?.is_some() || to_wire(&profile, held.changed_at) == *held {
-                return Ok(false);
-            }
-            // Checked by the server; a value this app cannot use is left alone.
-            let (Ok(zone), Ok(day_start)) =
-                (parse_time_zone(&held.time_zone), DayStart::from_minutes(i64::from(held.day_start_minutes)))
-            else {
-                return Ok(false);
-            };
-            profile.time_zone = zone;
-            profile.day_start = day_start;
-            profile.reminders = held.reminders;
-            enrollment::save_profile(tx, &profile)?;
-            enrollment::adopt_profile(tx, held.changed_at)?;
-            Ok(true)
-        })?;
-        if adopted {
-            self.notify(ClientEvent::DataChanged(DataChange::Program));
-        }
-        Ok(())
     }
 
     /// Re-applies a document's pending intents on top of the server's copy. One that no longer

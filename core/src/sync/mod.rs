@@ -4,7 +4,8 @@
 //! - [`wire`]: the CBOR request and response types, shared with the server.
 //! - [`limits`] and [`request`]: the bounds on a request and the checks the server runs on one
 //!   before its storage is touched.
-//! - `client` (feature `sync-client`): the device side, on reqwest and the core's own tokio runtime.
+//! - `client` (feature `sync-client`): the device side, on reqwest and the core's own tokio runtime;
+//!   `devices`: the person's devices, listed and signed out from any of them.
 
 pub mod limits;
 pub mod request;
@@ -12,5 +13,9 @@ pub mod wire;
 
 #[cfg(feature = "sync-client")]
 mod client;
+#[cfg(feature = "sync-client")]
+mod devices;
+#[cfg(feature = "sync-client")]
+mod person;
 #[cfg(feature = "sync-client")]
 pub use client::{FailedIntent, JoinOutcome, SyncOutcome, SyncStatus, spawn_on_runtime};

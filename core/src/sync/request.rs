@@ -33,6 +33,7 @@ pub struct CheckedRequest {
     pub logs_since: u64,
     pub accepts_snapshots: bool,
     pub profile: Option<WireProfile>,
+    pub history_after: Option<u64>,
 }
 
 impl CheckedRequest {
@@ -137,6 +138,7 @@ pub fn check_request(cohort_id: &str, request: SyncRequest) -> Result<CheckedReq
         logs_since: request.logs_since,
         accepts_snapshots: request.accepts_snapshots,
         profile: request.profile,
+        history_after: request.history_after,
     })
 }
 

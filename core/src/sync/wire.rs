@@ -9,6 +9,10 @@ use serde_bytes::ByteBuf;
 pub struct JoinRequest {
     pub invite_code: String,
     pub device_name: String,
+    /// The person whose data the device already holds: the server refuses an invite for anyone
+    /// else (409) rather than mix two people on one device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_user: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +44,31 @@ pub struct PackFile {
     pub toml: String,
 }
 
+/// `GET /v1/devices`: the signed-in person's devices, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceList {
+    pub devices: Vec<DeviceInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    pub device_id: String,
+    /// The name the device gave when it joined ("Ada's Pixel").
+    pub name: String,
+    pub cohort_id: String,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+    /// The device that asked.
+    pub this_device: bool,
+}
+
+/// `POST /v1/devices/revoke`: sign out one of the person's devices (this one included).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokeDevice {
+    pub device_id: String,
+}
+
 /// `POST /v1/sync`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncRequest {
@@ -57,6 +86,10 @@ pub struct SyncRequest {
     /// The person's profile as changed on this device, when the server may not have it yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<WireProfile>,
+    /// A device that joined for a person asks for her practice history (her own logs, as the
+    /// server sequences them, after this point) until it has all of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_after: Option<u64>,
 }
 
 /// A person's profile: the same on all her devices (the newest change wins), and what every
@@ -95,6 +128,12 @@ pub struct SyncResponse {
     /// The person's profile as the server holds it (newest change of any of her devices).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<WireProfile>,
+    /// Her own practice logs, for a device that asked (`history_after`), a page at a time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<WireLog>,
+    /// Where `history` ends: the next request asks after it; `None` when the history is complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_next: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

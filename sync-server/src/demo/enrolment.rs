@@ -36,9 +36,9 @@ pub fn seed(storage: &dyn Storage, start: NaiveDate, zone: &str) -> Result<Vec<S
     storage.create_cohort(COHORT_ID, PROGRAM_ID, "Demo cohort")?;
     let mut codes = Vec::new();
     for person in &LEARNERS {
-        codes.push(storage.create_invite(COHORT_ID, "learner", person.name, person.time_zone)?);
+        codes.push(storage.create_invite(COHORT_ID, "learner", person.name, person.time_zone, None)?);
     }
-    codes.push(storage.create_invite(COHORT_ID, "facilitator", FACILITATOR.name, FACILITATOR.time_zone)?);
+    codes.push(storage.create_invite(COHORT_ID, "facilitator", FACILITATOR.name, FACILITATOR.time_zone, None)?);
     Ok(codes)
 }
 

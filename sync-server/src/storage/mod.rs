@@ -46,16 +46,29 @@ macro_rules! admin_writes {
             role: &str,
             display_name: &str,
             time_zone: &str,
+            for_user: Option<&str>,
         ) -> Result<String, ApiError> {
             let code = auth::new_invite_code();
             let code_hash = auth::hash_invite(&code);
-            let invite = NewInvite { code_hash: &code_hash, cohort_id, role, display_name, time_zone };
-            self.write(|tx| operations::create_invite(tx, &invite))?;
+            let invite = NewInvite { code_hash: &code_hash, cohort_id, role, display_name, time_zone, for_user };
+            self.write(|tx| people::create_invite(tx, &invite))?;
             Ok(code)
         }
 
+        fn join(&self, request: &people::JoinRequest<'_>) -> Result<JoinResponse, ApiError> {
+            self.write(|tx| people::join(tx, &self.server_actor, request))
+        }
+
         fn revoke_device(&self, device_id: &str) -> Result<(), ApiError> {
-            self.write(|tx| operations::revoke_device(tx, device_id))
+            self.write(|tx| people::revoke_device(tx, device_id))
+        }
+
+        fn revoke_own_device(&self, user_id: &str, device_id: &str) -> Result<(), ApiError> {
+            self.write(|tx| people::revoke_own_device(tx, user_id, device_id))
+        }
+
+        fn devices(&self, user_id: &str) -> Result<Vec<crate::storage::primitives::DeviceRecord>, ApiError> {
+            self.write(|tx| tx.user_devices(user_id))
         }
 
         fn remove_member(
@@ -147,14 +160,8 @@ pub struct MemberRow {
 
 pub trait Storage: Send + Sync + 'static {
     fn authenticate(&self, token_hash: &[u8]) -> Result<Option<Device>, ApiError>;
-    /// Redeems an invite code: creates the user, the device and the roster entry.
-    fn join(
-        &self,
-        code_hash: &[u8],
-        device_name: &str,
-        token_hash: &[u8],
-        token: &str,
-    ) -> Result<JoinResponse, ApiError>;
+    /// Redeems an invite code: the device, and the person and her roster entry if they are new.
+    fn join(&self, request: &people::JoinRequest<'_>) -> Result<JoinResponse, ApiError>;
     /// One round trip, on a request checked by [`check_request`].
     fn sync(&self, device: &Device, request: CheckedRequest) -> Result<(SyncResponse, SyncStats), ApiError>;
     /// A request checked, then run: what the HTTP handler does after decoding the body.
@@ -186,15 +193,21 @@ pub trait Storage: Send + Sync + 'static {
         pack_toml: &str,
     ) -> Result<(), ApiError>;
     fn create_cohort(&self, id: &str, program_id: &str, title: &str) -> Result<(), ApiError>;
-    /// Returns the invite code (shown once).
+    /// Returns the invite code (shown once). `for_user`: an existing person (a new device of
+    /// hers, or another cohort); otherwise the invite creates one.
     fn create_invite(
         &self,
         cohort_id: &str,
         role: &str,
         display_name: &str,
         time_zone: &str,
+        for_user: Option<&str>,
     ) -> Result<String, ApiError>;
     fn revoke_device(&self, device_id: &str) -> Result<(), ApiError>;
+    /// A person signs out one of her own devices.
+    fn revoke_own_device(&self, user_id: &str, device_id: &str) -> Result<(), ApiError>;
+    /// A person's devices, newest first, revoked ones included.
+    fn devices(&self, user_id: &str) -> Result<Vec<crate::storage::primitives::DeviceRecord>, ApiError>;
     /// Records that a member left the cohort on `left_on` (default: today in the cohort's zone).
     /// Their devices stop syncing; roles are recomputed from the week after, or from this week
     /// if they left before it began. Returns the date recorded.

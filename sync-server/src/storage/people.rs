@@ -1,16 +1,182 @@
-//! People across devices and cohorts: a person's profile (zone, day start, reminder settings) is
-//! hers, not a device's or a membership's. Every device sends it when it changed there; the
-//! newest change wins, and the server copies her zone and day start onto each of her memberships
-//! and roster entries, so facilitators' devices and reports compute her days as her phone does.
+//! People across devices and cohorts. A person is one user whatever her devices, cohorts and
+//! programs: an invite creates her, or names her (a new device, another cohort); each device
+//! has its own token. Her profile (zone, day start, reminder settings) is hers, not a device's
+//! or a membership's: every device sends it when it changed there, the newest change wins, and
+//! the server copies her zone and day start onto each of her memberships and roster entries, so
+//! facilitators' devices and reports compute her days as her phone does.
 
 use automerge::ActorId;
 use microcohort_core::docs::{DocId, cohort as cohort_doc};
+use microcohort_core::domain::roster::{Member, MemberRole};
 use microcohort_core::domain::time::DayStart;
-use microcohort_core::sync::wire::WireProfile;
+use microcohort_core::sync::wire::{JoinResponse, ProgramInfo, WireProfile};
 
-use super::documents::{internal, now_ms, roster, server_edit};
-use super::primitives::Tx;
+use super::documents::{internal, now_ms, pack_of, program_of_cohort, roster, server_edit};
+use super::primitives::{MemberRecord, NewInvite, Tx};
 use crate::error::ApiError;
+
+/// What `join` needs besides the transaction.
+pub struct JoinRequest<'a> {
+    pub code_hash: &'a [u8],
+    pub device_name: &'a str,
+    pub token_hash: &'a [u8],
+    pub token: &'a str,
+    /// The person whose data the joining device already holds, if any.
+    pub expected_user: Option<&'a str>,
+}
+
+/// Redeems an invite code: the device, and the person and her roster entry if they are new.
+/// An invite for an existing person who is already in the cohort adds a device only.
+pub fn join(tx: &dyn Tx, server_actor: &ActorId, request: &JoinRequest<'_>) -> Result<JoinResponse, ApiError> {
+    let used = || ApiError::Forbidden("this invite code is unknown or was already used".into());
+    let invite = tx.open_invite(request.code_hash)?.ok_or_else(used)?;
+    let cohort_id = invite.cohort_id.clone();
+    let program = program_of_cohort(tx, &cohort_id)?;
+    let pack = pack_of(tx, &program.program_id)?;
+    let blueprint = program.blueprint;
+    let user_id = invite.for_user.clone().unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+    if let Some(expected) = request.expected_user
+        && expected != user_id
+    {
+        return Err(ApiError::Conflict(
+            "this invite is for another person than the one whose data this device holds; \
+             sign out on this device (which deletes that data from it) before joining as someone else"
+                .into(),
+        ));
+    }
+    let role = match roster(tx, &cohort_id)?.member(&user_id) {
+        Some(member) if member.left_on.is_some() => {
+            return Err(ApiError::Conflict(format!(
+                "{user_id} left cohort {cohort_id}; invite them to another cohort instead"
+            )));
+        }
+        // A new device of a member: her roster entry stays as it is.
+        Some(member) => member.role.as_str().to_owned(),
+        None => {
+            add_member(
+                tx,
+                server_actor,
+                &cohort_id,
+                &user_id,
+                &invite.display_name,
+                &invite.role,
+                &invite.time_zone,
+                &blueprint,
+            )?;
+            invite.role.clone()
+        }
+    };
+    let device_id = uuid::Uuid::now_v7().simple().to_string();
+    let name: String = request.device_name.chars().take(100).collect();
+    tx.insert_device(&device_id, &user_id, &cohort_id, request.token_hash, &name, now_ms())?;
+    // Two devices redeeming one code at once: the second finds it used and rolls back.
+    if !tx.claim_invite(request.code_hash, &user_id, now_ms())? {
+        return Err(used());
+    }
+    Ok(JoinResponse {
+        device_id,
+        device_token: request.token.to_owned(),
+        user_id,
+        cohort_id,
+        role,
+        program: ProgramInfo {
+            program_id: program.program_id,
+            title: program.title,
+            blueprint_json: serde_json::to_string(&blueprint).map_err(internal)?,
+            pack,
+        },
+    })
+}
+
+/// A person joins a cohort's roster; her zone and day start come from her profile (a new person:
+/// the invite's zone).
+#[allow(clippy::too_many_arguments)]
+fn add_member(
+    tx: &dyn Tx,
+    server_actor: &ActorId,
+    cohort_id: &str,
+    user_id: &str,
+    display_name: &str,
+    role: &str,
+    invite_zone: &str,
+    blueprint: &microcohort_core::domain::blueprint::Blueprint,
+) -> Result<(), ApiError> {
+    tx.insert_user(user_id, invite_zone, now_ms())?;
+    let profile = tx.user_profile(user_id)?.ok_or_else(|| internal(format!("user {user_id} vanished")))?;
+    let member = Member {
+        user_id: user_id.to_owned(),
+        display_name: display_name.to_owned(),
+        role: MemberRole::parse(role).unwrap_or(MemberRole::Learner),
+        time_zone: profile.time_zone.clone(),
+        day_start: DayStart::from_minutes(i64::from(profile.day_start_minutes)).map_err(internal)?,
+        // The cohort's calendar day, which is what weeks and rotations count in.
+        joined_on: chrono::Utc::now().with_timezone(&blueprint.cohort_time_zone).date_naive(),
+        left_on: None,
+    };
+    // The roster document first: it refuses a learner past the cohort's maximum.
+    server_edit(tx, server_actor, &DocId::cohort(cohort_id), |am| {
+        cohort_doc::add_member(am, &member, blueprint.cohort_size)
+            .map(|_| ())
+            .map_err(|e| ApiError::Forbidden(e.to_string()))
+    })?;
+    let record = MemberRecord {
+        user_id: user_id.to_owned(),
+        display_name: display_name.to_owned(),
+        role: role.to_owned(),
+        time_zone: profile.time_zone,
+        day_start_minutes: i64::from(profile.day_start_minutes),
+        joined_on: member.joined_on.to_string(),
+        left_on: None,
+    };
+    tx.insert_member(cohort_id, &record)
+}
+
+/// Checks an invite's fields; an invite for an existing person names her.
+pub fn create_invite(tx: &dyn Tx, invite: &NewInvite<'_>) -> Result<(), ApiError> {
+    if MemberRole::parse(invite.role).is_none() {
+        return Err(ApiError::BadRequest(format!("role {:?} must be learner or facilitator", invite.role)));
+    }
+    if invite.time_zone.parse::<chrono_tz::Tz>().is_err() {
+        return Err(ApiError::BadRequest(format!("unknown time zone {:?}", invite.time_zone)));
+    }
+    if !tx.cohort_exists(invite.cohort_id)? {
+        return Err(ApiError::NotFound(format!("no cohort {}", invite.cohort_id)));
+    }
+    if let Some(user) = invite.for_user {
+        if tx.user_profile(user)?.is_none() {
+            return Err(ApiError::NotFound(format!("no user {user}")));
+        }
+        if let Some(member) = roster(tx, invite.cohort_id)?.member(user) {
+            if member.left_on.is_some() {
+                return Err(ApiError::Conflict(format!("{user} left cohort {}", invite.cohort_id)));
+            }
+            if member.role.as_str() != invite.role {
+                return Err(ApiError::BadRequest(format!(
+                    "{user} is a {} in {}; an invite for a new device of theirs keeps that role",
+                    member.role.as_str(),
+                    invite.cohort_id
+                )));
+            }
+        }
+    }
+    tx.insert_invite(invite, now_ms())
+}
+
+pub fn revoke_device(tx: &dyn Tx, device_id: &str) -> Result<(), ApiError> {
+    if !tx.revoke_device(device_id, now_ms())? {
+        return Err(ApiError::NotFound(format!("no active device {device_id}")));
+    }
+    Ok(())
+}
+
+/// A person signs out one of her own devices (this one included); another's is "not found".
+pub fn revoke_own_device(tx: &dyn Tx, user_id: &str, device_id: &str) -> Result<(), ApiError> {
+    let active = tx.user_devices(user_id)?.into_iter().any(|d| d.device_id == device_id && d.revoked_at.is_none());
+    if !active {
+        return Err(ApiError::NotFound(format!("you have no active device {device_id}")));
+    }
+    revoke_device(tx, device_id)
+}
 
 /// A person's profile from its stored columns (no reminder settings stored yet: the defaults).
 pub fn stored_profile(

@@ -24,10 +24,11 @@ use rand::Rng;
 
 use super::documents::{self, saved_document, snapshot_of};
 use super::graph_cache::GraphCache;
-use super::operations::{self, JoinRequest};
+use super::operations;
 use super::people;
 use super::primitives::{
-    ChangeRecord, GraphRow, MemberRecord, NewChange, NewInvite, NewLog, NewProgram, ObjectRow, ProgramRecord, R, Tx,
+    ChangeRecord, DeviceRecord, GraphRow, MemberRecord, NewChange, NewInvite, NewLog, NewProgram, ObjectRow,
+    OpenInvite, ProgramRecord, R, Tx,
 };
 use super::repair::{self, DocProblem};
 use super::{CohortRow, Device, MemberRow, ProgramRow, Storage, SyncStats, round_trip};
@@ -572,11 +573,12 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
     }
 
     fn user_profile(&self, user_id: &str) -> R<Option<WireProfile>> {
-        let rows = self.query(
+        self.first(
             "SELECT time_zone, day_start_minutes, reminders, profile_changed_at FROM users WHERE id = $1",
             &[&user_id],
-        )?;
-        rows.first().map(|r| people::stored_profile(r.get(0), r.get(1), r.get::<_, &str>(2), r.get(3))).transpose()
+            |r| people::stored_profile(r.get(0), r.get(1), r.get::<_, &str>(2), r.get(3)),
+        )?
+        .transpose()
     }
 
     fn insert_user(&self, user_id: &str, time_zone: &str, now: i64) -> R<()> {
@@ -598,12 +600,37 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
         Ok(())
     }
 
-    fn open_invite(&self, code_hash: &[u8]) -> R<Option<(String, String, String, String)>> {
+    fn open_invite(&self, code_hash: &[u8]) -> R<Option<OpenInvite>> {
         self.first(
-            "SELECT cohort_id, role, display_name, time_zone FROM invites WHERE code_hash = $1 AND used_at IS NULL",
+            "SELECT cohort_id, role, display_name, time_zone, for_user FROM invites
+             WHERE code_hash = $1 AND used_at IS NULL",
             &[&code_hash],
-            |r| (r.get(0), r.get(1), r.get(2), r.get(3)),
+            |r| OpenInvite {
+                cohort_id: r.get(0),
+                role: r.get(1),
+                display_name: r.get(2),
+                time_zone: r.get(3),
+                for_user: r.get(4),
+            },
         )
+    }
+
+    fn user_devices(&self, user_id: &str) -> R<Vec<DeviceRecord>> {
+        let rows = self.query(
+            "SELECT id, cohort_id, name, created_at, revoked_at FROM devices WHERE user_id = $1
+             ORDER BY created_at DESC, id",
+            &[&user_id],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| DeviceRecord {
+                device_id: r.get(0),
+                cohort_id: r.get(1),
+                name: r.get(2),
+                created_at: r.get(3),
+                revoked_at: r.get(4),
+            })
+            .collect())
     }
 
     fn claim_invite(&self, code_hash: &[u8], user_id: &str, now: i64) -> R<bool> {
@@ -616,8 +643,9 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
 
     fn insert_invite(&self, i: &NewInvite<'_>, now: i64) -> R<()> {
         self.execute(
-            "INSERT INTO invites (code_hash, cohort_id, role, display_name, time_zone, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&i.code_hash, &i.cohort_id, &i.role, &i.display_name, &i.time_zone, &now],
+            "INSERT INTO invites (code_hash, cohort_id, role, display_name, time_zone, created_at, for_user)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[&i.code_hash, &i.cohort_id, &i.role, &i.display_name, &i.time_zone, &now, &i.for_user],
         )?;
         Ok(())
     }
@@ -675,6 +703,14 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
         Ok(self.first(sql, &[&user_id, &local_date], |r| r.get(0))?.unwrap_or(0))
     }
 
+    fn own_logs_after(&self, cohort_id: &str, user_id: &str, after: i64, limit: i64) -> R<Vec<(i64, String)>> {
+        let rows = self.query(
+            "SELECT seq, body FROM practice_logs WHERE user_id = $1 AND cohort_id = $2 AND seq > $3 ORDER BY seq LIMIT $4",
+            &[&user_id, &cohort_id, &after, &limit],
+        )?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     fn practice_logs_after(&self, cohort_id: &str, after: i64, except_user: &str, limit: i64) -> R<Vec<(i64, String)>> {
         let rows = self.query(
             "SELECT seq, body FROM practice_logs WHERE cohort_id = $1 AND seq > $2 AND user_id <> $3 ORDER BY seq LIMIT $4",
@@ -708,17 +744,6 @@ impl Storage for PostgresStorage {
                 role: r.get(3),
             }))
         })
-    }
-
-    fn join(
-        &self,
-        code_hash: &[u8],
-        device_name: &str,
-        token_hash: &[u8],
-        token: &str,
-    ) -> Result<JoinResponse, ApiError> {
-        let request = JoinRequest { code_hash, device_name, token_hash, token };
-        self.write(|tx| operations::join(tx, &self.server_actor, &request))
     }
 
     fn sync(&self, device: &Device, request: CheckedRequest) -> Result<(SyncResponse, SyncStats), ApiError> {

@@ -114,6 +114,7 @@ INSERT INTO users (id, time_zone, created_at) SELECT user_id, MIN(time_zone), 0 
 ALTER TABLE members ADD COLUMN day_start_minutes BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX members_by_user ON members (user_id);
 ALTER TABLE invites ADD COLUMN for_user TEXT;
+CREATE INDEX practice_logs_by_user ON practice_logs (user_id, cohort_id, seq);
 ";
 
 fn stored_version(client: &mut Client) -> Result<i32, postgres::Error> {

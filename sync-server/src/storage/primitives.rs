@@ -86,6 +86,27 @@ pub struct NewInvite<'a> {
     pub role: &'a str,
     pub display_name: &'a str,
     pub time_zone: &'a str,
+    /// An existing person (a new device of hers, or another cohort); `None` creates one.
+    pub for_user: Option<&'a str>,
+}
+
+/// An invite as stored, unused.
+pub struct OpenInvite {
+    pub cohort_id: String,
+    pub role: String,
+    pub display_name: String,
+    pub time_zone: String,
+    pub for_user: Option<String>,
+}
+
+/// One of a person's devices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    pub device_id: String,
+    pub cohort_id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
 }
 
 pub struct NewProgram<'a> {
@@ -188,8 +209,7 @@ pub trait Tx {
     fn put_user_profile(&self, user_id: &str, profile: &WireProfile) -> R<()>;
 
     // ---- invites and devices ----
-    /// An unused invite: `(cohort_id, role, display_name, time_zone)`.
-    fn open_invite(&self, code_hash: &[u8]) -> R<Option<(String, String, String, String)>>;
+    fn open_invite(&self, code_hash: &[u8]) -> R<Option<OpenInvite>>;
     /// Marks an invite used by `user_id`; false if it was used meanwhile.
     fn claim_invite(&self, code_hash: &[u8], user_id: &str, now: i64) -> R<bool>;
     fn insert_invite(&self, invite: &NewInvite<'_>, now: i64) -> R<()>;
@@ -197,6 +217,8 @@ pub trait Tx {
     -> R<()>;
     /// Revokes an active device; false if there was none.
     fn revoke_device(&self, device_id: &str, now: i64) -> R<bool>;
+    /// A person's devices, newest first, revoked ones included.
+    fn user_devices(&self, user_id: &str) -> R<Vec<DeviceRecord>>;
 
     // ---- practice logs ----
     /// Stores a log once (by id), with a cohort sequence number that grows in commit order.
@@ -204,6 +226,8 @@ pub trait Tx {
     fn practice_log_exists(&self, id: &str) -> R<bool>;
     /// How many logs a user has for a local day.
     fn logs_on_day(&self, user_id: &str, local_date: &str) -> R<i64>;
+    /// `(seq, body)` of one user's logs in a cohort after `after`, oldest first.
+    fn own_logs_after(&self, cohort_id: &str, user_id: &str, after: i64, limit: i64) -> R<Vec<(i64, String)>>;
     /// `(seq, body)` of a cohort's logs after `after`, except one user's, oldest first.
     fn practice_logs_after(&self, cohort_id: &str, after: i64, except_user: &str, limit: i64) -> R<Vec<(i64, String)>>;
 }

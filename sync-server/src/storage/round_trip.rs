@@ -243,6 +243,10 @@ pub fn answer(
         (Vec::new(), request.logs_since)
     };
     let prompts = if program.pack_version > request.prompts_since { Some(pack_of(tx, program_id)?) } else { None };
+    let (history, history_next) = match request.history_after {
+        Some(after) => own_history(tx, device, after)?,
+        None => (Vec::new(), None),
+    };
     let response = SyncResponse {
         docs,
         practice_logs_acked: acked,
@@ -251,8 +255,23 @@ pub fn answer(
         prompts,
         server_time: now_ms(),
         profile: tx.user_profile(&device.user_id)?,
+        history,
+        history_next,
     };
     Ok((response, stats))
+}
+
+/// A page of the person's own practice logs for a device that asked (a new device of hers), and
+/// where the next page starts (`None`: that was all).
+fn own_history(tx: &dyn Tx, device: &Device, after: u64) -> Result<(Vec<WireLog>, Option<u64>), ApiError> {
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let rows = tx.own_logs_after(&device.cohort_id, &device.user_id, after, LOGS_PER_RESPONSE)?;
+    let next = (rows.len() as i64 == LOGS_PER_RESPONSE).then(|| rows.last().map(|(seq, _)| *seq as u64)).flatten();
+    let logs = rows
+        .iter()
+        .map(|(_, body)| serde_json::from_str::<WireLog>(body).map_err(internal))
+        .collect::<Result<_, _>>()?;
+    Ok((logs, next))
 }
 
 /// Practice logs belong to this cohort's program, lie within a year of it, and no learner records

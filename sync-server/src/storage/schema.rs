@@ -111,6 +111,7 @@ ALTER TABLE members ADD COLUMN day_start_minutes INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX members_by_user ON members (user_id);
 ALTER TABLE invites ADD COLUMN for_user TEXT;
 CREATE INDEX devices_by_user ON devices (user_id);
+CREATE INDEX practice_logs_by_user ON practice_logs (user_id, cohort_id, seq);
 ";
 
 /// The database's schema version, and an error for one written by a newer server.

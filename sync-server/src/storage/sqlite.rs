@@ -11,10 +11,11 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::documents::{self, saved_document, snapshot_of};
 use super::graph_cache::GraphCache;
 use super::group_commit::GroupCommit;
-use super::operations::{self, JoinRequest};
+use super::operations;
 use super::people;
 use super::primitives::{
-    ChangeRecord, GraphRow, MemberRecord, NewChange, NewInvite, NewLog, NewProgram, ObjectRow, ProgramRecord, R, Tx,
+    ChangeRecord, DeviceRecord, GraphRow, MemberRecord, NewChange, NewInvite, NewLog, NewProgram, ObjectRow,
+    OpenInvite, ProgramRecord, R, Tx,
 };
 use super::repair::{self, DocProblem};
 use super::{CohortRow, Device, MemberRow, ProgramRow, Storage, SyncStats, round_trip};
@@ -492,14 +493,40 @@ impl Tx for Connection {
         Ok(())
     }
 
-    fn open_invite(&self, code_hash: &[u8]) -> R<Option<(String, String, String, String)>> {
+    fn open_invite(&self, code_hash: &[u8]) -> R<Option<OpenInvite>> {
         Ok(self
             .query_row(
-                "SELECT cohort_id, role, display_name, time_zone FROM invites WHERE code_hash = ?1 AND used_at IS NULL",
+                "SELECT cohort_id, role, display_name, time_zone, for_user FROM invites
+                 WHERE code_hash = ?1 AND used_at IS NULL",
                 [code_hash],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| {
+                    Ok(OpenInvite {
+                        cohort_id: r.get(0)?,
+                        role: r.get(1)?,
+                        display_name: r.get(2)?,
+                        time_zone: r.get(3)?,
+                        for_user: r.get(4)?,
+                    })
+                },
             )
             .optional()?)
+    }
+
+    fn user_devices(&self, user_id: &str) -> R<Vec<DeviceRecord>> {
+        let mut stmt = self.prepare_cached(
+            "SELECT id, cohort_id, name, created_at, revoked_at FROM devices WHERE user_id = ?1
+             ORDER BY created_at DESC, id",
+        )?;
+        let rows = stmt.query_map([user_id], |r| {
+            Ok(DeviceRecord {
+                device_id: r.get(0)?,
+                cohort_id: r.get(1)?,
+                name: r.get(2)?,
+                created_at: r.get(3)?,
+                revoked_at: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     fn claim_invite(&self, code_hash: &[u8], user_id: &str, now: i64) -> R<bool> {
@@ -512,8 +539,9 @@ impl Tx for Connection {
 
     fn insert_invite(&self, i: &NewInvite<'_>, now: i64) -> R<()> {
         self.execute(
-            "INSERT INTO invites (code_hash, cohort_id, role, display_name, time_zone, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![i.code_hash, i.cohort_id, i.role, i.display_name, i.time_zone, now],
+            "INSERT INTO invites (code_hash, cohort_id, role, display_name, time_zone, created_at, for_user)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![i.code_hash, i.cohort_id, i.role, i.display_name, i.time_zone, now, i.for_user],
         )?;
         Ok(())
     }
@@ -562,6 +590,14 @@ impl Tx for Connection {
             .query_row(params![user_id, local_date], |r| r.get(0))?)
     }
 
+    fn own_logs_after(&self, cohort_id: &str, user_id: &str, after: i64, limit: i64) -> R<Vec<(i64, String)>> {
+        let mut stmt = self.prepare_cached(
+            "SELECT seq, body FROM practice_logs WHERE user_id = ?1 AND cohort_id = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(params![user_id, cohort_id, after, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     fn practice_logs_after(&self, cohort_id: &str, after: i64, except_user: &str, limit: i64) -> R<Vec<(i64, String)>> {
         let mut stmt = self.prepare_cached(
             "SELECT seq, body FROM practice_logs WHERE cohort_id = ?1 AND seq > ?2 AND user_id != ?3 ORDER BY seq LIMIT ?4",
@@ -585,17 +621,6 @@ impl Storage for SqliteStorage {
                 })
                 .optional()?)
         })
-    }
-
-    fn join(
-        &self,
-        code_hash: &[u8],
-        device_name: &str,
-        token_hash: &[u8],
-        token: &str,
-    ) -> Result<JoinResponse, ApiError> {
-        let request = JoinRequest { code_hash, device_name, token_hash, token };
-        self.write(|tx| operations::join(tx, &self.server_actor, &request))
     }
 
     fn sync(&self, device: &Device, request: CheckedRequest) -> Result<(SyncResponse, SyncStats), ApiError> {
@@ -715,9 +740,17 @@ mod tests {
     }
 
     fn join(storage: &SqliteStorage, name: &str) -> JoinResponse {
-        let code = storage.create_invite("c1", "learner", name, "UTC").unwrap();
+        let code = storage.create_invite("c1", "learner", name, "UTC", None).unwrap();
         let token = auth::new_token();
-        storage.join(&auth::hash_invite(&code), "phone", &auth::hash_secret(&token), &token).unwrap()
+        storage
+            .join(&crate::storage::people::JoinRequest {
+                code_hash: &auth::hash_invite(&code),
+                device_name: "phone",
+                token_hash: &auth::hash_secret(&token),
+                token: &token,
+                expected_user: None,
+            })
+            .unwrap()
     }
 
     /// The roster in the cohort document as saved, and the `doc_seq` it reaches.

@@ -15,7 +15,9 @@ use crate::app::{AppState, blocking};
 use crate::auth;
 use crate::error::ApiError;
 use crate::metrics::ReasonLabels;
-use crate::storage::Device;
+use crate::storage::{Device, people};
+
+pub mod devices;
 
 fn cbor(bytes: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/cbor")], bytes).into_response()
@@ -25,8 +27,16 @@ pub async fn join(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Res
     let request: JoinRequest = wire::decode(&body).map_err(ApiError::BadRequest)?;
     let token = auth::new_token();
     let (code_hash, token_hash) = (auth::hash_invite(&request.invite_code), auth::hash_secret(&token));
-    let response =
-        blocking(&state, move |s| s.storage.join(&code_hash, &request.device_name, &token_hash, &token)).await?;
+    let response = blocking(&state, move |s| {
+        s.storage.join(&people::JoinRequest {
+            code_hash: &code_hash,
+            device_name: &request.device_name,
+            token_hash: &token_hash,
+            token: &token,
+            expected_user: request.expected_user.as_deref(),
+        })
+    })
+    .await?;
     tracing::info!(user = %response.user_id, cohort = %response.cohort_id, role = %response.role, "device joined");
     Ok(cbor(wire::encode(&response)))
 }

@@ -149,7 +149,7 @@ fn request(doc_id: &str, known: &[ChangeHash], changes: Vec<ByteBuf>) -> SyncReq
         prompts_since: 1,
         logs_since: 0,
         accepts_snapshots: true,
-        profile: None,
+        ..Default::default()
     }
 }
 
@@ -351,9 +351,17 @@ fn main() {
         }
         for i in 0..o.learners {
             let c = i % o.cohorts;
-            let code = storage.create_invite(&cohorts[c].id, "learner", &format!("L{i}"), "UTC").expect("invite");
+            let code = storage.create_invite(&cohorts[c].id, "learner", &format!("L{i}"), "UTC", None).expect("invite");
             let token = auth::new_token();
-            let j = storage.join(&auth::hash_invite(&code), "load", &auth::hash_secret(&token), &token).expect("join");
+            let j = storage
+                .join(&microcohort_server::storage::people::JoinRequest {
+                    code_hash: &auth::hash_invite(&code),
+                    device_name: "load",
+                    token_hash: &auth::hash_secret(&token),
+                    token: &token,
+                    expected_user: None,
+                })
+                .expect("join");
             let device = Device { device_id: j.device_id, user_id: j.user_id, cohort_id: j.cohort_id, role: j.role };
             members[c].push(Learner {
                 device,

@@ -1,0 +1,40 @@
+//! The device's person: one database holds one person's data. Deleting it ("delete my data on
+//! this device", signing out) removes everything listed in `store::person`; the next person to
+//! join starts with a new automerge actor, since the old one is bound to the previous person on
+//! the server.
+
+use super::{Client, ClientEvent, DataChange};
+use crate::error::Result;
+use crate::store::{cohort as cohort_store, person};
+
+/// What this device recorded and has not sent yet: the app shows it before deleting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnsentWork {
+    pub practice_logs: u64,
+    pub cohort_entries: u64,
+}
+
+impl Client {
+    /// Deletes everything of this device's person from it: practice history and reflections,
+    /// cohort copies, settings and the sign-in (the prompt library stays). What was not synced
+    /// is gone; [`Client::unsent_work`] tells the app what that would be. The device's token is
+    /// forgotten here, not revoked: `sign_out` does both.
+    pub fn delete_my_data(&self) -> Result<()> {
+        self.store().write(person::forget_person)?;
+        self.open_docs().clear();
+        self.forget_program();
+        self.notify(ClientEvent::DataChanged(DataChange::Program));
+        self.notify(ClientEvent::SyncStatusChanged);
+        Ok(())
+    }
+
+    pub fn unsent_work(&self) -> Result<UnsentWork> {
+        let (practice_logs, cohort_entries) = self.store().read(person::unsent)?;
+        Ok(UnsentWork { practice_logs, cohort_entries })
+    }
+
+    /// The person whose data this database holds, if any.
+    pub(crate) fn current_person(&self) -> Result<Option<String>> {
+        Ok(self.store().read(cohort_store::membership)?.map(|m| m.user_id))
+    }
+}

@@ -1,0 +1,73 @@
+//! What on the device belongs to its person, as one list: "delete my data on this device" and a
+//! change of person remove exactly these tables, and a test keeps the list complete as tables
+//! are added. The prompt library is the program's, not the person's, and stays.
+
+use rusqlite::{Connection, Transaction};
+
+use crate::error::Result;
+
+/// Every table holding the person's data or what the device knows on her behalf.
+const PERSON_TABLES: [&str; 24] = [
+    "enrollment",
+    "profile",
+    "practice_sessions",
+    "practice_logs",
+    "daily_activity",
+    "outbox",
+    "calendar_export",
+    "device",
+    "membership",
+    "doc_chunks",
+    "submissions",
+    "feedback",
+    "replies",
+    "ratings",
+    "attendance",
+    "agenda",
+    "synthesis",
+    "roster",
+    "server_link",
+    "doc_sync",
+    "cohort_practice_logs",
+    "doc_intents",
+    "replay_needed",
+    "failed_intents",
+];
+
+/// Tables that are not the person's: the prompt library, shared by whoever uses the device.
+#[cfg(test)]
+const KEPT_TABLES: [&str; 2] = ["prompt_packs", "prompts"];
+
+/// Removes the person's data: practice and reflections, cohort copies, sign-in, device actor.
+pub fn forget_person(tx: &Transaction<'_>) -> Result<()> {
+    for table in PERSON_TABLES {
+        tx.execute(&format!("DELETE FROM {table}"), [])?;
+    }
+    Ok(())
+}
+
+/// `(practice logs, cohort entries)` recorded here and not yet on the server.
+pub fn unsent(conn: &Connection) -> Result<(u64, u64)> {
+    let logs: i64 = conn.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?;
+    let intents: i64 = conn.query_row("SELECT COUNT(*) FROM doc_intents", [], |r| r.get(0))?;
+    Ok((logs.max(0) as u64, intents.max(0) as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_is_either_the_persons_or_kept() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::schema::migrate(&mut conn).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            .unwrap();
+        let mut tables: Vec<String> = stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+        let mut listed: Vec<String> = PERSON_TABLES.iter().chain(KEPT_TABLES.iter()).map(|t| t.to_string()).collect();
+        tables.sort();
+        listed.sort();
+        assert_eq!(tables, listed, "a new table must be listed as the person's or as kept");
+    }
+}

@@ -1,0 +1,45 @@
+//! A person's devices, managed from any of them: `GET /v1/devices` lists them, `POST
+//! /v1/devices/revoke` signs one out (a lost phone, or this one when its owner signs out).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use microcohort_core::sync::wire::{self, DeviceInfo, DeviceList, RevokeDevice};
+
+use super::{authenticate, cbor};
+use crate::app::{AppState, blocking};
+use crate::error::ApiError;
+
+pub async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let device = authenticate(&state, &headers).await?;
+    state.limits.check_device(&device.device_id)?;
+    let user = device.user_id.clone();
+    let records = blocking(&state, move |s| s.storage.devices(&user)).await?;
+    let devices = records
+        .into_iter()
+        .map(|d| DeviceInfo {
+            this_device: d.device_id == device.device_id,
+            device_id: d.device_id,
+            name: d.name,
+            cohort_id: d.cohort_id,
+            created_at: d.created_at,
+            revoked_at: d.revoked_at,
+        })
+        .collect();
+    Ok(cbor(wire::encode(&DeviceList { devices })))
+}
+
+pub async fn revoke(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let device = authenticate(&state, &headers).await?;
+    state.limits.check_device(&device.device_id)?;
+    let request: RevokeDevice = wire::decode(&body).map_err(ApiError::BadRequest)?;
+    let user = device.user_id.clone();
+    let target = request.device_id.clone();
+    blocking(&state, move |s| s.storage.revoke_own_device(&user, &target)).await?;
+    tracing::info!(user = %device.user_id, by = %device.device_id, revoked = %request.device_id, "device signed out");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,157 @@
+//! A person is one user across her devices: a new phone gets her history, streak, settings and
+//! cohort back; she lists her devices and signs a lost one out; a revoked phone joins again and
+//! writes; a device holding one person's data never silently becomes another's.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Days, Utc};
+use microcohort_core::domain::practice::PracticeOutcome;
+use microcohort_core::{Client, Clock, Error, ManualClock};
+use microcohort_tests::{Backend, ServerProcess, TestData, admin, on_both_backends, program_under_way};
+
+const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
+
+on_both_backends!(a_new_phone_gets_the_person_back_and_a_lost_one_is_signed_out, a_phone_holds_one_person_at_a_time);
+
+fn invite(data: &TestData, name: &str, user: Option<&str>) -> String {
+    let mut args = vec!["invite", "--cohort", "c1", "--role", "learner", "--name", name];
+    if let Some(user) = user {
+        args.extend(["--user", user]);
+    }
+    admin(SERVER, data.path(), &args)
+}
+
+fn phone(clock: &ManualClock) -> Client {
+    Client::open_in_memory(Arc::new(clock.clone())).expect("open a device")
+}
+
+/// One completed 11-minute practice at `instant`.
+fn practise(client: &Client, clock: &ManualClock, instant: DateTime<Utc>) -> uuid::Uuid {
+    clock.set(instant);
+    let session = client.start_practice(None).expect("a prompt today");
+    clock.set(instant + chrono::Duration::minutes(11));
+    let outcome = PracticeOutcome { duration_secs: Some(660), ..Default::default() };
+    client.finish_practice(session.id, &outcome).expect("finish").id
+}
+
+fn a_new_phone_gets_the_person_back_and_a_lost_one_is_signed_out(backend: Backend) {
+    let Some(data) = TestData::new(backend) else { return };
+    program_under_way(SERVER, data.path(), 20, &["c1"]);
+    let server = ServerProcess::start(SERVER, data.path(), &[]);
+
+    // Ada practises for a week on phone A, at 08:00 UTC, and shares one practice.
+    let clock_a = ManualClock::new(Utc::now());
+    let phone_a = phone(&clock_a);
+    phone_a.join_server(&server.url(), &invite(&data, "Ada", None), "phone A", "UTC").unwrap();
+    let ada = phone_a.my_user_id().unwrap();
+    let today = Utc::now().date_naive();
+    let mut last = None;
+    for back in (0..7u64).rev() {
+        let day = today - Days::new(back);
+        last = Some(practise(&phone_a, &clock_a, day.and_hms_opt(8, 0, 0).unwrap().and_utc()));
+    }
+    phone_a.share_practice(last.unwrap(), "My week", "Seven mornings in a row").unwrap();
+    phone_a.set_day_start_offset(60).unwrap();
+    phone_a.sync_now().unwrap();
+    let on_a = phone_a.today().unwrap().metrics;
+    assert_eq!((on_a.streak, on_a.active_days_7), (7, 7));
+
+    // Phone B joins for Ada (the operator's invite names her): the same person, not a new one.
+    let clock_b = ManualClock::new(clock_a.now());
+    let phone_b = phone(&clock_b);
+    let joined = phone_b.join_server(&server.url(), &invite(&data, "Ada", Some(&ada)), "phone B", "UTC").unwrap();
+    assert_eq!(joined.user_id, ada);
+    let outcome = phone_b.sync_now().unwrap();
+    assert_eq!(outcome.history_logs_received, 7, "{outcome:?}");
+    let on_b = phone_b.today().unwrap().metrics;
+    assert_eq!((on_b.streak, on_b.active_days_7, on_b.minutes_7), (on_a.streak, on_a.active_days_7, on_a.minutes_7));
+    assert_eq!(phone_b.practice_history().unwrap().len(), 7);
+    assert_eq!(phone_b.profile().unwrap().day_start.minutes(), 60, "her settings follow her");
+    let week = phone_b.today().unwrap().position.week.unwrap();
+    let shared = phone_b.week_rows(week).unwrap().submissions;
+    assert!(shared.iter().any(|s| s.meta.author == ada && s.title == "My week"), "{shared:?}");
+    assert_eq!(
+        phone_b.roster().unwrap().members().iter().filter(|m| m.display_name == "Ada").count(),
+        1,
+        "one person on the roster"
+    );
+    let members = admin(SERVER, data.path(), &["list-members", "--cohort", "c1"]);
+    assert!(members.contains(&format!("{ada}\tAda\tlearner\t2 devices")), "{members}");
+
+    // Phone A is lost: B lists Ada's devices and signs A out; A can no longer sync.
+    let devices = phone_b.devices().unwrap();
+    assert_eq!(devices.len(), 2);
+    let lost = devices.iter().find(|d| !d.this_device).expect("phone A");
+    assert_eq!(lost.name, "phone A");
+    phone_b.sign_out_device(&lost.device_id).unwrap();
+    assert!(matches!(phone_a.sync_now(), Err(Error::Unauthorized)));
+    assert!(phone_b.devices().unwrap().iter().any(|d| d.device_id == lost.device_id && d.revoked_at.is_some()));
+    let err = phone_b.sign_out_device("no-such-device").unwrap_err();
+    assert!(matches!(err, Error::Server { status: 404, .. }), "{err:?}");
+    let listed = admin(SERVER, data.path(), &["list-devices", "--user", &ada]);
+    assert!(listed.contains(&lost.device_id) && listed.contains("revoked"), "{listed}");
+
+    // Found again: the operator re-invites Ada on phone A, which writes again.
+    practise(&phone_a, &clock_a, clock_a.now() + chrono::Duration::hours(1));
+    phone_a.join_server(&server.url(), &invite(&data, "Ada", Some(&ada)), "phone A", "UTC").unwrap();
+    assert_eq!(phone_a.my_user_id().unwrap(), ada);
+    phone_a.share_practice(last.unwrap(), "Again", "Back on my old phone").unwrap();
+    let outcome = phone_a.sync_now().unwrap();
+    assert!(outcome.rejected.is_empty(), "{outcome:?}");
+    phone_b.sync_now().unwrap();
+    assert!(phone_b.week_rows(week).unwrap().submissions.iter().any(|s| s.title == "Again"));
+
+    // Signing out on B revokes B and deletes Ada's data from it.
+    phone_b.sign_out().unwrap();
+    assert!(matches!(phone_b.today(), Err(Error::NotEnrolled)));
+    assert!(!phone_b.sync_status().unwrap().linked);
+    let devices = phone_a.devices().unwrap();
+    assert_eq!(devices.iter().filter(|d| d.revoked_at.is_none()).count(), 1, "{devices:?}");
+}
+
+fn a_phone_holds_one_person_at_a_time(backend: Backend) {
+    let Some(data) = TestData::new(backend) else { return };
+    program_under_way(SERVER, data.path(), 10, &["c1"]);
+    let server = ServerProcess::start(SERVER, data.path(), &[]);
+    let clock = ManualClock::new(Utc::now());
+    let shared = phone(&clock);
+    shared.join_server(&server.url(), &invite(&data, "Ben", None), "family tablet", "UTC").unwrap();
+    let ben = shared.my_user_id().unwrap();
+    let log = practise(&shared, &clock, Utc::now());
+    shared.sync_now().unwrap();
+
+    // Someone else's invite on Ben's tablet: refused before anything changes, on either side.
+    let err = shared.join_server(&server.url(), &invite(&data, "Cleo", None), "family tablet", "UTC").unwrap_err();
+    assert!(matches!(&err, Error::Server { status: 409, message } if message.contains("another person")), "{err:?}");
+    assert_eq!(shared.my_user_id().unwrap(), ben);
+    assert_eq!(shared.practice_history().unwrap().len(), 1);
+    shared.sync_now().expect("Ben's tablet still syncs");
+
+    // Ben's tablet is revoked; he deletes his data from it and Cleo joins: a new person with a
+    // new automerge actor, whose writes the server accepts.
+    let devices = admin(SERVER, data.path(), &["list-devices", "--user", &ben]);
+    let tablet = devices.lines().next().and_then(|l| l.split('\t').next()).expect("a device id").to_owned();
+    admin(SERVER, data.path(), &["revoke-device", "--device", &tablet]);
+    assert!(matches!(shared.sync_now(), Err(Error::Unauthorized)));
+    assert_eq!(shared.unsent_work().unwrap().practice_logs, 0);
+    shared.delete_my_data().unwrap();
+    assert!(matches!(shared.my_user_id(), Err(Error::NotInCohort)));
+    assert!(shared.practice_history().is_err() || shared.practice_history().unwrap().is_empty());
+    shared.join_server(&server.url(), &invite(&data, "Cleo", None), "family tablet", "UTC").unwrap();
+    let cleo = shared.my_user_id().unwrap();
+    assert_ne!(cleo, ben);
+    let cleo_log = practise(&shared, &clock, Utc::now());
+    assert_ne!(cleo_log, log);
+    shared.share_practice(cleo_log, "Mine", "Cleo's first practice").unwrap();
+    let outcome = shared.sync_now().unwrap();
+    assert!(outcome.rejected.is_empty(), "{outcome:?}");
+    assert_eq!(shared.practice_history().unwrap().len(), 1, "none of Ben's practice came back");
+
+    // Bad operator input is named.
+    let out = microcohort_tests::server_command(SERVER, data.path())
+        .args(["admin", "invite", "--cohort", "c1", "--name", "X", "--user", "nobody"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no user nobody"));
+}
