@@ -15,8 +15,9 @@ use microcohort_core::domain::review::ReviewAssignment;
 use microcohort_core::domain::roles::WeeklyRole;
 use microcohort_core::domain::roster::{Member, SizeStatus};
 use microcohort_core::store::practice::{PracticeLog, PracticeSession, PromptRef};
+use microcohort_core::sync::wire::DeviceInfo;
 use microcohort_core::sync::{FailedIntent, JoinOutcome, SyncStatus, spawn_on_runtime};
-use microcohort_core::{EntryRef, FeedbackInput, FeedbackWindow, SystemClock, WorkKind};
+use microcohort_core::{EntryRef, FeedbackInput, FeedbackWindow, SystemClock, UnsentWork, WorkKind};
 use uuid::Uuid;
 
 use crate::error::{MicrocohortError, Result, guarded, internal_failure, invalid};
@@ -89,6 +90,37 @@ impl Client {
     pub async fn sync_with_retry(&self, attempts: u32) -> Result<SyncOutcome> {
         let core = self.core.clone();
         on_runtime(move || core.sync_with_retry(attempts)).await.map(Into::into)
+    }
+
+    // ---- the person's devices ---------------------------------------------------------------
+
+    /// The person's devices, newest first, revoked ones included.
+    pub async fn devices(&self) -> Result<Vec<DeviceInfo>> {
+        let core = self.core.clone();
+        on_runtime(move || core.devices()).await
+    }
+
+    /// Signs out another of the person's devices (a lost phone): it can no longer sync.
+    pub async fn sign_out_device(&self, device_id: String) -> Result<()> {
+        let core = self.core.clone();
+        on_runtime(move || core.sign_out_device(&device_id)).await
+    }
+
+    /// Signs out here: sends what is unsent, revokes this device and deletes the person's data
+    /// from it. Offline: `Offline`, nothing deleted.
+    pub async fn sign_out(&self) -> Result<()> {
+        let core = self.core.clone();
+        on_runtime(move || core.sign_out()).await
+    }
+
+    /// Deletes the person's data from this device without the server (what is unsent is lost:
+    /// check `unsentWork()` first).
+    pub fn delete_my_data(&self) -> Result<()> {
+        guarded(|| self.core.delete_my_data())
+    }
+
+    pub fn unsent_work(&self) -> Result<UnsentWork> {
+        guarded(|| self.core.unsent_work())
     }
 
     pub fn sync_status(&self) -> Result<SyncStatus> {

@@ -5,6 +5,7 @@
 use std::time::SystemTime;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use microcohort_core::UnsentWork;
 use microcohort_core::docs::projection::{
     AgendaRow, AttendanceRow, EntryMeta, FeedbackRow, RatingRow, ReplyRow, SubmissionRow, WeekRows,
 };
@@ -23,6 +24,7 @@ use microcohort_core::domain::time::DayStart;
 use microcohort_core::domain::time::parse_wall_time;
 use microcohort_core::store::practice::{PracticeLog, PracticeSession, PracticeStatus, PromptRef};
 use microcohort_core::store::prompts::ImportOutcome;
+use microcohort_core::sync::wire::DeviceInfo;
 use microcohort_core::sync::{FailedIntent, JoinOutcome, SyncStatus};
 use microcohort_core::{EntryRef, FeedbackInput, FeedbackWindow, TodayView, WorkKind};
 use uuid::Uuid;
@@ -479,6 +481,25 @@ pub enum SizeStatus {
 
 // ---- sync -------------------------------------------------------------------------------------
 
+/// One of the person's devices.
+#[uniffi::remote(Record)]
+pub struct DeviceInfo {
+    pub device_id: String,
+    pub name: String,
+    pub cohort_id: String,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+    pub this_device: bool,
+}
+
+/// What this device recorded and has not sent yet.
+#[uniffi::remote(Record)]
+pub struct UnsentWork {
+    pub practice_logs: u64,
+    pub cohort_entries: u64,
+}
+
 #[uniffi::remote(Record)]
 pub struct JoinOutcome {
     pub user_id: String,
@@ -501,6 +522,8 @@ pub struct SyncOutcome {
     pub bytes_received: u64,
     pub logs_acked: u32,
     pub cohort_logs_received: u32,
+    /// The person's practice logs from her other devices (a new device's first syncs).
+    pub history_logs_received: u32,
     /// Documents whose local branch the server refused; the user's entries were re-applied.
     pub rejected: Vec<RejectedDocument>,
 }
@@ -515,6 +538,7 @@ impl From<microcohort_core::SyncOutcome> for SyncOutcome {
             bytes_received: o.bytes_received as u64,
             logs_acked: count(o.logs_acked),
             cohort_logs_received: count(o.cohort_logs_received),
+            history_logs_received: count(o.history_logs_received),
             rejected: o.rejected.into_iter().map(|(doc_id, reason)| RejectedDocument { doc_id, reason }).collect(),
         }
     }

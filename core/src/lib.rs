@@ -19,7 +19,7 @@ pub mod sync;
 
 pub use client::{
     Client, ClientEvent, DataChange, Enrollment, EntryRef, FeedbackInput, FeedbackWindow, PracticeSession,
-    ReceiveReport, TodayView, WorkKind,
+    ReceiveReport, TodayView, UnsentWork, WorkKind,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};

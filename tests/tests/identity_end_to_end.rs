@@ -7,11 +7,18 @@ use std::sync::Arc;
 use chrono::{DateTime, Days, Utc};
 use microcohort_core::domain::practice::PracticeOutcome;
 use microcohort_core::{Client, Clock, Error, ManualClock};
-use microcohort_tests::{Backend, ServerProcess, TestData, admin, on_both_backends, program_under_way};
+use microcohort_server::report::ProgramReport;
+use microcohort_tests::{
+    Backend, ServerProcess, TestData, admin, http_get, on_both_backends, program_under_way, raw_join, session_cookie,
+};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
 
-on_both_backends!(a_new_phone_gets_the_person_back_and_a_lost_one_is_signed_out, a_phone_holds_one_person_at_a_time);
+on_both_backends!(
+    a_new_phone_gets_the_person_back_and_a_lost_one_is_signed_out,
+    a_phone_holds_one_person_at_a_time,
+    a_facilitator_of_three_cohorts_counts_once
+);
 
 fn invite(data: &TestData, name: &str, user: Option<&str>) -> String {
     let mut args = vec!["invite", "--cohort", "c1", "--role", "learner", "--name", name];
@@ -154,4 +161,32 @@ fn a_phone_holds_one_person_at_a_time(backend: Backend) {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no user nobody"));
+}
+
+fn a_facilitator_of_three_cohorts_counts_once(backend: Backend) {
+    let Some(data) = TestData::new(backend) else { return };
+    program_under_way(SERVER, data.path(), 10, &["c1", "c2", "c3"]);
+    let server = ServerProcess::start(SERVER, data.path(), &[]);
+    let first = admin(SERVER, data.path(), &["add-facilitator", "--cohort", "c1", "--name", "Fay"]);
+    let fay = raw_join(&server, &first).user_id;
+    for cohort in ["c2", "c3"] {
+        let code = admin(
+            SERVER,
+            data.path(),
+            &["invite", "--cohort", cohort, "--role", "facilitator", "--name", "Fay", "--user", &fay],
+        );
+        assert_eq!(raw_join(&server, &code).user_id, fay);
+    }
+    for (cohort, name) in [("c1", "Ann"), ("c2", "Bo"), ("c3", "Cy")] {
+        raw_join(&server, &admin(SERVER, data.path(), &["invite", "--cohort", cohort, "--name", name]));
+    }
+    let link = admin(SERVER, data.path(), &["dashboard-link", "--program", "p1", "--base-url", &server.url()]);
+    let (_, headers, _) = http_get(server.address, link.strip_prefix(&server.url()).unwrap(), &[]);
+    let cookie = session_cookie(&headers).expect("a session cookie");
+    let (status, _, body) = http_get(server.address, "/v1/programs/p1/report", &[("Cookie", &cookie)]);
+    assert_eq!(status, 200, "{body}");
+    let load = serde_json::from_str::<ProgramReport>(&body).unwrap().facilitator_load;
+    assert_eq!(load.facilitators.len(), 1, "{load:?}");
+    assert_eq!((load.facilitators[0].cohorts, load.facilitators[0].learners), (3, 3));
+    assert_eq!(load.learners_per_facilitator, Some(3.0));
 }

@@ -59,8 +59,9 @@ pub fn check_and_store(
 #[derive(Clone)]
 pub struct Checked {
     program: CohortProgram,
-    /// Per document of the request: whether the user may edit its synthesis, and the verdict.
-    verdicts: Vec<(bool, Verdict)>,
+    /// Per document of the request: whether the user may edit its synthesis, the verdict, and
+    /// the document's version it was reached at (checked for a later transaction).
+    verdicts: Vec<(bool, Verdict, Option<admission::DocVersion>)>,
 }
 
 /// The checking half, which writes nothing, for a [`store`] in a later transaction: the program's
@@ -96,14 +97,15 @@ fn check_docs(
             DocId::Week { week, .. } => roles_for_week(blueprint, &roster, week).may_edit_synthesis(&device.user_id),
             DocId::Cohort { .. } => false,
         };
-        let verdict = match item.changes.is_empty() {
-            true => Verdict::Answer(DocStatus::Ok, None),
+        let (verdict, seen) = match item.changes.is_empty() {
+            true => (Verdict::Answer(DocStatus::Ok, None), None),
             false => {
                 let seen = if for_later { Some(admission::version(tx, &item.id)?) } else { None };
-                admission::check(tx, graphs, item, submitter(device, may_edit_synthesis), &mut bindings, seen)?
+                let submitter = submitter(device, may_edit_synthesis);
+                (admission::check(tx, graphs, item, submitter, &mut bindings, seen.clone())?, seen)
             }
         };
-        verdicts.push((may_edit_synthesis, verdict));
+        verdicts.push((may_edit_synthesis, verdict, seen));
     }
     Ok(Checked { program, verdicts })
 }
@@ -143,12 +145,20 @@ pub fn store(
     let mut stats = SyncStats::default();
     let mut statuses = Vec::with_capacity(request.docs.len());
     let mut bindings = Bindings::new(tx);
-    for (item, (may_edit_synthesis, verdict)) in request.docs.iter().zip(verdicts) {
-        let verdict = match verdict {
-            Verdict::Store(admitted) if !admission::still_valid(tx, item, &device.user_id, &admitted)? => {
-                admission::check(tx, graphs, item, submitter(device, may_edit_synthesis), &mut bindings, None)?
-            }
-            verdict => verdict,
+    for (item, (may_edit_synthesis, verdict, seen)) in request.docs.iter().zip(verdicts) {
+        let check_again = match &verdict {
+            Verdict::Store(admitted) => !admission::still_valid(tx, item, &device.user_id, admitted)?,
+            // A refusal (or a missing dependency) reached before this transaction may rest on
+            // reads from either side of another writer's commit: it stands only if the document
+            // has not moved since.
+            Verdict::Answer(status, _) => match &seen {
+                Some(seen) if *status != DocStatus::Ok => admission::version(tx, &item.id)? != *seen,
+                _ => false,
+            },
+        };
+        let verdict = match check_again {
+            true => admission::check(tx, graphs, item, submitter(device, may_edit_synthesis), &mut bindings, None)?,
+            false => verdict,
         };
         statuses.push(match verdict {
             Verdict::Store(admitted) => admission::write(tx, item, &device.user_id, admitted, &mut stats)?,

@@ -187,6 +187,23 @@ class CohortJourneyTest {
                     assertEquals(listOf(log.id), ana.practiceLogs().map { it.id })
                     assertEquals("ok", ana.integrityCheck())
                     assertTrue(ana.failedIntents().isEmpty())
+
+                    // --- Ana's second device: the same person, her history back; the phone signed out
+                    val tabletCode = server.admin("invite", "--cohort", "c1", "--name", "Ana", "--user", ana.myUserId())
+                    device("ana-tablet").use { tablet ->
+                        assertEquals(ana.myUserId(), tablet.joinServer(server.url, tabletCode, "Ana's tablet", "Europe/Berlin").userId)
+                        assertEquals(1u, tablet.syncNow().historyLogsReceived)
+                        assertEquals(listOf(log.id), tablet.practiceLogs().map { it.id })
+                        assertEquals(1u, tablet.learnerMetrics(null).streak)
+                        assertEquals(fay.weekRows(week), tablet.weekRows(week))
+                        assertEquals(3, tablet.roster().size, "one person, not a new member")
+                        val devices = tablet.devices()
+                        assertEquals(2, devices.size)
+                        val phone = devices.single { !it.thisDevice }
+                        assertEquals("Ana's phone", phone.name)
+                        tablet.signOutDevice(phone.deviceId)
+                        assertThrows<MicrocohortException.Unauthorized> { runBlocking { ana.syncNow() } }
+                    }
                 }
             }
         }
