@@ -16,7 +16,7 @@ use microcohort_core::domain::roles::WeeklyRole;
 use microcohort_core::domain::roster::{Member, SizeStatus};
 use microcohort_core::store::practice::{PracticeLog, PracticeSession, PromptRef};
 use microcohort_core::sync::wire::DeviceInfo;
-use microcohort_core::sync::{FailedIntent, JoinOutcome, SyncStatus, spawn_on_runtime};
+use microcohort_core::sync::{DeviceLink, FailedIntent, JoinOutcome, SyncStatus, spawn_on_runtime};
 use microcohort_core::{EntryRef, FeedbackInput, FeedbackWindow, SystemClock, UnsentWork, WorkKind};
 use uuid::Uuid;
 
@@ -93,6 +93,43 @@ impl Client {
     }
 
     // ---- the person's devices ---------------------------------------------------------------
+
+    /// A link for another of the person's devices, valid once for 10 minutes: show `payload` as
+    /// a QR code (it carries her private-text key), or tell the `code`.
+    pub async fn create_device_link(&self) -> Result<DeviceLink> {
+        let core = self.core.clone();
+        on_runtime(move || core.create_device_link()).await
+    }
+
+    /// Links this device from the payload another of the person's devices shows: her program,
+    /// cohort, history, settings and private text.
+    pub async fn link_device(&self, payload: String, device_name: String, time_zone: String) -> Result<JoinOutcome> {
+        let core = self.core.clone();
+        on_runtime(move || core.link_device(&payload, &device_name, &time_zone)).await
+    }
+
+    /// Links this device with the code alone; her private text opens once the recovery key is
+    /// entered (`restoreRecoveryKey`).
+    pub async fn link_device_with_code(
+        &self,
+        server_url: String,
+        code: String,
+        device_name: String,
+        time_zone: String,
+    ) -> Result<JoinOutcome> {
+        let core = self.core.clone();
+        on_runtime(move || core.link_device_with_code(&server_url, &code, &device_name, &time_zone)).await
+    }
+
+    /// The key her private text is sealed with, for her to write down; none on a device without it.
+    pub fn recovery_key(&self) -> Result<Option<String>> {
+        guarded(|| self.core.recovery_key())
+    }
+
+    /// Enters her recovery key on this device (every other device lost).
+    pub fn restore_recovery_key(&self, recovery_key: String) -> Result<()> {
+        guarded(|| self.core.restore_recovery_key(&recovery_key))
+    }
 
     /// The person's devices, newest first, revoked ones included.
     pub async fn devices(&self) -> Result<Vec<DeviceInfo>> {

@@ -24,6 +24,7 @@ use microcohort_core::domain::time::DayStart;
 use microcohort_core::domain::time::parse_wall_time;
 use microcohort_core::store::practice::{PracticeLog, PracticeSession, PracticeStatus, PromptRef};
 use microcohort_core::store::prompts::ImportOutcome;
+use microcohort_core::sync::DeviceLink;
 use microcohort_core::sync::wire::DeviceInfo;
 use microcohort_core::sync::{FailedIntent, JoinOutcome, SyncStatus};
 use microcohort_core::{EntryRef, FeedbackInput, FeedbackWindow, TodayView, WorkKind};
@@ -491,6 +492,15 @@ pub struct DeviceInfo {
     pub created_at: i64,
     pub revoked_at: Option<i64>,
     pub this_device: bool,
+}
+
+/// What one device shows to link another of the person's devices.
+#[uniffi::remote(Record)]
+pub struct DeviceLink {
+    pub code: String,
+    /// For a QR code: the server, the code and the person's private-text key.
+    pub payload: String,
+    pub expires_at_ms: i64,
 }
 
 /// What this device recorded and has not sent yet.

@@ -14,6 +14,7 @@ pub mod docs;
 pub mod domain;
 pub mod error;
 pub mod policy;
+pub mod private_text;
 pub mod store;
 pub mod sync;
 

@@ -81,6 +81,7 @@ fn seed(path: &Path) -> ReportStore {
                     transfer_kind: (day % 10 == 0).then(|| "applied_at_work".into()),
                     corrects: None,
                     recorded_at: 0,
+                    sealed: None,
                 };
                 tx.execute(
                     "INSERT INTO practice_logs (seq, id, user_id, cohort_id, body, received_at) VALUES (?1, ?2, ?3, ?4, ?5, 0)",

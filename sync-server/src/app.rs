@@ -71,6 +71,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/sync", post(sync::sync))
         .route("/v1/devices", get(sync::devices::list))
         .route("/v1/devices/revoke", post(sync::devices::revoke))
+        .route("/v1/link-codes", post(sync::devices::link_code))
+        .route("/v1/link", post(sync::link))
         .route("/v1/programs/{program_id}/report", get(web::report_json))
         .route("/v1/programs/{program_id}/report.csv", get(web::report_csv))
         .route("/dashboard", get(web::sign_in_page))
@@ -100,7 +102,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 
 /// Where a request presents a secret for the server to look up.
 fn takes_a_secret(path: &str) -> bool {
-    path == "/v1/join" || path == "/dashboard/sign-in" || path.starts_with("/dashboard/link/")
+    path == "/v1/join" || path == "/v1/link" || path == "/dashboard/sign-in" || path.starts_with("/dashboard/link/")
 }
 
 /// Per client address: refuses one that failed authentication too often, limits attempts with

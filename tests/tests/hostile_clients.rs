@@ -379,6 +379,7 @@ fn oversized_repeated_and_garbled_requests_are_refused_before_anything_is_writte
         transfer_kind: None,
         corrects: None,
         recorded_at: 0,
+        sealed: None,
     };
     let today = chrono::Utc::now().date_naive().to_string();
     let logs = |count: usize| SyncRequest {

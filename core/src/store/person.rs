@@ -2,12 +2,15 @@
 //! change of person remove exactly these tables, and a test keeps the list complete as tables
 //! are added. The prompt library is the program's, not the person's, and stays.
 
-use rusqlite::{Connection, Transaction};
+use rusqlite::{Connection, OptionalExtension, Transaction};
+
+use crate::private_text::PersonKey;
 
 use crate::error::Result;
 
 /// Every table holding the person's data or what the device knows on her behalf.
-const PERSON_TABLES: [&str; 24] = [
+const PERSON_TABLES: [&str; 25] = [
+    "person_key",
     "enrollment",
     "profile",
     "practice_sessions",
@@ -37,6 +40,30 @@ const PERSON_TABLES: [&str; 24] = [
 /// Tables that are not the person's: the prompt library, shared by whoever uses the device.
 #[cfg(test)]
 const KEPT_TABLES: [&str; 2] = ["prompt_packs", "prompts"];
+
+/// The key her private text is sealed with, if this device has it.
+pub fn key(conn: &Connection) -> Result<Option<PersonKey>> {
+    let bytes: Option<Vec<u8>> =
+        conn.query_row("SELECT key FROM person_key WHERE id = 1", [], |r| r.get(0)).optional()?;
+    Ok(bytes.and_then(|b| PersonKey::from_bytes(&b)))
+}
+
+pub fn save_key(tx: &Transaction<'_>, key: &PersonKey) -> Result<()> {
+    tx.execute(
+        "INSERT INTO person_key (id, key) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET key = ?1",
+        [key.as_bytes().as_slice()],
+    )?;
+    Ok(())
+}
+
+/// A database of a person's only device, from before keys existed, gets her key now.
+pub fn key_for_earlier_person(tx: &Transaction<'_>) -> Result<()> {
+    let joined: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM membership)", [], |r| r.get(0))?;
+    if joined && key(tx)?.is_none() {
+        save_key(tx, &PersonKey::generate())?;
+    }
+    Ok(())
+}
 
 /// Removes the person's data: practice and reflections, cohort copies, sign-in, device actor.
 pub fn forget_person(tx: &Transaction<'_>) -> Result<()> {

@@ -167,6 +167,17 @@ pub fn restore_log(tx: &Transaction<'_>, log: &PracticeLog) -> Result<bool> {
         Ok(tx.prepare_cached("SELECT 1 FROM practice_logs WHERE id = ?1")?.exists([id.to_string()])?)
     };
     if exists(log.id)? {
+        // Private text that could not be opened before (the key came later) fills in now.
+        tx.prepare_cached(
+            "UPDATE practice_logs SET reflection = ?2, transfer_note = ?3, transfer_link = ?4
+             WHERE id = ?1 AND reflection = '' AND transfer_note IS NULL AND transfer_link IS NULL",
+        )?
+        .execute(params![
+            log.id.to_string(),
+            log.reflection,
+            log.transfer.as_ref().map(|t| t.note.as_str()).filter(|n| !n.is_empty()),
+            log.transfer.as_ref().and_then(|t| t.link.as_deref()),
+        ])?;
         return Ok(true);
     }
     let voided = match log.corrects {

@@ -261,7 +261,7 @@ CREATE TABLE failed_intents (
 ";
 
 /// A person across devices: the device's own profile records when it last changed and whether
-/// the server has it; every roster member carries her day start; a device that joined for a
+/// the server has it; every roster member carries her day start; her private-text key; a device that joined for a
 /// person fetches her practice history from the server (`history_after`: where the next page
 /// starts, NULL once it has all of it).
 const V6_PEOPLE: &str = "
@@ -269,6 +269,11 @@ ALTER TABLE profile ADD COLUMN changed_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE profile ADD COLUMN synced INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE roster ADD COLUMN day_start_minutes INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE server_link ADD COLUMN history_after INTEGER;
+-- The key the person's private text is sealed with for her own devices (never sent to the server).
+CREATE TABLE person_key (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    key  BLOB NOT NULL
+);
 ";
 
 pub fn user_version(conn: &Connection) -> Result<u32> {
@@ -297,6 +302,10 @@ pub fn migrate_to(conn: &mut Connection, target: u32) -> Result<()> {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute_batch(MIGRATIONS[version as usize])?;
         version += 1;
+        if version == 6 {
+            // Before keys, a person had one device: this one makes her key.
+            super::person::key_for_earlier_person(&tx)?;
+        }
         tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;
         tracing::info!(version, "device database migrated");

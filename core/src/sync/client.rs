@@ -20,8 +20,10 @@ use crate::client::{Client, ClientEvent, DataChange, Enrollment};
 use crate::docs::DocId;
 use crate::domain::blueprint::Blueprint;
 use crate::error::{Error, Result};
+use crate::private_text::{PersonKey, PrivateText};
 use crate::store::cohort as cohort_store;
 use crate::store::enrollment;
+use crate::store::person as person_store;
 use crate::store::practice::{self as logs, PracticeStatus};
 use crate::store::sync_state;
 
@@ -142,6 +144,16 @@ struct RoundTrip {
     more: bool,
 }
 
+/// A log's private text sealed for the person's other devices (nothing when there is none).
+fn sealed_private_text(key: &PersonKey, log: &logs::PracticeLog) -> Option<ByteBuf> {
+    let text = PrivateText {
+        reflection: log.reflection.clone(),
+        transfer_note: log.transfer.as_ref().map(|t| t.note.clone()).filter(|n| !n.is_empty()),
+        transfer_link: log.transfer.as_ref().and_then(|t| t.link.clone()),
+    };
+    (!text.is_empty()).then(|| ByteBuf::from(key.seal(&log.id.to_string(), &text)))
+}
+
 /// An intent the device could not replay, kept for the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedIntent {
@@ -179,6 +191,19 @@ impl Client {
             expected_user: self.current_person()?,
         });
         let (joined, _): (JoinResponse, usize) = post(&format!("{url}/v1/join"), None, body)?;
+        let key = joined.new_person.then(PersonKey::generate);
+        self.finish_join(url, joined, time_zone, key)
+    }
+
+    /// Sets the device up for the person the server just joined it for: her program, her
+    /// membership, the link and, when this device brings it, her private-text key.
+    pub(super) fn finish_join(
+        &self,
+        url: &str,
+        joined: JoinResponse,
+        time_zone: &str,
+        key: Option<PersonKey>,
+    ) -> Result<JoinOutcome> {
         let program = &joined.program;
         self.import_prompt_pack(&program.pack.file_name, &program.pack.toml)?;
         let blueprint: Blueprint = serde_json::from_str(&program.blueprint_json)
@@ -191,7 +216,12 @@ impl Client {
             learner_time_zone: time_zone.into(),
         })?;
         self.join_cohort(&joined.cohort_id, &joined.user_id)?;
-        self.store().write(|tx| sync_state::save_link(tx, url, &joined.device_id, &joined.device_token))?;
+        self.store().write(|tx| {
+            if let Some(key) = &key {
+                person_store::save_key(tx, key)?;
+            }
+            sync_state::save_link(tx, url, &joined.device_id, &joined.device_token)
+        })?;
         self.notify(ClientEvent::SyncStatusChanged);
         Ok(JoinOutcome { user_id: joined.user_id, cohort_id: joined.cohort_id, role: joined.role })
     }
@@ -331,6 +361,7 @@ impl Client {
         }
         let program_id = self.program()?.enrollment.program_id.clone();
         let practice_logs = self.store().read(|conn| {
+            let key = person_store::key(conn)?;
             let mut out = Vec::new();
             for id in sync_state::pending_log_ids(conn)? {
                 // The rest go in the next request.
@@ -340,7 +371,9 @@ impl Client {
                 let Ok(uuid) = id.parse() else { continue };
                 // Logs of an earlier, device-only program stay on the device.
                 if let Some(log) = logs::log(conn, uuid)?.filter(|l| l.program_id == program_id) {
+                    let sealed = key.as_ref().and_then(|key| sealed_private_text(key, &log));
                     out.push(WireLog {
+                        sealed,
                         id: log.id.to_string(),
                         user_id: String::new(),
                         program_id: log.program_id,

@@ -1,9 +1,15 @@
-//! A person's devices, from any of them: list them, sign one out (a lost phone), sign out here.
+//! A person's devices, from any of them: link a new one (a code, and a payload that also carries
+//! her private-text key), list them, sign one out (a lost phone), sign out here.
 
-use super::client::{call, http};
-use super::wire::{self, DeviceInfo, DeviceList, RevokeDevice};
+use super::JoinOutcome;
+use super::client::{call, http, post};
+use super::wire::{self, DeviceInfo, DeviceList, JoinResponse, LinkCode, LinkRequest, RevokeDevice};
 use crate::client::Client;
+use crate::domain::DomainError;
+use crate::domain::time::parse_time_zone;
 use crate::error::{Error, Result};
+use crate::private_text::PersonKey;
+use crate::store::person as person_store;
 use crate::store::sync_state;
 
 impl Client {
@@ -41,4 +47,136 @@ fn revoke(link: &sync_state::ServerLink, device_id: &str) -> Result<()> {
         .header("content-type", "application/cbor")
         .body(body);
     call(request, Some(&link.device_token)).map(|_| ())
+}
+
+/// What one device shows to link another of the person's devices, valid once for 10 minutes:
+/// `payload` (for a QR code, or to paste) carries the server, the code and the key her private
+/// text is sealed with; `code` alone links a device that then needs the recovery key to open
+/// her private text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceLink {
+    pub code: String,
+    pub payload: String,
+    pub expires_at_ms: i64,
+}
+
+const PAYLOAD_PREFIX: &str = "microcohort-link:1:";
+
+/// `microcohort-link:1:<server URL, base64url>:<code>:<recovery key, or "-" without one>`.
+fn encode_payload(server_url: &str, code: &str, key: Option<&PersonKey>) -> String {
+    let server = data_encoding::BASE64URL_NOPAD.encode(server_url.as_bytes());
+    let key = key.map_or_else(|| "-".to_owned(), |k| k.recovery_text().replace('-', ""));
+    format!("{PAYLOAD_PREFIX}{server}:{}:{key}", code.replace('-', ""))
+}
+
+fn parse_payload(payload: &str) -> Result<(String, String, Option<PersonKey>)> {
+    let bad = |problem: &str| Error::from(DomainError::invalid("link", problem));
+    let rest = payload.trim().strip_prefix(PAYLOAD_PREFIX).ok_or_else(|| bad("not a Microcohort device link"))?;
+    let mut parts = rest.split(':');
+    let (Some(server), Some(code), Some(key), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(bad("a device link has a server, a code and a key"));
+    };
+    let server = data_encoding::BASE64URL_NOPAD
+        .decode(server.as_bytes())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| bad("its server address is damaged"))?;
+    let key = match key {
+        "-" => None,
+        text => Some(PersonKey::from_recovery_text(text).map_err(|e| bad(&e.to_string()))?),
+    };
+    Ok((server, code.to_owned(), key))
+}
+
+impl Client {
+    /// A link for another of the person's devices (see [`DeviceLink`]).
+    pub fn create_device_link(&self) -> Result<DeviceLink> {
+        let link = self.store().read(sync_state::link)?.ok_or(Error::NotLinked)?;
+        let request =
+            http().post(format!("{}/v1/link-codes", link.server_url)).header("content-type", "application/cbor");
+        let bytes = call(request, Some(&link.device_token))?;
+        let code: LinkCode = wire::decode(&bytes).map_err(|message| Error::Server { status: 200, message })?;
+        let key = self.store().read(person_store::key)?;
+        Ok(DeviceLink {
+            payload: encode_payload(&link.server_url, &code.code, key.as_ref()),
+            code: code.code,
+            expires_at_ms: code.expires_at,
+        })
+    }
+
+    /// Links this device for the person whose other device shows `payload`: her program, cohort,
+    /// practice history, settings and private text (with the key the payload carries).
+    pub fn link_device(&self, payload: &str, device_name: &str, time_zone: &str) -> Result<JoinOutcome> {
+        let (server, code, key) = parse_payload(payload)?;
+        self.redeem_link(&server, &code, device_name, time_zone, key)
+    }
+
+    /// Links this device with the code alone (typed from the other screen): everything but her
+    /// private text, which opens once the recovery key is entered.
+    pub fn link_device_with_code(
+        &self,
+        server_url: &str,
+        code: &str,
+        device_name: &str,
+        time_zone: &str,
+    ) -> Result<JoinOutcome> {
+        self.redeem_link(server_url.trim_end_matches('/'), code, device_name, time_zone, None)
+    }
+
+    fn redeem_link(
+        &self,
+        server_url: &str,
+        code: &str,
+        device_name: &str,
+        time_zone: &str,
+        key: Option<PersonKey>,
+    ) -> Result<JoinOutcome> {
+        parse_time_zone(time_zone)?;
+        let body = wire::encode(&LinkRequest {
+            link_code: code.trim().to_owned(),
+            device_name: device_name.to_owned(),
+            expected_user: self.current_person()?,
+        });
+        let (joined, _): (JoinResponse, usize) = post(&format!("{server_url}/v1/link"), None, body)?;
+        self.finish_join(server_url, joined, time_zone, key)
+    }
+
+    /// The key her private text is sealed with, as she writes it down (for when every device is
+    /// lost); `None` on a device that does not have it.
+    pub fn recovery_key(&self) -> Result<Option<String>> {
+        Ok(self.store().read(person_store::key)?.map(|k| k.recovery_text()))
+    }
+
+    /// Enters the recovery key on this device: her private text from other devices opens with
+    /// the next sync, and what she writes here is sealed with it.
+    pub fn restore_recovery_key(&self, text: &str) -> Result<()> {
+        let key =
+            PersonKey::from_recovery_text(text).map_err(|e| DomainError::invalid("recovery_key", e.to_string()))?;
+        self.store().write(|tx| {
+            person_store::save_key(tx, &key)?;
+            // Fetch her history again so its private text fills in.
+            sync_state::save_history_progress(tx, Some(0))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_payload_round_trips_and_bad_ones_are_named() {
+        let key = PersonKey::generate();
+        let payload = encode_payload("https://sync.example.org:8443", "K7QM-3XHD-9TRB-W2FC", Some(&key));
+        let (server, code, parsed) = parse_payload(&payload).unwrap();
+        assert_eq!((server.as_str(), code.as_str()), ("https://sync.example.org:8443", "K7QM3XHD9TRBW2FC"));
+        assert_eq!(parsed, Some(key));
+        let keyless = encode_payload("http://127.0.0.1:8787", "AAAA", None);
+        assert_eq!(parse_payload(&keyless).unwrap().2, None);
+        for bad in ["hello", "microcohort-link:1:x", "microcohort-link:1:!!:AAAA:-", "microcohort-link:1:aGk:AAAA:ZZZZ"]
+        {
+            let err = parse_payload(bad).unwrap_err();
+            assert!(err.to_string().contains("link"), "{bad}: {err}");
+        }
+    }
 }

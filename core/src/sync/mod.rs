@@ -19,3 +19,5 @@ mod devices;
 mod person;
 #[cfg(feature = "sync-client")]
 pub use client::{FailedIntent, JoinOutcome, SyncOutcome, SyncStatus, spawn_on_runtime};
+#[cfg(feature = "sync-client")]
+pub use devices::DeviceLink;

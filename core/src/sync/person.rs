@@ -11,7 +11,9 @@ use crate::client::{Client, ClientEvent, DataChange};
 use crate::domain::practice::{TransferEvidence, TransferKind};
 use crate::domain::time::{DayStart, parse_time_zone};
 use crate::error::Result;
+use crate::private_text::{PersonKey, PrivateText};
 use crate::store::enrollment::{self, Profile};
+use crate::store::person as person_store;
 use crate::store::practice::{self as logs, PracticeLog, PracticeStatus, PromptRef};
 use crate::store::sync_state;
 
@@ -56,7 +58,8 @@ impl Client {
         next: Option<u64>,
         outcome: &mut SyncOutcome,
     ) -> Result<bool> {
-        let mut restored: Vec<PracticeLog> = page.iter().filter_map(from_wire).collect();
+        let key = self.store().read(person_store::key)?;
+        let mut restored: Vec<PracticeLog> = page.iter().filter_map(|log| from_wire(log, key.as_ref())).collect();
         // Originals before their corrections.
         restored.sort_by_key(|log| (log.corrects.is_some(), log.recorded_at));
         let stored = self.store().write(|tx| {
@@ -84,10 +87,22 @@ pub(super) fn to_wire(profile: &Profile, changed_at: i64) -> WireProfile {
     }
 }
 
-/// A log as the server relays it; one this app cannot read is left out.
-fn from_wire(log: &WireLog) -> Option<PracticeLog> {
+/// A log as the server relays it, its private text opened with the person's key when this device
+/// has it (otherwise left empty until it does); one this app cannot read is left out.
+fn from_wire(log: &WireLog, key: Option<&PersonKey>) -> Option<PracticeLog> {
+    let private = match (key, &log.sealed) {
+        (Some(key), Some(sealed)) => key.open(&log.id, sealed).unwrap_or_else(|err| {
+            tracing::warn!(log = %log.id, %err, "private text left closed");
+            PrivateText::default()
+        }),
+        _ => PrivateText::default(),
+    };
     let transfer = match log.transfer_kind.as_deref() {
-        Some(kind) => Some(TransferEvidence { kind: TransferKind::parse(kind)?, note: String::new(), link: None }),
+        Some(kind) => Some(TransferEvidence {
+            kind: TransferKind::parse(kind)?,
+            note: private.transfer_note.unwrap_or_default(),
+            link: private.transfer_link,
+        }),
         None => None,
     };
     Some(PracticeLog {
@@ -107,7 +122,7 @@ fn from_wire(log: &WireLog) -> Option<PracticeLog> {
             _ => return None,
         },
         duration_secs: log.duration_secs,
-        reflection: String::new(),
+        reflection: private.reflection,
         transfer,
         corrects: match &log.corrects {
             Some(id) => Some(Uuid::parse_str(id).ok()?),

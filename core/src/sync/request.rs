@@ -16,6 +16,7 @@ use crate::domain::blueprint::MAX_WEEKS;
 use crate::domain::practice::MAX_DURATION_SECS;
 use crate::domain::time::DayStart;
 use crate::policy::{CheckedChange, RejectReason, check_change};
+use crate::private_text::{MAX_SEALED_BYTES, check_format};
 
 /// One document of a checked request.
 pub struct CheckedDoc {
@@ -199,6 +200,18 @@ fn check_log(log: &WireLog) -> Result<(), RequestProblem> {
     }
     if log.corrects.as_deref().is_some_and(|c| uuid::Uuid::parse_str(c).is_err()) {
         return bad("corrects", "not a UUID");
+    }
+    if let Some(sealed) = &log.sealed {
+        if sealed.len() > MAX_SEALED_BYTES {
+            let id: String = log.id.chars().take(40).collect();
+            return Err(too_large(format!(
+                "practice log {id}: sealed private text of {} bytes; at most {MAX_SEALED_BYTES}",
+                sealed.len()
+            )));
+        }
+        if let Err(err) = check_format(sealed) {
+            return bad("sealed", &err.to_string());
+        }
     }
     Ok(())
 }

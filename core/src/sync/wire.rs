@@ -24,6 +24,28 @@ pub struct JoinResponse {
     pub cohort_id: String,
     pub role: String,
     pub program: ProgramInfo,
+    /// The code made a new person (not a new device of an existing one): her first device makes
+    /// the key her private text is sealed with.
+    #[serde(default)]
+    pub new_person: bool,
+}
+
+/// `POST /v1/link-codes` (bearer token): a short-lived code for linking another of the person's
+/// devices; the device that asked shows it (with its key, as a QR payload) to the new one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkCode {
+    pub code: String,
+    /// Milliseconds since the epoch.
+    pub expires_at: i64,
+}
+
+/// `POST /v1/link`: a new device redeems a link code (answered with a [`JoinResponse`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkRequest {
+    pub link_code: String,
+    pub device_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_user: Option<String>,
 }
 
 /// What a device needs to run a program offline.
@@ -166,7 +188,8 @@ pub enum DocStatus {
     },
 }
 
-/// A practice log on the wire. The private reflection never leaves the device.
+/// A practice log on the wire. Its private text (reflection, transfer note and link) leaves the
+/// device only sealed for the person's own devices (`crate::private_text`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WireLog {
     pub id: String,
@@ -184,6 +207,9 @@ pub struct WireLog {
     pub transfer_kind: Option<String>,
     pub corrects: Option<String>,
     pub recorded_at: i64,
+    /// The private text, sealed with the person's key; relayed to her own devices only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<ByteBuf>,
 }
 
 /// Encodes a message as CBOR.

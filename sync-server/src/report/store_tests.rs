@@ -43,6 +43,7 @@ fn log(id: &str, status: &str, corrects: Option<&str>) -> String {
         transfer_kind: None,
         corrects: corrects.map(Into::into),
         recorded_at: 0,
+        sealed: None,
     })
     .unwrap()
 }

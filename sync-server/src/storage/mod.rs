@@ -59,6 +59,16 @@ macro_rules! admin_writes {
             self.write(|tx| people::join(tx, &self.server_actor, request))
         }
 
+        fn link(&self, request: &people::JoinRequest<'_>) -> Result<JoinResponse, ApiError> {
+            self.write(|tx| people::link(tx, request))
+        }
+
+        fn create_link_code(&self, device: &Device) -> Result<(String, i64), ApiError> {
+            let code = auth::new_invite_code();
+            let expires_at = self.write(|tx| people::create_link_code(tx, device, &auth::hash_invite(&code)))?;
+            Ok((code, expires_at))
+        }
+
         fn revoke_device(&self, device_id: &str) -> Result<(), ApiError> {
             self.write(|tx| people::revoke_device(tx, device_id))
         }
@@ -162,6 +172,10 @@ pub trait Storage: Send + Sync + 'static {
     fn authenticate(&self, token_hash: &[u8]) -> Result<Option<Device>, ApiError>;
     /// Redeems an invite code: the device, and the person and her roster entry if they are new.
     fn join(&self, request: &people::JoinRequest<'_>) -> Result<JoinResponse, ApiError>;
+    /// Redeems a link code another device of the person showed.
+    fn link(&self, request: &people::JoinRequest<'_>) -> Result<JoinResponse, ApiError>;
+    /// A link code for the device's person: `(code, expires_at ms)`, shown once.
+    fn create_link_code(&self, device: &Device) -> Result<(String, i64), ApiError>;
     /// One round trip, on a request checked by [`check_request`].
     fn sync(&self, device: &Device, request: CheckedRequest) -> Result<(SyncResponse, SyncStats), ApiError>;
     /// A request checked, then run: what the HTTP handler does after decoding the body.

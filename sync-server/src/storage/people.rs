@@ -11,6 +11,7 @@ use microcohort_core::domain::roster::{Member, MemberRole};
 use microcohort_core::domain::time::DayStart;
 use microcohort_core::sync::wire::{JoinResponse, ProgramInfo, WireProfile};
 
+use super::Device;
 use super::documents::{internal, now_ms, pack_of, program_of_cohort, roster, server_edit};
 use super::primitives::{MemberRecord, NewInvite, Tx};
 use crate::error::ApiError;
@@ -25,25 +26,18 @@ pub struct JoinRequest<'a> {
     pub expected_user: Option<&'a str>,
 }
 
+/// How long a link code one device shows for another stays redeemable.
+pub const LINK_CODE_MINUTES: i64 = 10;
+
 /// Redeems an invite code: the device, and the person and her roster entry if they are new.
 /// An invite for an existing person who is already in the cohort adds a device only.
 pub fn join(tx: &dyn Tx, server_actor: &ActorId, request: &JoinRequest<'_>) -> Result<JoinResponse, ApiError> {
     let used = || ApiError::Forbidden("this invite code is unknown or was already used".into());
     let invite = tx.open_invite(request.code_hash)?.ok_or_else(used)?;
     let cohort_id = invite.cohort_id.clone();
-    let program = program_of_cohort(tx, &cohort_id)?;
-    let pack = pack_of(tx, &program.program_id)?;
-    let blueprint = program.blueprint;
+    let new_person = invite.for_user.is_none();
     let user_id = invite.for_user.clone().unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
-    if let Some(expected) = request.expected_user
-        && expected != user_id
-    {
-        return Err(ApiError::Conflict(
-            "this invite is for another person than the one whose data this device holds; \
-             sign out on this device (which deletes that data from it) before joining as someone else"
-                .into(),
-        ));
-    }
+    same_person(request, &user_id)?;
     let role = match roster(tx, &cohort_id)?.member(&user_id) {
         Some(member) if member.left_on.is_some() => {
             return Err(ApiError::Conflict(format!(
@@ -53,60 +47,106 @@ pub fn join(tx: &dyn Tx, server_actor: &ActorId, request: &JoinRequest<'_>) -> R
         // A new device of a member: her roster entry stays as it is.
         Some(member) => member.role.as_str().to_owned(),
         None => {
-            add_member(
-                tx,
-                server_actor,
-                &cohort_id,
-                &user_id,
-                &invite.display_name,
-                &invite.role,
-                &invite.time_zone,
-                &blueprint,
-            )?;
+            let person = NewMember { user_id: &user_id, display_name: &invite.display_name, role: &invite.role };
+            add_member(tx, server_actor, &cohort_id, &person, &invite.time_zone)?;
             invite.role.clone()
         }
     };
-    let device_id = uuid::Uuid::now_v7().simple().to_string();
-    let name: String = request.device_name.chars().take(100).collect();
-    tx.insert_device(&device_id, &user_id, &cohort_id, request.token_hash, &name, now_ms())?;
+    let response = add_device(tx, request, &user_id, &cohort_id, &role, new_person)?;
     // Two devices redeeming one code at once: the second finds it used and rolls back.
     if !tx.claim_invite(request.code_hash, &user_id, now_ms())? {
         return Err(used());
     }
+    Ok(response)
+}
+
+/// Redeems a link code one of the person's devices showed: a new device of hers, in the cohort
+/// of the device that showed it.
+pub fn link(tx: &dyn Tx, request: &JoinRequest<'_>) -> Result<JoinResponse, ApiError> {
+    let (user_id, cohort_id) = tx.claim_link_code(request.code_hash, now_ms())?.ok_or_else(|| {
+        ApiError::Forbidden("this link code is unknown, used or expired; show a new one on your other device".into())
+    })?;
+    same_person(request, &user_id)?;
+    let role = match roster(tx, &cohort_id)?.member(&user_id) {
+        Some(member) if member.left_on.is_none() => member.role.as_str().to_owned(),
+        _ => return Err(ApiError::Forbidden(format!("{user_id} is no longer a member of {cohort_id}"))),
+    };
+    add_device(tx, request, &user_id, &cohort_id, &role, false)
+}
+
+/// Records a link code for the device's person (the caller shows it once).
+pub fn create_link_code(tx: &dyn Tx, device: &Device, code_hash: &[u8]) -> Result<i64, ApiError> {
+    let expires_at = now_ms() + LINK_CODE_MINUTES * 60_000;
+    tx.insert_link_code(code_hash, &device.user_id, &device.cohort_id, &device.device_id, expires_at)?;
+    Ok(expires_at)
+}
+
+/// A device that holds one person's data never becomes another's.
+fn same_person(request: &JoinRequest<'_>, user_id: &str) -> Result<(), ApiError> {
+    match request.expected_user {
+        Some(expected) if expected != user_id => Err(ApiError::Conflict(
+            "this code is for another person than the one whose data this device holds; \
+             sign out on this device (which deletes that data from it) before joining as someone else"
+                .into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A new device of the person, and what it needs to run her program offline.
+fn add_device(
+    tx: &dyn Tx,
+    request: &JoinRequest<'_>,
+    user_id: &str,
+    cohort_id: &str,
+    role: &str,
+    new_person: bool,
+) -> Result<JoinResponse, ApiError> {
+    let program = program_of_cohort(tx, cohort_id)?;
+    let pack = pack_of(tx, &program.program_id)?;
+    let device_id = uuid::Uuid::now_v7().simple().to_string();
+    let name: String = request.device_name.chars().take(100).collect();
+    tx.insert_device(&device_id, user_id, cohort_id, request.token_hash, &name, now_ms())?;
     Ok(JoinResponse {
         device_id,
         device_token: request.token.to_owned(),
-        user_id,
-        cohort_id,
-        role,
+        user_id: user_id.to_owned(),
+        cohort_id: cohort_id.to_owned(),
+        role: role.to_owned(),
         program: ProgramInfo {
             program_id: program.program_id,
             title: program.title,
-            blueprint_json: serde_json::to_string(&blueprint).map_err(internal)?,
+            blueprint_json: serde_json::to_string(&program.blueprint).map_err(internal)?,
             pack,
         },
+        new_person,
     })
+}
+
+/// Who joins a roster.
+struct NewMember<'a> {
+    user_id: &'a str,
+    display_name: &'a str,
+    role: &'a str,
 }
 
 /// A person joins a cohort's roster; her zone and day start come from her profile (a new person:
 /// the invite's zone).
-#[allow(clippy::too_many_arguments)]
 fn add_member(
     tx: &dyn Tx,
     server_actor: &ActorId,
     cohort_id: &str,
-    user_id: &str,
-    display_name: &str,
-    role: &str,
+    person: &NewMember<'_>,
     invite_zone: &str,
-    blueprint: &microcohort_core::domain::blueprint::Blueprint,
 ) -> Result<(), ApiError> {
-    tx.insert_user(user_id, invite_zone, now_ms())?;
-    let profile = tx.user_profile(user_id)?.ok_or_else(|| internal(format!("user {user_id} vanished")))?;
+    let blueprint = program_of_cohort(tx, cohort_id)?.blueprint;
+    tx.insert_user(person.user_id, invite_zone, now_ms())?;
+    let profile =
+        tx.user_profile(person.user_id)?.ok_or_else(|| internal(format!("user {} vanished", person.user_id)))?;
     let member = Member {
-        user_id: user_id.to_owned(),
-        display_name: display_name.to_owned(),
-        role: MemberRole::parse(role).unwrap_or(MemberRole::Learner),
+        user_id: person.user_id.to_owned(),
+        display_name: person.display_name.to_owned(),
+        role: MemberRole::parse(person.role).unwrap_or(MemberRole::Learner),
         time_zone: profile.time_zone.clone(),
         day_start: DayStart::from_minutes(i64::from(profile.day_start_minutes)).map_err(internal)?,
         // The cohort's calendar day, which is what weeks and rotations count in.
@@ -120,9 +160,9 @@ fn add_member(
             .map_err(|e| ApiError::Forbidden(e.to_string()))
     })?;
     let record = MemberRecord {
-        user_id: user_id.to_owned(),
-        display_name: display_name.to_owned(),
-        role: role.to_owned(),
+        user_id: person.user_id.to_owned(),
+        display_name: person.display_name.to_owned(),
+        role: person.role.to_owned(),
         time_zone: profile.time_zone,
         day_start_minutes: i64::from(profile.day_start_minutes),
         joined_on: member.joined_on.to_string(),

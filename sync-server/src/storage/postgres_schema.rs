@@ -115,6 +115,10 @@ ALTER TABLE members ADD COLUMN day_start_minutes BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX members_by_user ON members (user_id);
 ALTER TABLE invites ADD COLUMN for_user TEXT;
 CREATE INDEX practice_logs_by_user ON practice_logs (user_id, cohort_id, seq);
+CREATE TABLE link_codes (
+    code_hash BYTEA PRIMARY KEY, user_id TEXT NOT NULL, cohort_id TEXT NOT NULL, shown_by TEXT NOT NULL,
+    expires_at BIGINT NOT NULL, used_at BIGINT
+);
 ";
 
 fn stored_version(client: &mut Client) -> Result<i32, postgres::Error> {

@@ -219,6 +219,17 @@ pub trait Tx {
     fn revoke_device(&self, device_id: &str, now: i64) -> R<bool>;
     /// A person's devices, newest first, revoked ones included.
     fn user_devices(&self, user_id: &str) -> R<Vec<DeviceRecord>>;
+    fn insert_link_code(
+        &self,
+        code_hash: &[u8],
+        user_id: &str,
+        cohort_id: &str,
+        shown_by: &str,
+        expires_at: i64,
+    ) -> R<()>;
+    /// Marks a link code used and returns its `(user_id, cohort_id)`, if it was unused and had not
+    /// expired at `now`.
+    fn claim_link_code(&self, code_hash: &[u8], now: i64) -> R<Option<(String, String)>>;
 
     // ---- practice logs ----
     /// Stores a log once (by id), with a cohort sequence number that grows in commit order.

@@ -112,6 +112,11 @@ CREATE INDEX members_by_user ON members (user_id);
 ALTER TABLE invites ADD COLUMN for_user TEXT;
 CREATE INDEX devices_by_user ON devices (user_id);
 CREATE INDEX practice_logs_by_user ON practice_logs (user_id, cohort_id, seq);
+-- Short-lived codes a person's device shows to link another of her devices.
+CREATE TABLE link_codes (
+    code_hash BLOB PRIMARY KEY, user_id TEXT NOT NULL, cohort_id TEXT NOT NULL, shown_by TEXT NOT NULL,
+    expires_at INTEGER NOT NULL, used_at INTEGER
+) WITHOUT ROWID;
 ";
 
 /// The database's schema version, and an error for one written by a newer server.

@@ -512,6 +512,32 @@ impl Tx for Connection {
             .optional()?)
     }
 
+    fn insert_link_code(
+        &self,
+        code_hash: &[u8],
+        user_id: &str,
+        cohort_id: &str,
+        shown_by: &str,
+        expires_at: i64,
+    ) -> R<()> {
+        self.execute(
+            "INSERT INTO link_codes (code_hash, user_id, cohort_id, shown_by, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![code_hash, user_id, cohort_id, shown_by, expires_at],
+        )?;
+        Ok(())
+    }
+
+    fn claim_link_code(&self, code_hash: &[u8], now: i64) -> R<Option<(String, String)>> {
+        Ok(self
+            .query_row(
+                "UPDATE link_codes SET used_at = ?1 WHERE code_hash = ?2 AND used_at IS NULL AND expires_at > ?1
+                 RETURNING user_id, cohort_id",
+                params![now, code_hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
     fn user_devices(&self, user_id: &str) -> R<Vec<DeviceRecord>> {
         let mut stmt = self.prepare_cached(
             "SELECT id, cohort_id, name, created_at, revoked_at FROM devices WHERE user_id = ?1

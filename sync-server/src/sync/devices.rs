@@ -1,5 +1,6 @@
 //! A person's devices, managed from any of them: `GET /v1/devices` lists them, `POST
-//! /v1/devices/revoke` signs one out (a lost phone, or this one when its owner signs out).
+//! /v1/devices/revoke` signs one out (a lost phone, or this one when its owner signs out), `POST
+//! /v1/link-codes` gives a short-lived code to link another (redeemed at `POST /v1/link`).
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use microcohort_core::sync::wire::{self, DeviceInfo, DeviceList, RevokeDevice};
+use microcohort_core::sync::wire::{self, DeviceInfo, DeviceList, LinkCode, RevokeDevice};
 
 use super::{authenticate, cbor};
 use crate::app::{AppState, blocking};
@@ -31,6 +32,13 @@ pub async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
         })
         .collect();
     Ok(cbor(wire::encode(&DeviceList { devices })))
+}
+
+pub async fn link_code(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let device = authenticate(&state, &headers).await?;
+    state.limits.check_device(&device.device_id)?;
+    let (code, expires_at) = blocking(&state, move |s| s.storage.create_link_code(&device)).await?;
+    Ok(cbor(wire::encode(&LinkCode { code, expires_at })))
 }
 
 pub async fn revoke(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {

@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use microcohort_core::sync::wire::{self, JoinRequest, SyncRequest};
+use microcohort_core::sync::wire::{self, JoinRequest, LinkRequest, SyncRequest};
 
 use crate::app::{AppState, blocking};
 use crate::auth;
@@ -38,6 +38,25 @@ pub async fn join(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Res
     })
     .await?;
     tracing::info!(user = %response.user_id, cohort = %response.cohort_id, role = %response.role, "device joined");
+    Ok(cbor(wire::encode(&response)))
+}
+
+/// `POST /v1/link`: a new device of a person redeems the code another of hers showed.
+pub async fn link(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+    let request: LinkRequest = wire::decode(&body).map_err(ApiError::BadRequest)?;
+    let token = auth::new_token();
+    let (code_hash, token_hash) = (auth::hash_invite(&request.link_code), auth::hash_secret(&token));
+    let response = blocking(&state, move |s| {
+        s.storage.link(&people::JoinRequest {
+            code_hash: &code_hash,
+            device_name: &request.device_name,
+            token_hash: &token_hash,
+            token: &token,
+            expected_user: request.expected_user.as_deref(),
+        })
+    })
+    .await?;
+    tracing::info!(user = %response.user_id, device = %response.device_id, "device linked");
     Ok(cbor(wire::encode(&response)))
 }
 

@@ -60,6 +60,7 @@ fn main() {
         transfer_kind: Some("applied_at_work".into()),
         corrects: None,
         recorded_at: 0,
+        sealed: None,
     };
     let samples = [
         ("empty", SyncRequest::default()),

@@ -188,12 +188,15 @@ class CohortJourneyTest {
                     assertEquals("ok", ana.integrityCheck())
                     assertTrue(ana.failedIntents().isEmpty())
 
-                    // --- Ana's second device: the same person, her history back; the phone signed out
-                    val tabletCode = server.admin("invite", "--cohort", "c1", "--name", "Ana", "--user", ana.myUserId())
+                    // --- Ana links her tablet from her phone: her history and reflections back; the phone signed out
+                    val link = ana.createDeviceLink()
                     device("ana-tablet").use { tablet ->
-                        assertEquals(ana.myUserId(), tablet.joinServer(server.url, tabletCode, "Ana's tablet", "Europe/Berlin").userId)
+                        assertEquals(ana.myUserId(), tablet.linkDevice(link.payload, "Ana's tablet", "Europe/Berlin").userId)
                         assertEquals(1u, tablet.syncNow().historyLogsReceived)
                         assertEquals(listOf(log.id), tablet.practiceLogs().map { it.id })
+                        // Her private reflection came sealed, and opened with the key the link carried.
+                        assertEquals("I interrupted less than last week.", tablet.practiceLogs().single().reflection)
+                        assertEquals(ana.recoveryKey(), tablet.recoveryKey())
                         assertEquals(1u, tablet.learnerMetrics(null).streak)
                         assertEquals(fay.weekRows(week), tablet.weekRows(week))
                         assertEquals(3, tablet.roster().size, "one person, not a new member")
