@@ -121,6 +121,13 @@ impl Client {
         on_runtime(move || core.link_device_with_code(&server_url, &code, &device_name, &time_zone)).await
     }
 
+    /// A one-time link (a few minutes) that opens the web dashboard as this facilitator: open it
+    /// in a browser.
+    pub async fn dashboard_sign_in_link(&self) -> Result<String> {
+        let core = self.core.clone();
+        on_runtime(move || core.dashboard_sign_in_link()).await
+    }
+
     /// The key her private text is sealed with, for her to write down; none on a device without it.
     pub fn recovery_key(&self) -> Result<Option<String>> {
         guarded(|| self.core.recovery_key())

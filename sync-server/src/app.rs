@@ -73,10 +73,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/devices/revoke", post(sync::devices::revoke))
         .route("/v1/link-codes", post(sync::devices::link_code))
         .route("/v1/link", post(sync::link))
+        .route("/v1/dashboard-links", post(web::app_sign_in_link))
         .route("/v1/programs/{program_id}/report", get(web::report_json))
         .route("/v1/programs/{program_id}/report.csv", get(web::report_csv))
         .route("/dashboard", get(web::sign_in_page))
-        .route("/dashboard/sign-in", post(web::sign_in))
         .route("/dashboard/sign-out", get(web::sign_out))
         .route("/dashboard/link/{code}", get(web::redeem_link))
         .route("/dashboard/programs/{program_id}", get(web::dashboard_page))
@@ -102,7 +102,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 
 /// Where a request presents a secret for the server to look up.
 fn takes_a_secret(path: &str) -> bool {
-    path == "/v1/join" || path == "/v1/link" || path == "/dashboard/sign-in" || path.starts_with("/dashboard/link/")
+    path == "/v1/join" || path == "/v1/link" || path.starts_with("/dashboard/link/")
 }
 
 /// Per client address: refuses one that failed authentication too often, limits attempts with

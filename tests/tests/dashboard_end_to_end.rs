@@ -188,6 +188,17 @@ fn reports_agree_with_the_device_and_the_dashboard_renders(backend: Backend) {
     assert_eq!(http_get(server.address, "/v1/programs/p1/report", &[("Cookie", "microcohort_session=forged")]).0, 401);
     assert_eq!(http_get(server.address, "/v1/programs/p2/report", &[("Cookie", &cookie)]).0, 403);
 
+    // The facilitator's app opens the web dashboard through a one-time link: their cohort only.
+    let link = facilitator.dashboard_sign_in_link().unwrap();
+    let facilitator_cookie = sign_in(&server, &link);
+    let (status, _, body) = http_get(server.address, "/v1/programs/p1/report", &[("Cookie", &facilitator_cookie)]);
+    assert_eq!(status, 200, "{body}");
+    let theirs: ProgramReport = serde_json::from_str(&body).unwrap();
+    assert_eq!(theirs.cohorts.iter().map(|c| c.cohort_id.as_str()).collect::<Vec<_>>(), vec!["c1"]);
+    let path = link.strip_prefix(&server.url()).unwrap();
+    assert_ne!(http_get(server.address, path, &[]).0, 303, "a sign-in link works once");
+    assert!(matches!(learners[0].dashboard_sign_in_link(), Err(Error::Server { status: 403, .. })));
+
     rendered_in_chromium(&server, data.path(), backend);
 }
 

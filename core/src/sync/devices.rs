@@ -3,7 +3,7 @@
 
 use super::JoinOutcome;
 use super::client::{call, http, post};
-use super::wire::{self, DeviceInfo, DeviceList, JoinResponse, LinkCode, LinkRequest, RevokeDevice};
+use super::wire::{self, DashboardLink, DeviceInfo, DeviceList, JoinResponse, LinkCode, LinkRequest, RevokeDevice};
 use crate::client::Client;
 use crate::domain::DomainError;
 use crate::domain::time::parse_time_zone;
@@ -139,6 +139,17 @@ impl Client {
         });
         let (joined, _): (JoinResponse, usize) = post(&format!("{server_url}/v1/link"), None, body)?;
         self.finish_join(server_url, joined, time_zone, key)
+    }
+
+    /// A one-time link that opens the web dashboard in a browser as this facilitator, for a few
+    /// minutes (the app opens it; the device token never leaves the app).
+    pub fn dashboard_sign_in_link(&self) -> Result<String> {
+        let link = self.store().read(sync_state::link)?.ok_or(Error::NotLinked)?;
+        let request =
+            http().post(format!("{}/v1/dashboard-links", link.server_url)).header("content-type", "application/cbor");
+        let bytes = call(request, Some(&link.device_token))?;
+        let made: DashboardLink = wire::decode(&bytes).map_err(|message| Error::Server { status: 200, message })?;
+        Ok(format!("{}{}", link.server_url, made.path))
     }
 
     /// The key her private text is sealed with, as she writes it down (for when every device is

@@ -91,6 +91,16 @@ pub struct RevokeDevice {
     pub device_id: String,
 }
 
+/// `POST /v1/dashboard-links` (a facilitator's device token): a one-time sign-in link to the web
+/// dashboard, for the app to open in a browser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DashboardLink {
+    /// Under the server's URL: `/dashboard/link/<code>`.
+    pub path: String,
+    /// Milliseconds since the epoch.
+    pub expires_at: i64,
+}
+
 /// `POST /v1/sync`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncRequest {

@@ -26,6 +26,9 @@ CREATE TABLE IF NOT EXISTS dashboard_links (
 CREATE TABLE IF NOT EXISTS dashboard_sessions (
     token_hash BYTEA PRIMARY KEY, program_id TEXT NOT NULL, facilitator TEXT, expires_at BIGINT NOT NULL
 );
+-- Links made by a facilitator's app (who, and a short life of their own).
+ALTER TABLE dashboard_links ADD COLUMN IF NOT EXISTS facilitator TEXT;
+ALTER TABLE dashboard_links ADD COLUMN IF NOT EXISTS expires_at BIGINT;
 ";
 
 /// Any constant shared by every server process: serializes creating the report tables.

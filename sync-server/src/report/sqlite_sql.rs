@@ -44,6 +44,20 @@ impl SqliteSql {
         // Plans never depend on bound values (see storage/sqlite.rs).
         conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         conn.execute_batch(TABLES)?;
+        // Links made by a facilitator's app (who, and a short life of their own).
+        let has_column = |name: &str| -> rusqlite::Result<bool> {
+            conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM pragma_table_info('dashboard_links') WHERE name = ?1)",
+                [name],
+                |r| r.get(0),
+            )
+        };
+        if !has_column("facilitator")? {
+            conn.execute_batch("ALTER TABLE dashboard_links ADD COLUMN facilitator TEXT")?;
+        }
+        if !has_column("expires_at")? {
+            conn.execute_batch("ALTER TABLE dashboard_links ADD COLUMN expires_at INTEGER")?;
+        }
         Ok(Self { conn: Mutex::new(conn) })
     }
 }

@@ -95,6 +95,8 @@ const STEPS_BEFORE_A_REPORT: usize = 16;
 pub const SESSION_HOURS: i64 = 12;
 /// How long a printed sign-in link stays redeemable.
 pub const LINK_HOURS: i64 = 24;
+/// How long a sign-in link a facilitator's app asked for stays redeemable.
+pub const APP_LINK_MINUTES: i64 = 5;
 
 pub struct ReportStore {
     db: Box<dyn Sql>,
@@ -361,16 +363,38 @@ impl ReportStore {
         Ok(code)
     }
 
-    /// Redeems a sign-in code once: returns a new session token for the program.
+    /// A one-time sign-in code a facilitator's app asks for, to open the web dashboard in a
+    /// browser as that facilitator; it lasts [`APP_LINK_MINUTES`].
+    pub fn create_facilitator_link(&self, viewer: &Viewer) -> R<(String, i64)> {
+        let code = crate::auth::new_token();
+        let expires_at = now_ms() + APP_LINK_MINUTES * 60_000;
+        self.db.batch(&[(
+            "INSERT INTO dashboard_links (code_hash, program_id, created_at, facilitator, expires_at)
+             VALUES ($1, $2, $3, $4, $5)",
+            vec![
+                Val::Bytes(crate::auth::hash_secret(&code)),
+                t(&viewer.program_id),
+                Val::Int(now_ms()),
+                viewer.facilitator.as_deref().map_or(Val::Null, t),
+                Val::Int(expires_at),
+            ],
+        )])?;
+        Ok((code, expires_at))
+    }
+
+    /// Redeems a sign-in code once: returns a new session token for its viewer.
     pub fn redeem_sign_in_link(&self, code: &str) -> R<(String, Viewer)> {
         let hash = crate::auth::hash_secret(code);
+        let now = now_ms();
         let rows = self.db.query(
-            "UPDATE dashboard_links SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL AND created_at > $3
-             RETURNING program_id",
-            &[Val::Int(now_ms()), Val::Bytes(hash), Val::Int(now_ms() - LINK_HOURS * 3_600_000)],
+            "UPDATE dashboard_links SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL
+                 AND COALESCE(expires_at, created_at + $3) > $1
+             RETURNING program_id, facilitator",
+            &[Val::Int(now), Val::Bytes(hash), Val::Int(LINK_HOURS * 3_600_000)],
         )?;
-        let program_id = rows.first().ok_or(ApiError::Unauthorized)?[0].text()?.to_owned();
-        let viewer = Viewer { program_id, facilitator: None };
+        let row = rows.first().ok_or(ApiError::Unauthorized)?;
+        let viewer =
+            Viewer { program_id: row[0].text()?.to_owned(), facilitator: row[1].opt_text().map(str::to_owned) };
         Ok((self.create_session(&viewer)?, viewer))
     }
 

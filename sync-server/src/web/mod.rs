@@ -10,10 +10,10 @@ mod pages;
 
 use std::sync::Arc;
 
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use microcohort_core::sync::wire::{self, DashboardLink};
 use serde::Deserialize;
 
 use crate::app::{AppState, blocking};
@@ -44,11 +44,6 @@ impl ReportQuery {
             }),
         }
     }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct SignInForm {
-    token: String,
 }
 
 fn session_cookie(headers: &HeaderMap) -> Option<&str> {
@@ -151,25 +146,19 @@ pub async fn sign_in_page(State(state): State<Arc<AppState>>, headers: HeaderMap
     }
 }
 
-pub async fn sign_in(State(state): State<Arc<AppState>>, Form(form): Form<SignInForm>) -> Response {
-    let token = form.token.trim().to_owned();
-    let result = blocking(&state, move |state| {
+/// `POST /v1/dashboard-links` (a facilitator's device token): a one-time link that opens the web
+/// dashboard in a browser as that facilitator, for a few minutes. The token never leaves the app.
+pub async fn app_sign_in_link(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let token = auth::bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))
+        .map(str::to_owned)
+        .ok_or(ApiError::Unauthorized)?;
+    let (code, expires_at) = blocking(&state, move |state| {
         let viewer = facilitator_viewer(state, &token)?;
-        Ok((state.reports.create_session(&viewer)?, viewer))
+        state.reports.create_facilitator_link(&viewer)
     })
-    .await;
-    match result {
-        Ok((session, viewer)) => signed_in(&session, &viewer.program_id),
-        Err(err) => (err.status(), Html(pages::sign_in(Some(&sign_in_problem(&err))))).into_response(),
-    }
-}
-
-fn sign_in_problem(err: &ApiError) -> String {
-    match err {
-        ApiError::Unauthorized => "That token is wrong, revoked or expired.".into(),
-        ApiError::Forbidden(why) => format!("{why}."),
-        _ => "The server could not sign you in; try again.".into(),
-    }
+    .await?;
+    let link = DashboardLink { path: format!("/dashboard/link/{code}"), expires_at };
+    Ok(([(header::CONTENT_TYPE, "application/cbor")], wire::encode(&link)).into_response())
 }
 
 pub async fn redeem_link(State(state): State<Arc<AppState>>, Path(code): Path<String>) -> Response {

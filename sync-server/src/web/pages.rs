@@ -50,13 +50,8 @@ pub fn sign_in(problem: Option<&str>) -> String {
             header { h1 { "Microcohort dashboard" } }
             main { section {
                 h2 { "Sign in" }
-                p { "Facilitators: paste the device token of your facilitator app. Program leads: open the sign-in link your operator printed with " code { "admin dashboard-link" } "." }
+                p { "Facilitators: open the dashboard from the Microcohort app, which signs this browser in for you. Program leads: open the sign-in link your operator printed with " code { "admin dashboard-link" } "." }
                 @if let Some(problem) = problem { p.problem role="alert" { (problem) } }
-                form method="post" action="/dashboard/sign-in" {
-                    label for="token" { "Device token" }
-                    input id="token" name="token" type="password" autocomplete="off" required;
-                    button type="submit" { "Sign in" }
-                }
             } }
         },
     )
