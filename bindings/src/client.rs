@@ -157,6 +157,13 @@ impl Client {
         on_runtime(move || core.sign_out()).await
     }
 
+    /// Leaves the cohort (after sending what is unsent): the server records today as her last
+    /// day; this device drops the cohort's documents and keeps her practice history.
+    pub async fn leave_cohort(&self) -> Result<()> {
+        let core = self.core.clone();
+        on_runtime(move || core.leave_cohort()).await
+    }
+
     /// Deletes the person's data from this device without the server (what is unsent is lost:
     /// check `unsentWork()` first).
     pub fn delete_my_data(&self) -> Result<()> {

@@ -245,6 +245,15 @@ fn a_phone_holds_one_person_at_a_time(backend: Backend) {
     assert!(outcome.rejected.is_empty(), "{outcome:?}");
     assert_eq!(shared.practice_history().unwrap().len(), 1, "none of Ben's practice came back");
 
+    // Cleo leaves the cohort: the roster records the day, her tablet drops the cohort and keeps
+    // her practice.
+    shared.leave_cohort().unwrap();
+    assert!(matches!(shared.sync_now(), Err(Error::NotLinked)));
+    assert!(matches!(shared.my_user_id(), Err(Error::NotInCohort)));
+    assert_eq!(shared.practice_history().unwrap().len(), 1);
+    dan.sync_now().unwrap();
+    assert!(dan.roster().unwrap().member(&cleo).is_some_and(|m| m.left_on.is_some()));
+
     // Bad operator input is named.
     let out = microcohort_tests::server_command(SERVER, data.path())
         .args(["admin", "invite", "--cohort", "c1", "--name", "X", "--user", "nobody"])

@@ -57,6 +57,7 @@ fn the_running_server_matches_its_openapi_description() {
             "/v1/devices/revoke",
             "/v1/link-codes",
             "/v1/link",
+            "/v1/leave",
             "/v1/dashboard-links",
             "/v1/programs/{program_id}/report",
             "/v1/programs/{program_id}/report.csv",

@@ -28,6 +28,15 @@ impl Client {
         Ok(())
     }
 
+    /// Drops what the device holds of the cohort she left (see `leave_cohort`).
+    pub(crate) fn forget_cohort(&self) -> Result<()> {
+        self.store().write(person::forget_cohort)?;
+        self.open_docs().clear();
+        self.notify(ClientEvent::DataChanged(DataChange::Program));
+        self.notify(ClientEvent::SyncStatusChanged);
+        Ok(())
+    }
+
     pub fn unsent_work(&self) -> Result<UnsentWork> {
         let (practice_logs, cohort_entries) = self.store().read(person::unsent)?;
         Ok(UnsentWork { practice_logs, cohort_entries })

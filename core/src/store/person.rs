@@ -65,6 +65,35 @@ pub fn key_for_earlier_person(tx: &Transaction<'_>) -> Result<()> {
     Ok(())
 }
 
+/// What the device holds of its cohort (documents, their projections, relayed logs, the link):
+/// gone when she leaves it; her own practice, settings and key stay.
+const COHORT_TABLES: [&str; 16] = [
+    "membership",
+    "doc_chunks",
+    "submissions",
+    "feedback",
+    "replies",
+    "ratings",
+    "attendance",
+    "agenda",
+    "synthesis",
+    "roster",
+    "server_link",
+    "doc_sync",
+    "cohort_practice_logs",
+    "doc_intents",
+    "replay_needed",
+    "failed_intents",
+];
+
+/// Removes what the device holds of the cohort she left.
+pub fn forget_cohort(tx: &Transaction<'_>) -> Result<()> {
+    for table in COHORT_TABLES {
+        tx.execute(&format!("DELETE FROM {table}"), [])?;
+    }
+    Ok(())
+}
+
 /// Removes the person's data: practice and reflections, cohort copies, sign-in, device actor.
 pub fn forget_person(tx: &Transaction<'_>) -> Result<()> {
     for table in PERSON_TABLES {
@@ -96,5 +125,6 @@ mod tests {
         tables.sort();
         listed.sort();
         assert_eq!(tables, listed, "a new table must be listed as the person's or as kept");
+        assert!(COHORT_TABLES.iter().all(|t| PERSON_TABLES.contains(t)));
     }
 }

@@ -141,6 +141,17 @@ impl Client {
         self.finish_join(server_url, joined, time_zone, key)
     }
 
+    /// Leaves the cohort: sends what is unsent, the server records today as her last day in it
+    /// (her facilitators and the reports show it) and her devices there stop syncing; this device
+    /// drops the cohort's documents. Her practice history, settings and key stay on it.
+    pub fn leave_cohort(&self) -> Result<()> {
+        let link = self.store().read(sync_state::link)?.ok_or(Error::NotLinked)?;
+        self.sync_now()?;
+        let request = http().post(format!("{}/v1/leave", link.server_url)).header("content-type", "application/cbor");
+        call(request, Some(&link.device_token))?;
+        self.forget_cohort()
+    }
+
     /// A one-time link that opens the web dashboard in a browser as this facilitator, for a few
     /// minutes (the app opens it; the device token never leaves the app).
     pub fn dashboard_sign_in_link(&self) -> Result<String> {

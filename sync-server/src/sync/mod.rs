@@ -15,9 +15,10 @@ use crate::app::{AppState, blocking};
 use crate::auth;
 use crate::error::ApiError;
 use crate::metrics::ReasonLabels;
-use crate::storage::{Device, people};
+use crate::storage::Device;
+use crate::storage::people as storage_people;
 
-pub mod devices;
+pub mod people;
 
 fn cbor(bytes: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/cbor")], bytes).into_response()
@@ -28,7 +29,7 @@ pub async fn join(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Res
     let token = auth::new_token();
     let (code_hash, token_hash) = (auth::hash_invite(&request.invite_code), auth::hash_secret(&token));
     let response = blocking(&state, move |s| {
-        s.storage.join(&people::JoinRequest {
+        s.storage.join(&storage_people::JoinRequest {
             code_hash: &code_hash,
             device_name: &request.device_name,
             token_hash: &token_hash,
@@ -47,7 +48,7 @@ pub async fn link(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Res
     let token = auth::new_token();
     let (code_hash, token_hash) = (auth::hash_invite(&request.link_code), auth::hash_secret(&token));
     let response = blocking(&state, move |s| {
-        s.storage.link(&people::JoinRequest {
+        s.storage.link(&storage_people::JoinRequest {
             code_hash: &code_hash,
             device_name: &request.device_name,
             token_hash: &token_hash,

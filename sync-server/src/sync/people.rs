@@ -1,6 +1,7 @@
-//! A person's devices, managed from any of them: `GET /v1/devices` lists them, `POST
-//! /v1/devices/revoke` signs one out (a lost phone, or this one when its owner signs out), `POST
-//! /v1/link-codes` gives a short-lived code to link another (redeemed at `POST /v1/link`).
+//! A person's devices and memberships, managed from any of her devices: `GET /v1/devices` lists
+//! them, `POST /v1/devices/revoke` signs one out (a lost phone, or this one when its owner signs
+//! out), `POST /v1/link-codes` gives a short-lived code to link another (redeemed at `POST
+//! /v1/link`), `POST /v1/leave` ends her membership of the device's cohort.
 
 use std::sync::Arc;
 
@@ -39,6 +40,15 @@ pub async fn link_code(State(state): State<Arc<AppState>>, headers: HeaderMap) -
     state.limits.check_device(&device.device_id)?;
     let (code, expires_at) = blocking(&state, move |s| s.storage.create_link_code(&device)).await?;
     Ok(cbor(wire::encode(&LinkCode { code, expires_at })))
+}
+
+pub async fn leave(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let device = authenticate(&state, &headers).await?;
+    state.limits.check_device(&device.device_id)?;
+    let (cohort, user) = (device.cohort_id.clone(), device.user_id.clone());
+    let left_on = blocking(&state, move |s| s.storage.remove_member(&cohort, &user, None)).await?;
+    tracing::info!(user = %device.user_id, cohort = %device.cohort_id, %left_on, "member left");
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 pub async fn revoke(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
