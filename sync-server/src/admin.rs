@@ -45,3 +45,40 @@ pub fn create_program(storage: &dyn Storage, p: &NewProgram<'_>) -> Result<(), A
     let blueprint_json = serde_json::to_string(&blueprint).map_err(|e| ApiError::Internal(e.to_string()))?;
     storage.create_program(p.id, p.title, &blueprint_json, &file, &toml)
 }
+
+/// One facilitator's load across programs.
+pub struct Load {
+    pub user_id: String,
+    pub name: String,
+    pub programs: usize,
+    pub cohorts: usize,
+    pub learners: usize,
+}
+
+pub fn facilitator_load(storage: &dyn Storage) -> Result<Vec<Load>, ApiError> {
+    let mut by_person: std::collections::BTreeMap<String, (String, std::collections::BTreeSet<String>, usize, usize)> =
+        Default::default();
+    for cohort in storage.cohorts()? {
+        let members = storage.members(&cohort.id)?;
+        let active = members.iter().filter(|m| m.left_on.is_none());
+        let learners = active.clone().filter(|m| m.role == "learner").count();
+        for f in active.filter(|m| m.role == "facilitator") {
+            let entry = by_person
+                .entry(f.user_id.clone())
+                .or_insert_with(|| (f.display_name.clone(), std::collections::BTreeSet::new(), 0, 0));
+            entry.1.insert(cohort.program_id.clone());
+            entry.2 += 1;
+            entry.3 += learners;
+        }
+    }
+    Ok(by_person
+        .into_iter()
+        .map(|(user_id, (name, programs, cohorts, learners))| Load {
+            user_id,
+            name,
+            programs: programs.len(),
+            cohorts,
+            learners,
+        })
+        .collect())
+}

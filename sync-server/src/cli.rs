@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::admin::{NewProgram, create_program};
+use crate::admin::{NewProgram, create_program, facilitator_load};
 use crate::app::{AppState, router};
 use crate::limits::{RateLimits, RateSettings};
 use crate::listener::ConnectionLimits;
@@ -187,6 +187,9 @@ enum Admin {
         #[arg(long)]
         cohort: String,
     },
+    /// Every facilitator (a person, whatever her cohorts) with the programs and cohorts she
+    /// facilitates and the learners in them who have not left, across all programs.
+    FacilitatorLoad,
     /// List every stored document that does not load, does not survive save and load, or holds
     /// changes the server now refuses (stored by an earlier version). Exits 1 if any.
     Check,
@@ -377,7 +380,17 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             Admin::ListMembers { cohort } => {
                 for m in storage.members(&cohort).map_err(fail)? {
-                    println!("{}\t{}\t{}\t{} devices", m.user_id, m.display_name, m.role, m.devices);
+                    let left = m.left_on.map(|d| format!("\tleft {d}")).unwrap_or_default();
+                    println!("{}\t{}\t{}\t{} devices{left}", m.user_id, m.display_name, m.role, m.devices);
+                }
+                Ok(())
+            }
+            Admin::FacilitatorLoad => {
+                for f in facilitator_load(storage.as_ref()).map_err(fail)? {
+                    println!(
+                        "{}\t{}\t{} programs\t{} cohorts\t{} learners",
+                        f.user_id, f.name, f.programs, f.cohorts, f.learners
+                    );
                 }
                 Ok(())
             }

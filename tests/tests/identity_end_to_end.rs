@@ -289,4 +289,18 @@ fn a_facilitator_of_three_cohorts_counts_once(backend: Backend) {
     assert_eq!(load.facilitators.len(), 1, "{load:?}");
     assert_eq!((load.facilitators[0].cohorts, load.facilitators[0].learners), (3, 3));
     assert_eq!(load.learners_per_facilitator, Some(3.0));
+
+    // Across programs too: Fay also facilitates a cohort of another program.
+    let start = chrono::Utc::now().date_naive().to_string();
+    let program = ["create-program", "--id", "p2", "--title", "Second", "--start", &start, "--time-zone", "UTC"];
+    admin(SERVER, data.path(), &program);
+    admin(SERVER, data.path(), &["create-cohort", "--id", "d1", "--program", "p2", "--title", "D1"]);
+    let code = admin(
+        SERVER,
+        data.path(),
+        &["invite", "--cohort", "d1", "--role", "facilitator", "--name", "Fay", "--user", &fay],
+    );
+    raw_join(&server, &code);
+    let listed = admin(SERVER, data.path(), &["facilitator-load"]);
+    assert_eq!(listed, format!("{fay}\tFay\t2 programs\t4 cohorts\t3 learners"));
 }

@@ -165,7 +165,9 @@ pub struct MemberRow {
     pub user_id: String,
     pub display_name: String,
     pub role: String,
+    /// The person's active devices (in any cohort).
     pub devices: u32,
+    pub left_on: Option<String>,
 }
 
 pub trait Storage: Send + Sync + 'static {

@@ -623,6 +623,8 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
         shown_by: &str,
         expires_at: i64,
     ) -> R<()> {
+        // Codes expired a day ago are of no use to anyone, not even for an error message.
+        self.execute("DELETE FROM link_codes WHERE expires_at < $1", &[&(expires_at - 86_400_000)])?;
         self.execute(
             "INSERT INTO link_codes (code_hash, user_id, cohort_id, shown_by, expires_at) VALUES ($1, $2, $3, $4, $5)",
             &[&code_hash, &user_id, &cohort_id, &shown_by, &expires_at],
@@ -866,7 +868,7 @@ impl Storage for PostgresStorage {
         self.read(|conn| {
             let rows = conn.query(
                 "SELECT m.user_id, m.display_name, m.role,
-                        (SELECT COUNT(*) FROM devices d WHERE d.user_id = m.user_id AND d.revoked_at IS NULL)
+                        (SELECT COUNT(*) FROM devices d WHERE d.user_id = m.user_id AND d.revoked_at IS NULL), m.left_on
                  FROM members m WHERE m.cohort_id = $1 ORDER BY m.role, m.display_name",
                 &[&cohort_id],
             )?;
@@ -877,6 +879,7 @@ impl Storage for PostgresStorage {
                     display_name: r.get(1),
                     role: r.get(2),
                     devices: count(r.get(3)),
+                    left_on: r.get(4),
                 })
                 .collect())
         })

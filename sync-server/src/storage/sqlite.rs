@@ -520,6 +520,8 @@ impl Tx for Connection {
         shown_by: &str,
         expires_at: i64,
     ) -> R<()> {
+        // Codes expired a day ago are of no use to anyone, not even for an error message.
+        self.execute("DELETE FROM link_codes WHERE expires_at < ?1", [expires_at - 86_400_000])?;
         self.execute(
             "INSERT INTO link_codes (code_hash, user_id, cohort_id, shown_by, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![code_hash, user_id, cohort_id, shown_by, expires_at],
@@ -734,11 +736,17 @@ impl Storage for SqliteStorage {
         self.read(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT m.user_id, m.display_name, m.role,
-                        (SELECT COUNT(*) FROM devices d WHERE d.user_id = m.user_id AND d.revoked_at IS NULL)
+                        (SELECT COUNT(*) FROM devices d WHERE d.user_id = m.user_id AND d.revoked_at IS NULL), m.left_on
                  FROM members m WHERE m.cohort_id = ?1 ORDER BY m.role, m.display_name",
             )?;
             let rows = stmt.query_map([cohort_id], |r| {
-                Ok(MemberRow { user_id: r.get(0)?, display_name: r.get(1)?, role: r.get(2)?, devices: r.get(3)? })
+                Ok(MemberRow {
+                    user_id: r.get(0)?,
+                    display_name: r.get(1)?,
+                    role: r.get(2)?,
+                    devices: r.get(3)?,
+                    left_on: r.get(4)?,
+                })
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
@@ -777,6 +785,24 @@ mod tests {
                 expected_user: None,
             })
             .unwrap()
+    }
+
+    #[test]
+    fn a_link_code_links_once_and_not_after_it_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = with_cohort(dir.path(), chrono::Utc::now().date_naive());
+        let ada = join(&storage, "A");
+        let device = storage.authenticate(&auth::hash_secret(&ada.device_token)).unwrap().unwrap();
+        let (code, expires_at) = storage.create_link_code(&device).unwrap();
+        let hash = auth::hash_invite(&code);
+        // At the moment it expires it no longer links, and a fresh one works once.
+        assert_eq!(storage.write(|tx| tx.claim_link_code(&hash, expires_at)).unwrap(), None);
+        let (code, _) = storage.create_link_code(&device).unwrap();
+        let hash = auth::hash_invite(&code);
+        let now = crate::storage::documents::now_ms();
+        let claimed = storage.write(|tx| tx.claim_link_code(&hash, now)).unwrap();
+        assert_eq!(claimed, Some((ada.user_id.clone(), "c1".to_owned())));
+        assert_eq!(storage.write(|tx| tx.claim_link_code(&hash, now)).unwrap(), None, "used");
     }
 
     /// The roster in the cohort document as saved, and the `doc_seq` it reaches.
