@@ -36,13 +36,12 @@ fn member(storage: &dyn Storage, name: &str) -> Device {
     let code = storage.create_invite("c1", "learner", name, "UTC", None).unwrap();
     let token = auth::new_token();
     storage
-        .join(&microcohort_server::storage::people::JoinRequest {
-            code_hash: &auth::hash_invite(&code),
-            device_name: "phone",
-            token_hash: &auth::hash_secret(&token),
-            token: &token,
-            expected_user: None,
-        })
+        .join(&microcohort_server::storage::people::JoinRequest::new(
+            &auth::hash_invite(&code),
+            "phone",
+            &auth::hash_secret(&token),
+            &token,
+        ))
         .unwrap();
     storage.authenticate(&auth::hash_secret(&token)).unwrap().unwrap()
 }
@@ -150,13 +149,12 @@ fn one_invite_redeemed_through_two_processes_at_once_joins_once() {
                 let code = &code;
                 scope.spawn(move || {
                     let token = auth::new_token();
-                    node.join(&microcohort_server::storage::people::JoinRequest {
-                        code_hash: &auth::hash_invite(code),
-                        device_name: "phone",
-                        token_hash: &auth::hash_secret(&token),
-                        token: &token,
-                        expected_user: None,
-                    })
+                    node.join(&microcohort_server::storage::people::JoinRequest::new(
+                        &auth::hash_invite(code),
+                        "phone",
+                        &auth::hash_secret(&token),
+                        &token,
+                    ))
                     .is_ok()
                 })
             })

@@ -17,7 +17,7 @@ impl Client {
     pub fn devices(&self) -> Result<Vec<DeviceInfo>> {
         let link = self.store().read(sync_state::link)?.ok_or(Error::NotLinked)?;
         let bytes = call(http().get(format!("{}/v1/devices", link.server_url)), Some(&link.device_token))?;
-        let list: DeviceList = wire::decode(&bytes).map_err(|message| Error::Server { status: 200, message })?;
+        let list: DeviceList = decoded(&bytes)?;
         Ok(list.devices)
     }
 
@@ -38,6 +38,16 @@ impl Client {
             Err(err) => Err(err),
         }
     }
+}
+
+/// A POST with this device's token and no body.
+fn post_signed_in(link: &sync_state::ServerLink, path: &str) -> Result<Vec<u8>> {
+    let request = http().post(format!("{}{path}", link.server_url)).header("content-type", "application/cbor");
+    call(request, Some(&link.device_token))
+}
+
+fn decoded<T: for<'de> serde::Deserialize<'de>>(bytes: &[u8]) -> Result<T> {
+    wire::decode(bytes).map_err(|message| Error::Server { status: 200, message })
 }
 
 fn revoke(link: &sync_state::ServerLink, device_id: &str) -> Result<()> {
@@ -147,8 +157,7 @@ impl Client {
     pub fn leave_cohort(&self) -> Result<()> {
         let link = self.store().read(sync_state::link)?.ok_or(Error::NotLinked)?;
         self.sync_now()?;
-        let request = http().post(format!("{}/v1/leave", link.server_url)).header("content-type", "application/cbor");
-        call(request, Some(&link.device_token))?;
+        post_signed_in(&link, "/v1/leave")?;
         self.forget_cohort()
     }
 
@@ -156,10 +165,7 @@ impl Client {
     /// minutes (the app opens it; the device token never leaves the app).
     pub fn dashboard_sign_in_link(&self) -> Result<String> {
         let link = self.store().read(sync_state::link)?.ok_or(Error::NotLinked)?;
-        let request =
-            http().post(format!("{}/v1/dashboard-links", link.server_url)).header("content-type", "application/cbor");
-        let bytes = call(request, Some(&link.device_token))?;
-        let made: DashboardLink = wire::decode(&bytes).map_err(|message| Error::Server { status: 200, message })?;
+        let made: DashboardLink = decoded(&post_signed_in(&link, "/v1/dashboard-links")?)?;
         Ok(format!("{}{}", link.server_url, made.path))
     }
 

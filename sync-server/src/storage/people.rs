@@ -26,6 +26,13 @@ pub struct JoinRequest<'a> {
     pub expected_user: Option<&'a str>,
 }
 
+impl<'a> JoinRequest<'a> {
+    /// A request from a device that holds no one's data yet.
+    pub fn new(code_hash: &'a [u8], device_name: &'a str, token_hash: &'a [u8], token: &'a str) -> Self {
+        Self { code_hash, device_name, token_hash, token, expected_user: None }
+    }
+}
+
 /// How long a link code one device shows for another stays redeemable.
 pub const LINK_CODE_MINUTES: i64 = 10;
 

@@ -777,13 +777,12 @@ mod tests {
         let code = storage.create_invite("c1", "learner", name, "UTC", None).unwrap();
         let token = auth::new_token();
         storage
-            .join(&crate::storage::people::JoinRequest {
-                code_hash: &auth::hash_invite(&code),
-                device_name: "phone",
-                token_hash: &auth::hash_secret(&token),
-                token: &token,
-                expected_user: None,
-            })
+            .join(&crate::storage::people::JoinRequest::new(
+                &auth::hash_invite(&code),
+                "phone",
+                &auth::hash_secret(&token),
+                &token,
+            ))
             .unwrap()
     }
 

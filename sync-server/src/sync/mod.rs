@@ -9,14 +9,14 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use microcohort_core::sync::wire::{self, JoinRequest, LinkRequest, SyncRequest};
+use microcohort_core::sync::wire::{self, JoinRequest, JoinResponse, LinkRequest, SyncRequest};
 
 use crate::app::{AppState, blocking};
 use crate::auth;
 use crate::error::ApiError;
 use crate::metrics::ReasonLabels;
-use crate::storage::Device;
 use crate::storage::people as storage_people;
+use crate::storage::{Device, Storage};
 
 pub mod people;
 
@@ -26,18 +26,8 @@ fn cbor(bytes: Vec<u8>) -> Response {
 
 pub async fn join(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
     let request: JoinRequest = wire::decode(&body).map_err(ApiError::BadRequest)?;
-    let token = auth::new_token();
-    let (code_hash, token_hash) = (auth::hash_invite(&request.invite_code), auth::hash_secret(&token));
-    let response = blocking(&state, move |s| {
-        s.storage.join(&storage_people::JoinRequest {
-            code_hash: &code_hash,
-            device_name: &request.device_name,
-            token_hash: &token_hash,
-            token: &token,
-            expected_user: request.expected_user.as_deref(),
-        })
-    })
-    .await?;
+    let (code, name, expected) = (request.invite_code, request.device_name, request.expected_user);
+    let response = new_device(&state, code, name, expected, |storage, request| storage.join(request)).await?;
     tracing::info!(user = %response.user_id, cohort = %response.cohort_id, role = %response.role, "device joined");
     Ok(cbor(wire::encode(&response)))
 }
@@ -45,20 +35,30 @@ pub async fn join(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Res
 /// `POST /v1/link`: a new device of a person redeems the code another of hers showed.
 pub async fn link(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
     let request: LinkRequest = wire::decode(&body).map_err(ApiError::BadRequest)?;
-    let token = auth::new_token();
-    let (code_hash, token_hash) = (auth::hash_invite(&request.link_code), auth::hash_secret(&token));
-    let response = blocking(&state, move |s| {
-        s.storage.link(&storage_people::JoinRequest {
-            code_hash: &code_hash,
-            device_name: &request.device_name,
-            token_hash: &token_hash,
-            token: &token,
-            expected_user: request.expected_user.as_deref(),
-        })
-    })
-    .await?;
+    let (code, name, expected) = (request.link_code, request.device_name, request.expected_user);
+    let response = new_device(&state, code, name, expected, |storage, request| storage.link(request)).await?;
     tracing::info!(user = %response.user_id, device = %response.device_id, "device linked");
     Ok(cbor(wire::encode(&response)))
+}
+
+/// Trades a code (an invite or a link code) for a new device's token, made here and stored hashed.
+async fn new_device(
+    state: &Arc<AppState>,
+    code: String,
+    device_name: String,
+    expected_user: Option<String>,
+    redeem: fn(&dyn Storage, &storage_people::JoinRequest<'_>) -> Result<JoinResponse, ApiError>,
+) -> Result<JoinResponse, ApiError> {
+    let token = auth::new_token();
+    let (code_hash, token_hash) = (auth::hash_invite(&code), auth::hash_secret(&token));
+    blocking(state, move |s| {
+        let request = storage_people::JoinRequest {
+            expected_user: expected_user.as_deref(),
+            ..storage_people::JoinRequest::new(&code_hash, &device_name, &token_hash, &token)
+        };
+        redeem(s.storage.as_ref(), &request)
+    })
+    .await
 }
 
 /// The device behind a bearer token, or 401.

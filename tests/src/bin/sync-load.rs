@@ -354,13 +354,12 @@ fn main() {
             let code = storage.create_invite(&cohorts[c].id, "learner", &format!("L{i}"), "UTC", None).expect("invite");
             let token = auth::new_token();
             let j = storage
-                .join(&microcohort_server::storage::people::JoinRequest {
-                    code_hash: &auth::hash_invite(&code),
-                    device_name: "load",
-                    token_hash: &auth::hash_secret(&token),
-                    token: &token,
-                    expected_user: None,
-                })
+                .join(&microcohort_server::storage::people::JoinRequest::new(
+                    &auth::hash_invite(&code),
+                    "load",
+                    &auth::hash_secret(&token),
+                    &token,
+                ))
                 .expect("join");
             let device = Device { device_id: j.device_id, user_id: j.user_id, cohort_id: j.cohort_id, role: j.role };
             members[c].push(Learner {
