@@ -31,6 +31,10 @@ pub enum MicrocohortError {
     /// The device database could not be read or written.
     #[error("{detail}")]
     Storage { detail: String },
+    /// The database file is already open (in this process, or another): open one client per
+    /// database file and share it (UI and background sync alike).
+    #[error("{detail}")]
+    AlreadyOpen { detail: String },
     /// A bug in the library; the call had no effect and the app can carry on.
     #[error("{detail}")]
     Internal { detail: String },
@@ -88,6 +92,7 @@ impl From<CoreError> for MicrocohortError {
             CoreError::Server { status, .. } if *status == 429 || *status >= 500 => Self::Offline { detail },
             CoreError::Server { .. } => Self::Rejected { reason: detail },
             CoreError::Unauthorized => Self::Unauthorized { detail },
+            CoreError::AlreadyOpen(_) | CoreError::OpenInAnotherProcess(_) => Self::AlreadyOpen { detail },
             CoreError::Document(_) | CoreError::NotADatabase(_) | CoreError::Corrupt(_) | CoreError::Storage(_) => {
                 Self::Storage { detail }
             }

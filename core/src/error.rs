@@ -79,6 +79,12 @@ pub enum Error {
     #[error("{0} is not a Microcohort database")]
     NotADatabase(String),
 
+    #[error("{0} is already open in this app; use the client that has it open (one per database file)")]
+    AlreadyOpen(String),
+
+    #[error("{0} is open in another process of this app; only one may use a database file at a time")]
+    OpenInAnotherProcess(String),
+
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
 

@@ -163,3 +163,36 @@ fn uids_are_stable_and_sequence_goes_up_only_when_the_schedule_changes() {
     let practice = occurrences(event(&moved, "practice-"));
     assert!(practice.iter().all(|o| o.time() == NaiveTime::from_hms_opt(8, 15, 0).unwrap()));
 }
+
+/// RFC 5545's cardinalities: each required property once, the "at most once" ones never twice.
+#[test]
+fn the_calendar_has_the_structure_rfc_5545_requires() {
+    let (client, _) = learner("2026-03-01T12:00:00Z");
+    let text = client.calendar().unwrap();
+    assert!(text.starts_with("BEGIN:VCALENDAR\r\n") && text.ends_with("END:VCALENDAR\r\n"));
+    let calendar = parse(&text);
+    let count = |properties: &[Property], name: &str| properties.iter().filter(|p| p.name == name).count();
+    let exactly_once = |properties: &[Property], names: &[&str], what: &str| {
+        for name in names {
+            assert_eq!(count(properties, name), 1, "{what}: {name} must appear once");
+        }
+    };
+    let at_most_once = |properties: &[Property], names: &[&str], what: &str| {
+        for name in names {
+            assert!(count(properties, name) <= 1, "{what}: {name} appears more than once");
+        }
+    };
+    exactly_once(&calendar.properties, &["PRODID", "VERSION"], "VCALENDAR");
+    at_most_once(&calendar.properties, &["CALSCALE", "METHOD"], "VCALENDAR");
+    assert!(!calendar.events.is_empty());
+    for event in &calendar.events {
+        exactly_once(&event.properties, &["UID", "DTSTAMP", "DTSTART"], "VEVENT");
+        at_most_once(&event.properties, &["DTEND", "SEQUENCE", "SUMMARY", "DESCRIPTION", "RRULE"], "VEVENT");
+        for alarm in &event.alarms {
+            exactly_once(&alarm.properties, &["ACTION", "TRIGGER"], "VALARM");
+        }
+    }
+    for zone in &calendar.timezones {
+        exactly_once(&zone.properties, &["TZID"], "VTIMEZONE");
+    }
+}

@@ -362,3 +362,18 @@ fn listeners_hear_of_local_writes_and_merged_peer_changes_until_they_unsubscribe
     practise_and_share(ben, "Quietly");
     assert_eq!(heard.lock().unwrap().len(), count);
 }
+
+#[test]
+fn feedback_names_only_criteria_of_the_submissions_rubric() {
+    let (devices, _) = cohort_devices(2, "2026-03-10T07:00:00Z");
+    let shared = practise_and_share(&devices[0], "Listening first");
+    let no_rubric = devices[0].share_work(WorkKind::Practice, "A note", "No prompt behind it.", None, &[]).unwrap();
+    sync_all(&devices, &week_doc(shared.week));
+    let outside = FeedbackInput { body: "Good".into(), suggestion: None, criteria: vec![99] };
+    let err = devices[1].give_feedback(&shared, &outside).unwrap_err();
+    assert!(err.to_string().contains("criterion 99"), "{err}");
+    assert!(devices[1].week_rows(shared.week).unwrap().feedback.is_empty(), "nothing written");
+    let err = devices[1].give_feedback(&no_rubric, &feedback("Thanks", None)).unwrap_err();
+    assert!(err.to_string().contains("no rubric"), "{err}");
+    devices[1].give_feedback(&shared, &feedback("Clear", None)).unwrap();
+}

@@ -10,6 +10,8 @@ use support::cohort::{cohort_devices, send, sync_all, week_doc};
 
 const DEVICES: usize = 12;
 const WEEK: u32 = 5;
+/// A prompt with a 3-criterion rubric, which feedback addresses.
+const RUBRIC_PROMPT: &str = "w00-d1-why-you-lead";
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -49,7 +51,8 @@ fn apply(devices: &[Client], users: &[String], device: usize, op: &Op) {
     match op {
         Op::Share => {
             if me != "fac" {
-                d.share_work(WorkKind::Practice, "Shared practice", "What I tried today", None, &[]).unwrap();
+                d.share_work(WorkKind::Practice, "Shared practice", "What I tried today", Some(RUBRIC_PROMPT), &[])
+                    .unwrap();
             }
         }
         Op::Feedback { pick, suggestion } => {

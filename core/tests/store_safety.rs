@@ -60,3 +60,29 @@ fn a_reopened_database_keeps_everything_and_is_healthy() {
     assert_eq!(client.practice_logs().unwrap(), vec![logged]);
     assert_eq!(client.integrity_check().unwrap(), "ok");
 }
+
+#[test]
+fn a_database_file_has_one_client_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device.sqlite");
+    let first = Client::open(&path, Arc::new(SystemClock)).unwrap();
+    first.import_default_prompt_pack().unwrap();
+    // However the path is spelled, a second client on the same file is refused, typed.
+    let same = dir.path().join(".").join("device.sqlite");
+    for second in [path.clone(), same] {
+        let err = Client::open(&second, Arc::new(SystemClock)).err().expect("refused");
+        assert!(matches!(&err, Error::AlreadyOpen(p) if p.ends_with("device.sqlite")), "{err}");
+        assert!(err.to_string().contains("use the client that has it open"), "{err}");
+    }
+    // Another file is another database.
+    Client::open(dir.path().join("other.sqlite"), Arc::new(SystemClock)).unwrap();
+    drop(first);
+    let again = Client::open(&path, Arc::new(SystemClock)).unwrap();
+    assert_eq!(again.integrity_check().unwrap(), "ok");
+}
+
+#[test]
+fn an_empty_path_is_refused_instead_of_a_temporary_database() {
+    let err = Client::open("", Arc::new(SystemClock)).err().expect("refused");
+    assert!(err.to_string().contains("path"), "{err}");
+}

@@ -282,3 +282,25 @@ fn a_server_killed_during_a_burst_of_grouped_writes_loses_no_acknowledged_write(
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
     eprintln!("{} acknowledged writes across {ROUNDS} kills", acknowledged.lock().unwrap().len());
 }
+
+/// Another process holding a device database keeps this one out, with a typed error, until it
+/// ends (even by SIGKILL): two owners could hide or lose each other's entries.
+#[test]
+fn a_database_open_in_another_process_is_refused_until_that_process_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = prepared_database(dir.path());
+    let mut writer = Command::new(env!("CARGO_BIN_EXE_practice-writer"))
+        .arg(&db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the writer");
+    let mut lines = BufReader::new(writer.stdout.take().unwrap()).lines();
+    lines.next().expect("the writer logged a practice").unwrap();
+    let err = Client::open(&db, Arc::new(SystemClock)).err().expect("refused while the writer has it");
+    assert!(matches!(err, microcohort_core::Error::OpenInAnotherProcess(_)), "{err}");
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+    let client = Client::open(&db, Arc::new(SystemClock)).expect("free once the writer is gone");
+    assert_eq!(client.integrity_check().unwrap(), "ok");
+}

@@ -74,9 +74,12 @@ pub fn program_calendar(input: &CalendarInput<'_>) -> String {
         .alarm(alarm(&practice_uid, "Time for today's practice", input.practice_alarm_minutes, input.stamp))
         .done();
 
-    let mut calendar = Calendar::new();
+    // `Calendar::new` would add a PRODID of its own: RFC 5545 allows exactly one.
+    let mut calendar = Calendar::empty();
     calendar
+        .append_property(("VERSION", "2.0"))
         .append_property(("PRODID", "-//Microcohort//Program calendar//EN"))
+        .append_property(("CALSCALE", "GREGORIAN"))
         .append_property(("METHOD", "PUBLISH"))
         .name(input.program_title);
     calendar.push(practice);

@@ -213,6 +213,20 @@ impl Client {
         if target.meta.author == me {
             return Err(DomainError::invalid("submission", "give feedback on someone else's work").into());
         }
+        // The criteria a reviewer may name: the capstone brief's for a capstone, else its prompt's.
+        let program = self.program()?;
+        let rubric = match (target.kind.as_str(), target.prompt_id.as_deref()) {
+            ("capstone", _) => program.pack.capstone.as_ref().map_or(0, |c| c.rubric.len()),
+            (_, Some(id)) => program.pack.prompts.iter().find(|p| p.id == id).map_or(0, |p| p.rubric.len()),
+            (_, None) => 0,
+        };
+        if let Some(outside) = input.criteria.iter().find(|&&c| c as usize >= rubric) {
+            let problem = match rubric {
+                0 => format!("criterion {outside}: this submission's prompt has no rubric"),
+                n => format!("criterion {outside} is not in the rubric (criteria 0 to {})", n - 1),
+            };
+            return Err(DomainError::invalid("criteria", problem).into());
+        }
         let mut criteria = input.criteria.clone();
         criteria.sort_unstable();
         criteria.dedup();
@@ -361,8 +375,8 @@ impl Client {
     pub fn cohort_size_status(&self) -> Result<SizeStatus> {
         let program = self.program()?;
         let blueprint = &program.enrollment.blueprint;
-        let week = self.current_week()?;
-        let learners = self.roster()?.learners_in_week(blueprint, week).len() as u32;
+        let today = self.now().with_timezone(&blueprint.cohort_time_zone).date_naive();
+        let learners = self.roster()?.learners_on(today) as u32;
         Ok(blueprint.cohort_size.check(learners)?)
     }
 

@@ -81,6 +81,14 @@ impl Roster {
             .collect()
     }
 
+    /// Learners in the cohort on `day`: joined by then (mid-week too) and not left. What its size is.
+    pub fn learners_on(&self, day: NaiveDate) -> usize {
+        self.members
+            .iter()
+            .filter(|m| m.role == MemberRole::Learner && m.joined_on <= day && m.left_on.is_none_or(|left| left > day))
+            .count()
+    }
+
     pub fn facilitators(&self) -> impl Iterator<Item = &Member> {
         self.members.iter().filter(|m| m.role == MemberRole::Facilitator && m.left_on.is_none())
     }
@@ -164,6 +172,10 @@ mod tests {
         assert_eq!(ids(1), vec!["a", "b", "c"]); // week 1 starts 8 March
         assert_eq!(ids(2), vec!["a", "b", "c", "late"]);
         assert_eq!(ids(3), vec!["a", "b", "late"]);
+        // The cohort's size counts who is in it that day, a mid-week joiner included.
+        assert_eq!(roster.learners_on(d(10)), 4);
+        assert_eq!(roster.learners_on(d(9)), 3);
+        assert_eq!(roster.learners_on(d(16)), 3, "c left on the 16th");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod cohort;
 pub mod dashboard;
 pub mod enrollment;
+mod owner;
 pub mod person;
 pub mod practice;
 pub mod prompts;
@@ -21,21 +22,24 @@ use crate::error::{Error, Result};
 
 pub struct Store {
     conn: Connection,
+    /// The claim on the file (none in memory); released after the connection closes.
+    _owner: Option<owner::Owner>,
 }
 
 impl Store {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<Self> {
+        let owner = owner::Owner::claim(path)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)?;
-        Self::prepare(conn, &path.display().to_string())
+        Self::prepare(conn, &path.display().to_string(), Some(owner))
     }
 
     pub fn open_in_memory() -> Result<Self> {
-        Self::prepare(Connection::open_in_memory()?, ":memory:")
+        Self::prepare(Connection::open_in_memory()?, ":memory:", None)
     }
 
-    fn prepare(mut conn: Connection, name: &str) -> Result<Self> {
+    fn prepare(mut conn: Connection, name: &str, owner: Option<owner::Owner>) -> Result<Self> {
         // Refuse a newer schema or a foreign file before anything (even the WAL switch) writes to it.
         schema::check_version(&conn).map_err(|err| match err {
             Error::Storage(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::NotADatabase => {
@@ -49,7 +53,7 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(64);
         schema::migrate(&mut conn)?;
-        Ok(Self { conn })
+        Ok(Self { conn, _owner: owner })
     }
 
     /// Runs `f` in one immediate transaction: all of it is written, or none of it.

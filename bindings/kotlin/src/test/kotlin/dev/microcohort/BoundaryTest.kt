@@ -40,6 +40,18 @@ class BoundaryTest {
     }
 
     @Test
+    fun `one client per database file, as a UI and a background worker would both open it`() {
+        fresh("shared").use { ui ->
+            ui.importDefaultPromptPack()
+            val worker = assertThrows<MicrocohortException.AlreadyOpen> { fresh("shared") }
+            assertTrue(worker.detail.contains("already open"))
+        }
+        // Closed: the next open gets it.
+        fresh("shared").use { again -> assertEquals("ok", again.integrityCheck()) }
+        assertThrows<MicrocohortException.InvalidInput> { Client.open("") }
+    }
+
+    @Test
     fun `a device that has not joined is told so, and is not linked to a server`() {
         fresh().use { client ->
             assertThrows<MicrocohortException.NotJoined> { client.today() }
