@@ -25,16 +25,18 @@ done
 cargo build --locked --profile "$profile" -p microcohort-ffi "${features[@]}"
 cargo build --locked -p microcohort-uniffi-bindgen
 
+# Wherever cargo builds: CARGO_TARGET_DIR when set, else the workspace's target/.
+target="${CARGO_TARGET_DIR:-target}"
 case "$(uname -s)" in
-  Darwin) lib="target/$dir/libmicrocohort_ffi.dylib" ;;
-  *) lib="target/$dir/libmicrocohort_ffi.so" ;;
+  Darwin) lib="$target/$dir/libmicrocohort_ffi.dylib" ;;
+  *) lib="$target/$dir/libmicrocohort_ffi.so" ;;
 esac
 out=bindings/build
 rm -rf "$out/kotlin" "$out/swift" "$out/lib"
 mkdir -p "$out/lib"
 cp "$lib" "$out/lib/"
 
-bindgen=target/debug/uniffi-bindgen
+bindgen="$target/debug/uniffi-bindgen"
 "$bindgen" generate --library "$lib" --language kotlin --out-dir "$out/kotlin" --no-format
 "$bindgen" generate --library "$lib" --language swift --out-dir "$out/swift" --no-format
 echo "generated: $(find "$out/kotlin" "$out/swift" -type f | sort | tr '\n' ' ')"

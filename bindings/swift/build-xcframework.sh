@@ -8,6 +8,8 @@ cd "$(dirname "$0")/../.."
 
 profile=release-ffi
 swift_dir=bindings/swift
+# Wherever cargo builds: CARGO_TARGET_DIR when set, else the workspace's target/.
+build="${CARGO_TARGET_DIR:-target}"
 ios=aarch64-apple-ios
 sims=(aarch64-apple-ios-sim x86_64-apple-ios)
 macs=(aarch64-apple-darwin x86_64-apple-darwin)
@@ -29,12 +31,12 @@ cp bindings/build/swift/Microcohort.swift "$swift_dir/Sources/Microcohort/"
 # One fat static library per platform: the simulator and macOS slices have two architectures.
 lib=libmicrocohort_ffi.a
 fat=bindings/build/xcframework
-lipo -create $(for t in "${sims[@]}"; do echo "target/$t/$profile/$lib"; done) -output "$fat/sim-$lib"
-lipo -create $(for t in "${macs[@]}"; do echo "target/$t/$profile/$lib"; done) -output "$fat/macos-$lib"
+lipo -create $(for t in "${sims[@]}"; do echo "$build/$t/$profile/$lib"; done) -output "$fat/sim-$lib"
+lipo -create $(for t in "${macs[@]}"; do echo "$build/$t/$profile/$lib"; done) -output "$fat/macos-$lib"
 
 rm -rf "$swift_dir/MicrocohortFFI.xcframework"
 xcodebuild -create-xcframework \
-  -library "target/$ios/$profile/$lib" -headers "$headers" \
+  -library "$build/$ios/$profile/$lib" -headers "$headers" \
   -library "$fat/sim-$lib" -headers "$headers" \
   -library "$fat/macos-$lib" -headers "$headers" \
   -output "$swift_dir/MicrocohortFFI.xcframework"
