@@ -2,7 +2,8 @@
 //! validates input through the domain rules and writes each user action in one transaction.
 //!
 //! `mod.rs` holds the learner's own loop (prompts, practice, metrics, reminders, calendar);
-//! `cohort.rs` the cohort documents (sharing, feedback, roles, merging).
+//! `cohort/` the cohort documents (sharing, feedback, roles, merging, the documents open here);
+//! `person.rs` the device's person (deleting her data, leaving a cohort).
 
 mod cohort;
 mod dashboard;

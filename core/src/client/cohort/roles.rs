@@ -1,0 +1,42 @@
+//! Who does what in a week, computed on the device from roster and week alone: rotating roles,
+//! review assignments, the feedback window and the cohort's size.
+
+use crate::client::Client;
+use crate::domain::review::{ReviewAssignment, assign_reviews};
+use crate::domain::roles::{WeekRoles, WeeklyRole, roles_for_week};
+use crate::domain::roster::SizeStatus;
+use crate::error::Result;
+
+use super::*;
+
+impl Client {
+    pub fn week_roles(&self, week: u32) -> Result<WeekRoles> {
+        let blueprint = self.program()?.enrollment.blueprint.clone();
+        Ok(roles_for_week(&blueprint, &self.roster()?, week))
+    }
+
+    pub fn my_role(&self, week: u32) -> Result<Option<WeeklyRole>> {
+        let me = self.membership()?.user_id;
+        Ok(self.week_roles(week)?.role_of(&me))
+    }
+
+    pub fn review_assignments(&self, week: u32) -> Result<Vec<ReviewAssignment>> {
+        Ok(assign_reviews(&self.week_roles(week)?))
+    }
+
+    pub fn feedback_window(&self, week: u32) -> Result<FeedbackWindow> {
+        let closes_at = self.program()?.enrollment.blueprint.feedback_closes_at(week);
+        Ok(FeedbackWindow { closes_at, open: closes_at.is_none_or(|close| self.now() <= close) })
+    }
+
+    /// The cohort's size against its configured range (facilitators see the warning).
+    pub fn cohort_size_status(&self) -> Result<SizeStatus> {
+        let program = self.program()?;
+        let blueprint = &program.enrollment.blueprint;
+        let today = self.now().with_timezone(&blueprint.cohort_time_zone).date_naive();
+        let learners = self.roster()?.learners_on(today) as u32;
+        Ok(blueprint.cohort_size.check(learners)?)
+    }
+
+    // ---- reading projections --------------------------------------------------------------
+}
