@@ -5,7 +5,7 @@
 
 use super::{Client, ClientEvent, DataChange};
 use crate::error::Result;
-use crate::store::{cohort as cohort_store, person};
+use crate::store::person;
 
 /// What this device recorded and has not sent yet: the app shows it before deleting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +29,7 @@ impl Client {
     }
 
     /// Drops what the device holds of the cohort she left (see `leave_cohort`).
+    #[cfg(feature = "sync-client")]
     pub(crate) fn forget_cohort(&self) -> Result<()> {
         self.store().write(person::forget_cohort)?;
         self.open_docs().clear();
@@ -43,7 +44,8 @@ impl Client {
     }
 
     /// The person whose data this database holds, if any.
+    #[cfg(feature = "sync-client")]
     pub(crate) fn current_person(&self) -> Result<Option<String>> {
-        Ok(self.store().read(cohort_store::membership)?.map(|m| m.user_id))
+        Ok(self.store().read(crate::store::cohort::membership)?.map(|m| m.user_id))
     }
 }

@@ -11,7 +11,6 @@ use crate::docs::{DocId, schema_version};
 use crate::domain::DomainError;
 use crate::error::Result;
 use crate::policy::check_change;
-use crate::store::cohort as cohort_store;
 
 use super::*;
 
