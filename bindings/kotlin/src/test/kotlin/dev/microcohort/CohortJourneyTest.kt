@@ -47,7 +47,7 @@ class CohortJourneyTest {
     private fun device(name: String) = Client.open(devices.resolve("$name.sqlite").toString())
 
     @Test
-    fun `learner, member and facilitator work offline and converge through the server`() = runBlocking {
+    fun `learner, member and facilitator work offline and converge through the server`(): Unit = runBlocking {
         // A program whose first day was 8 days ago, one cohort, three invites.
         val start = LocalDate.now(ZoneOffset.UTC).minusDays(8)
         server.admin("create-program", "--id", "p1", "--title", "Everyday Leadership",
