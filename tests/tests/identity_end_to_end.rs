@@ -34,11 +34,7 @@ fn phone(clock: &ManualClock) -> Client {
 
 /// One completed 11-minute practice at `instant`.
 fn practise(client: &Client, clock: &ManualClock, instant: DateTime<Utc>) -> uuid::Uuid {
-    clock.set(instant);
-    let session = client.start_practice(None).expect("a prompt today");
-    clock.set(instant + chrono::Duration::minutes(11));
-    let outcome = PracticeOutcome { duration_secs: Some(660), ..Default::default() };
-    client.finish_practice(session.id, &outcome).expect("finish").id
+    practise_with_reflection(client, clock, instant, "")
 }
 
 /// One completed practice with a private reflection.
