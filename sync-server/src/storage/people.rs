@@ -7,12 +7,13 @@
 
 use automerge::ActorId;
 use microcohort_core::docs::{DocId, cohort as cohort_doc};
+use microcohort_core::domain::blueprint::Blueprint;
 use microcohort_core::domain::roster::{Member, MemberRole};
 use microcohort_core::domain::time::DayStart;
 use microcohort_core::sync::wire::{JoinResponse, ProgramInfo, WireProfile};
 
 use super::Device;
-use super::documents::{internal, now_ms, pack_of, program_of_cohort, roster, server_edit};
+use super::documents::{CohortProgram, internal, now_ms, pack_of, program_of_cohort, roster, server_edit};
 use super::primitives::{MemberRecord, NewInvite, Tx};
 use crate::error::ApiError;
 
@@ -42,6 +43,7 @@ pub fn join(tx: &dyn Tx, server_actor: &ActorId, request: &JoinRequest<'_>) -> R
     let used = || ApiError::Forbidden("this invite code is unknown or was already used".into());
     let invite = tx.open_invite(request.code_hash)?.ok_or_else(used)?;
     let cohort_id = invite.cohort_id.clone();
+    let program = program_of_cohort(tx, &cohort_id)?;
     let new_person = invite.for_user.is_none();
     let user_id = invite.for_user.clone().unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
     same_person(request, &user_id)?;
@@ -55,11 +57,11 @@ pub fn join(tx: &dyn Tx, server_actor: &ActorId, request: &JoinRequest<'_>) -> R
         Some(member) => member.role.as_str().to_owned(),
         None => {
             let person = NewMember { user_id: &user_id, display_name: &invite.display_name, role: &invite.role };
-            add_member(tx, server_actor, &cohort_id, &person, &invite.time_zone)?;
+            add_member(tx, server_actor, &cohort_id, &program.blueprint, &person, &invite.time_zone)?;
             invite.role.clone()
         }
     };
-    let response = add_device(tx, request, &user_id, &cohort_id, &role, new_person)?;
+    let response = add_device(tx, request, &user_id, &cohort_id, program, &role, new_person)?;
     // Two devices redeeming one code at once: the second finds it used and rolls back.
     if !tx.claim_invite(request.code_hash, &user_id, now_ms())? {
         return Err(used());
@@ -78,7 +80,8 @@ pub fn link(tx: &dyn Tx, request: &JoinRequest<'_>) -> Result<JoinResponse, ApiE
         Some(member) if member.left_on.is_none() => member.role.as_str().to_owned(),
         _ => return Err(ApiError::Forbidden(format!("{user_id} is no longer a member of {cohort_id}"))),
     };
-    add_device(tx, request, &user_id, &cohort_id, &role, false)
+    let program = program_of_cohort(tx, &cohort_id)?;
+    add_device(tx, request, &user_id, &cohort_id, program, &role, false)
 }
 
 /// Records a link code for the device's person (the caller shows it once).
@@ -106,10 +109,10 @@ fn add_device(
     request: &JoinRequest<'_>,
     user_id: &str,
     cohort_id: &str,
+    program: CohortProgram,
     role: &str,
     new_person: bool,
 ) -> Result<JoinResponse, ApiError> {
-    let program = program_of_cohort(tx, cohort_id)?;
     let pack = pack_of(tx, &program.program_id)?;
     let device_id = uuid::Uuid::now_v7().simple().to_string();
     let name: String = request.device_name.chars().take(100).collect();
@@ -143,10 +146,10 @@ fn add_member(
     tx: &dyn Tx,
     server_actor: &ActorId,
     cohort_id: &str,
+    blueprint: &Blueprint,
     person: &NewMember<'_>,
     invite_zone: &str,
 ) -> Result<(), ApiError> {
-    let blueprint = program_of_cohort(tx, cohort_id)?.blueprint;
     tx.insert_user(person.user_id, invite_zone, now_ms())?;
     let profile =
         tx.user_profile(person.user_id)?.ok_or_else(|| internal(format!("user {} vanished", person.user_id)))?;
