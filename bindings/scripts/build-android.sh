@@ -6,6 +6,8 @@
 #   bindings/scripts/build-android.sh
 # Output: bindings/build/android/jniLibs/<abi>/libmicrocohort_ffi.so and
 #         bindings/build/kotlin/dev/microcohort/microcohort.kt
+# The app adds that file and bindings/kotlin/src/main/kotlin/ (the Flow adapter over listeners)
+# to its sources.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

@@ -57,11 +57,24 @@ impl Client {
         Ok(Arc::new(Self { core: Arc::new(core) }))
     }
 
-    /// Calls `listener` on every data or sync-status change until the subscription is closed.
+    /// Calls `listener` on every data or sync-status change until the subscription is closed,
+    /// after the change was written, in order, from the client's one event thread
+    /// (`microcohort-events`; never the caller's, never the main thread). Kotlin: `events()`
+    /// gives the same as a `Flow`.
     pub fn subscribe(&self, listener: Arc<dyn ClientListener>) -> Arc<Subscription> {
         let core = Arc::downgrade(&self.core);
         let id = self.core.subscribe(move |event| forward(&core, listener.as_ref(), event));
         Arc::new(Subscription::new(&self.core, id))
+    }
+
+    /// Returns once every listener has been told of every change made before the call.
+    pub async fn wait_for_listeners(&self) {
+        let core = self.core.clone();
+        let _ = on_runtime(move || {
+            core.wait_for_listeners();
+            Ok(())
+        })
+        .await;
     }
 
     // ---- joining and sync (network) -------------------------------------------------------
@@ -155,6 +168,13 @@ impl Client {
     pub async fn sign_out(&self) -> Result<()> {
         let core = self.core.clone();
         on_runtime(move || core.sign_out()).await
+    }
+
+    /// The server moved to a new address: this device follows it, keeping its sign-in and
+    /// data. `InvalidInput(server_url)` if no server there knows this device (nothing changes).
+    pub async fn change_server(&self, server_url: String) -> Result<()> {
+        let core = self.core.clone();
+        on_runtime(move || core.change_server(&server_url)).await
     }
 
     /// Leaves the cohort (after sending what is unsent): the server records today as her last

@@ -12,6 +12,11 @@ pub enum MicrocohortError {
     /// The server could not be reached or is busy: keep working offline and sync later.
     #[error("{detail}")]
     Offline { detail: String },
+    /// No secure connection to the server could be made (an untrusted or wrong certificate, or
+    /// `https` to a server that speaks plain HTTP): retrying will not help; check the address or
+    /// the server's certificate. `detail` names the cause.
+    #[error("{detail}")]
+    Tls { detail: String },
     /// This device's sign-in is no longer valid: join again with an invite code.
     #[error("{detail}")]
     Unauthorized { detail: String },
@@ -78,6 +83,7 @@ impl From<CoreError> for MicrocohortError {
             CoreError::Domain(DomainError::CohortFull { .. })
             | CoreError::PracticeInProgress(_)
             | CoreError::NotYourEntry(_)
+            | CoreError::NotYourSubmission(_)
             | CoreError::FacilitatorOnly
             | CoreError::Rejected(_) => Self::Rejected { reason: detail },
             CoreError::UnknownPrompt { .. } => field("prompt_id"),
@@ -89,6 +95,7 @@ impl From<CoreError> for MicrocohortError {
                 Self::UpdateRequired { detail }
             }
             CoreError::Network(_) => Self::Offline { detail },
+            CoreError::Tls(_) => Self::Tls { detail },
             CoreError::Server { status, .. } if *status == 429 || *status >= 500 => Self::Offline { detail },
             CoreError::Server { .. } => Self::Rejected { reason: detail },
             CoreError::Unauthorized => Self::Unauthorized { detail },
@@ -121,7 +128,13 @@ mod tests {
         let busy = CoreError::Server { status: 503, message: "busy".into() };
         assert!(matches!(mapped(busy), MicrocohortError::Offline { .. }));
         let refused = CoreError::Server { status: 413, message: "too large".into() };
-        assert!(matches!(mapped(refused), MicrocohortError::Rejected { reason } if reason.contains("too large")));
+        assert!(matches!(mapped(refused), MicrocohortError::Rejected { reason }
+            if reason.contains("too large") && !reason.contains("413")));
+        let tls = CoreError::Tls("invalid peer certificate: UnknownIssuer".into());
+        assert!(matches!(mapped(tls), MicrocohortError::Tls { detail } if detail.contains("UnknownIssuer")));
+        // Not allowed is `Rejected`, whichever call finds it.
+        assert!(matches!(mapped(CoreError::NotYourSubmission("k".into())), MicrocohortError::Rejected { .. }));
+        assert!(matches!(mapped(CoreError::NotYourEntry("k".into())), MicrocohortError::Rejected { .. }));
         assert!(matches!(mapped(CoreError::Unauthorized), MicrocohortError::Unauthorized { .. }));
         assert!(matches!(mapped(CoreError::NotLinked), MicrocohortError::NotJoined { .. }));
         let schema = CoreError::SchemaTooNew { found: 9, supported: 3 };

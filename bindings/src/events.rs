@@ -1,6 +1,7 @@
 //! The app's listener. `Client.subscribe(listener)` returns a [`Subscription`]; closing it (or
-//! letting it be freed) stops the events. Events arrive on the thread that made the change — the
-//! caller's, or the sync thread's — so a listener should hand UI work to the main thread.
+//! letting it be freed) stops the events. Events arrive after the change was written, in order,
+//! on the client's one event thread (`microcohort-events`), so a listener hands UI work to the
+//! main thread (Kotlin's `Client.events()` Flow does that with `flowOn`/`collect` on Main).
 
 use std::sync::{Arc, Weak};
 

@@ -364,6 +364,8 @@ pub struct SubmissionRow {
     pub body: String,
     pub prompt_id: Option<String>,
     pub attachments: String,
+    /// The practice log this submission shares.
+    pub practice_log: Option<String>,
 }
 
 #[uniffi::remote(Record)]
@@ -562,6 +564,8 @@ pub struct SyncStatus {
     pub pending_practice_logs: u64,
     /// The last failure in words for the user; none after a success.
     pub last_error: Option<String>,
+    /// The server this device syncs with; none before joining.
+    pub server_url: Option<String>,
 }
 
 #[uniffi::remote(Record)]

@@ -55,6 +55,9 @@ pub enum Error {
     #[error("entry {0:?} belongs to someone else; only its author may change it")]
     NotYourEntry(String),
 
+    #[error("feedback {0:?} is on someone else's submission; only the submission's author rates it")]
+    NotYourSubmission(String),
+
     #[error(transparent)]
     Document(#[from] crate::docs::guard::DocError),
 
@@ -64,7 +67,14 @@ pub enum Error {
     #[error("could not reach the sync server: {0}")]
     Network(String),
 
-    #[error("the sync server refused the request ({status}): {message}")]
+    /// No secure connection could be made: an untrusted or wrong certificate, or `https` to a
+    /// server that speaks plain HTTP. Retrying does not help; the address or certificate must change.
+    #[error("could not open a secure connection to the sync server: {0}")]
+    Tls(String),
+
+    /// The server answered with a refusal. `status` is for programs; the message, for people,
+    /// never carries it.
+    #[error("the sync server refused the request: {message}")]
     Server { status: u16, message: String },
 
     #[error("this device is not signed in (its token was revoked or is wrong); join again with an invite code")]

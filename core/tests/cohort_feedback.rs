@@ -83,7 +83,8 @@ fn only_the_submission_author_rates_and_only_authors_edit_or_retract() {
     sync_all(&devices, &week);
 
     let err = cai.rate_feedback(&fb, 3).unwrap_err();
-    assert!(err.to_string().contains("only the author of the submission"), "{err}");
+    assert!(matches!(&err, Error::NotYourSubmission(key) if *key == fb.key), "{err:?}");
+    assert!(err.to_string().contains("only the submission's author"), "{err}");
     assert!(ana.rate_feedback(&fb, 0).unwrap_err().to_string().contains("score"));
     assert!(ben.give_feedback(&shared, &feedback("  ", None)).unwrap_err().to_string().contains("body"));
     assert!(matches!(ana.give_feedback(&shared, &feedback("self praise", None)), Err(Error::Domain(_))));
@@ -98,6 +99,32 @@ fn only_the_submission_author_rates_and_only_authors_edit_or_retract() {
     assert!(retracted.meta.retracted);
     assert_eq!(retracted.body, "Nice: you paused before advising.");
     assert!(retracted.meta.edited_at.is_some());
+}
+
+#[test]
+fn a_practice_is_shared_once_and_its_submission_names_its_log() {
+    let (devices, clock) = cohort_devices(2, "2026-03-10T07:00:00Z");
+    let (ana, ben) = (&devices[0], &devices[1]);
+    let week = week_doc(1);
+    let session = ana.start_practice(None).unwrap();
+    let log =
+        ana.finish_practice(session.id, &PracticeOutcome { duration_secs: Some(600), ..Default::default() }).unwrap();
+    let first = ana.share_practice(log.id, "Listening first", "I waited before answering.").unwrap();
+    // A double tap, a retry after a crash, or the next day: the same submission.
+    let again = ana.share_practice(log.id, "Listening first", "I waited before answering.").unwrap();
+    clock.advance(Duration::days(1));
+    let next_day = ana.share_practice(log.id, "Another title", "Another body").unwrap();
+    assert_eq!((&again, &next_day), (&first, &first));
+    sync_all(&devices, &week);
+    let rows = ben.week_rows(1).unwrap();
+    assert_eq!(rows.submissions.len(), 1, "{:?}", rows.submissions);
+    let shared = &rows.submissions[0];
+    assert_eq!(shared.practice_log.as_deref(), Some(log.id.to_string().as_str()), "linked to its log");
+    assert_eq!(shared.title, "Listening first");
+    assert_eq!(ana.practice_submission(log.id, log.local_date).unwrap(), Some(first));
+    // Another practice is another submission.
+    let other = practise_and_share(ana, "A second practice");
+    assert_ne!(other.key, next_day.key);
 }
 
 #[test]
@@ -342,13 +369,16 @@ fn listeners_hear_of_local_writes_and_merged_peer_changes_until_they_unsubscribe
 
     let shared = practise_and_share(ana, "Listening before fixing");
     send(ana, ben, &week);
+    ben.wait_for_listeners();
     assert_eq!(*heard.lock().unwrap(), vec![ClientEvent::DataChanged(DataChange::Document(week.clone()))]);
     // Receiving the same changes again changes nothing, so nobody is told.
     send(ana, ben, &week);
+    ben.wait_for_listeners();
     assert_eq!(heard.lock().unwrap().len(), 1);
 
     ben.give_feedback(&shared, &feedback("You waited before advising.", None)).unwrap();
     practise_and_share(ben, "My turn");
+    ben.wait_for_listeners();
     let events = heard.lock().unwrap().clone();
     assert!(events.contains(&ClientEvent::DataChanged(DataChange::Practice)));
     assert_eq!(
@@ -360,7 +390,34 @@ fn listeners_hear_of_local_writes_and_merged_peer_changes_until_they_unsubscribe
     assert!(!ben.unsubscribe(id));
     let count = heard.lock().unwrap().len();
     practise_and_share(ben, "Quietly");
+    ben.wait_for_listeners();
     assert_eq!(heard.lock().unwrap().len(), count);
+}
+
+#[test]
+fn a_listener_is_called_after_the_write_returns_from_one_event_thread() {
+    use std::sync::mpsc;
+    use std::sync::{Arc, Mutex};
+
+    let (devices, _clock) = cohort_devices(2, "2026-03-10T07:00:00Z");
+    let ben = &devices[1];
+    // The listener blocks until the test lets it go: were it called inside the write, the
+    // write below could never return.
+    let (release, released) = mpsc::channel::<()>();
+    let released = Mutex::new(released);
+    let threads: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = threads.clone();
+    ben.subscribe(move |_| {
+        seen.lock().unwrap().push(std::thread::current().name().unwrap_or("unnamed").to_owned());
+        let _ = released.lock().unwrap().recv();
+    });
+    let shared = practise_and_share(ben, "Written while a listener is busy");
+    assert!(ben.week_rows(shared.week).unwrap().submissions.iter().any(|s| s.meta.key == shared.key));
+    drop(release);
+    ben.wait_for_listeners();
+    let threads = threads.lock().unwrap().clone();
+    assert!(threads.len() >= 2, "a practice and a document event: {threads:?}");
+    assert!(threads.iter().all(|name| name == "microcohort-events"), "{threads:?}");
 }
 
 #[test]

@@ -80,6 +80,10 @@ enum Command {
         /// What the simulated people do is decided by this seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Invites printed for joining the running demo from an app: this many learner invites
+        /// to a second, open cohort (0..=12), plus one facilitator invite to the simulated cohort.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=12))]
+        invite: u32,
     },
 }
 
@@ -253,11 +257,11 @@ pub fn main() {
 
 fn run(cli: Cli) -> Result<(), String> {
     #[cfg(feature = "demo")]
-    if let Command::Demo { days, listen, seed } = cli.command {
+    if let Command::Demo { days, listen, seed, invite } = cli.command {
         if cli.database_url.is_some() {
             return Err("the demo runs on the embedded SQLite; omit --database-url".into());
         }
-        let options = crate::demo::DemoOptions { days, listen, data_dir: cli.data_dir, seed };
+        let options = crate::demo::DemoOptions { days, listen, data_dir: cli.data_dir, seed, invites: invite };
         return crate::demo::run(options).map_err(|e| e.to_string());
     }
     let storage = open(&cli)?;

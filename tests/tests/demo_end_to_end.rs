@@ -64,7 +64,8 @@ fn the_demo_simulates_a_cohort_and_its_sign_in_link_opens_a_report_with_the_same
     let dir = tempfile::tempdir().expect("temporary directory");
     let data_dir = dir.path().join("demo-data");
     let mut child = Command::new(SERVER)
-        .args(["demo", "--days", &DAYS.to_string(), "--listen", "127.0.0.1:0", "--seed", "7", "--data-dir"])
+        .args(["demo", "--days", &DAYS.to_string(), "--listen", "127.0.0.1:0", "--seed", "7", "--invite", "2"])
+        .arg("--data-dir")
         .arg(&data_dir)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -126,8 +127,7 @@ fn the_demo_simulates_a_cohort_and_its_sign_in_link_opens_a_report_with_the_same
     assert_eq!(status, 200, "{body}");
     let report: Value = serde_json::from_str(&body).expect("report JSON");
     let cohorts = report["cohorts"].as_array().expect("cohorts");
-    assert_eq!(cohorts.len(), 1);
-    let cohort = &cohorts[0];
+    let cohort = cohorts.iter().find(|c| c["cohort_id"] == "demo-cohort").expect("the simulated cohort");
     assert_eq!(cohort["learners"], 12);
     assert_eq!(cohort["program_day"], DAYS, "the simulated days end today");
     assert_eq!(cohort["feedback"]["given"], feedback, "feedback given");
@@ -156,6 +156,27 @@ fn the_demo_simulates_a_cohort_and_its_sign_in_link_opens_a_report_with_the_same
     assert!(at_risk >= 1);
     // Every simulated practice is one learner's active day on that program day.
     assert_eq!(active_on_day, practices_per_day, "active learners per program day");
+
+    // An app joins the running demo with the printed invites: a learner in the open cohort, a
+    // facilitator who sees the simulated one.
+    let invite = |label: &str| -> Vec<String> {
+        lines.iter().filter_map(|l| l.trim_start().strip_prefix(label)).map(str::to_owned).collect()
+    };
+    let learner_codes = invite("learner invite (open cohort): ");
+    assert_eq!(learner_codes.len(), 2, "--invite 2");
+    let facilitator_code = invite("facilitator invite (the simulated cohort): ").pop().expect("a facilitator invite");
+    let server_line = lines.iter().find_map(|l| l.strip_prefix("join from an app: server ")).expect("server line");
+    let clock = std::sync::Arc::new(microcohort_core::SystemClock);
+    let learner = microcohort_core::Client::open_in_memory(clock.clone()).unwrap();
+    let joined = learner.join_server(server_line, &learner_codes[0], "an app", "Europe/Lisbon").unwrap();
+    assert_eq!((joined.role.as_str(), joined.cohort_id.as_str()), ("learner", "demo-open"));
+    learner.sync_now().unwrap();
+    assert!(learner.today().unwrap().prompt.is_some(), "today's practice in the demo program");
+    let facilitator = microcohort_core::Client::open_in_memory(clock).unwrap();
+    let joined = facilitator.join_server(server_line, &facilitator_code, "an app", "UTC").unwrap();
+    assert_eq!((joined.role.as_str(), joined.cohort_id.as_str()), ("facilitator", "demo-cohort"));
+    facilitator.sync_now().unwrap();
+    assert_eq!(facilitator.cohort_dashboard().unwrap().learners, 12, "the simulated cohort's learners");
 
     let _ = Command::new("kill").arg("-TERM").arg(demo.0.id().to_string()).status();
     assert!(demo.0.wait().expect("exit").success(), "the demo stops cleanly on SIGTERM");

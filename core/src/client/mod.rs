@@ -99,7 +99,7 @@ pub struct Client {
     program: Mutex<Option<Arc<Program>>>,
     /// Cohort documents loaded so far (loaded on first use, never at start-up).
     docs: Mutex<cohort::OpenDocs>,
-    listeners: Mutex<events::Listeners>,
+    listeners: events::Listeners,
 }
 
 impl Client {
@@ -118,7 +118,7 @@ impl Client {
             clock,
             program: Mutex::new(None),
             docs: Mutex::default(),
-            listeners: Mutex::default(),
+            listeners: events::Listeners::default(),
         }
     }
 

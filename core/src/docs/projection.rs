@@ -31,6 +31,8 @@ pub struct SubmissionRow {
     pub prompt_id: Option<String>,
     /// JSON list of attachment references (never the attachment itself).
     pub attachments: String,
+    /// The practice log this submission shares (a practice shared by its author).
+    pub practice_log: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,6 +172,7 @@ pub fn project_week(am: &AutoCommit) -> WeekRows {
             body: e.text(field::BODY).unwrap_or_default(),
             prompt_id: e.optional_text(field::PROMPT_ID),
             attachments: e.text(field::ATTACHMENTS).unwrap_or_else(|| "[]".into()),
+            practice_log: e.optional_text(field::PRACTICE_LOG),
         })
         .collect();
     let feedback: Vec<FeedbackRow> = r

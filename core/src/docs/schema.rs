@@ -95,6 +95,8 @@ pub mod field {
     pub const BODY: &str = "body";
     pub const PROMPT_ID: &str = "prompt_id";
     pub const ATTACHMENTS: &str = "attachments";
+    /// The practice log a practice submission shares (its id).
+    pub const PRACTICE_LOG: &str = "practice_log";
     pub const SUBMISSION: &str = "submission";
     pub const SUGGESTION: &str = "suggestion";
     pub const CRITERIA: &str = "criteria";

@@ -123,10 +123,10 @@ pub fn replace_week(
     for s in &rows.submissions {
         let m = &s.meta;
         tx.prepare_cached(
-            "INSERT INTO submissions (doc_id, week, key, author, kind, title, body, prompt_id, attachments, created_at, edited_at, retracted, late)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            "INSERT INTO submissions (doc_id, week, key, author, kind, title, body, prompt_id, attachments, created_at, edited_at, retracted, late, practice_log)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )?
-        .execute(params![doc_id, week, m.key, m.author, s.kind, s.title, s.body, s.prompt_id, s.attachments, m.created_at, m.edited_at, m.retracted, false])?;
+        .execute(params![doc_id, week, m.key, m.author, s.kind, s.title, s.body, s.prompt_id, s.attachments, m.created_at, m.edited_at, m.retracted, false, s.practice_log])?;
     }
     for f in &rows.feedback {
         let m = &f.meta;
@@ -265,9 +265,9 @@ pub fn week_rows(conn: &Connection, doc_id: &str) -> Result<WeekRows> {
         })
     };
     let query = |sql: &str| conn.prepare_cached(sql);
-    let submissions = query("SELECT key, author, kind, title, body, prompt_id, attachments, created_at, edited_at, retracted FROM submissions WHERE doc_id = ?1 ORDER BY key")?
+    let submissions = query("SELECT key, author, kind, title, body, prompt_id, attachments, created_at, edited_at, retracted, practice_log FROM submissions WHERE doc_id = ?1 ORDER BY key")?
         .query_map([doc_id], |r| {
-            Ok(SubmissionRow { meta: meta(r, 0, 1, 7, Some(8), Some(9))?, kind: r.get(2)?, title: r.get(3)?, body: r.get(4)?, prompt_id: r.get(5)?, attachments: r.get(6)? })
+            Ok(SubmissionRow { meta: meta(r, 0, 1, 7, Some(8), Some(9))?, kind: r.get(2)?, title: r.get(3)?, body: r.get(4)?, prompt_id: r.get(5)?, attachments: r.get(6)?, practice_log: r.get(10)? })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let feedback = query("SELECT key, author, submission, body, suggestion, criteria, created_at, edited_at, retracted FROM feedback WHERE doc_id = ?1 ORDER BY key")?

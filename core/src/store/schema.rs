@@ -7,11 +7,11 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The schema version this code writes.
-pub const VERSION: u32 = 6;
+pub const VERSION: u32 = 7;
 
 /// `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
 const MIGRATIONS: [&str; VERSION as usize] =
-    [V1_BASE, V2_DAILY_ACTIVITY, V3_COHORT_DOCUMENTS, V4_SYNC, V5_INTENTS, V6_PEOPLE];
+    [V1_BASE, V2_DAILY_ACTIVITY, V3_COHORT_DOCUMENTS, V4_SYNC, V5_INTENTS, V6_PEOPLE, V7_SHARED_LOG];
 
 /// Tables keyed by a text id are WITHOUT ROWID: one b-tree per table instead of a table plus an
 /// index, so logging a practice touches fewer pages.
@@ -274,6 +274,11 @@ CREATE TABLE person_key (
     id   INTEGER PRIMARY KEY CHECK (id = 1),
     key  BLOB NOT NULL
 );
+";
+
+/// A shared practice names its log.
+const V7_SHARED_LOG: &str = "
+ALTER TABLE submissions ADD COLUMN practice_log TEXT;
 ";
 
 pub fn user_version(conn: &Connection) -> Result<u32> {

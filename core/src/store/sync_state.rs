@@ -52,6 +52,12 @@ pub fn save_link(tx: &Transaction<'_>, url: &str, device_id: &str, token: &str) 
     Ok(())
 }
 
+/// The same device on the server's new address: token, watermarks and history stay.
+pub fn move_link(tx: &Transaction<'_>, url: &str) -> Result<()> {
+    tx.execute("UPDATE server_link SET server_url = ?1 WHERE id = 1", [url])?;
+    Ok(())
+}
+
 /// The next page of the person's practice history starts after `next` (`None`: complete).
 pub fn save_history_progress(tx: &Transaction<'_>, next: Option<u64>) -> Result<()> {
     tx.execute("UPDATE server_link SET history_after = ?1 WHERE id = 1", [next.map(|n| n as i64)])?;

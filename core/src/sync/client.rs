@@ -84,28 +84,80 @@ pub(super) fn call(mut request: reqwest::RequestBuilder, token: Option<&str>) ->
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.map_err(|err| Error::Network(describe(&err)))?;
+        let response = request.send().await.map_err(|err| transport_error(&err))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|err| Error::Network(describe(&err)))?;
+        let bytes = response.bytes().await.map_err(|err| transport_error(&err))?;
         if status == reqwest::StatusCode::UNAUTHORIZED {
             return Err(Error::Unauthorized);
         }
         if !status.is_success() {
-            let message = String::from_utf8_lossy(&bytes).chars().take(300).collect();
-            return Err(Error::Server { status: status.as_u16(), message });
+            let body: String = String::from_utf8_lossy(&bytes).trim().chars().take(300).collect();
+            return Err(Error::Server { status: status.as_u16(), message: refusal_text(status, body) });
         }
         Ok(bytes.to_vec())
     })
 }
 
-fn describe(err: &reqwest::Error) -> String {
-    if err.is_timeout() {
+/// What the server's refusal means for a person: its own words, or the meaning of a bare status.
+fn refusal_text(status: reqwest::StatusCode, body: String) -> String {
+    if !body.is_empty() {
+        return body;
+    }
+    match status.as_u16() {
+        404 | 405 => "nothing answers at this address; check the server address (is it a Microcohort sync server?)",
+        403 => "this device is not allowed to do that",
+        413 => "the request is larger than the server accepts",
+        429 => "the server is busy; try again later",
+        500..=599 => "the server had a problem; try again later",
+        _ => "the server could not take this request",
+    }
+    .into()
+}
+
+/// A server address where no sync server answers is a wrong address, not a refusal.
+pub(super) fn wrong_address(err: Error) -> Error {
+    match err {
+        Error::Server { status: 404 | 405, message } => {
+            crate::domain::DomainError::invalid("server_url", message).into()
+        }
+        other => other,
+    }
+}
+
+/// Why a request got no answer: a secure connection that could not be made (its own case, not
+/// retried), an address the HTTP client cannot use, or no connection at all (offline, retried).
+fn transport_error(err: &reqwest::Error) -> Error {
+    if let Some(tls) = tls_cause(err) {
+        return Error::Tls(tls);
+    }
+    if err.is_builder() {
+        return crate::domain::DomainError::invalid("server_url", err.to_string()).into();
+    }
+    Error::Network(if err.is_timeout() {
         "the server did not answer in time".into()
     } else if err.is_connect() {
         "no connection to the server (offline?)".into()
     } else {
-        err.to_string()
+        "the connection to the server broke off".into()
+    })
+}
+
+/// The TLS failure somewhere in the error's chain, in rustls's words.
+fn tls_cause(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next = Some(err);
+    while let Some(err) = next {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        // An I/O error's `source` skips the error it wraps, which is where rustls puts its own.
+        if let Some(inner) = err.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref)
+            && let Some(tls) = tls_cause(inner)
+        {
+            return Some(tls);
+        }
+        next = err.source();
     }
+    None
 }
 
 /// What joining did.
@@ -171,6 +223,8 @@ pub struct SyncStatus {
     pub pending_practice_logs: u64,
     /// The last failure, in words for the user; `None` after a success.
     pub last_error: Option<String>,
+    /// The server this device syncs with (`None` before joining).
+    pub server_url: Option<String>,
 }
 
 impl Client {
@@ -183,14 +237,14 @@ impl Client {
         device_name: &str,
         time_zone: &str,
     ) -> Result<JoinOutcome> {
+        let url = &super::server_address(server_url)?;
         crate::domain::time::parse_time_zone(time_zone)?;
-        let url = server_url.trim_end_matches('/');
         let body = wire::encode(&JoinRequest {
             invite_code: invite_code.trim().into(),
             device_name: device_name.into(),
             expected_user: self.current_person()?,
         });
-        let (joined, _): (JoinResponse, usize) = post(&format!("{url}/v1/join"), None, body)?;
+        let (joined, _): (JoinResponse, usize) = post(&format!("{url}/v1/join"), None, body).map_err(wrong_address)?;
         let key = joined.new_person.then(PersonKey::generate);
         self.finish_join(url, joined, time_zone, key)
     }
@@ -236,6 +290,7 @@ impl Client {
                 last_attempt_ms: None,
                 pending_practice_logs: pending,
                 last_error: None,
+                server_url: None,
             },
             Some(l) => SyncStatus {
                 linked: true,
@@ -243,6 +298,7 @@ impl Client {
                 last_attempt_ms: l.last_attempt,
                 pending_practice_logs: pending,
                 last_error: l.last_error,
+                server_url: Some(l.server_url),
             },
         })
     }

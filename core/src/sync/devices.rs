@@ -46,6 +46,14 @@ fn post_signed_in(link: &sync_state::ServerLink, path: &str) -> Result<Vec<u8>> 
     call(request, Some(&link.device_token))
 }
 
+fn not_this_server() -> Error {
+    DomainError::invalid(
+        "server_url",
+        "the server at this address does not know this device; to use another server, sign out and join it with an invite",
+    )
+    .into()
+}
+
 fn decoded<T: for<'de> serde::Deserialize<'de>>(bytes: &[u8]) -> Result<T> {
     wire::decode(bytes).map_err(|message| Error::Server { status: 200, message })
 }
@@ -91,6 +99,7 @@ fn parse_payload(payload: &str) -> Result<(String, String, Option<PersonKey>)> {
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .ok_or_else(|| bad("its server address is damaged"))?;
+    let server = super::server_address(&server)?;
     let key = match key {
         "-" => None,
         text => Some(PersonKey::from_recovery_text(text).map_err(|e| bad(&e.to_string()))?),
@@ -130,7 +139,7 @@ impl Client {
         device_name: &str,
         time_zone: &str,
     ) -> Result<JoinOutcome> {
-        self.redeem_link(server_url.trim_end_matches('/'), code, device_name, time_zone, None)
+        self.redeem_link(&super::server_address(server_url)?, code, device_name, time_zone, None)
     }
 
     fn redeem_link(
@@ -147,8 +156,31 @@ impl Client {
             device_name: device_name.to_owned(),
             expected_user: self.current_person()?,
         });
-        let (joined, _): (JoinResponse, usize) = post(&format!("{server_url}/v1/link"), None, body)?;
+        let (joined, _): (JoinResponse, usize) =
+            post(&format!("{server_url}/v1/link"), None, body).map_err(super::client::wrong_address)?;
         self.finish_join(server_url, joined, time_zone, key)
+    }
+
+    /// Moves this device to the server's new address (the operator moved it): the server at
+    /// `server_url` must know this device, or nothing changes and the error says so. Joining a
+    /// different server is signing out and joining there with an invite.
+    pub fn change_server(&self, server_url: &str) -> Result<()> {
+        let url = super::server_address(server_url)?;
+        let link = self.store().read(sync_state::link)?.ok_or(Error::NotLinked)?;
+        let request = http().get(format!("{url}/v1/devices"));
+        match call(request, Some(&link.device_token)).map_err(super::client::wrong_address) {
+            Ok(bytes) => {
+                let known: DeviceList = decoded(&bytes)?;
+                if !known.devices.iter().any(|d| d.this_device && d.device_id == link.device_id) {
+                    return Err(not_this_server());
+                }
+            }
+            Err(Error::Unauthorized) => return Err(not_this_server()),
+            Err(err) => return Err(err),
+        }
+        self.store().write(|tx| sync_state::move_link(tx, &url))?;
+        self.notify(crate::client::ClientEvent::SyncStatusChanged);
+        Ok(())
     }
 
     /// Leaves the cohort: sends what is unsent, the server records today as her last day in it

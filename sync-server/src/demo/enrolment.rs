@@ -42,6 +42,30 @@ pub fn seed(storage: &dyn Storage, start: NaiveDate, zone: &str) -> Result<Vec<S
     Ok(codes)
 }
 
+/// The cohort an app developer's learners join: the simulated one is full.
+pub const OPEN_COHORT_ID: &str = "demo-open";
+
+/// Invites for joining the running demo from an app.
+pub struct SpareInvites {
+    /// Learner invites to the open cohort (same program, no one in it yet).
+    pub learners: Vec<String>,
+    /// A second facilitator of the simulated cohort: sees its dashboard and documents.
+    pub facilitator: String,
+}
+
+/// Creates the open cohort and the invites `--invite` asked for.
+pub fn spare_invites(storage: &dyn Storage, learners: u32) -> Result<SpareInvites, DemoError> {
+    let mut codes = Vec::new();
+    if learners > 0 {
+        storage.create_cohort(OPEN_COHORT_ID, PROGRAM_ID, "Open cohort (apps join here)")?;
+        for n in 1..=learners {
+            codes.push(storage.create_invite(OPEN_COHORT_ID, "learner", &format!("App learner {n}"), "UTC", None)?);
+        }
+    }
+    let facilitator = storage.create_invite(COHORT_ID, "facilitator", "App facilitator", "UTC", None)?;
+    Ok(SpareInvites { learners: codes, facilitator })
+}
+
 /// Opens a device database for each person and joins the cohort with its invite code, as an app
 /// would. Returns the learners and the facilitator.
 pub fn join_all(

@@ -1,7 +1,8 @@
 //! `microcohort-server demo`: serves the sync API on the embedded SQLite, seeds a program and a
 //! cohort of 12 simulated learners plus a facilitator, drives their real core clients over HTTP
 //! through the last `--days` program days (ending today), prints what the facilitator's
-//! dashboard shows and a sign-in link to the web dashboard, then keeps serving.
+//! dashboard shows, invites for joining from an app (`--invite N`) and a sign-in link to the web
+//! dashboard, then keeps serving.
 //!
 //! - [`enrolment`]: the program, the cohort, the invites and the devices joining them;
 //! - [`personas`]: who the simulated people are and how each persona behaves;
@@ -44,6 +45,8 @@ pub struct DemoOptions {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub seed: u64,
+    /// Learner invites to the open cohort, for apps joining the running demo.
+    pub invites: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +149,11 @@ pub fn run(options: DemoOptions) -> Result<(), DemoError> {
             outcome = finished => {
                 let outcome = outcome.map_err(|_| DemoError::Server("the simulation thread stopped".into()))??;
                 summary::print_summary(&outcome.report, &outcome.totals, outcome.seconds);
+                let spare = storage.clone();
+                let invites = tokio::task::spawn_blocking(move || enrolment::spare_invites(spare.as_ref(), options.invites))
+                    .await
+                    .map_err(|e| DemoError::Server(e.to_string()))??;
+                summary::print_invites(address, &invites);
                 let reports = reports.clone();
                 let code = tokio::task::spawn_blocking(move || reports.create_sign_in_link(enrolment::PROGRAM_ID))
                     .await

@@ -81,6 +81,17 @@ pub fn print_summary(report: &CohortReport, totals: &Tally, seconds: f64) {
     println!("  at risk: {at_risk} of {} learners", report.learners);
 }
 
+/// Invites for joining the running demo from an app (an Android emulator reaches the host's
+/// loopback as 10.0.2.2).
+pub fn print_invites(address: SocketAddr, invites: &super::enrolment::SpareInvites) {
+    println!();
+    println!("join from an app: server http://{address}");
+    for code in &invites.learners {
+        println!("  learner invite (open cohort): {code}");
+    }
+    println!("  facilitator invite (the simulated cohort): {}", invites.facilitator);
+}
+
 pub fn print_links(address: SocketAddr, program_id: &str, sign_in_code: &str) {
     println!();
     println!("dashboard (served until Ctrl-C): http://{address}/dashboard/programs/{program_id}");

@@ -99,7 +99,7 @@ impl Client {
             key: feedback.key.clone(),
         })?;
         if key_author(&on.submission) != Some(me.as_str()) {
-            return Err(DomainError::invalid("feedback", "only the author of the submission rates its feedback").into());
+            return Err(Error::NotYourSubmission(feedback.key.clone()));
         }
         let now = ScalarValue::Int(self.now().timestamp_millis());
         if let Some(existing) = rows.ratings.iter().find(|r| r.meta.author == me && r.feedback == feedback.key) {

@@ -196,10 +196,21 @@ impl Client {
     }
 
     fn add_entry(&self, week: u32, container: Container, fields: &[week::Field<'_>]) -> Result<EntryRef> {
+        self.add_entry_with_id(week, container, Uuid::now_v7().to_string(), fields)
+    }
+
+    /// Adds an entry under a chosen id; an entry already there under it is kept as it is.
+    fn add_entry_with_id(
+        &self,
+        week: u32,
+        container: Container,
+        entry_id: String,
+        fields: &[week::Field<'_>],
+    ) -> Result<EntryRef> {
         let intent = Intent::AddEntry {
             week,
             container: container.name().to_owned(),
-            entry_id: Uuid::now_v7().to_string(),
+            entry_id,
             fields: to_intent_fields(fields),
         };
         let key = self.apply_intent(&intent)?;
