@@ -1,7 +1,8 @@
-// The client's change events as a Kotlin Flow: collect it in a ViewModel and refresh a screen
-// when its data changed. Shipped next to the generated bindings (same package).
+// The client's change events for Kotlin apps: `listen` keeps them on one JVM thread, `events()`
+// gives them as a Flow to collect in a ViewModel. Shipped next to the generated bindings.
 package dev.microcohort
 
+import com.sun.jna.Native
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.channels.awaitClose
 import kotlinx.coroutines.flow.Flow
@@ -15,6 +16,37 @@ sealed interface ClientEvent {
 
     /** A sync attempt finished or the device was linked; `status` is read after it. */
     data class SyncStatusChanged(val status: SyncStatus) : ClientEvent
+}
+
+/** The JVM thread every event of a client arrives on (the client's one event thread). */
+const val EVENT_THREAD_NAME = "microcohort-events"
+
+/**
+ * Subscribes `listener` so that its events arrive on one long-lived JVM thread named
+ * [EVENT_THREAD_NAME]. (A bare `subscribe` works too, but JNA then attaches the client's event
+ * thread to the JVM afresh for every event, as a new `Thread-N`.)
+ */
+fun Client.listen(listener: ClientListener): Subscription = subscribe(OnEventThread(listener))
+
+private class OnEventThread(private val inner: ClientListener) : ClientListener {
+    override fun onDataChanged(change: DataChange) {
+        stayAttached()
+        inner.onDataChanged(change)
+    }
+
+    override fun onSyncStatusChanged(status: SyncStatus) {
+        stayAttached()
+        inner.onSyncStatusChanged(status)
+    }
+
+    private fun stayAttached() {
+        val thread = Thread.currentThread()
+        if (thread.name != EVENT_THREAD_NAME) {
+            // Attached once for the life of the client's event thread, not once per event.
+            Native.detach(false)
+            thread.name = EVENT_THREAD_NAME
+        }
+    }
 }
 
 /**
@@ -32,7 +64,7 @@ fun Client.events(): Flow<ClientEvent> = callbackFlow {
             trySend(ClientEvent.SyncStatusChanged(status))
         }
     }
-    val subscription = subscribe(listener)
+    val subscription = listen(listener)
     awaitClose {
         subscription.unsubscribe()
         subscription.close()

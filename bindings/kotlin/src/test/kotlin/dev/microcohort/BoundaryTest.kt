@@ -72,6 +72,19 @@ class BoundaryTest {
     }
 
     @Test
+    fun `a mistyped server address is InvalidInput naming server_url, not Offline`() {
+        fresh().use { client ->
+            for (address in listOf("127.0.0.1:9", "ftp://127.0.0.1:9", "", "https://example.org/?x=1")) {
+                val error = assertThrows<MicrocohortException.InvalidInput> {
+                    kotlinx.coroutines.runBlocking { client.joinServer(address, "CODE", "phone", "UTC") }
+                }
+                assertEquals("server_url", error.field, address)
+            }
+            assertEquals(false, client.syncStatus().linked)
+        }
+    }
+
+    @Test
     fun `a corrupt database file is a Storage exception`() {
         val path = dir.resolve("corrupt.sqlite")
         Files.write(path, ByteArray(8192) { (it * 31 % 251).toByte() })
@@ -96,7 +109,10 @@ class BoundaryTest {
                 }
                 override fun onSyncStatusChanged(status: SyncStatus) {}
             }
-            client.subscribe(reading).use { client.importDefaultPromptPack() }
+            client.subscribe(reading).use {
+                client.importDefaultPromptPack()
+                kotlinx.coroutines.runBlocking { client.waitForListeners() }
+            }
             assertEquals(listOf(0uL), seen.toList())
         }
     }

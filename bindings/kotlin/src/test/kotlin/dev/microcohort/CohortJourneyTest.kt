@@ -5,7 +5,14 @@ import java.nio.file.Path
 import java.time.LocalDate
 import java.time.ZoneOffset
 import java.util.concurrent.CopyOnWriteArrayList
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.async
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.toList
+import kotlinx.coroutines.flow.takeWhile
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
@@ -19,12 +26,15 @@ import org.junit.jupiter.api.assertThrows
 class RecordingListener : ClientListener {
     val changes = CopyOnWriteArrayList<DataChange>()
     val statuses = CopyOnWriteArrayList<SyncStatus>()
+    val threads = CopyOnWriteArrayList<String>()
 
     override fun onDataChanged(change: DataChange) {
+        threads.add(Thread.currentThread().name)
         changes.add(change)
     }
 
     override fun onSyncStatusChanged(status: SyncStatus) {
+        threads.add(Thread.currentThread().name)
         statuses.add(status)
     }
 }
@@ -68,7 +78,7 @@ class CohortJourneyTest {
 
                     // --- Ana, offline: today's prompt, a timed practice, sharing it ---------------
                     val listener = RecordingListener()
-                    val (submission, log) = ana.subscribe(listener).use {
+                    val (submission, log) = ana.listen(listener).use {
                         server.stop()
                         val today = ana.today()
                         val week = checkNotNull(today.position.week) { "the program is under way" }
@@ -93,6 +103,7 @@ class CohortJourneyTest {
                         assertEquals(1uL, status.pendingPracticeLogs)
                         assertNotNull(status.lastError)
 
+                        ana.waitForListeners()
                         assertTrue(DataChange.Practice in listener.changes)
                         assertTrue(DataChange.Document("week:c1:$week") in listener.changes)
                         assertNotNull(listener.statuses.last().lastError)
@@ -102,12 +113,15 @@ class CohortJourneyTest {
                         ana.syncNow()
                         assertEquals(0uL, ana.syncStatus().pendingPracticeLogs)
                         assertNull(ana.syncStatus().lastError)
+                        ana.waitForListeners()
                         assertNull(listener.statuses.last().lastError)
+                        assertEquals(setOf("microcohort-events"), listener.threads.toSet(), "one event thread")
                         submission to log
                     }
                     // The subscription is closed: no more events reach the listener.
                     val heard = listener.changes.size
                     ana.setTimeZone("Europe/Berlin")
+                    ana.waitForListeners()
                     assertEquals(heard, listener.changes.size)
                     val week = submission.week
 
@@ -125,7 +139,11 @@ class CohortJourneyTest {
                     // Only its author may change a submission; only the submission's author rates.
                     val notYours = assertThrows<MicrocohortException.Rejected> { ben.editEntry(submission, "Rewritten by Ben") }
                     assertTrue(notYours.reason.contains(submission.key))
-                    assertEquals("feedback", assertThrows<MicrocohortException.InvalidInput> { ben.rateFeedback(feedback, 4u.toUByte()) }.field)
+                    // Not allowed is the same case whichever call finds it.
+                    assertThrows<MicrocohortException.Rejected> { ben.rateFeedback(feedback, 4u.toUByte()) }
+                    // Sharing the same practice again returns its submission, which names the log.
+                    assertEquals(submission, ana.sharePractice(log.id, "Listening first", "again"))
+                    assertEquals(log.id, ben.weekRows(week).submissions.single().practiceLog)
 
                     // --- Ana rates the feedback and replies ----------------------------------------
                     ana.syncNow()
@@ -208,6 +226,84 @@ class CohortJourneyTest {
                         assertThrows<MicrocohortException.Unauthorized> { runBlocking { ana.syncNow() } }
                     }
                 }
+            }
+        }
+    }
+
+    @Test
+    fun `a UI and a background sync worker share one client, and nothing is lost or hidden`(): Unit = runBlocking {
+        val start = LocalDate.now(ZoneOffset.UTC).minusDays(8)
+        server.admin("create-program", "--id", "p1", "--title", "Everyday Leadership",
+            "--start", start.toString(), "--time-zone", "UTC")
+        server.admin("create-cohort", "--id", "c1", "--program", "p1", "--title", "Spring cohort")
+        val anaCode = server.admin("invite", "--cohort", "c1", "--name", "Ana", "--time-zone", "UTC")
+        val benCode = server.admin("invite", "--cohort", "c1", "--name", "Ben", "--time-zone", "UTC")
+        server.start()
+
+        device("ana").use { ana ->
+            device("ben").use { ben ->
+                ana.joinServer(server.url, anaCode, "Ana's phone", "UTC")
+                ben.joinServer(server.url, benCode, "Ben's phone", "UTC")
+                // The sync worker cannot open its own client on Ana's file: the app hands it the one.
+                assertThrows<MicrocohortException.AlreadyOpen> { device("ana") }
+
+                // The UI collects Ana's events as a Flow, until the week's document changes twice.
+                val week = checkNotNull(ana.today().position.week)
+                val weekDoc = DataChange.Document("week:c1:$week")
+                val documentChanges = java.util.concurrent.atomic.AtomicInteger()
+                val subscribed = java.util.concurrent.atomic.AtomicBoolean()
+                val collected = async(Dispatchers.Default) {
+                    withTimeout(60_000) {
+                        ana.events().takeWhile { event ->
+                            subscribed.set(true)
+                            if (event is ClientEvent.DataChanged && event.change == weekDoc) documentChanges.incrementAndGet()
+                            documentChanges.get() < 2
+                        }.toList()
+                    }
+                }
+                // The collector subscribes asynchronously: write until it hears something.
+                withTimeout(30_000) {
+                    while (!subscribed.get()) {
+                        ana.setTimeZone("UTC")
+                        ana.waitForListeners()
+                        delay(20)
+                    }
+                }
+
+                val session = ana.startPractice(null)
+                val log = ana.finishPractice(session.id, PracticeOutcome(600u, "", null))
+                val mine = ana.sharePractice(log.id, "Listening first", "I waited before answering.")
+                ana.syncNow()
+                ben.syncNow()
+                val feedback = ben.giveFeedback(mine, FeedbackInput("You let them finish.", null, listOf(0u)))
+                ben.syncNow()
+
+                // The worker syncs on its thread while the UI goes on writing on another.
+                val worker = launch(Dispatchers.IO) { repeat(4) { ana.syncNow() } }
+                val ui = launch(Dispatchers.Default) {
+                    repeat(3) {
+                        val next = ana.startPractice(null)
+                        ana.finishPractice(next.id, PracticeOutcome(300u, "", null))
+                    }
+                }
+                worker.join()
+                ui.join()
+                ana.syncNow()
+
+                // Ben's feedback is there, Ana can reply to it, and everything reached the server.
+                assertEquals(listOf(feedback.key), ana.weekRows(week).feedback.map { it.meta.key })
+                ana.reply(feedback, null, "Thanks, I will try it.")
+                ana.syncNow()
+                ben.syncNow()
+                assertEquals("Thanks, I will try it.", ben.weekRows(week).replies.single().body)
+                assertEquals(4, ana.practiceLogs().size)
+                assertEquals(0uL, ana.syncStatus().pendingPracticeLogs)
+                assertNull(ana.syncStatus().lastError)
+                assertTrue(ana.failedIntents().isEmpty())
+
+                val events = collected.await()
+                assertTrue(events.any { it is ClientEvent.DataChanged && it.change == DataChange.Practice })
+                assertTrue(events.any { it is ClientEvent.SyncStatusChanged })
             }
         }
     }
