@@ -15,7 +15,7 @@ use microcohort_core::domain::review::ReviewAssignment;
 use microcohort_core::domain::roles::WeeklyRole;
 use microcohort_core::domain::roster::{Member, SizeStatus};
 use microcohort_core::store::practice::{PracticeLog, PracticeSession, PromptRef};
-use microcohort_core::sync::wire::DeviceInfo;
+use microcohort_core::sync::wire::{DeviceInfo, RefusedLog};
 use microcohort_core::sync::{DeviceLink, FailedIntent, JoinOutcome, SyncStatus, spawn_on_runtime};
 use microcohort_core::{EntryRef, FeedbackInput, FeedbackWindow, SystemClock, UnsentWork, WorkKind};
 use uuid::Uuid;
@@ -196,6 +196,12 @@ impl Client {
 
     pub fn sync_status(&self) -> Result<SyncStatus> {
         guarded(|| self.core.sync_status())
+    }
+
+    /// Practice logs the server refused, newest first, with the reason: they stay in her history
+    /// on this device but never reach the cohort or the reports.
+    pub fn refused_practice_logs(&self) -> Result<Vec<RefusedLog>> {
+        guarded(|| self.core.refused_practice_logs())
     }
 
     /// Entries the device could not re-apply after the server refused their document.

@@ -25,7 +25,7 @@ use microcohort_core::domain::time::parse_wall_time;
 use microcohort_core::store::practice::{PracticeLog, PracticeSession, PracticeStatus, PromptRef};
 use microcohort_core::store::prompts::ImportOutcome;
 use microcohort_core::sync::DeviceLink;
-use microcohort_core::sync::wire::DeviceInfo;
+use microcohort_core::sync::wire::{DeviceInfo, RefusedLog};
 use microcohort_core::sync::{FailedIntent, JoinOutcome, SyncStatus};
 use microcohort_core::{EntryRef, FeedbackInput, FeedbackWindow, TodayView, WorkKind};
 use uuid::Uuid;
@@ -533,6 +533,8 @@ pub struct SyncOutcome {
     pub changes_received: u32,
     pub bytes_received: u64,
     pub logs_acked: u32,
+    /// Practice logs the server refused (`refusedPracticeLogs()` says why).
+    pub logs_refused: u32,
     pub cohort_logs_received: u32,
     /// The person's practice logs from her other devices (a new device's first syncs).
     pub history_logs_received: u32,
@@ -549,6 +551,7 @@ impl From<microcohort_core::SyncOutcome> for SyncOutcome {
             changes_received: count(o.changes_received),
             bytes_received: o.bytes_received as u64,
             logs_acked: count(o.logs_acked),
+            logs_refused: count(o.logs_refused),
             cohort_logs_received: count(o.cohort_logs_received),
             history_logs_received: count(o.history_logs_received),
             rejected: o.rejected.into_iter().map(|(doc_id, reason)| RejectedDocument { doc_id, reason }).collect(),
@@ -614,8 +617,19 @@ pub struct MemberReport {
     pub reviews_overdue: u32,
     pub role_this_week: Option<WeeklyRole>,
     pub transfer_evidence: u32,
+    /// Practice logs that arrived after the server's back-fill window: in no figure.
+    pub late_arrivals: u32,
     pub at_risk: Vec<RiskReason>,
     pub active_program_days: Vec<u32>,
+}
+
+/// A practice log the server did not keep. `reason` is a stable code: `date_mismatch`,
+/// `before_program`, `in_the_future`, `correction_not_allowed`, `malformed`.
+#[uniffi::remote(Record)]
+pub struct RefusedLog {
+    pub id: String,
+    pub reason: String,
+    pub detail: String,
 }
 
 #[uniffi::remote(Record)]

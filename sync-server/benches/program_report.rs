@@ -82,6 +82,7 @@ fn seed(path: &Path) -> ReportStore {
                     corrects: None,
                     recorded_at: 0,
                     sealed: None,
+                    late_arrival: false,
                 };
                 tx.execute(
                     "INSERT INTO practice_logs (seq, id, user_id, cohort_id, body, received_at) VALUES (?1, ?2, ?3, ?4, ?5, 0)",

@@ -12,6 +12,7 @@ use crate::report::postgres_sql::PostgresSql;
 use crate::report::sqlite_sql::SqliteSql;
 use crate::report::store::{ReportStore, Sql};
 use crate::storage::Storage;
+use crate::storage::log_rules::LogRules;
 use crate::storage::postgres::PostgresStorage;
 use crate::storage::sqlite::{DATABASE_FILE, SqliteStorage};
 use clap::{Parser, Subcommand};
@@ -29,6 +30,10 @@ struct Cli {
     /// Connections each process keeps open to PostgreSQL at most.
     #[arg(long, global = true, env = "MICROCOHORT_DATABASE_POOL", default_value_t = 16)]
     database_pool: u32,
+    /// Days a practice recorded offline may take to arrive and still count; older ones are kept
+    /// as late arrivals that no figure counts.
+    #[arg(long, global = true, env = "MICROCOHORT_BACKFILL_DAYS", default_value_t = 14)]
+    backfill_days: u32,
     #[command(subcommand)]
     command: Command,
 }
@@ -209,12 +214,13 @@ enum Admin {
 }
 
 fn open(cli: &Cli) -> Result<Arc<dyn Storage>, String> {
+    let rules = LogRules { backfill_days: Some(cli.backfill_days) };
     if let Some(url) = &cli.database_url {
-        return Ok(Arc::new(PostgresStorage::open(url, cli.database_pool)?));
+        return Ok(Arc::new(PostgresStorage::open(url, cli.database_pool)?.with_log_rules(rules)));
     }
     std::fs::create_dir_all(&cli.data_dir).map_err(|e| format!("{}: {e}", cli.data_dir.display()))?;
     let storage = SqliteStorage::open(&cli.data_dir.join(DATABASE_FILE)).map_err(|e| e.to_string())?;
-    Ok(Arc::new(storage))
+    Ok(Arc::new(storage.with_log_rules(rules)))
 }
 
 /// The report tables beside the sync tables, in the same database.

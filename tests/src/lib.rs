@@ -194,14 +194,23 @@ pub fn writer_main<E: std::fmt::Display>(name: &str, run: impl FnOnce(&str) -> R
 /// (`MAX_LOGS_PER_DAY`). Call [`WriterClock::tick`] before each practice.
 pub struct WriterClock {
     clock: microcohort_core::ManualClock,
+    /// Where the writer's time starts, and the real time it started at.
+    origin: chrono::DateTime<chrono::Utc>,
     started: chrono::DateTime<chrono::Utc>,
     logs: usize,
 }
 
 impl WriterClock {
     pub fn new() -> Self {
+        Self::days_ago(0)
+    }
+
+    /// Starts `days` days before the real time: a device that syncs stays behind the server's
+    /// today (which refuses days after tomorrow) for `40 × days` practices.
+    pub fn days_ago(days: u64) -> Self {
         let started = chrono::Utc::now();
-        Self { clock: microcohort_core::ManualClock::new(started), started, logs: 0 }
+        let origin = started - chrono::Days::new(days);
+        Self { clock: microcohort_core::ManualClock::new(origin), origin, started, logs: 0 }
     }
 
     pub fn clock(&self) -> std::sync::Arc<dyn microcohort_core::Clock> {
@@ -218,7 +227,7 @@ impl WriterClock {
     pub fn tick(&mut self) {
         let day = chrono::Days::new((self.logs / 40) as u64);
         let real = chrono::Utc::now() - self.started;
-        self.clock.set(self.started + day + real);
+        self.clock.set(self.origin + day + real);
         self.logs += 1;
     }
 }

@@ -133,10 +133,11 @@ fn a_device_killed_mid_sync_again_and_again_loses_and_duplicates_nothing() {
     use microcohort_tests::{ServerProcess, admin, program_under_way};
     const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
     let data = tempfile::tempdir().unwrap();
-    program_under_way(SERVER, data.path(), 8, &["c1"]);
+    program_under_way(SERVER, data.path(), 45, &["c1"]);
     let learner_code = admin(SERVER, data.path(), &["invite", "--cohort", "c1", "--name", "Ana"]);
     let facilitator_code = admin(SERVER, data.path(), &["add-facilitator", "--cohort", "c1", "--name", "Fay"]);
-    let server = ServerProcess::start(SERVER, data.path(), &[]);
+    // The writer's practices span weeks and arrive as it goes: all within a wide back-fill window.
+    let server = ServerProcess::start(SERVER, data.path(), &["--backfill-days", "60"]);
     let device_dir = tempfile::tempdir().unwrap();
     let db = device_dir.path().join("device.sqlite");
     Client::open(&db, Arc::new(SystemClock))
@@ -165,6 +166,7 @@ fn a_device_killed_mid_sync_again_and_again_loses_and_duplicates_nothing() {
     let relayed: Vec<String> = facilitator.cohort_practice_logs().unwrap().into_iter().map(|(id, ..)| id).collect();
     let unique: HashSet<String> = relayed.iter().cloned().collect();
     assert_eq!(unique.len(), relayed.len(), "no practice log arrived twice");
+    assert_eq!(device.refused_practice_logs().unwrap(), vec![], "none refused");
     assert_eq!(unique, logged, "every practice log arrived");
     assert_eq!(device.sync_status().unwrap().pending_practice_logs, 0);
     let mut shares = 0;

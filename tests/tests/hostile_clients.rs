@@ -371,7 +371,7 @@ fn oversized_repeated_and_garbled_requests_are_refused_before_anything_is_writte
         pack_id: "everyday-leadership".into(),
         pack_version: 1,
         prompt_id: format!("d{n}"),
-        started_at: 0,
+        started_at: chrono::Utc::now().timestamp_millis(),
         time_zone: "UTC".into(),
         local_date: day.into(),
         status: "completed".into(),
@@ -380,6 +380,7 @@ fn oversized_repeated_and_garbled_requests_are_refused_before_anything_is_writte
         corrects: None,
         recorded_at: 0,
         sealed: None,
+        late_arrival: false,
     };
     let today = chrono::Utc::now().date_naive().to_string();
     let logs = |count: usize| SyncRequest {

@@ -169,10 +169,10 @@ fn a_new_phone_gets_the_person_back_and_a_lost_one_is_signed_out(backend: Backen
     assert_eq!(reflections(&phone_c), written);
 
     // Found again: the operator re-invites Ada on phone A, which writes again.
-    practise(&phone_a, &clock_a, clock_a.now() + chrono::Duration::hours(1));
+    let found_again = practise(&phone_a, &clock_a, clock_a.now() + chrono::Duration::hours(1));
     phone_a.join_server(&server.url(), &invite(&data, "Ada", Some(&ada)), "phone A", "UTC").unwrap();
     assert_eq!(phone_a.my_user_id().unwrap(), ada);
-    phone_a.share_practice(last.unwrap(), "Again", "Back on my old phone").unwrap();
+    phone_a.share_practice(found_again, "Again", "Back on my old phone").unwrap();
     let outcome = phone_a.sync_now().unwrap();
     assert!(outcome.rejected.is_empty(), "{outcome:?}");
     phone_b.sync_now().unwrap();

@@ -63,7 +63,9 @@ fn phone_figures(
 fn phone_dashboard_and_report_agree_on_a_late_owl_and_a_traveller(backend: Backend) {
     let Some(data) = TestData::new(backend) else { return };
     program_under_way(SERVER, data.path(), 40, &["c1"]);
-    let mut server = ServerProcess::start(SERVER, data.path(), &[]);
+    // Max's twenty evenings arrive in one sync at the end: a back-fill longer than the default
+    // 14-day window, which this program's operator widened.
+    let mut server = ServerProcess::start(SERVER, data.path(), &["--backfill-days", "30"]);
     let berlin: Tz = "Europe/Berlin".parse().unwrap();
     let los_angeles: Tz = "America/Los_Angeles".parse().unwrap();
     // Invited in Berlin, as the operator typed it; the phones say where they are.

@@ -7,10 +7,10 @@ use crate::domain::cohort_metrics::{FeedbackFact, SubmissionFact, criteria_addre
 use crate::domain::prompt_pack::PromptPack;
 
 use super::projection::WeekRows;
-use super::schema::key_author;
 
-/// Submissions and feedback of `week`, retracted entries left out. A rating counts only when the
-/// projection counted it (given by the submission's author); the newest such rating wins.
+/// Submissions and feedback of `week`, retracted entries left out. Feedback counts only on an
+/// existing submission of someone else. A rating counts only when the projection counted it
+/// (given by the submission's author); the newest such rating wins.
 pub fn week_facts(week: u32, rows: &WeekRows, pack: &PromptPack) -> (Vec<SubmissionFact>, Vec<FeedbackFact>) {
     let rubric_sizes: HashMap<&str, u32> =
         pack.prompts.iter().map(|p| (p.id.as_str(), p.rubric.len() as u32)).collect();
@@ -36,16 +36,15 @@ pub fn week_facts(week: u32, rows: &WeekRows, pack: &PromptPack) -> (Vec<Submiss
         .filter(|s| !s.meta.retracted)
         .map(|s| SubmissionFact { week, key: s.meta.key.clone(), author: s.meta.author.clone() })
         .collect();
+    // Feedback counts only on a submission that exists, and never on the reviewer's own: a key
+    // that names no submission credits nobody and clears no review owed.
     let feedback = rows
         .feedback
         .iter()
         .filter(|f| !f.meta.retracted)
-        .map(|f| {
-            let (submission_author, rubric_size) = submission_of
-                .get(f.submission.as_str())
-                .copied()
-                .unwrap_or((key_author(&f.submission).unwrap_or_default(), 0));
-            FeedbackFact {
+        .filter_map(|f| {
+            let (submission_author, rubric_size) = submission_of.get(f.submission.as_str()).copied()?;
+            (submission_author != f.meta.author).then(|| FeedbackFact {
                 week,
                 author: f.meta.author.clone(),
                 submission_author: submission_author.to_owned(),
@@ -53,7 +52,7 @@ pub fn week_facts(week: u32, rows: &WeekRows, pack: &PromptPack) -> (Vec<Submiss
                 criteria_addressed: criteria_addressed(&f.criteria, rubric_size),
                 rubric_size,
                 helpfulness: ratings.get(f.meta.key.as_str()).and_then(|(_, score)| u8::try_from(*score).ok()),
-            }
+            })
         })
         .collect();
     (submissions, feedback)

@@ -37,6 +37,9 @@ pub struct MemberActivity {
     pub days: Vec<DayActivity>,
     /// Completed practices tagged "applied at work" or "added to portfolio".
     pub transfer_evidence: u32,
+    /// Logs that arrived after the back-fill window for their day: shown, never counted.
+    #[serde(default)]
+    pub late_arrivals: u32,
 }
 
 /// A submission shared for critique (retracted ones left out by the feeder).
@@ -73,15 +76,27 @@ pub struct LogFact {
     pub transfer: bool,
     /// The log this one voids (a correction), if any.
     pub corrects: Option<String>,
+    /// Arrived after the back-fill window for its day (set by the server).
+    #[serde(default)]
+    pub late_arrival: bool,
 }
 
-/// Active days and transfer evidence per member from their logs; a corrected log counts only
-/// through its correction.
+/// Active days and transfer evidence per member from their logs. A corrected log counts only
+/// through its correction, and only its author's correction voids it; a late arrival counts in
+/// nothing but `late_arrivals`.
 pub fn activity_from_logs(logs: &[LogFact]) -> Vec<MemberActivity> {
-    let voided: HashSet<&str> = logs.iter().filter_map(|l| l.corrects.as_deref()).collect();
-    let mut by_user: BTreeMap<&str, (BTreeMap<NaiveDate, DayActivity>, u32)> = BTreeMap::new();
-    for log in logs.iter().filter(|l| l.completed && !voided.contains(l.id.as_str())) {
-        let (days, transfers) = by_user.entry(log.user_id.as_str()).or_default();
+    let counted: Vec<&LogFact> = logs.iter().filter(|l| !l.late_arrival).collect();
+    let owner: HashMap<&str, &str> = counted.iter().map(|l| (l.id.as_str(), l.user_id.as_str())).collect();
+    let voided: HashSet<&str> = counted
+        .iter()
+        .filter_map(|l| l.corrects.as_deref().filter(|c| owner.get(c) == Some(&l.user_id.as_str())))
+        .collect();
+    let mut by_user: BTreeMap<&str, (BTreeMap<NaiveDate, DayActivity>, u32, u32)> = BTreeMap::new();
+    for log in logs.iter().filter(|l| l.late_arrival) {
+        by_user.entry(log.user_id.as_str()).or_default().2 += 1;
+    }
+    for log in counted.into_iter().filter(|l| l.completed && !voided.contains(l.id.as_str())) {
+        let (days, transfers, _) = by_user.entry(log.user_id.as_str()).or_default();
         let day = days.entry(log.local_date).or_insert(DayActivity { date: log.local_date, practices: 0, seconds: 0 });
         day.practices += 1;
         day.seconds += log.duration_secs;
@@ -89,10 +104,11 @@ pub fn activity_from_logs(logs: &[LogFact]) -> Vec<MemberActivity> {
     }
     by_user
         .into_iter()
-        .map(|(user, (days, transfers))| MemberActivity {
+        .map(|(user, (days, transfers, late))| MemberActivity {
             user_id: user.to_owned(),
             days: days.into_values().collect(),
             transfer_evidence: transfers,
+            late_arrivals: late,
         })
         .collect()
 }
@@ -163,6 +179,8 @@ pub struct MemberReport {
     pub reviews_overdue: u32,
     pub role_this_week: Option<WeeklyRole>,
     pub transfer_evidence: u32,
+    /// Practice logs that arrived after the back-fill window: not in any figure.
+    pub late_arrivals: u32,
     pub at_risk: Vec<RiskReason>,
     /// Program days (1-based) with at least one completed practice, for the heatmap.
     pub active_program_days: Vec<u32>,
@@ -340,6 +358,7 @@ pub fn cohort_report(facts: &CohortFacts, now: DateTime<Utc>) -> CohortReport {
                 reviews_overdue: overdue,
                 role_this_week: this_week.as_ref().and_then(|roles| roles.role_of(&member.user_id)),
                 transfer_evidence: activity.get(member.user_id.as_str()).map_or(0, |a| a.transfer_evidence),
+                late_arrivals: activity.get(member.user_id.as_str()).map_or(0, |a| a.late_arrivals),
                 at_risk,
                 active_program_days,
             }

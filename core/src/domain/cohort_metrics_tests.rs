@@ -39,6 +39,7 @@ fn active(user: &str, from: u32, to: u32) -> MemberActivity {
         user_id: user.into(),
         days: days((from..=to).map(|d| blueprint.date_of_day(d))),
         transfer_evidence: 0,
+        late_arrivals: 0,
     }
 }
 
@@ -101,6 +102,7 @@ fn at_risk_names_the_reason() {
                 user_id: "slipping".into(),
                 days: days((11..=17).chain([20, 23]).map(|d| start() + Days::new(d - 1))),
                 transfer_evidence: 0,
+                late_arrivals: 0,
             },
             active("steady", 1, 24),
         ],
@@ -218,6 +220,7 @@ fn windows_follow_the_members_own_zone_across_dst_changes() {
         user_id: "n".into(),
         days: days((0..14).map(|d| date(2026, 10, 19) + Days::new(d))),
         transfer_evidence: 0,
+        late_arrivals: 0,
     }];
     // 04:30 UTC on 2 November is 23:30 EST on the 1st (it would be 00:30 on the 2nd under EDT).
     let report = cohort_report(&ny, Utc.with_ymd_and_hms(2026, 11, 2, 4, 30, 0).unwrap());
@@ -261,6 +264,7 @@ fn corrected_and_abandoned_logs_do_not_count_and_transfers_are_counted() {
         duration_secs: 600,
         transfer,
         corrects: corrects.map(Into::into),
+        late_arrival: false,
     };
     let logs = [
         log("1", 0, true, true, None),
@@ -274,6 +278,35 @@ fn corrected_and_abandoned_logs_do_not_count_and_transfers_are_counted() {
     assert_eq!(activity.len(), 1);
     assert_eq!(activity[0].days, vec![DayActivity { date: start(), practices: 2, seconds: 1200 }]);
     assert_eq!(activity[0].transfer_evidence, 1);
+}
+
+#[test]
+fn only_its_author_voids_a_log_and_late_arrivals_count_in_nothing_but_their_own_figure() {
+    let log = |id: &str, user: &str, day: u64, corrects: Option<&str>, late_arrival: bool| LogFact {
+        id: id.into(),
+        user_id: user.into(),
+        local_date: start() + Days::new(day),
+        completed: true,
+        duration_secs: 600,
+        transfer: false,
+        corrects: corrects.map(Into::into),
+        late_arrival,
+    };
+    let logs = [
+        log("ada-1", "ada", 0, None, false),
+        // Fay "corrects" Ada's log, and a log that does not exist: neither voids anything.
+        log("fay-1", "fay", 1, Some("ada-1"), false),
+        log("fay-2", "fay", 2, Some("nothing"), false),
+        // Ada's back-dated practice that arrived after the window, and a late "correction".
+        log("ada-2", "ada", 3, None, true),
+        log("ada-3", "ada", 4, Some("ada-1"), true),
+    ];
+    let activity = activity_from_logs(&logs);
+    let ada = activity.iter().find(|a| a.user_id == "ada").unwrap();
+    assert_eq!(ada.days.iter().map(|d| d.date).collect::<Vec<_>>(), vec![start()], "only her on-time log");
+    assert_eq!(ada.late_arrivals, 2);
+    let fay = activity.iter().find(|a| a.user_id == "fay").unwrap();
+    assert_eq!(fay.days.len(), 2, "her own logs still count for her");
 }
 
 #[test]
@@ -296,7 +329,7 @@ fn a_night_owls_practice_after_midnight_counts_for_the_day_before_with_a_day_sta
             local_day(at.with_timezone(&Utc), Tz::Europe__Berlin, day_start)
         })
         .collect();
-    let owl = MemberActivity { user_id: "a".into(), days: days(dates), transfer_evidence: 0 };
+    let owl = MemberActivity { user_id: "a".into(), days: days(dates), transfer_evidence: 0, late_arrivals: 0 };
     let report = cohort_report(&facts(vec![learner("a")], vec![owl]), noon_of_day(8));
     let a = member_report(&report, "a");
     assert_eq!(a.active_program_days, (1..=7).collect::<Vec<_>>());

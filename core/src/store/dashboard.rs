@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 /// The cohort members' practice logs relayed to this (facilitator's) device.
 pub fn cohort_log_facts(conn: &Connection) -> Result<Vec<LogFact>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, user_id, local_date, status, duration_secs, transfer_kind, corrects FROM cohort_practice_logs",
+        "SELECT id, user_id, local_date, status, duration_secs, transfer_kind, corrects, late_arrival
+         FROM cohort_practice_logs",
     )?;
     let rows = stmt.query_map([], |r| {
         Ok((
@@ -20,10 +21,11 @@ pub fn cohort_log_facts(conn: &Connection) -> Result<Vec<LogFact>> {
             r.get::<_, Option<i64>>(4)?,
             r.get::<_, Option<String>>(5)?,
             r.get::<_, Option<String>>(6)?,
+            r.get::<_, bool>(7)?,
         ))
     })?;
     rows.map(|row| {
-        let (id, user_id, date, status, duration, transfer, corrects) = row?;
+        let (id, user_id, date, status, duration, transfer, corrects, late_arrival) = row?;
         let local_date: NaiveDate =
             date.parse().map_err(|_| Error::Corrupt(format!("practice log {id} has local date {date:?}")))?;
         Ok(LogFact {
@@ -34,6 +36,7 @@ pub fn cohort_log_facts(conn: &Connection) -> Result<Vec<LogFact>> {
             duration_secs: duration.unwrap_or(0).max(0) as u64,
             transfer: transfer.is_some(),
             corrects,
+            late_arrival,
         })
     })
     .collect()

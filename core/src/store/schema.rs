@@ -276,9 +276,17 @@ CREATE TABLE person_key (
 );
 ";
 
-/// A shared practice names its log.
+/// A shared practice names its log; relayed logs carry the server's late-arrival mark; logs the
+/// server refused are kept with its reason.
 const V7_SHARED_LOG: &str = "
 ALTER TABLE submissions ADD COLUMN practice_log TEXT;
+ALTER TABLE cohort_practice_logs ADD COLUMN late_arrival INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE refused_logs (
+    id          TEXT PRIMARY KEY,
+    reason      TEXT NOT NULL,
+    detail      TEXT NOT NULL,
+    refused_at  INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
 
 pub fn user_version(conn: &Connection) -> Result<u32> {

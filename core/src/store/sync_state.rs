@@ -4,7 +4,7 @@ use automerge::ChangeHash;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::error::{Error, Result};
-use crate::sync::wire::WireLog;
+use crate::sync::wire::{RefusedLog, WireLog};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerLink {
@@ -134,12 +134,33 @@ pub fn ack_logs(tx: &Transaction<'_>, ids: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Logs the server refused leave the outbox; the reason stays for the app to show.
+pub fn refuse_logs(tx: &Transaction<'_>, refused: &[RefusedLog], at: i64) -> Result<()> {
+    for log in refused {
+        tx.prepare_cached("DELETE FROM outbox WHERE kind = 'practice_log' AND entity_id = ?1")?.execute([&log.id])?;
+        tx.prepare_cached(
+            "INSERT INTO refused_logs (id, reason, detail, refused_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (id) DO UPDATE SET reason = ?2, detail = ?3, refused_at = ?4",
+        )?
+        .execute(params![log.id, log.reason, log.detail, at])?;
+    }
+    Ok(())
+}
+
+/// Every log the server refused, newest first.
+pub fn refused_logs(conn: &Connection) -> Result<Vec<RefusedLog>> {
+    let mut stmt = conn.prepare_cached("SELECT id, reason, detail FROM refused_logs ORDER BY refused_at DESC, id")?;
+    let rows = stmt.query_map([], |r| Ok(RefusedLog { id: r.get(0)?, reason: r.get(1)?, detail: r.get(2)? }))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 pub fn store_cohort_logs(tx: &Transaction<'_>, logs: &[WireLog], watermark: u64) -> Result<()> {
     for l in logs {
         tx.prepare_cached(
             "INSERT OR IGNORE INTO cohort_practice_logs
-             (id, user_id, program_id, prompt_id, local_date, time_zone, status, duration_secs, transfer_kind, corrects, recorded_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+             (id, user_id, program_id, prompt_id, local_date, time_zone, status, duration_secs, transfer_kind, corrects, recorded_at,
+              late_arrival)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?
         .execute(params![
             l.id,
@@ -152,7 +173,8 @@ pub fn store_cohort_logs(tx: &Transaction<'_>, logs: &[WireLog], watermark: u64)
             l.duration_secs,
             l.transfer_kind,
             l.corrects,
-            l.recorded_at
+            l.recorded_at,
+            l.late_arrival
         ])?;
     }
     tx.execute("UPDATE server_link SET logs_watermark = MAX(logs_watermark, ?1) WHERE id = 1", [watermark as i64])?;

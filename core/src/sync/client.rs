@@ -178,6 +178,8 @@ pub struct SyncOutcome {
     pub snapshots_received: usize,
     pub bytes_received: usize,
     pub logs_acked: usize,
+    /// Practice logs the server refused (see `Client::refused_practice_logs`).
+    pub logs_refused: usize,
     pub cohort_logs_received: usize,
     /// The person's own practice logs recorded on her other devices, received by a new device.
     pub history_logs_received: usize,
@@ -447,6 +449,7 @@ impl Client {
                         transfer_kind: log.transfer.map(|t| t.kind.as_str().to_owned()),
                         corrects: log.corrects.map(|c| c.to_string()),
                         recorded_at: log.recorded_at.timestamp_millis(),
+                        late_arrival: false,
                     });
                 }
             }
@@ -529,9 +532,15 @@ impl Client {
             }
         }
         outcome.logs_acked += response.practice_logs_acked.len();
+        outcome.logs_refused += response.practice_logs_refused.len();
         outcome.cohort_logs_received += response.practice_logs.len();
+        for refused in &response.practice_logs_refused {
+            tracing::warn!(log = %refused.id, reason = %refused.reason, detail = %refused.detail, "server refused a practice log");
+        }
+        let now = self.now().timestamp_millis();
         self.store().write(|tx| {
             sync_state::ack_logs(tx, &response.practice_logs_acked)?;
+            sync_state::refuse_logs(tx, &response.practice_logs_refused, now)?;
             sync_state::store_cohort_logs(tx, &response.practice_logs, response.logs_watermark)
         })?;
         if !response.practice_logs.is_empty() {
@@ -584,6 +593,12 @@ impl Client {
                 reason,
             })
             .collect())
+    }
+
+    /// Practice logs the server refused, newest first, with its reason: they stay on this device
+    /// (and in her own figures here) but never reach her cohort or the reports.
+    pub fn refused_practice_logs(&self) -> Result<Vec<super::wire::RefusedLog>> {
+        self.store().read(sync_state::refused_logs)
     }
 
     /// Relayed practice logs of the cohort (facilitator devices): `(id, user, local date, status)`.

@@ -99,12 +99,11 @@ fn parse_payload(payload: &str) -> Result<(String, String, Option<PersonKey>)> {
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .ok_or_else(|| bad("its server address is damaged"))?;
-    let server = super::server_address(&server)?;
     let key = match key {
         "-" => None,
         text => Some(PersonKey::from_recovery_text(text).map_err(|e| bad(&e.to_string()))?),
     };
-    Ok((server, code.to_owned(), key))
+    Ok((super::server_address(&server)?, code.to_owned(), key))
 }
 
 impl Client {

@@ -151,6 +151,10 @@ pub struct DocPush {
 pub struct SyncResponse {
     pub docs: Vec<DocPull>,
     pub practice_logs_acked: Vec<String>,
+    /// Logs of the request the server refused (the rest of the sync stands); the device stops
+    /// sending them.
+    #[serde(default)]
+    pub practice_logs_refused: Vec<RefusedLog>,
     /// Cohort members' practice logs for a facilitator (never the private reflection).
     pub practice_logs: Vec<WireLog>,
     pub logs_watermark: u64,
@@ -220,6 +224,19 @@ pub struct WireLog {
     /// The private text, sealed with the person's key; relayed to her own devices only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sealed: Option<ByteBuf>,
+    /// Set by the server (ignored from devices): the log arrived after the back-fill window for
+    /// its day, and no figure counts it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late_arrival: bool,
+}
+
+/// A practice log the server did not keep, and why (`reason` is a stable code:
+/// `date_mismatch`, `before_program`, `in_the_future`, `correction_not_allowed`, `malformed`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedLog {
+    pub id: String,
+    pub reason: String,
+    pub detail: String,
 }
 
 /// Encodes a message as CBOR.

@@ -33,6 +33,7 @@ use crate::listener::ConnectionLimits;
 use crate::report::sqlite_sql::SqliteSql;
 use crate::report::store::ReportStore;
 use crate::storage::Storage;
+use crate::storage::log_rules::LogRules;
 use crate::storage::sqlite::{DATABASE_FILE, SqliteStorage};
 use personas::COHORT_TIME_ZONE;
 use simulation::{Program, Tally, facilitate_day, live_day};
@@ -106,7 +107,9 @@ pub fn run(options: DemoOptions) -> Result<(), DemoError> {
     listener.set_nonblocking(true).map_err(listen_failed)?;
     prepare_data_dir(&options.data_dir)?;
     let database = options.data_dir.join(DATABASE_FILE);
-    let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(&database)?);
+    // The simulation replays past weeks in seconds: every day's practice arrives "now".
+    let rules = LogRules { backfill_days: None };
+    let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(&database)?.with_log_rules(rules));
     let reports = Arc::new(ReportStore::new(Box::new(SqliteSql::open(&database)?), storage.clone()));
 
     let runtime = tokio::runtime::Runtime::new().map_err(|e| DemoError::Server(e.to_string()))?;

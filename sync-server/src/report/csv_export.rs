@@ -38,6 +38,7 @@ pub fn members_csv(report: &ProgramReport) -> Result<String, ApiError> {
         "reviews_overdue",
         "role_this_week",
         "transfer_evidence",
+        "late_arrivals",
         "at_risk",
     ])
     .map_err(internal)?;
@@ -64,6 +65,7 @@ pub fn members_csv(report: &ProgramReport) -> Result<String, ApiError> {
                 m.reviews_overdue.to_string(),
                 m.role_this_week.map(|r| format!("{r:?}")).unwrap_or_default(),
                 m.transfer_evidence.to_string(),
+                m.late_arrivals.to_string(),
                 risk.join("; "),
             ])
             .map_err(internal)?;

@@ -5,13 +5,14 @@ use std::sync::Mutex;
 use postgres::types::{ToSql, Type};
 use postgres::{Client, NoTls};
 
-use super::store::{Sql, Val};
+use super::store::{DROP_FACTS, FACTS_VERSION, FACTS_VERSION_TABLE, SET_FACTS_VERSION, Sql, Val};
 use crate::error::ApiError;
 
 const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS report_logs (
     cohort_id TEXT NOT NULL, id TEXT NOT NULL, user_id TEXT NOT NULL, local_date TEXT NOT NULL,
     completed BIGINT NOT NULL, secs BIGINT NOT NULL, transfer BIGINT NOT NULL, corrects TEXT,
+    late_arrival BIGINT NOT NULL DEFAULT 0,
     -- Clustered by cohort: a report reads each cohort's logs as one range.
     PRIMARY KEY (cohort_id, id)
 );
@@ -48,7 +49,14 @@ impl PostgresSql {
         let mut client = Client::connect(url, NoTls).map_err(pg)?;
         let mut tx = client.transaction().map_err(pg)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&TABLES_LOCK]).map_err(pg)?;
+        tx.batch_execute(FACTS_VERSION_TABLE).map_err(pg)?;
+        let version: i64 =
+            tx.query_one("SELECT COALESCE(MAX(version), 0)::BIGINT FROM report_facts_version", &[]).map_err(pg)?.get(0);
+        if version < FACTS_VERSION {
+            tx.batch_execute(DROP_FACTS).map_err(pg)?;
+        }
         tx.batch_execute(TABLES).map_err(pg)?;
+        tx.execute(SET_FACTS_VERSION, &[&FACTS_VERSION]).map_err(pg)?;
         tx.commit().map_err(pg)?;
         Ok(Self { url: url.to_owned(), client: Mutex::new(Some(client)) })
     }

@@ -8,13 +8,14 @@ use std::time::Duration;
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, ToSql, TransactionBehavior};
 
-use super::store::{Sql, Val};
+use super::store::{DROP_FACTS, FACTS_VERSION, FACTS_VERSION_TABLE, SET_FACTS_VERSION, Sql, Val};
 use crate::error::ApiError;
 
 const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS report_logs (
     cohort_id TEXT NOT NULL, id TEXT NOT NULL, user_id TEXT NOT NULL, local_date TEXT NOT NULL,
     completed INTEGER NOT NULL, secs INTEGER NOT NULL, transfer INTEGER NOT NULL, corrects TEXT,
+    late_arrival INTEGER NOT NULL DEFAULT 0,
     -- Clustered by cohort: a report reads each cohort's logs as one range.
     PRIMARY KEY (cohort_id, id)
 ) WITHOUT ROWID;
@@ -43,7 +44,14 @@ impl SqliteSql {
         conn.busy_timeout(Duration::from_secs(10))?;
         // Plans never depend on bound values (see storage/sqlite.rs).
         conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+        conn.execute_batch(FACTS_VERSION_TABLE)?;
+        let version: i64 =
+            conn.query_row("SELECT COALESCE(MAX(version), 0) FROM report_facts_version", [], |r| r.get(0))?;
+        if version < FACTS_VERSION {
+            conn.execute_batch(DROP_FACTS)?;
+        }
         conn.execute_batch(TABLES)?;
+        conn.execute(&SET_FACTS_VERSION.replace("$1", "?1"), [FACTS_VERSION])?;
         // Links made by a facilitator's app (who, and a short life of their own).
         let has_column = |name: &str| -> rusqlite::Result<bool> {
             conn.query_row(

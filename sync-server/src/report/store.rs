@@ -29,6 +29,17 @@ use crate::storage::primitives::MemberRecord;
 
 type R<T> = Result<T, ApiError>;
 
+/// Bumped when what the report tables derive from the stored data changes (2: late arrivals,
+/// corrections by their author only, feedback on existing submissions only): on open, tables of
+/// an older version are dropped and the background refresh rebuilds them.
+pub const FACTS_VERSION: i64 = 2;
+pub const FACTS_VERSION_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS report_facts_version (id INTEGER PRIMARY KEY, version BIGINT NOT NULL);";
+pub const DROP_FACTS: &str =
+    "DROP TABLE IF EXISTS report_logs; DROP TABLE IF EXISTS report_log_marks; DROP TABLE IF EXISTS report_weeks;";
+pub const SET_FACTS_VERSION: &str = "INSERT INTO report_facts_version (id, version) VALUES (1, $1)
+     ON CONFLICT (id) DO UPDATE SET version = excluded.version";
+
 /// A bound parameter or a returned column.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Val {
@@ -173,8 +184,9 @@ impl ReportStore {
                 // The server wrote these bodies itself; one it cannot read is skipped, not fatal.
                 let Ok(log) = serde_json::from_str::<WireLog>(row[2].text()?) else { continue };
                 statements.push((
-                    "INSERT INTO report_logs (id, cohort_id, user_id, local_date, completed, secs, transfer, corrects)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (cohort_id, id) DO NOTHING",
+                    "INSERT INTO report_logs (id, cohort_id, user_id, local_date, completed, secs, transfer, corrects,
+                         late_arrival)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (cohort_id, id) DO NOTHING",
                     vec![
                         t(&log.id),
                         t(cohort_id),
@@ -184,6 +196,7 @@ impl ReportStore {
                         Val::Int(i64::from(log.duration_secs.unwrap_or(0))),
                         Val::Int(i64::from(log.transfer_kind.is_some())),
                         log.corrects.as_deref().map_or(Val::Null, t),
+                        Val::Int(i64::from(log.late_arrival)),
                     ],
                 ));
             }
@@ -270,7 +283,8 @@ impl ReportStore {
             &[t(program_id)],
         )?;
         let logs = self.db.query(
-            "SELECT l.cohort_id, l.id, l.user_id, l.local_date, l.completed, l.secs, l.transfer, l.corrects
+            "SELECT l.cohort_id, l.id, l.user_id, l.local_date, l.completed, l.secs, l.transfer, l.corrects,
+                    l.late_arrival
              FROM report_logs l JOIN cohorts c ON c.id = l.cohort_id WHERE c.program_id = $1",
             &[t(program_id)],
         )?;
@@ -310,6 +324,7 @@ impl ReportStore {
                 duration_secs: row[5].int()?.max(0) as u64,
                 transfer: row[6].int()? != 0,
                 corrects: row[7].opt_text().map(str::to_owned),
+                late_arrival: row[8].int()? != 0,
             });
         }
         let mut week_facts: HashMap<&str, WeekFacts> = HashMap::new();

@@ -44,6 +44,7 @@ fn log(id: &str, status: &str, corrects: Option<&str>) -> String {
         corrects: corrects.map(Into::into),
         recorded_at: 0,
         sealed: None,
+        late_arrival: false,
     })
     .unwrap()
 }

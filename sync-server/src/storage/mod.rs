@@ -104,6 +104,7 @@ pub mod admission;
 pub mod documents;
 pub mod graph_cache;
 pub mod group_commit;
+pub mod log_rules;
 pub mod operations;
 pub mod people;
 pub mod postgres;

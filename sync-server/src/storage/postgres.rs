@@ -24,6 +24,7 @@ use rand::Rng;
 
 use super::documents::{self, saved_document, snapshot_of};
 use super::graph_cache::GraphCache;
+use super::log_rules::LogRules;
 use super::operations;
 use super::people;
 use super::primitives::{
@@ -75,6 +76,8 @@ pub struct PostgresStorage {
     pool: Option<r2d2::Pool<Manager>>,
     server_actor: ActorId,
     graphs: GraphCache,
+    /// What the server believes of uploaded practice logs.
+    rules: LogRules,
 }
 
 impl Drop for PostgresStorage {
@@ -130,6 +133,12 @@ impl Connection {
 }
 
 impl PostgresStorage {
+    /// Uses `rules` for the practice logs devices upload (the default: a 14-day back-fill window).
+    pub fn with_log_rules(mut self, rules: LogRules) -> Self {
+        self.rules = rules;
+        self
+    }
+
     /// Connects, creates or migrates the schema, and keeps up to `pool_size` connections.
     pub fn open(url: &str, pool_size: u32) -> Result<Self, String> {
         let config: postgres::Config = url.parse().map_err(|e| format!("database URL: {e}"))?;
@@ -147,7 +156,7 @@ impl PostgresStorage {
                 .connection_timeout(Duration::from_secs(30))
                 .build(Manager { config })
                 .map_err(|e| format!("PostgreSQL pool: {e}"))?;
-            Ok(Self { pool: Some(pool), server_actor, graphs: GraphCache::default() })
+            Ok(Self { pool: Some(pool), server_actor, graphs: GraphCache::default(), rules: LogRules::default() })
         })
     }
 
@@ -724,6 +733,10 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
         Ok(!self.query("SELECT 1 FROM practice_logs WHERE id = $1", &[&id])?.is_empty())
     }
 
+    fn practice_log_user(&self, id: &str) -> R<Option<String>> {
+        self.first("SELECT user_id FROM practice_logs WHERE id = $1", &[&id], |r| r.get(0))
+    }
+
     fn logs_on_day(&self, user_id: &str, local_date: &str) -> R<i64> {
         let sql = "SELECT COUNT(*) FROM practice_logs WHERE user_id = $1 AND local_date = $2";
         Ok(self.first(sql, &[&user_id, &local_date], |r| r.get(0))?.unwrap_or(0))
@@ -782,10 +795,11 @@ impl Storage for PostgresStorage {
             // (or checks again a document written to meanwhile); answered after the commit,
             // outside those locks.
             let checked = self.autocommit(|tx| round_trip::check(tx, &self.graphs, device, &request))?;
-            let stored = self.write(|tx| round_trip::store(tx, &self.graphs, device, &request, checked.clone()))?;
+            let stored =
+                self.write(|tx| round_trip::store(tx, &self.graphs, &self.rules, device, &request, checked.clone()))?;
             self.autocommit(|tx| round_trip::answer(tx, device, &request, stored))
         } else {
-            self.autocommit(|tx| round_trip::sync(tx, &self.graphs, device, &request))
+            self.autocommit(|tx| round_trip::sync(tx, &self.graphs, &self.rules, device, &request))
         }
     }
 

@@ -235,6 +235,8 @@ pub trait Tx {
     /// Stores a log once (by id), with a cohort sequence number that grows in commit order.
     fn insert_practice_log(&self, log: &NewLog<'_>, now: i64) -> R<()>;
     fn practice_log_exists(&self, id: &str) -> R<bool>;
+    /// The user a stored log belongs to.
+    fn practice_log_user(&self, id: &str) -> R<Option<String>>;
     /// How many logs a user has for a local day.
     fn logs_on_day(&self, user_id: &str, local_date: &str) -> R<i64>;
     /// `(seq, body)` of one user's logs in a cohort after `after`, oldest first.

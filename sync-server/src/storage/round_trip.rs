@@ -11,12 +11,13 @@ use microcohort_core::domain::roles::roles_for_week;
 use microcohort_core::domain::roster::Roster;
 use microcohort_core::policy::{RejectReason, Submitter};
 use microcohort_core::sync::limits::{MAX_LOGS_PER_DAY, MAX_RESPONSE_CHANGE_BYTES};
-use microcohort_core::sync::wire::{DocPull, DocStatus, SyncResponse, WireLog};
+use microcohort_core::sync::wire::{DocPull, DocStatus, RefusedLog, SyncResponse, WireLog};
 use serde_bytes::ByteBuf;
 
 use super::admission::{self, Verdict};
 use super::documents::{Bindings, CohortProgram, heads, internal, now_ms, pack_of, program_of_cohort, roster};
 use super::graph_cache::GraphCache;
+use super::log_rules::{self, LogRules, LogVerdict};
 use super::primitives::{NewLog, Tx};
 use super::{Device, SyncStats};
 use crate::error::ApiError;
@@ -37,10 +38,11 @@ const LOG_DAYS_AROUND_PROGRAM: u64 = 366;
 pub fn sync(
     tx: &dyn Tx,
     graphs: &GraphCache,
+    rules: &LogRules,
     device: &Device,
     request: &CheckedRequest,
 ) -> Result<(SyncResponse, SyncStats), ApiError> {
-    let stored = check_and_store(tx, graphs, device, request)?;
+    let stored = check_and_store(tx, graphs, rules, device, request)?;
     answer(tx, device, request, stored)
 }
 
@@ -48,11 +50,12 @@ pub fn sync(
 pub fn check_and_store(
     tx: &dyn Tx,
     graphs: &GraphCache,
+    rules: &LogRules,
     device: &Device,
     request: &CheckedRequest,
 ) -> Result<Stored, ApiError> {
     let checked = check_docs(tx, graphs, device, request, false)?;
-    store(tx, graphs, device, request, checked)
+    store(tx, graphs, rules, device, request, checked)
 }
 
 /// What the checking half of a round trip found, before anything is written.
@@ -119,6 +122,7 @@ pub struct Stored {
     program: CohortProgram,
     statuses: Vec<DocStatus>,
     acked: Vec<String>,
+    refused: Vec<RefusedLog>,
     stats: SyncStats,
 }
 
@@ -128,6 +132,7 @@ pub struct Stored {
 pub fn store(
     tx: &dyn Tx,
     graphs: &GraphCache,
+    rules: &LogRules,
     device: &Device,
     request: &CheckedRequest,
     checked: Checked,
@@ -170,8 +175,30 @@ pub fn store(
     }
 
     let mut acked = Vec::with_capacity(request.practice_logs.len());
+    let mut refused = Vec::new();
+    let today = chrono::Utc::now().date_naive();
     for log in &request.practice_logs {
-        let log = WireLog { user_id: device.user_id.clone(), ..log.clone() };
+        if tx.practice_log_exists(&log.id)? {
+            // A resend: it was judged when it first arrived.
+            acked.push(log.id.clone());
+            continue;
+        }
+        let late_arrival = match log_rules::judge(log, program.blueprint.start_date, today, rules) {
+            LogVerdict::Refuse(refusal) => {
+                refused.push(refusal);
+                continue;
+            }
+            LogVerdict::Keep { late_arrival } => late_arrival,
+        };
+        let owner = match &log.corrects {
+            Some(corrected) => tx.practice_log_user(corrected)?,
+            None => None,
+        };
+        if let Some(refusal) = log_rules::refuse_correction(log, &device.user_id, owner.as_deref()) {
+            refused.push(refusal);
+            continue;
+        }
+        let log = WireLog { user_id: device.user_id.clone(), late_arrival, ..log.clone() };
         let body = serde_json::to_string(&log).map_err(internal)?;
         let row = NewLog {
             id: &log.id,
@@ -183,7 +210,7 @@ pub fn store(
         tx.insert_practice_log(&row, now_ms())?;
         acked.push(log.id);
     }
-    Ok(Stored { program, statuses, acked, stats })
+    Ok(Stored { program, statuses, acked, refused, stats })
 }
 
 /// The read half, on what is committed (after the write half's commit, outside its lock): what
@@ -195,7 +222,7 @@ pub fn answer(
     request: &CheckedRequest,
     stored: Stored,
 ) -> Result<(SyncResponse, SyncStats), ApiError> {
-    let Stored { program, statuses, acked, mut stats } = stored;
+    let Stored { program, statuses, acked, refused, mut stats } = stored;
     let mut docs = Vec::with_capacity(request.docs.len());
     let mut budget = MAX_RESPONSE_CHANGE_BYTES;
     for (item, status) in request.docs.iter().zip(statuses) {
@@ -262,6 +289,7 @@ pub fn answer(
     let response = SyncResponse {
         docs,
         practice_logs_acked: acked,
+        practice_logs_refused: refused,
         practice_logs,
         logs_watermark,
         prompts,

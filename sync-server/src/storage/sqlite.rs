@@ -11,6 +11,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::documents::{self, saved_document, snapshot_of};
 use super::graph_cache::GraphCache;
 use super::group_commit::GroupCommit;
+use super::log_rules::LogRules;
 use super::operations;
 use super::people;
 use super::primitives::{
@@ -37,6 +38,8 @@ pub struct SqliteStorage {
     graphs: Arc<GraphCache>,
     /// Syncs that write share the writer's transactions (and fsyncs) with each other.
     group: GroupCommit,
+    /// What the server believes of uploaded practice logs.
+    rules: LogRules,
 }
 
 /// Idle reader connections kept open.
@@ -57,6 +60,12 @@ fn connect(path: &Path) -> Result<Connection, ApiError> {
 }
 
 impl SqliteStorage {
+    /// Uses `rules` for the practice logs devices upload (the default: a 14-day back-fill window).
+    pub fn with_log_rules(mut self, rules: LogRules) -> Self {
+        self.rules = rules;
+        self
+    }
+
     pub fn open(path: &Path) -> Result<Self, ApiError> {
         let mut conn = connect(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -84,6 +93,7 @@ impl SqliteStorage {
             server_actor,
             graphs: Arc::default(),
             group: GroupCommit::default(),
+            rules: LogRules::default(),
         })
     }
 
@@ -612,6 +622,13 @@ impl Tx for Connection {
         exists(self, "SELECT 1 FROM practice_logs WHERE id = ?1", [id])
     }
 
+    fn practice_log_user(&self, id: &str) -> R<Option<String>> {
+        Ok(self
+            .prepare_cached("SELECT user_id FROM practice_logs WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?)
+    }
+
     fn logs_on_day(&self, user_id: &str, local_date: &str) -> R<i64> {
         Ok(self
             .prepare_cached("SELECT COUNT(*) FROM practice_logs WHERE user_id = ?1 AND local_date = ?2")?
@@ -661,13 +678,14 @@ impl Storage for SqliteStorage {
             // measured with sync-load on 2 cores, and never need repeating); answered after it
             // committed, outside the writer's lock.
             let request = Arc::new(request);
-            let (graphs, writer, work) = (self.graphs.clone(), device.clone(), request.clone());
-            let stored =
-                self.group.run(&self.writer, move |conn| round_trip::check_and_store(conn, &graphs, &writer, &work))?;
+            let (graphs, writer, work, rules) = (self.graphs.clone(), device.clone(), request.clone(), self.rules);
+            let stored = self
+                .group
+                .run(&self.writer, move |conn| round_trip::check_and_store(conn, &graphs, &rules, &writer, &work))?;
             self.read(|conn| round_trip::answer(conn, device, &request, stored))
         } else {
             // Nothing pushed: read beside the writer (most syncs).
-            self.read(|conn| round_trip::sync(conn, &self.graphs, device, &request))
+            self.read(|conn| round_trip::sync(conn, &self.graphs, &self.rules, device, &request))
         }
     }
 
@@ -924,7 +942,9 @@ mod tests {
         let view = |r: &CheckedRequest| storage.read(|c| round_trip::check(c, &storage.graphs, &device, r)).unwrap();
         let (checked_first, checked_second) = (view(&first), view(&second));
         let write = |r: &CheckedRequest, checked| {
-            let stored = storage.write(|tx| round_trip::store(tx, &storage.graphs, &device, r, checked)).unwrap();
+            let stored = storage
+                .write(|tx| round_trip::store(tx, &storage.graphs, &storage.rules, &device, r, checked))
+                .unwrap();
             storage.read(|c| round_trip::answer(c, &device, r, stored)).unwrap()
         };
         // ...but once the first is stored, the second is checked again and refused.

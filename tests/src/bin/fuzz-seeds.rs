@@ -61,6 +61,7 @@ fn main() {
         corrects: None,
         recorded_at: 0,
         sealed: None,
+        late_arrival: false,
     };
     let samples = [
         ("empty", SyncRequest::default()),
