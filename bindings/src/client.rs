@@ -22,7 +22,9 @@ use uuid::Uuid;
 
 use crate::error::{MicrocohortError, Result, guarded, internal_failure, invalid};
 use crate::events::{ClientListener, Subscription, forward};
-use crate::types::{CohortPracticeLog, PackImport, Profile, ReminderPreferences, SyncOutcome, Today, WeekRoles};
+use crate::types::{
+    CohortPracticeLog, EntryLateness, PackImport, Profile, ReminderPreferences, SyncOutcome, Today, WeekRoles,
+};
 
 #[derive(uniffi::Object)]
 pub struct Client {
@@ -388,9 +390,16 @@ impl Client {
         guarded(|| self.core.week_rows(week))
     }
 
-    /// Keys of the week's feedback and replies written after its window closed.
+    /// Keys of the week's feedback and replies the server first stored after its window closed.
     pub fn late_entries(&self, week: u32) -> Result<Vec<String>> {
         guarded(|| self.core.late_entries(week))
+    }
+
+    /// Each feedback and reply of the week with its lateness (`Pending` until the server stored
+    /// this person's own entry).
+    pub fn entry_lateness(&self, week: u32) -> Result<Vec<EntryLateness>> {
+        let entries = guarded(|| self.core.entry_lateness(week))?;
+        Ok(entries.into_iter().map(|(key, lateness)| EntryLateness { key, lateness }).collect())
     }
 
     pub fn week_roles(&self, week: u32) -> Result<WeekRoles> {

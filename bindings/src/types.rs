@@ -27,7 +27,7 @@ use microcohort_core::store::prompts::ImportOutcome;
 use microcohort_core::sync::DeviceLink;
 use microcohort_core::sync::wire::{DeviceInfo, RefusedLog};
 use microcohort_core::sync::{FailedIntent, JoinOutcome, SyncStatus};
-use microcohort_core::{EntryRef, FeedbackInput, FeedbackWindow, TodayView, WorkKind};
+use microcohort_core::{EntryRef, FeedbackInput, FeedbackWindow, Lateness, TodayView, WorkKind};
 use uuid::Uuid;
 
 use crate::error::MicrocohortError;
@@ -173,6 +173,22 @@ impl From<TodayView> for Today {
             next_reminders: t.next_reminders,
         }
     }
+}
+
+/// Whether feedback or a reply arrived after its window closed: the server's fact. `Pending`:
+/// this person's own entry, not stored by the server yet.
+#[uniffi::remote(Enum)]
+pub enum Lateness {
+    OnTime,
+    Late,
+    Pending,
+}
+
+/// One feedback or reply of a week and its lateness.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct EntryLateness {
+    pub key: String,
+    pub lateness: Lateness,
 }
 
 #[uniffi::remote(Enum)]

@@ -19,7 +19,7 @@ pub mod store;
 pub mod sync;
 
 pub use client::{
-    Client, ClientEvent, DataChange, Enrollment, EntryRef, FeedbackInput, FeedbackWindow, PracticeSession,
+    Client, ClientEvent, DataChange, Enrollment, EntryRef, FeedbackInput, FeedbackWindow, Lateness, PracticeSession,
     ReceiveReport, TodayView, UnsentWork, WorkKind,
 };
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -1,7 +1,8 @@
 //! Figures no device can forge: with hostile devices holding real tokens, over a real server, a
 //! correction of someone else's practice, back-dated, mis-dated and future practice, and feedback
 //! on a submission that does not exist or on one's own leave every figure of the program report
-//! and of the facilitator's dashboard as it was; honest offline back-fill inside the window counts.
+//! and of the facilitator's dashboard as it was; honest offline back-fill inside the window counts;
+//! lateness is what the server saw, not what the author wrote.
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use microcohort_core::docs::{DocId, genesis};
 use microcohort_core::domain::cohort_metrics::CohortReport;
 use microcohort_core::domain::practice::PracticeOutcome;
 use microcohort_core::sync::wire::{self, DocPush, DocStatus, RefusedLog, SyncRequest, SyncResponse, WireLog};
-use microcohort_core::{Client, FeedbackInput, ManualClock};
+use microcohort_core::{Client, FeedbackInput, Lateness, ManualClock};
 use microcohort_server::report::ProgramReport;
 use microcohort_tests::forge::Forger;
 use microcohort_tests::{
@@ -127,7 +128,8 @@ fn forged_inputs_leave_every_figure_unchanged(backend: Backend) {
         client.sync_now().unwrap();
     }
     ada.give_feedback(&ben_shared, &FeedbackInput { body: "Clear question.".into(), ..Default::default() }).unwrap();
-    ben.give_feedback(&ada_shared, &FeedbackInput { body: "Good pause.".into(), ..Default::default() }).unwrap();
+    let ben_feedback =
+        ben.give_feedback(&ada_shared, &FeedbackInput { body: "Good pause.".into(), ..Default::default() }).unwrap();
     for client in [ada, ben, fay] {
         client.sync_now().unwrap();
     }
@@ -135,12 +137,12 @@ fn forged_inputs_leave_every_figure_unchanged(backend: Backend) {
     // Mallory shares work of her own (a real submission, so it counts before the forgeries).
     let week = ada.today().unwrap().position.week.expect("the program is under way");
     let doc = DocId::week("c1", week);
-    let fetch = |who: &Forging| {
+    let fetch = |who: &Forging, doc: &DocId| {
         let request =
             SyncRequest { docs: vec![DocPush { doc_id: doc.to_string(), ..Default::default() }], ..Default::default() };
         let pull = who.sync(&server, &request).docs.remove(0);
         let heads: Vec<ByteBuf> = pull.server_heads.clone();
-        (Forger::from_changes(genesis(&doc), &pull.changes), heads)
+        (Forger::from_changes(genesis(doc), &pull.changes), heads)
     };
     let actor = ActorId::random();
     let entry = |forger: &Forger, container: &str, key: String, fields: Vec<(&'static str, automerge::ScalarValue)>| {
@@ -152,7 +154,7 @@ fn forged_inputs_leave_every_figure_unchanged(backend: Backend) {
             }
         })
     };
-    let push = |who: &Forging, heads: Vec<ByteBuf>, change: automerge::Change| {
+    let push = |who: &Forging, doc: &DocId, heads: Vec<ByteBuf>, change: automerge::Change| {
         let request = SyncRequest {
             docs: vec![DocPush {
                 doc_id: doc.to_string(),
@@ -164,7 +166,7 @@ fn forged_inputs_leave_every_figure_unchanged(backend: Backend) {
         };
         who.sync(&server, &request).docs.remove(0).status
     };
-    let (forger, heads) = fetch(&mallory);
+    let (forger, heads) = fetch(&mallory, &doc);
     let own_key = format!("{}/own", mallory.user);
     let own = entry(
         &forger,
@@ -180,7 +182,7 @@ fn forged_inputs_leave_every_figure_unchanged(backend: Backend) {
             ("retracted", false.into()),
         ],
     );
-    assert_eq!(push(&mallory, heads, own), DocStatus::Ok);
+    assert_eq!(push(&mallory, &doc, heads, own), DocStatus::Ok);
 
     // The figures every forgery below must leave as they are.
     let link = admin(SERVER, data.path(), &["dashboard-link", "--program", "p1", "--base-url", &server.url()]);
@@ -238,7 +240,7 @@ fn forged_inputs_leave_every_figure_unchanged(backend: Backend) {
     assert_eq!(reasons(&answer), ["date_mismatch", "in_the_future", "before_program"]);
 
     // 3. Feedback on a submission that does not exist (credited to Ada by its key) and on her own.
-    let (forger, heads) = fetch(&mallory);
+    let (forger, heads) = fetch(&mallory, &doc);
     let fields = |submission: String| {
         vec![
             ("submission", automerge::ScalarValue::from(submission)),
@@ -251,11 +253,30 @@ fn forged_inputs_leave_every_figure_unchanged(backend: Backend) {
     };
     let mut forger = forger;
     let ghost = entry(&forger, "feedback", format!("{}/ghost", mallory.user), fields(format!("{ada_id}/no-such-work")));
-    assert_eq!(push(&mallory, heads, ghost.clone()), DocStatus::Ok, "kept in the document, counted nowhere");
+    assert_eq!(push(&mallory, &doc, heads, ghost.clone()), DocStatus::Ok, "kept in the document, counted nowhere");
     forger.keep(&ghost);
     let heads = forger.heads().iter().map(|h| ByteBuf::from(h.0.to_vec())).collect();
     let mine = entry(&forger, "feedback", format!("{}/self", mallory.user), fields(own_key.clone()));
-    assert_eq!(push(&mallory, heads, mine), DocStatus::Ok);
+    assert_eq!(push(&mallory, &doc, heads, mine), DocStatus::Ok);
+
+    // 4. Lateness is the server's fact: feedback it stores now in a week whose window closed is
+    //    late whatever `created_at` its author wrote; Ada's reply not sent yet is pending, and
+    //    on time once the server has it (this week's window is open).
+    let past = DocId::week("c1", week - 2);
+    let (forger, heads) = fetch(&mallory, &past);
+    let mut backdated_fields = fields(format!("{ada_id}/old-work"));
+    backdated_fields[4].1 = automerge::ScalarValue::Int((now - Duration::days(20)).timestamp_millis());
+    let late_key = format!("{}/late", mallory.user);
+    let late = entry(&forger, "feedback", late_key.clone(), backdated_fields);
+    assert_eq!(push(&mallory, &past, heads, late), DocStatus::Ok);
+    ada.sync_now().unwrap();
+    let pending = ada.reply(&ben_feedback, None, "Thank you").unwrap();
+    assert!(ada.entry_lateness(week).unwrap().contains(&(pending.key.clone(), Lateness::Pending)));
+    ada.sync_now().unwrap();
+    assert!(ada.entry_lateness(week).unwrap().contains(&(pending.key.clone(), Lateness::OnTime)));
+    fay.sync_now().unwrap();
+    assert_eq!(fay.late_entries(week - 2).unwrap(), vec![late_key], "the facilitator's device shows it late");
+    assert!(fay.late_entries(week).unwrap().is_empty(), "nothing this week is late");
 
     // Every figure of the report and of the facilitator's dashboard is as it was; the late
     // arrivals are shown, and counted nowhere else.

@@ -35,7 +35,7 @@ use crate::store::practice::{self as logs, PracticeLog, PracticeStatus, PromptRe
 use crate::store::prompts::{self, ImportOutcome};
 
 pub use crate::store::practice::PracticeSession;
-pub use cohort::{EntryRef, FeedbackInput, FeedbackWindow, ReceiveReport, WorkKind};
+pub use cohort::{EntryRef, FeedbackInput, FeedbackWindow, Lateness, ReceiveReport, WorkKind};
 pub use events::{ClientEvent, DataChange};
 pub use person::UnsentWork;
 

@@ -107,19 +107,13 @@ pub fn doc_ids(conn: &Connection) -> Result<Vec<String>> {
 
 const WEEK_TABLES: [&str; 7] = ["submissions", "feedback", "replies", "ratings", "attendance", "agenda", "synthesis"];
 
-/// Replaces a week document's projected rows. `closes_at` (ms) flags entries written after the
-/// feedback window closed as late.
-pub fn replace_week(
-    tx: &Transaction<'_>,
-    doc_id: &str,
-    week: u32,
-    rows: &WeekRows,
-    closes_at: Option<i64>,
-) -> Result<()> {
+/// Replaces a week document's projected rows. (The rows' `late` column is no longer written:
+/// lateness is the server's fact, kept in `late_entries`.)
+pub fn replace_week(tx: &Transaction<'_>, doc_id: &str, week: u32, rows: &WeekRows) -> Result<()> {
     for table in WEEK_TABLES {
         tx.prepare_cached(&format!("DELETE FROM {table} WHERE doc_id = ?1"))?.execute([doc_id])?;
     }
-    let late = |meta: &EntryMeta| closes_at.is_some_and(|close| meta.created_at > close);
+    let late = |_: &EntryMeta| false;
     for s in &rows.submissions {
         let m = &s.meta;
         tx.prepare_cached(
@@ -306,13 +300,20 @@ pub fn week_rows(conn: &Connection, doc_id: &str) -> Result<WeekRows> {
     Ok(WeekRows { submissions, feedback, replies, ratings, attendance, agenda, synthesis })
 }
 
-/// Which entries of a week were flagged late, by key.
+/// The week's entries the server says it first stored after the feedback window closed.
 pub fn late_keys(conn: &Connection, doc_id: &str) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT key FROM feedback WHERE doc_id = ?1 AND late UNION SELECT key FROM replies WHERE doc_id = ?1 AND late ORDER BY 1",
-    )?;
+    let mut stmt = conn.prepare_cached("SELECT key FROM late_entries WHERE doc_id = ?1 ORDER BY key")?;
     let rows = stmt.query_map([doc_id], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Records what the server said arrived late (it never takes it back).
+pub fn save_late_keys(tx: &Transaction<'_>, doc_id: &str, keys: &[String]) -> Result<()> {
+    for key in keys {
+        tx.prepare_cached("INSERT OR IGNORE INTO late_entries (doc_id, key) VALUES (?1, ?2)")?
+            .execute([doc_id, key])?;
+    }
+    Ok(())
 }
 
 // ---- intents ------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ const OWN_TABLES: [&str; 10] = [
 
 /// What the device holds of its cohort (documents, their projections, relayed logs, the link):
 /// gone when she leaves it; her own practice, settings and key stay.
-const COHORT_TABLES: [&str; 16] = [
+const COHORT_TABLES: [&str; 17] = [
     "membership",
     "doc_chunks",
     "submissions",
@@ -41,6 +41,7 @@ const COHORT_TABLES: [&str; 16] = [
     "doc_intents",
     "replay_needed",
     "failed_intents",
+    "late_entries",
 ];
 
 /// Tables that are not the person's: the prompt library, shared by whoever uses the device.

@@ -277,10 +277,15 @@ CREATE TABLE person_key (
 ";
 
 /// A shared practice names its log; relayed logs carry the server's late-arrival mark; logs the
-/// server refused are kept with its reason.
+/// server refused are kept with its reason; the entries the server says arrived late.
 const V7_SHARED_LOG: &str = "
 ALTER TABLE submissions ADD COLUMN practice_log TEXT;
 ALTER TABLE cohort_practice_logs ADD COLUMN late_arrival INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE late_entries (
+    doc_id  TEXT NOT NULL,
+    key     TEXT NOT NULL,
+    PRIMARY KEY (doc_id, key)
+) WITHOUT ROWID;
 CREATE TABLE refused_logs (
     id          TEXT PRIMARY KEY,
     reason      TEXT NOT NULL,

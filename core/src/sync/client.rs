@@ -500,6 +500,9 @@ impl Client {
                         outcome.rejected.push((pull.doc_id.clone(), format!("merge failed: {err}")));
                         continue;
                     }
+                    if !pull.late_entries.is_empty() {
+                        self.store().write(|tx| cohort_store::save_late_keys(tx, &pull.doc_id, &pull.late_entries))?;
+                    }
                     // The rest of a long catch-up comes in the next round trip.
                     next.more |= pull.more;
                     if self.store().read(|conn| sync_state::needs_replay(conn, &pull.doc_id))? {

@@ -188,6 +188,11 @@ pub struct DocPull {
     /// (compressed), to load before `changes`, which follow it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<ByteBuf>,
+    /// Feedback and replies of this week the server first stored after its feedback window
+    /// closed (a server fact: the author's `created_at` has no say). Sent with a closed week
+    /// whose changes moved in this round trip.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub late_entries: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -77,6 +77,7 @@ pub fn store_entries(tx: &dyn Tx, doc: &str, created: &[NewEntry]) -> Result<(),
             container: entry.container.name().to_owned(),
             key: entry.key.clone(),
             owner: entry.owner.clone(),
+            stored_at: now_ms(),
         };
         tx.insert_object(doc, &row)?;
     }

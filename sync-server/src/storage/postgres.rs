@@ -404,9 +404,9 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
 
     fn insert_object(&self, doc: &str, o: &ObjectRow) -> R<()> {
         self.execute(
-            "INSERT INTO doc_objects (doc_id, counter, actor, container, key, owner) VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT DO NOTHING",
-            &[&doc, &o.counter, &o.actor, &o.container, &o.key, &o.owner],
+            "INSERT INTO doc_objects (doc_id, counter, actor, container, key, owner, stored_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+            &[&doc, &o.counter, &o.actor, &o.container, &o.key, &o.owner, &o.stored_at],
         )?;
         Ok(())
     }
@@ -731,6 +731,15 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
 
     fn practice_log_exists(&self, id: &str) -> R<bool> {
         Ok(!self.query("SELECT 1 FROM practice_logs WHERE id = $1", &[&id])?.is_empty())
+    }
+
+    fn entries_stored_after(&self, doc: &str, after_ms: i64) -> R<Vec<String>> {
+        let rows = self.query(
+            "SELECT key FROM doc_objects WHERE doc_id = $1 AND container IN ('feedback', 'replies')
+             GROUP BY key HAVING MIN(stored_at) > $2 ORDER BY key",
+            &[&doc, &after_ms],
+        )?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     fn practice_log_user(&self, id: &str) -> R<Option<String>> {

@@ -6,7 +6,7 @@ use postgres::Client;
 
 use crate::error::ApiError;
 
-pub const VERSION: i32 = 3;
+pub const VERSION: i32 = 4;
 
 /// Any constant shared by every server process: the advisory lock that serializes migrations.
 const MIGRATION_LOCK: i64 = 0x6d63_5f73_6368_656d;
@@ -121,6 +121,11 @@ CREATE TABLE link_codes (
 );
 ";
 
+/// When the server first stored each entry, as in the SQLite schema's version 5.
+const V4: &str = "
+ALTER TABLE doc_objects ADD COLUMN stored_at BIGINT;
+";
+
 fn stored_version(client: &mut Client) -> Result<i32, postgres::Error> {
     let exists: bool = client.query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])?.get(0);
     if !exists {
@@ -152,7 +157,7 @@ pub fn migrate(client: &mut Client) -> Result<(), ApiError> {
     if version > VERSION {
         return Err(newer(version));
     }
-    for (target, sql) in [(1, V1), (2, V2), (3, V3)] {
+    for (target, sql) in [(1, V1), (2, V2), (3, V3), (4, V4)] {
         if version < target {
             tx.batch_execute(sql).map_err(pg)?;
             if target == 2 {

@@ -38,6 +38,8 @@ pub struct ObjectRow {
     pub container: String,
     pub key: String,
     pub owner: String,
+    /// When the server stored the change that created it (ms).
+    pub stored_at: i64,
 }
 
 /// One stored change row.
@@ -235,6 +237,8 @@ pub trait Tx {
     /// Stores a log once (by id), with a cohort sequence number that grows in commit order.
     fn insert_practice_log(&self, log: &NewLog<'_>, now: i64) -> R<()>;
     fn practice_log_exists(&self, id: &str) -> R<bool>;
+    /// Keys of the feedback and replies of a document first stored after `after_ms`.
+    fn entries_stored_after(&self, doc: &str, after_ms: i64) -> R<Vec<String>>;
     /// The user a stored log belongs to.
     fn practice_log_user(&self, id: &str) -> R<Option<String>>;
     /// How many logs a user has for a local day.

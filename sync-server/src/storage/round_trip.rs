@@ -262,7 +262,12 @@ pub fn answer(
                 (page.changes, page.more, snapshot.map(|s| ByteBuf::from(s.bytes)))
             }
         };
-        docs.push(DocPull { doc_id: item.id.clone(), status, changes, server_heads, more, snapshot });
+        let moved = !item.changes.is_empty() || !changes.is_empty() || snapshot.is_some();
+        let late_entries = match (&item.doc, moved) {
+            (DocId::Week { week, .. }, true) => late_entries(tx, &item.id, &program.blueprint, *week)?,
+            _ => Vec::new(),
+        };
+        docs.push(DocPull { doc_id: item.id.clone(), status, changes, server_heads, more, snapshot, late_entries });
     }
 
     let program_id = &program.program_id;
@@ -299,6 +304,21 @@ pub fn answer(
         history_next,
     };
     Ok((response, stats))
+}
+
+/// The week's feedback and replies stored after its window closed (none while it is open).
+fn late_entries(
+    tx: &dyn Tx,
+    doc: &str,
+    blueprint: &microcohort_core::domain::blueprint::Blueprint,
+    week: u32,
+) -> Result<Vec<String>, ApiError> {
+    match blueprint.feedback_closes_at(week) {
+        Some(closes) if closes.timestamp_millis() <= now_ms() => {
+            tx.entries_stored_after(doc, closes.timestamp_millis())
+        }
+        _ => Ok(Vec::new()),
+    }
 }
 
 /// A page of the person's own practice logs for a device that asked (a new device of hers), and

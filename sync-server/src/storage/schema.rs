@@ -2,7 +2,7 @@
 
 use rusqlite::Connection;
 
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 
 const V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
@@ -119,6 +119,12 @@ CREATE TABLE link_codes (
 ) WITHOUT ROWID;
 ";
 
+/// When the server first stored each entry: lateness is a server fact, not a field its author
+/// writes (NULL for entries stored before this version: never late).
+const V5: &str = "
+ALTER TABLE doc_objects ADD COLUMN stored_at INTEGER;
+";
+
 /// The database's schema version, and an error for one written by a newer server.
 pub fn check_version(conn: &Connection) -> Result<u32, String> {
     let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| e.to_string())?;
@@ -133,7 +139,7 @@ pub fn check_version(conn: &Connection) -> Result<u32, String> {
 pub fn migrate(conn: &mut Connection) -> Result<(), String> {
     let version = check_version(conn)?;
     let sql = |e: rusqlite::Error| e.to_string();
-    for (target, statements) in [(1, V1), (2, V2), (3, V3), (4, V4)] {
+    for (target, statements) in [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)] {
         if version < target {
             let tx = conn.transaction().map_err(sql)?;
             tx.execute_batch(statements).map_err(sql)?;

@@ -289,10 +289,10 @@ impl Tx for Connection {
 
     fn insert_object(&self, doc: &str, o: &ObjectRow) -> R<()> {
         self.prepare_cached(
-            "INSERT OR IGNORE INTO doc_objects (doc_id, counter, actor, container, key, owner)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT OR IGNORE INTO doc_objects (doc_id, counter, actor, container, key, owner, stored_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?
-        .execute(params![doc, o.counter, o.actor, o.container, o.key, o.owner])?;
+        .execute(params![doc, o.counter, o.actor, o.container, o.key, o.owner, o.stored_at])?;
         Ok(())
     }
 
@@ -620,6 +620,15 @@ impl Tx for Connection {
 
     fn practice_log_exists(&self, id: &str) -> R<bool> {
         exists(self, "SELECT 1 FROM practice_logs WHERE id = ?1", [id])
+    }
+
+    fn entries_stored_after(&self, doc: &str, after_ms: i64) -> R<Vec<String>> {
+        let mut stmt = self.prepare_cached(
+            "SELECT key FROM doc_objects WHERE doc_id = ?1 AND container IN ('feedback', 'replies')
+             GROUP BY key HAVING MIN(stored_at) > ?2 ORDER BY key",
+        )?;
+        let rows = stmt.query_map(params![doc, after_ms], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     fn practice_log_user(&self, id: &str) -> R<Option<String>> {

@@ -122,11 +122,10 @@ impl Client {
                 chunk.extend_from_slice(change.raw_bytes());
             }
         }
-        let blueprint = self.program()?.enrollment.blueprint.clone();
         let doc_id = doc.to_string();
         let projection = match doc {
             _ if schema_version(am).is_some_and(|v| v > SCHEMA_VERSION) => Projection::None,
-            DocId::Week { week, .. } => Projection::Week(*week, project_week(am), blueprint.feedback_closes_at(*week)),
+            DocId::Week { week, .. } => Projection::Week(*week, project_week(am)),
             DocId::Cohort { cohort_id } => Projection::Roster(cohort_id.clone(), cohort::roster(am)),
         };
         let intent = intent
@@ -148,9 +147,7 @@ impl Client {
                 }
             }
             match &projection {
-                Projection::Week(week, rows, closes) => {
-                    cohort_store::replace_week(tx, &doc_id, *week, rows, closes.map(|c| c.timestamp_millis()))
-                }
+                Projection::Week(week, rows) => cohort_store::replace_week(tx, &doc_id, *week, rows),
                 Projection::Roster(cohort_id, roster) => cohort_store::replace_roster(tx, cohort_id, roster),
                 Projection::None => Ok(()),
             }

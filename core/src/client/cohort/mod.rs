@@ -39,6 +39,16 @@ pub struct EntryRef {
     pub key: String,
 }
 
+/// Whether feedback or a reply arrived after its week's window closed — the server's fact (when
+/// it first stored the entry), never the author's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lateness {
+    OnTime,
+    Late,
+    /// This person's own entry the server has not stored yet: it decides when it does.
+    Pending,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkKind {
     Practice,
@@ -152,10 +162,43 @@ impl Client {
         self.store().read(|conn| cohort_store::week_rows(conn, &doc))
     }
 
-    /// Keys of the week's feedback and replies written after its window closed.
+    /// Keys of the week's feedback and replies the server first stored after its window closed.
     pub fn late_entries(&self, week: u32) -> Result<Vec<String>> {
         let doc = self.week_doc(week)?.to_string();
         self.store().read(|conn| cohort_store::late_keys(conn, &doc))
+    }
+
+    /// Each of the week's feedback and replies with its [`Lateness`], as far as this device
+    /// knows (the server tells with the sync that moves the week).
+    pub fn entry_lateness(&self, week: u32) -> Result<Vec<(String, Lateness)>> {
+        let doc = self.week_doc(week)?.to_string();
+        let me = self.membership()?.user_id;
+        let rows = self.week_rows(week)?;
+        let (late, pending) = self.store().read(|conn| {
+            let late: std::collections::HashSet<String> = cohort_store::late_keys(conn, &doc)?.into_iter().collect();
+            let mut pending = std::collections::HashSet::new();
+            for (_, json, _) in cohort_store::pending_intents(conn, &doc)? {
+                if let Ok(Intent::AddEntry { container, entry_id, .. }) = serde_json::from_str::<Intent>(&json)
+                    && matches!(container.as_str(), "feedback" | "replies")
+                {
+                    pending.insert(crate::docs::schema::entry_key(&me, &entry_id));
+                }
+            }
+            Ok((late, pending))
+        })?;
+        let keys = rows.feedback.iter().map(|f| &f.meta.key).chain(rows.replies.iter().map(|r| &r.meta.key));
+        Ok(keys
+            .map(|key| {
+                let lateness = if late.contains(key) {
+                    Lateness::Late
+                } else if pending.contains(key) {
+                    Lateness::Pending
+                } else {
+                    Lateness::OnTime
+                };
+                (key.clone(), lateness)
+            })
+            .collect())
     }
 
     /// Re-projects every stored document from its saved chunks.
@@ -302,7 +345,7 @@ enum Stored<'a> {
 }
 
 enum Projection {
-    Week(u32, WeekRows, Option<DateTime<Utc>>),
+    Week(u32, WeekRows),
     Roster(String, Roster),
     None,
 }
