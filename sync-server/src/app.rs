@@ -65,7 +65,7 @@ pub async fn blocking<T: Send + 'static>(
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/v1/join", post(sync::join))
         .route("/v1/sync", post(sync::sync))
@@ -78,7 +78,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/programs/{program_id}/report", get(web::report_json))
         .route("/v1/programs/{program_id}/report.csv", get(web::report_csv))
         .route("/dashboard", get(web::sign_in_page))
-        .route("/dashboard/sign-out", get(web::sign_out))
+        .route("/dashboard/sign-out", post(web::sign_out))
         .route("/dashboard/link/{code}", get(web::redeem_link))
         .route("/dashboard/programs/{program_id}", get(web::dashboard_page))
         .layer(middleware::from_fn_with_state(state.clone(), guard_addresses))
@@ -88,7 +88,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn(crate::response_headers::add))
         .with_state(state)
+}
+
+/// Alive and able to read its database: 503 with the reason otherwise (a load balancer takes
+/// the process out of rotation).
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    match blocking(&state, |state| state.storage.ping()).await {
+        Ok(_) => "ok".into_response(),
+        Err(err) => (StatusCode::SERVICE_UNAVAILABLE, format!("the database does not answer: {err}")).into_response(),
+    }
 }
 
 /// Counters only: scraping never touches the database (the gauges are kept by the sync path and

@@ -141,6 +141,9 @@ enum Admin {
         /// new person.
         #[arg(long)]
         user: Option<String>,
+        /// Days the code works.
+        #[arg(long, default_value_t = crate::storage::people::INVITE_DAYS)]
+        valid_days: u32,
     },
     /// Issue a facilitator invite code.
     AddFacilitator {
@@ -150,6 +153,19 @@ enum Admin {
         name: String,
         #[arg(long, default_value = "UTC")]
         time_zone: String,
+        /// Days the code works.
+        #[arg(long, default_value_t = crate::storage::people::INVITE_DAYS)]
+        valid_days: u32,
+    },
+    /// A cohort's invites, newest first: id, role, name, created, expires, used (never the code).
+    ListInvites {
+        #[arg(long)]
+        cohort: String,
+    },
+    /// End an unused invite at once (an id from `list-invites`).
+    RevokeInvite {
+        #[arg(long)]
+        id: String,
     },
     /// Sign a device out: its token stops working at once (a device id from `list-devices`).
     RevokeDevice {
@@ -326,15 +342,46 @@ fn run(cli: Cli) -> Result<(), String> {
                 println!("cohort {id} ready");
                 Ok(())
             }
-            Admin::Invite { cohort, role, name, time_zone, user } => {
-                println!(
-                    "{}",
-                    storage.create_invite(&cohort, &role, &name, &time_zone, user.as_deref()).map_err(fail)?
-                );
+            Admin::Invite { cohort, role, name, time_zone, user, valid_days } => {
+                let code = storage
+                    .create_invite_valid_for(&cohort, &role, &name, &time_zone, user.as_deref(), valid_days)
+                    .map_err(fail)?;
+                println!("{code}");
                 Ok(())
             }
-            Admin::AddFacilitator { cohort, name, time_zone } => {
-                println!("{}", storage.create_invite(&cohort, "facilitator", &name, &time_zone, None).map_err(fail)?);
+            Admin::AddFacilitator { cohort, name, time_zone, valid_days } => {
+                let code = storage
+                    .create_invite_valid_for(&cohort, "facilitator", &name, &time_zone, None, valid_days)
+                    .map_err(fail)?;
+                println!("{code}");
+                Ok(())
+            }
+            Admin::ListInvites { cohort } => {
+                let day = |ms: Option<i64>| {
+                    ms.and_then(chrono::DateTime::from_timestamp_millis)
+                        .map_or_else(|| "-".to_owned(), |at| at.format("%Y-%m-%d %H:%M").to_string())
+                };
+                for invite in storage.list_invites(&cohort).map_err(fail)? {
+                    let state = match (invite.used_at, invite.expires_at) {
+                        (Some(_), _) => "used",
+                        (None, Some(at)) if at <= crate::storage::documents::now_ms() => "expired",
+                        _ => "open",
+                    };
+                    println!(
+                        "{}\t{}\t{}\tcreated {}\texpires {}\t{state}{}",
+                        invite.id,
+                        invite.role,
+                        invite.display_name,
+                        day(Some(invite.created_at)),
+                        day(invite.expires_at),
+                        invite.for_user.map(|u| format!("\tfor {u}")).unwrap_or_default()
+                    );
+                }
+                Ok(())
+            }
+            Admin::RevokeInvite { id } => {
+                storage.revoke_invite(&id).map_err(fail)?;
+                println!("invite {id} revoked");
                 Ok(())
             }
             Admin::RevokeDevice { device } => {

@@ -10,6 +10,7 @@
 //!   they share.
 //! - [`admin`]: the operator's commands (programs, cohorts, invites, revocation).
 //! - [`metrics`]: Prometheus text metrics.
+//! - [`response_headers`]: the request id and security headers on every response.
 //! - [`cli`]: the `microcohort-server` command line (`serve`, `admin …`, `demo`).
 //! - `demo` (feature `demo`, on by default): a simulated cohort driven through the program.
 
@@ -24,6 +25,7 @@ pub mod limits;
 pub mod listener;
 pub mod metrics;
 pub mod report;
+pub mod response_headers;
 pub mod storage;
 pub mod sync;
 pub mod web;

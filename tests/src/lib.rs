@@ -331,10 +331,23 @@ pub fn http_get(
     path: &str,
     headers: &[(&str, &str)],
 ) -> (u16, std::collections::HashMap<String, String>, String) {
+    http_request(address, "GET", path, headers)
+}
+
+/// A request without a body (a form's POST, a GET) with extra headers: status, response headers
+/// (lower-case names) and body.
+pub fn http_request(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, std::collections::HashMap<String, String>, String) {
     let mut stream = TcpStream::connect(address).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(60))).ok();
     let extra: String = headers.iter().map(|(name, value)| format!("{name}: {value}\r\n")).collect();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\n{extra}Connection: close\r\n\r\n").expect("write");
+    let length = if method == "GET" { "" } else { "Content-Length: 0\r\n" };
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{extra}{length}Connection: close\r\n\r\n")
+        .expect("write");
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));

@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS dashboard_sessions (
 -- Links made by a facilitator's app (who, and a short life of their own).
 ALTER TABLE dashboard_links ADD COLUMN IF NOT EXISTS facilitator TEXT;
 ALTER TABLE dashboard_links ADD COLUMN IF NOT EXISTS expires_at BIGINT;
+-- A session made from a facilitator's app lives only as long as that device.
+ALTER TABLE dashboard_links ADD COLUMN IF NOT EXISTS device_id TEXT;
+ALTER TABLE dashboard_sessions ADD COLUMN IF NOT EXISTS device_id TEXT;
 ";
 
 /// Any constant shared by every server process: serializes creating the report tables.

@@ -53,18 +53,21 @@ impl SqliteSql {
         conn.execute_batch(TABLES)?;
         conn.execute(&SET_FACTS_VERSION.replace("$1", "?1"), [FACTS_VERSION])?;
         // Links made by a facilitator's app (who, and a short life of their own).
-        let has_column = |name: &str| -> rusqlite::Result<bool> {
-            conn.query_row(
-                "SELECT EXISTS (SELECT 1 FROM pragma_table_info('dashboard_links') WHERE name = ?1)",
-                [name],
-                |r| r.get(0),
-            )
+        // A session made from a facilitator's app lives only as long as that device.
+        let has_column = |table: &str, name: &str| -> rusqlite::Result<bool> {
+            conn.query_row("SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)", [table, name], |r| {
+                r.get(0)
+            })
         };
-        if !has_column("facilitator")? {
-            conn.execute_batch("ALTER TABLE dashboard_links ADD COLUMN facilitator TEXT")?;
-        }
-        if !has_column("expires_at")? {
-            conn.execute_batch("ALTER TABLE dashboard_links ADD COLUMN expires_at INTEGER")?;
+        for (table, column, kind) in [
+            ("dashboard_links", "facilitator", "TEXT"),
+            ("dashboard_links", "expires_at", "INTEGER"),
+            ("dashboard_links", "device_id", "TEXT"),
+            ("dashboard_sessions", "device_id", "TEXT"),
+        ] {
+            if !has_column(table, column)? {
+                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+            }
         }
         Ok(Self { conn: Mutex::new(conn) })
     }

@@ -379,19 +379,21 @@ impl ReportStore {
     }
 
     /// A one-time sign-in code a facilitator's app asks for, to open the web dashboard in a
-    /// browser as that facilitator; it lasts [`APP_LINK_MINUTES`].
-    pub fn create_facilitator_link(&self, viewer: &Viewer) -> R<(String, i64)> {
+    /// browser as that facilitator; it lasts [`APP_LINK_MINUTES`], and the session it opens
+    /// lasts no longer than `device_id` stays signed in.
+    pub fn create_facilitator_link(&self, viewer: &Viewer, device_id: &str) -> R<(String, i64)> {
         let code = crate::auth::new_token();
         let expires_at = now_ms() + APP_LINK_MINUTES * 60_000;
         self.db.batch(&[(
-            "INSERT INTO dashboard_links (code_hash, program_id, created_at, facilitator, expires_at)
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO dashboard_links (code_hash, program_id, created_at, facilitator, expires_at, device_id)
+             VALUES ($1, $2, $3, $4, $5, $6)",
             vec![
                 Val::Bytes(crate::auth::hash_secret(&code)),
                 t(&viewer.program_id),
                 Val::Int(now_ms()),
                 viewer.facilitator.as_deref().map_or(Val::Null, t),
                 Val::Int(expires_at),
+                t(device_id),
             ],
         )])?;
         Ok((code, expires_at))
@@ -404,36 +406,46 @@ impl ReportStore {
         let rows = self.db.query(
             "UPDATE dashboard_links SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL
                  AND COALESCE(expires_at, created_at + $3) > $1
-             RETURNING program_id, facilitator",
+             RETURNING program_id, facilitator, device_id",
             &[Val::Int(now), Val::Bytes(hash), Val::Int(LINK_HOURS * 3_600_000)],
         )?;
         let row = rows.first().ok_or(ApiError::Unauthorized)?;
         let viewer =
             Viewer { program_id: row[0].text()?.to_owned(), facilitator: row[1].opt_text().map(str::to_owned) };
-        Ok((self.create_session(&viewer)?, viewer))
+        Ok((self.create_session(&viewer, row[2].opt_text())?, viewer))
     }
 
-    pub fn create_session(&self, viewer: &Viewer) -> R<String> {
+    /// A new session for `viewer`; one made from a device ends when that device is signed out,
+    /// revoked or leaves the cohort.
+    pub fn create_session(&self, viewer: &Viewer, device_id: Option<&str>) -> R<String> {
         let token = crate::auth::new_token();
         let now = now_ms();
         self.db.batch(&[
             ("DELETE FROM dashboard_sessions WHERE expires_at < $1", vec![Val::Int(now)]),
             (
-                "INSERT INTO dashboard_sessions (token_hash, program_id, facilitator, expires_at) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO dashboard_sessions (token_hash, program_id, facilitator, expires_at, device_id)
+                 VALUES ($1, $2, $3, $4, $5)",
                 vec![
                     Val::Bytes(crate::auth::hash_secret(&token)),
                     t(&viewer.program_id),
                     viewer.facilitator.as_deref().map_or(Val::Null, t),
                     Val::Int(now + SESSION_HOURS * 3_600_000),
+                    device_id.map_or(Val::Null, t),
                 ],
             ),
         ])?;
         Ok(token)
     }
 
+    /// The viewer of a live session: not expired, not signed out, and its device (if a device
+    /// made it) still signed in and in the cohort.
     pub fn session(&self, token: &str) -> R<Option<Viewer>> {
         let rows = self.db.query(
-            "SELECT program_id, facilitator FROM dashboard_sessions WHERE token_hash = $1 AND expires_at > $2",
+            "SELECT s.program_id, s.facilitator FROM dashboard_sessions s
+             WHERE s.token_hash = $1 AND s.expires_at > $2
+               AND (s.device_id IS NULL OR EXISTS (
+                   SELECT 1 FROM devices d JOIN members m ON m.cohort_id = d.cohort_id AND m.user_id = d.user_id
+                   WHERE d.id = s.device_id AND d.revoked_at IS NULL AND m.left_on IS NULL))",
             &[Val::Bytes(crate::auth::hash_secret(token)), Val::Int(now_ms())],
         )?;
         rows.first()
@@ -441,6 +453,14 @@ impl ReportStore {
                 Ok(Viewer { program_id: row[0].text()?.to_owned(), facilitator: row[1].opt_text().map(str::to_owned) })
             })
             .transpose()
+    }
+
+    /// Signs a session out on the server: its cookie opens nothing any more.
+    pub fn end_session(&self, token: &str) -> R<()> {
+        self.db.batch(&[(
+            "DELETE FROM dashboard_sessions WHERE token_hash = $1",
+            vec![Val::Bytes(crate::auth::hash_secret(token))],
+        )])
     }
 
     /// The program a facilitator's cohort belongs to.

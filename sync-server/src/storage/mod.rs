@@ -40,19 +40,37 @@ macro_rules! admin_writes {
             self.write(|tx| operations::create_cohort(tx, id, program_id, title))
         }
 
-        fn create_invite(
+        fn create_invite_valid_for(
             &self,
             cohort_id: &str,
             role: &str,
             display_name: &str,
             time_zone: &str,
             for_user: Option<&str>,
+            valid_days: u32,
         ) -> Result<String, ApiError> {
             let code = auth::new_invite_code();
             let code_hash = auth::hash_invite(&code);
-            let invite = NewInvite { code_hash: &code_hash, cohort_id, role, display_name, time_zone, for_user };
+            let expires_at = Some(super::documents::now_ms() + i64::from(valid_days) * 86_400_000);
+            let invite =
+                NewInvite { code_hash: &code_hash, cohort_id, role, display_name, time_zone, for_user, expires_at };
             self.write(|tx| people::create_invite(tx, &invite))?;
             Ok(code)
+        }
+
+        fn list_invites(&self, cohort_id: &str) -> Result<Vec<InviteRow>, ApiError> {
+            self.write(|tx| tx.invites_of(cohort_id))
+        }
+
+        fn revoke_invite(&self, invite_id: &str) -> Result<(), ApiError> {
+            let id = invite_id.trim().to_ascii_uppercase();
+            if id.len() != people::INVITE_ID_CHARS || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ApiError::BadRequest(format!("{invite_id:?} is not an invite id from list-invites")));
+            }
+            match self.write(|tx| tx.expire_invite(&id, super::documents::now_ms()))? {
+                true => Ok(()),
+                false => Err(ApiError::NotFound(format!("no unused invite {invite_id}"))),
+            }
         }
 
         fn join(&self, request: &people::JoinRequest<'_>) -> Result<JoinResponse, ApiError> {
@@ -110,6 +128,7 @@ pub mod people;
 pub mod postgres;
 pub mod postgres_schema;
 pub mod primitives;
+pub use primitives::InviteRow;
 pub mod repair;
 pub mod round_trip;
 #[cfg(test)]
@@ -188,6 +207,8 @@ pub trait Storage: Send + Sync + 'static {
     }
     /// `(documents, changes)` stored.
     fn counts(&self) -> Result<(u64, u64), ApiError>;
+    /// The database answers a query (`/healthz`).
+    fn ping(&self) -> Result<(), ApiError>;
     /// A document's saved bytes (its snapshot and the change rows after it) and the `doc_seq`
     /// they reach; off the sync path (reports read documents this way).
     fn saved_document(&self, doc_id: &str) -> Result<(Vec<u8>, i64), ApiError>;
@@ -210,8 +231,8 @@ pub trait Storage: Send + Sync + 'static {
         pack_toml: &str,
     ) -> Result<(), ApiError>;
     fn create_cohort(&self, id: &str, program_id: &str, title: &str) -> Result<(), ApiError>;
-    /// Returns the invite code (shown once). `for_user`: an existing person (a new device of
-    /// hers, or another cohort); otherwise the invite creates one.
+    /// Returns the invite code (shown once), valid for [`people::INVITE_DAYS`]. `for_user`: an
+    /// existing person (a new device of hers, or another cohort); otherwise the invite creates one.
     fn create_invite(
         &self,
         cohort_id: &str,
@@ -219,7 +240,23 @@ pub trait Storage: Send + Sync + 'static {
         display_name: &str,
         time_zone: &str,
         for_user: Option<&str>,
+    ) -> Result<String, ApiError> {
+        self.create_invite_valid_for(cohort_id, role, display_name, time_zone, for_user, people::INVITE_DAYS)
+    }
+    /// An invite valid for `valid_days` days.
+    fn create_invite_valid_for(
+        &self,
+        cohort_id: &str,
+        role: &str,
+        display_name: &str,
+        time_zone: &str,
+        for_user: Option<&str>,
+        valid_days: u32,
     ) -> Result<String, ApiError>;
+    /// A cohort's invites, newest first, used and expired ones included.
+    fn list_invites(&self, cohort_id: &str) -> Result<Vec<InviteRow>, ApiError>;
+    /// Ends an unused invite at once (its id from `list_invites`).
+    fn revoke_invite(&self, invite_id: &str) -> Result<(), ApiError>;
     fn revoke_device(&self, device_id: &str) -> Result<(), ApiError>;
     /// A person signs out one of her own devices.
     fn revoke_own_device(&self, user_id: &str, device_id: &str) -> Result<(), ApiError>;

@@ -17,6 +17,11 @@ use super::documents::{CohortProgram, internal, now_ms, pack_of, program_of_coho
 use super::primitives::{MemberRecord, NewInvite, Tx};
 use crate::error::ApiError;
 
+/// Days an invite works unless the operator says otherwise (`admin invite --valid-days`).
+pub const INVITE_DAYS: u32 = 14;
+/// Hex characters of a code's hash that name an invite in `list-invites` and `revoke-invite`.
+pub const INVITE_ID_CHARS: usize = 12;
+
 /// What `join` needs besides the transaction.
 pub struct JoinRequest<'a> {
     pub code_hash: &'a [u8],
@@ -42,6 +47,13 @@ pub const LINK_CODE_MINUTES: i64 = 10;
 pub fn join(tx: &dyn Tx, server_actor: &ActorId, request: &JoinRequest<'_>) -> Result<JoinResponse, ApiError> {
     let used = || ApiError::Forbidden("this invite code is unknown or was already used".into());
     let invite = tx.open_invite(request.code_hash)?.ok_or_else(used)?;
+    if let Some(expired) = invite.expires_at.filter(|at| *at <= now_ms()) {
+        let on = chrono::DateTime::from_timestamp_millis(expired).map(|at| at.date_naive().to_string());
+        return Err(ApiError::Forbidden(format!(
+            "this invite code expired on {}; ask for a new one",
+            on.unwrap_or_default()
+        )));
+    }
     let cohort_id = invite.cohort_id.clone();
     let program = program_of_cohort(tx, &cohort_id)?;
     let new_person = invite.for_user.is_none();

@@ -28,7 +28,7 @@ use super::log_rules::LogRules;
 use super::operations;
 use super::people;
 use super::primitives::{
-    ChangeRecord, DeviceRecord, GraphRow, MemberRecord, NewChange, NewInvite, NewLog, NewProgram, ObjectRow,
+    ChangeRecord, DeviceRecord, GraphRow, InviteRow, MemberRecord, NewChange, NewInvite, NewLog, NewProgram, ObjectRow,
     OpenInvite, ProgramRecord, R, Tx,
 };
 use super::repair::{self, DocProblem};
@@ -611,7 +611,7 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
 
     fn open_invite(&self, code_hash: &[u8]) -> R<Option<OpenInvite>> {
         self.first(
-            "SELECT cohort_id, role, display_name, time_zone, for_user FROM invites
+            "SELECT cohort_id, role, display_name, time_zone, for_user, expires_at FROM invites
              WHERE code_hash = $1 AND used_at IS NULL",
             &[&code_hash],
             |r| OpenInvite {
@@ -620,6 +620,7 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
                 display_name: r.get(2),
                 time_zone: r.get(3),
                 for_user: r.get(4),
+                expires_at: r.get(5),
             },
         )
     }
@@ -678,11 +679,44 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
 
     fn insert_invite(&self, i: &NewInvite<'_>, now: i64) -> R<()> {
         self.execute(
-            "INSERT INTO invites (code_hash, cohort_id, role, display_name, time_zone, created_at, for_user)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[&i.code_hash, &i.cohort_id, &i.role, &i.display_name, &i.time_zone, &now, &i.for_user],
+            "INSERT INTO invites (code_hash, cohort_id, role, display_name, time_zone, created_at, for_user, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[&i.code_hash, &i.cohort_id, &i.role, &i.display_name, &i.time_zone, &now, &i.for_user, &i.expires_at],
         )?;
         Ok(())
+    }
+
+    fn invites_of(&self, cohort_id: &str) -> R<Vec<InviteRow>> {
+        let chars = people::INVITE_ID_CHARS as i32;
+        let rows = self.query(
+            "SELECT substr(upper(encode(code_hash, 'hex')), 1, $2), role, display_name, for_user, created_at,
+                    expires_at, used_at
+             FROM invites WHERE cohort_id = $1 ORDER BY created_at DESC",
+            &[&cohort_id, &chars],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| InviteRow {
+                id: r.get(0),
+                role: r.get(1),
+                display_name: r.get(2),
+                for_user: r.get(3),
+                created_at: r.get(4),
+                expires_at: r.get(5),
+                used_at: r.get(6),
+            })
+            .collect())
+    }
+
+    fn expire_invite(&self, id: &str, now: i64) -> R<bool> {
+        let chars = people::INVITE_ID_CHARS as i32;
+        let changed = self.execute(
+            "UPDATE invites SET expires_at = $2
+             WHERE substr(upper(encode(code_hash, 'hex')), 1, $3) = $1 AND used_at IS NULL
+               AND (expires_at IS NULL OR expires_at > $2)",
+            &[&id, &now, &chars],
+        )?;
+        Ok(changed > 0)
     }
 
     fn insert_device(
@@ -810,6 +844,10 @@ impl Storage for PostgresStorage {
         } else {
             self.autocommit(|tx| round_trip::sync(tx, &self.graphs, &self.rules, device, &request))
         }
+    }
+
+    fn ping(&self) -> Result<(), ApiError> {
+        self.read(|conn| conn.query("SELECT 1 FROM programs LIMIT 1", &[]).map(|_| ()))
     }
 
     fn counts(&self) -> Result<(u64, u64), ApiError> {

@@ -121,9 +121,12 @@ CREATE TABLE link_codes (
 );
 ";
 
-/// When the server first stored each entry, as in the SQLite schema's version 5.
+/// When the server first stored each entry, and invites that expire, as in the SQLite schema's
+/// version 5.
 const V4: &str = "
 ALTER TABLE doc_objects ADD COLUMN stored_at BIGINT;
+ALTER TABLE invites ADD COLUMN expires_at BIGINT;
+CREATE INDEX invites_by_cohort ON invites (cohort_id, created_at);
 ";
 
 fn stored_version(client: &mut Client) -> Result<i32, postgres::Error> {

@@ -90,6 +90,21 @@ pub struct NewInvite<'a> {
     pub time_zone: &'a str,
     /// An existing person (a new device of hers, or another cohort); `None` creates one.
     pub for_user: Option<&'a str>,
+    /// When it stops working (ms); `None`: never (invites made before invites expired).
+    pub expires_at: Option<i64>,
+}
+
+/// An invite as `admin list-invites` shows it (never its code: only its hash is stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteRow {
+    /// The first characters of the code's hash, in hex: enough to name it for revoking.
+    pub id: String,
+    pub role: String,
+    pub display_name: String,
+    pub for_user: Option<String>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub used_at: Option<i64>,
 }
 
 /// An invite as stored, unused.
@@ -99,6 +114,7 @@ pub struct OpenInvite {
     pub display_name: String,
     pub time_zone: String,
     pub for_user: Option<String>,
+    pub expires_at: Option<i64>,
 }
 
 /// One of a person's devices.
@@ -215,6 +231,10 @@ pub trait Tx {
     /// Marks an invite used by `user_id`; false if it was used meanwhile.
     fn claim_invite(&self, code_hash: &[u8], user_id: &str, now: i64) -> R<bool>;
     fn insert_invite(&self, invite: &NewInvite<'_>, now: i64) -> R<()>;
+    /// A cohort's invites, newest first.
+    fn invites_of(&self, cohort_id: &str) -> R<Vec<InviteRow>>;
+    /// Expires the unused invite whose hash starts with `id` (upper-case hex); false if none.
+    fn expire_invite(&self, id: &str, now: i64) -> R<bool>;
     fn insert_device(&self, id: &str, user_id: &str, cohort_id: &str, token_hash: &[u8], name: &str, now: i64)
     -> R<()>;
     /// Revokes an active device; false if there was none.

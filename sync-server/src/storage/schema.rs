@@ -120,9 +120,12 @@ CREATE TABLE link_codes (
 ";
 
 /// When the server first stored each entry: lateness is a server fact, not a field its author
-/// writes (NULL for entries stored before this version: never late).
+/// writes (NULL for entries stored before this version: never late). Invites expire.
 const V5: &str = "
 ALTER TABLE doc_objects ADD COLUMN stored_at INTEGER;
+-- Invites stop working (NULL: made before invites expired).
+ALTER TABLE invites ADD COLUMN expires_at INTEGER;
+CREATE INDEX invites_by_cohort ON invites (cohort_id, created_at);
 ";
 
 /// The database's schema version, and an error for one written by a newer server.

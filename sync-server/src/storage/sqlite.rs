@@ -15,7 +15,7 @@ use super::log_rules::LogRules;
 use super::operations;
 use super::people;
 use super::primitives::{
-    ChangeRecord, DeviceRecord, GraphRow, MemberRecord, NewChange, NewInvite, NewLog, NewProgram, ObjectRow,
+    ChangeRecord, DeviceRecord, GraphRow, InviteRow, MemberRecord, NewChange, NewInvite, NewLog, NewProgram, ObjectRow,
     OpenInvite, ProgramRecord, R, Tx,
 };
 use super::repair::{self, DocProblem};
@@ -506,7 +506,7 @@ impl Tx for Connection {
     fn open_invite(&self, code_hash: &[u8]) -> R<Option<OpenInvite>> {
         Ok(self
             .query_row(
-                "SELECT cohort_id, role, display_name, time_zone, for_user FROM invites
+                "SELECT cohort_id, role, display_name, time_zone, for_user, expires_at FROM invites
                  WHERE code_hash = ?1 AND used_at IS NULL",
                 [code_hash],
                 |r| {
@@ -516,6 +516,7 @@ impl Tx for Connection {
                         display_name: r.get(2)?,
                         time_zone: r.get(3)?,
                         for_user: r.get(4)?,
+                        expires_at: r.get(5)?,
                     })
                 },
             )
@@ -577,11 +578,39 @@ impl Tx for Connection {
 
     fn insert_invite(&self, i: &NewInvite<'_>, now: i64) -> R<()> {
         self.execute(
-            "INSERT INTO invites (code_hash, cohort_id, role, display_name, time_zone, created_at, for_user)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![i.code_hash, i.cohort_id, i.role, i.display_name, i.time_zone, now, i.for_user],
+            "INSERT INTO invites (code_hash, cohort_id, role, display_name, time_zone, created_at, for_user, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![i.code_hash, i.cohort_id, i.role, i.display_name, i.time_zone, now, i.for_user, i.expires_at],
         )?;
         Ok(())
+    }
+
+    fn invites_of(&self, cohort_id: &str) -> R<Vec<InviteRow>> {
+        let mut stmt = self.prepare_cached(
+            "SELECT substr(hex(code_hash), 1, ?2), role, display_name, for_user, created_at, expires_at, used_at
+             FROM invites WHERE cohort_id = ?1 ORDER BY created_at DESC",
+        )?;
+        let rows = stmt.query_map(params![cohort_id, people::INVITE_ID_CHARS as i64], |r| {
+            Ok(InviteRow {
+                id: r.get(0)?,
+                role: r.get(1)?,
+                display_name: r.get(2)?,
+                for_user: r.get(3)?,
+                created_at: r.get(4)?,
+                expires_at: r.get(5)?,
+                used_at: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn expire_invite(&self, id: &str, now: i64) -> R<bool> {
+        let changed = self.execute(
+            "UPDATE invites SET expires_at = ?2
+             WHERE substr(hex(code_hash), 1, ?3) = ?1 AND used_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)",
+            params![id, now, people::INVITE_ID_CHARS as i64],
+        )?;
+        Ok(changed > 0)
     }
 
     fn insert_device(
@@ -696,6 +725,10 @@ impl Storage for SqliteStorage {
             // Nothing pushed: read beside the writer (most syncs).
             self.read(|conn| round_trip::sync(conn, &self.graphs, &self.rules, device, &request))
         }
+    }
+
+    fn ping(&self) -> Result<(), ApiError> {
+        self.read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM programs", [], |r| r.get::<_, i64>(0)).map(|_| ())?))
     }
 
     fn counts(&self) -> Result<(u64, u64), ApiError> {

@@ -57,13 +57,15 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         .map(|(_, value)| value)
 }
 
-/// The viewer behind a facilitator's device token.
-fn facilitator_viewer(state: &AppState, token: &str) -> Result<Viewer, ApiError> {
+/// The viewer behind a facilitator's device token, and that device.
+fn facilitator_viewer(state: &AppState, token: &str) -> Result<(Viewer, String), ApiError> {
     let device = state.storage.authenticate(&auth::hash_secret(token))?.ok_or(ApiError::Unauthorized)?;
     if device.role != "facilitator" {
         return Err(ApiError::Forbidden("program reports are for facilitators and program leads".into()));
     }
-    Ok(Viewer { program_id: state.reports.program_of_cohort(&device.cohort_id)?, facilitator: Some(device.user_id) })
+    let viewer =
+        Viewer { program_id: state.reports.program_of_cohort(&device.cohort_id)?, facilitator: Some(device.user_id) };
+    Ok((viewer, device.device_id))
 }
 
 /// The viewer behind a request: a bearer device token or a session cookie.
@@ -71,7 +73,7 @@ async fn viewer(state: &Arc<AppState>, headers: &HeaderMap) -> Result<Viewer, Ap
     let bearer = auth::bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())).map(str::to_owned);
     let cookie = session_cookie(headers).map(str::to_owned);
     blocking(state, move |state| match (bearer, cookie) {
-        (Some(token), _) => facilitator_viewer(state, &token),
+        (Some(token), _) => facilitator_viewer(state, &token).map(|(viewer, _)| viewer),
         (None, Some(session)) => state.reports.session(&session)?.ok_or(ApiError::Unauthorized),
         (None, None) => Err(ApiError::Unauthorized),
     })
@@ -153,8 +155,8 @@ pub async fn app_sign_in_link(State(state): State<Arc<AppState>>, headers: Heade
         .map(str::to_owned)
         .ok_or(ApiError::Unauthorized)?;
     let (code, expires_at) = blocking(&state, move |state| {
-        let viewer = facilitator_viewer(state, &token)?;
-        state.reports.create_facilitator_link(&viewer)
+        let (viewer, device_id) = facilitator_viewer(state, &token)?;
+        state.reports.create_facilitator_link(&viewer, &device_id)
     })
     .await?;
     let link = DashboardLink { path: format!("/dashboard/link/{code}"), expires_at };
@@ -188,7 +190,13 @@ pub async fn dashboard_page(
     }
 }
 
-pub async fn sign_out() -> Response {
+/// `POST /dashboard/sign-out`: ends the session on the server, then forgets the cookie.
+pub async fn sign_out(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(session) = session_cookie(&headers).map(str::to_owned)
+        && let Err(err) = blocking(&state, move |state| state.reports.end_session(&session)).await
+    {
+        return (err.status(), Html(pages::problem(&err.to_string()))).into_response();
+    }
     let mut response = Redirect::to("/dashboard").into_response();
     let expired = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     if let Ok(value) = HeaderValue::from_str(&expired) {

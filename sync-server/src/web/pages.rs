@@ -17,6 +17,7 @@ h2{font-size:16px;margin:0 0 8px}.figures{display:grid;grid-template-columns:rep
 .risk{color:#b91c1c}.muted{color:#64748b}.legend span{display:inline-block;margin-right:10px}
 input,button{font:inherit;padding:8px;width:100%;box-sizing:border-box;margin:4px 0}.problem{color:#b91c1c}
 .scroll{overflow-x:auto}
+form.inline{display:inline}button.link{background:none;border:0;color:#93c5fd;padding:0;width:auto;margin:0;cursor:pointer;text-decoration:underline}
 ";
 
 fn page(title: &str, body: Markup) -> String {
@@ -69,7 +70,7 @@ pub fn dashboard(report: &ProgramReport) -> String {
     page(
         &report.title,
         html! {
-            header { h1 { (report.title) } span.muted { "updated " (report.generated_at.format("%Y-%m-%d %H:%M UTC")) } " · " a style="color:#93c5fd" href="/dashboard/sign-out" { "sign out" } }
+            header { h1 { (report.title) } span.muted { "updated " (report.generated_at.format("%Y-%m-%d %H:%M UTC")) } " · " form.inline method="post" action="/dashboard/sign-out" { button.link type="submit" { "sign out" } } }
             main {
                 section id="program" {
                     h2 { "Program" }

@@ -1,0 +1,123 @@
+//! What an operator relies on, against the running server: every response carries a request id
+//! and security headers; signing out ends the session on the server; a session opened from a
+//! facilitator's app ends with that device; invites expire and can be listed and revoked;
+//! `/healthz` answers from the database.
+
+use microcohort_core::{Client, Error, SystemClock};
+use microcohort_tests::{
+    Backend, ServerProcess, TestData, admin, http_get, http_request, on_both_backends, program_under_way,
+    session_cookie,
+};
+
+const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
+
+on_both_backends!(
+    sessions_end_on_sign_out_and_with_their_device,
+    invites_expire_and_are_listed_and_revoked,
+    every_response_carries_a_request_id_and_security_headers
+);
+
+fn device() -> Client {
+    Client::open_in_memory(std::sync::Arc::new(SystemClock)).expect("open a device")
+}
+
+fn report_status(server: &ServerProcess, cookie: &str) -> u16 {
+    http_get(server.address, "/v1/programs/p1/report", &[("Cookie", cookie)]).0
+}
+
+fn sign_in(server: &ServerProcess, link: &str) -> String {
+    let path = link.strip_prefix(&server.url()).expect("a link to this server");
+    let (status, headers, _) = http_get(server.address, path, &[]);
+    assert_eq!(status, 303, "{headers:?}");
+    session_cookie(&headers).expect("a session cookie")
+}
+
+fn sessions_end_on_sign_out_and_with_their_device(backend: Backend) {
+    let Some(data) = TestData::new(backend) else { return };
+    program_under_way(SERVER, data.path(), 10, &["c1"]);
+    let server = ServerProcess::start(SERVER, data.path(), &[]);
+
+    // A program lead signs in with a one-time link and out again: the cookie opens nothing more,
+    // even if the browser kept it.
+    let link = admin(SERVER, data.path(), &["dashboard-link", "--program", "p1", "--base-url", &server.url()]);
+    let cookie = sign_in(&server, &link);
+    assert_eq!(report_status(&server, &cookie), 200);
+    let (status, headers, _) = http_request(server.address, "POST", "/dashboard/sign-out", &[("Cookie", &cookie)]);
+    assert_eq!(status, 303);
+    assert!(headers.get("set-cookie").is_some_and(|c| c.contains("Max-Age=0")), "{headers:?}");
+    assert_eq!(report_status(&server, &cookie), 401, "the session is gone on the server");
+    assert_eq!(http_get(server.address, "/dashboard/sign-out", &[]).0, 405, "signing out is a POST");
+
+    // A facilitator opens the dashboard from the app; when that device is signed out, so is the
+    // browser session it opened.
+    let code = admin(SERVER, data.path(), &["add-facilitator", "--cohort", "c1", "--name", "Fay"]);
+    let tablet = device();
+    tablet.join_server(&server.url(), &code, "tablet", "UTC").unwrap();
+    let cookie = sign_in(&server, &tablet.dashboard_sign_in_link().unwrap());
+    assert_eq!(report_status(&server, &cookie), 200);
+    let device_id = tablet.devices().unwrap().into_iter().find(|d| d.this_device).unwrap().device_id;
+    admin(SERVER, data.path(), &["revoke-device", "--device", &device_id]);
+    assert_eq!(report_status(&server, &cookie), 401, "the session died with its device");
+}
+
+fn invites_expire_and_are_listed_and_revoked(backend: Backend) {
+    let Some(data) = TestData::new(backend) else { return };
+    program_under_way(SERVER, data.path(), 10, &["c1"]);
+    let server = ServerProcess::start(SERVER, data.path(), &[]);
+    let invite = |name: &str, days: &str| {
+        admin(SERVER, data.path(), &["invite", "--cohort", "c1", "--name", name, "--valid-days", days])
+    };
+
+    let expired = invite("Old", "0");
+    let err = device().join_server(&server.url(), &expired, "phone", "UTC").unwrap_err();
+    assert!(matches!(&err, Error::Server { status: 403, message } if message.contains("expired")), "{err:?}");
+
+    let revoked = invite("Rev", "14");
+    let kept = invite("Kay", "14");
+    let listed = admin(SERVER, data.path(), &["list-invites", "--cohort", "c1"]);
+    let line = |name: &str| listed.lines().find(|l| l.contains(&format!("\t{name}\t"))).unwrap_or_default().to_owned();
+    assert!(line("Old").ends_with("expired"), "{listed}");
+    assert!(line("Rev").ends_with("open"), "{listed}");
+    assert!(!listed.contains(&revoked) && !listed.contains(&kept), "codes are never shown");
+    let id = line("Rev").split('\t').next().unwrap().to_owned();
+    admin(SERVER, data.path(), &["revoke-invite", "--id", &id]);
+    let err = device().join_server(&server.url(), &revoked, "phone", "UTC").unwrap_err();
+    assert!(matches!(&err, Error::Server { status: 403, .. }), "{err:?}");
+    let output = microcohort_tests::server_command(SERVER, data.path())
+        .args(["admin", "revoke-invite", "--id", &id])
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "an invite is revoked once");
+
+    device().join_server(&server.url(), &kept, "phone", "UTC").expect("an open invite still works");
+    let listed = admin(SERVER, data.path(), &["list-invites", "--cohort", "c1"]);
+    assert!(listed.lines().find(|l| l.contains("\tKay\t")).unwrap().contains("used"), "{listed}");
+}
+
+fn every_response_carries_a_request_id_and_security_headers(backend: Backend) {
+    let Some(data) = TestData::new(backend) else { return };
+    program_under_way(SERVER, data.path(), 10, &["c1"]);
+    let server = ServerProcess::start(SERVER, data.path(), &[]);
+
+    let (status, headers, body) = http_get(server.address, "/healthz", &[]);
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    let first = headers.get("x-request-id").cloned().expect("a request id");
+    let (_, again, _) = http_get(server.address, "/healthz", &[]);
+    assert_ne!(again.get("x-request-id"), Some(&first), "one id per request");
+    let (_, proxied, _) = http_get(server.address, "/healthz", &[("X-Request-Id", "edge-42")]);
+    assert_eq!(proxied.get("x-request-id").map(String::as_str), Some("edge-42"), "a proxy's id is kept");
+
+    let link = admin(SERVER, data.path(), &["dashboard-link", "--program", "p1", "--base-url", &server.url()]);
+    let cookie = sign_in(&server, &link);
+    for path in ["/dashboard", "/dashboard/programs/p1", "/v1/programs/p1/report", "/v1/programs/p1/report.csv"] {
+        let (status, headers, _) = http_get(server.address, path, &[("Cookie", &cookie)]);
+        assert!(status < 400, "{path}: {status}");
+        let header = |name: &str| headers.get(name).map(String::as_str).unwrap_or_default();
+        assert!(header("content-security-policy").contains("frame-ancestors 'none'"), "{path}: {headers:?}");
+        assert!(!header("content-security-policy").contains("script-src"), "no script may run: {path}");
+        assert_eq!(header("cache-control"), "no-store", "{path}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+    }
+}
