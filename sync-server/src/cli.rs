@@ -227,6 +227,17 @@ enum Admin {
     /// Write a snapshot of every document with changes since its last one now (the server does
     /// it once a minute for documents with 32 or more): devices far behind receive it.
     Compact,
+    /// Write a consistent, checked copy of the embedded database to a new file (safe while the
+    /// server serves). PostgreSQL: use pg_dump.
+    Backup {
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Put a backup in place as the database of an empty --data-dir (then start the server on it).
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
 
 fn open(cli: &Cli) -> Result<Arc<dyn Storage>, String> {
@@ -285,6 +296,24 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         let options = crate::demo::DemoOptions { days, listen, data_dir: cli.data_dir, seed, invites: invite };
         return crate::demo::run(options).map_err(|e| e.to_string());
+    }
+    // Backups copy the embedded database file; they never open it as a server would.
+    if let Command::Admin(Admin::Backup { to } | Admin::Restore { from: to }) = &cli.command {
+        if cli.database_url.is_some() {
+            return Err("backups here are of the embedded SQLite; for PostgreSQL use pg_dump and pg_restore".into());
+        }
+        return match &cli.command {
+            Command::Admin(Admin::Backup { .. }) => {
+                crate::backup::backup(&cli.data_dir, to)?;
+                println!("backed up {} to {}", cli.data_dir.display(), to.display());
+                Ok(())
+            }
+            _ => {
+                crate::backup::restore(to, &cli.data_dir)?;
+                println!("restored {} into {}", to.display(), cli.data_dir.display());
+                Ok(())
+            }
+        };
     }
     let storage = open(&cli)?;
     let fail = |e: crate::error::ApiError| e.detail();
@@ -470,6 +499,8 @@ fn run(cli: Cli) -> Result<(), String> {
                     Err(format!("{} documents need `admin repair --doc ID`", problems.len()))
                 }
             }
+            // Ran above, before any database was opened.
+            Admin::Backup { .. } | Admin::Restore { .. } => Ok(()),
             Admin::Compact => {
                 let written = storage.compact(1).map_err(fail)?;
                 println!("snapshots of {written} documents written");

@@ -9,6 +9,7 @@
 //! - [`storage`]: the storage trait, its SQLite and PostgreSQL implementations, and the sync rules
 //!   they share.
 //! - [`admin`]: the operator's commands (programs, cohorts, invites, revocation).
+//! - [`backup`]: backing up and restoring the embedded database.
 //! - [`metrics`]: Prometheus text metrics.
 //! - [`response_headers`]: the request id and security headers on every response.
 //! - [`cli`]: the `microcohort-server` command line (`serve`, `admin …`, `demo`).
@@ -17,6 +18,7 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 #[cfg(feature = "demo")]
 pub mod demo;

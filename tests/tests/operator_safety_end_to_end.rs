@@ -1,7 +1,8 @@
 //! What an operator relies on, against the running server: every response carries a request id
 //! and security headers; signing out ends the session on the server; a session opened from a
 //! facilitator's app ends with that device; invites expire and can be listed and revoked;
-//! `/healthz` answers from the database.
+//! `/healthz` answers from the database; a backup taken while serving restores into a fresh server
+//! that devices then sync with, nothing lost.
 
 use microcohort_core::{Client, Error, SystemClock};
 use microcohort_tests::{
@@ -120,4 +121,70 @@ fn every_response_carries_a_request_id_and_security_headers(backend: Backend) {
         assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
         assert_eq!(header("x-frame-options"), "DENY", "{path}");
     }
+}
+
+#[test]
+fn a_backup_taken_while_serving_restores_into_a_server_devices_sync_with() {
+    use microcohort_core::FeedbackInput;
+    use microcohort_core::domain::practice::PracticeOutcome;
+
+    let Some(data) = TestData::new(Backend::Sqlite) else { return };
+    program_under_way(SERVER, data.path(), 10, &["c1"]);
+    let mut server = ServerProcess::start(SERVER, data.path(), &[]);
+    let join = |name: &str, role: &str| {
+        let code = admin(SERVER, data.path(), &["invite", "--cohort", "c1", "--role", role, "--name", name]);
+        let client = device();
+        client.join_server(&server.url(), &code, "phone", "UTC").unwrap();
+        client
+    };
+    let (ada, ben, fay) = (join("Ada", "learner"), join("Ben", "learner"), join("Fay", "facilitator"));
+    let session = ada.start_practice(None).unwrap();
+    let outcome = PracticeOutcome { duration_secs: Some(600), ..Default::default() };
+    let log = ada.finish_practice(session.id, &outcome).unwrap();
+    let shared = ada.share_practice(log.id, "Listening", "I waited").unwrap();
+    ada.sync_now().unwrap();
+    ben.sync_now().unwrap();
+    ben.give_feedback(&shared, &FeedbackInput { body: "Good pause.".into(), ..Default::default() }).unwrap();
+    ben.sync_now().unwrap();
+
+    // Backed up while the server serves; a second backup to the same file is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("microcohort-backup.sqlite");
+    let file_arg = file.to_str().unwrap();
+    admin(SERVER, data.path(), &["backup", "--to", file_arg]);
+    let again = microcohort_tests::server_command(SERVER, data.path())
+        .args(["admin", "backup", "--to", file_arg])
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "an existing file is never overwritten");
+
+    // The machine is lost; the backup goes into a fresh data directory and a new server.
+    server.kill();
+    let fresh = TestData::new(Backend::Sqlite).unwrap();
+    admin(SERVER, fresh.path(), &["restore", "--from", file_arg]);
+    let refused = microcohort_tests::server_command(SERVER, fresh.path())
+        .args(["admin", "restore", "--from", file_arg])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "a database in place is never replaced");
+    let restored = ServerProcess::start(SERVER, fresh.path(), &[]);
+    for client in [&ada, &ben, &fay] {
+        client.change_server(&restored.url()).expect("the same devices, known to the restored server");
+        let outcome = client.sync_now().unwrap();
+        assert!(outcome.rejected.is_empty(), "{outcome:?}");
+    }
+    // Work goes on: Ada replies, everyone converges, the facilitator sees it all.
+    let feedback = ada.week_rows(shared.week).unwrap().feedback[0].meta.key.clone();
+    let on = microcohort_core::EntryRef { week: shared.week, key: feedback };
+    ada.reply(&on, None, "Thanks!").unwrap();
+    for client in [&ada, &ben, &fay] {
+        client.sync_now().unwrap();
+    }
+    assert_eq!(fay.week_rows(shared.week).unwrap(), ada.week_rows(shared.week).unwrap());
+    assert_eq!(fay.week_rows(shared.week).unwrap().replies.len(), 1);
+    assert_eq!(fay.cohort_practice_logs().unwrap().len(), 1, "Ada's practice log came back with the backup");
+    let dashboard = fay.cohort_dashboard().unwrap();
+    let ada_id = ada.my_user_id().unwrap();
+    let ada_row = dashboard.members.iter().find(|m| m.user_id == ada_id).unwrap();
+    assert_eq!((ada_row.active_days_7, ada_row.feedback_received), (1, 1));
 }
