@@ -158,6 +158,13 @@ fn a_backup_taken_while_serving_restores_into_a_server_devices_sync_with() {
         .unwrap();
     assert!(!again.status.success(), "an existing file is never overwritten");
 
+    // Ben's reply reaches the old server after the backup was taken.
+    ben.sync_now().unwrap();
+    let feedback_key = ben.week_rows(shared.week).unwrap().feedback[0].meta.key.clone();
+    let after_backup = microcohort_core::EntryRef { week: shared.week, key: feedback_key };
+    ben.reply(&after_backup, None, "Written after the backup").unwrap();
+    ben.sync_now().unwrap();
+
     // The machine is lost; the backup goes into a fresh data directory and a new server.
     server.kill();
     let fresh = TestData::new(Backend::Sqlite).unwrap();
@@ -177,11 +184,17 @@ fn a_backup_taken_while_serving_restores_into_a_server_devices_sync_with() {
     let feedback = ada.week_rows(shared.week).unwrap().feedback[0].meta.key.clone();
     let on = microcohort_core::EntryRef { week: shared.week, key: feedback };
     ada.reply(&on, None, "Thanks!").unwrap();
-    for client in [&ada, &ben, &fay] {
+    // Two rounds: a device learns in one what the restored server lacks and sends it in the next.
+    for client in [&ada, &ben, &fay, &ada, &ben, &fay] {
         client.sync_now().unwrap();
     }
     assert_eq!(fay.week_rows(shared.week).unwrap(), ada.week_rows(shared.week).unwrap());
-    assert_eq!(fay.week_rows(shared.week).unwrap().replies.len(), 1);
+    let replies: Vec<String> = fay.week_rows(shared.week).unwrap().replies.into_iter().map(|r| r.body).collect();
+    assert!(replies.contains(&"Thanks!".to_owned()), "{replies:?}");
+    assert!(
+        replies.contains(&"Written after the backup".to_owned()),
+        "the device that held it sent it again: {replies:?}"
+    );
     assert_eq!(fay.cohort_practice_logs().unwrap().len(), 1, "Ada's practice log came back with the backup");
     let dashboard = fay.cohort_dashboard().unwrap();
     let ada_id = ada.my_user_id().unwrap();
