@@ -34,8 +34,18 @@ struct Cli {
     /// as late arrivals that no figure counts.
     #[arg(long, global = true, env = "MICROCOHORT_BACKFILL_DAYS", default_value_t = 14)]
     backfill_days: u32,
+    /// Log lines as text (for a terminal) or one JSON object each (for a log collector); both
+    /// carry the request id of the request they belong to.
+    #[arg(long, global = true, env = "MICROCOHORT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -278,10 +288,13 @@ pub fn main() {
             cli.data_dir = PathBuf::from(DEMO_DATA_DIR);
         }
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| log_filter.into()))
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| log_filter.into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        // Every span of the line, so the request id rides along with the HTTP details.
+        LogFormat::Json => logs.json().with_span_list(true).with_current_span(false).init(),
+    }
     if let Err(message) = run(cli) {
         eprintln!("error: {message}");
         std::process::exit(1);

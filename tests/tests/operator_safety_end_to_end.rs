@@ -201,3 +201,35 @@ fn a_backup_taken_while_serving_restores_into_a_server_devices_sync_with() {
     let ada_row = dashboard.members.iter().find(|m| m.user_id == ada_id).unwrap();
     assert_eq!((ada_row.active_days_7, ada_row.feedback_received), (1, 1));
 }
+
+#[test]
+fn json_logs_carry_the_request_id_of_their_request() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+
+    let Some(data) = TestData::new(Backend::Sqlite) else { return };
+    program_under_way(SERVER, data.path(), 10, &["c1"]);
+    let mut child = microcohort_tests::server_command(SERVER, data.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let address: std::net::SocketAddr = line.trim().strip_prefix("listening on http://").unwrap().parse().unwrap();
+    let (status, _, _) = http_get(address, "/v1/programs/p1/report", &[("X-Request-Id", "json-test-7")]);
+    assert_eq!(status, 401);
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut logs = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    let lines: Vec<serde_json::Value> =
+        logs.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert!(!lines.is_empty(), "no log lines");
+    let tagged = lines
+        .iter()
+        .filter(|l| l["spans"].as_array().is_some_and(|spans| spans.iter().any(|s| s["id"] == "json-test-7")));
+    assert!(tagged.count() >= 1, "a log line of the request carries its id:\n{logs}");
+}
