@@ -36,6 +36,8 @@ pub struct AppState {
     pub limits: RateLimits,
     /// With a proxy in front: the header it appends the client's address to.
     pub client_address_header: Option<HeaderName>,
+    /// The server itself serves HTTPS: cookies are `Secure`.
+    pub serves_https: bool,
 }
 
 impl AppState {
@@ -44,13 +46,14 @@ impl AppState {
         reports: Arc<ReportStore>,
         limits: RateLimits,
         client_address_header: Option<HeaderName>,
+        serves_https: bool,
     ) -> Arc<Self> {
         let metrics = Metrics::new();
         if let Ok((docs, changes)) = storage.counts() {
             metrics.documents.set(docs as i64);
             metrics.changes.set(changes as i64);
         }
-        Arc::new(Self { storage, reports, metrics, limits, client_address_header })
+        Arc::new(Self { storage, reports, metrics, limits, client_address_header, serves_https })
     }
 }
 
@@ -61,6 +64,19 @@ pub async fn blocking<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let state = state.clone();
     tokio::task::spawn_blocking(move || f(&state)).await.map_err(|e| ApiError::Internal(e.to_string()))?
+}
+
+impl AppState {
+    /// Whether the browser reached us over HTTPS: served here, or (with a proxy configured) the
+    /// proxy says so.
+    pub fn over_https(&self, headers: &axum::http::HeaderMap) -> bool {
+        self.serves_https
+            || (self.client_address_header.is_some()
+                && headers
+                    .get("x-forwarded-proto")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|proto| proto.eq_ignore_ascii_case("https")))
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {

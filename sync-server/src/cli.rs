@@ -78,6 +78,12 @@ enum Command {
         /// X-Forwarded-For); without it, the connection's peer is the client.
         #[arg(long, env = "MICROCOHORT_CLIENT_ADDRESS_HEADER")]
         client_address_header: Option<String>,
+        /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
+        #[arg(long, env = "MICROCOHORT_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's private key (PEM).
+        #[arg(long, env = "MICROCOHORT_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Operator commands.
     #[command(subcommand)]
@@ -340,7 +346,13 @@ fn run(cli: Cli) -> Result<(), String> {
             max_connections_per_address,
             header_timeout_secs,
             client_address_header,
+            tls_cert,
+            tls_key,
         } => {
+            let tls = match (&tls_cert, &tls_key) {
+                (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+                _ => None,
+            };
             let reports = open_reports(&cli.data_dir, cli.database_url.as_deref(), &storage)?;
             let rates = RateSettings {
                 device_burst: rate_burst,
@@ -353,14 +365,14 @@ fn run(cli: Cli) -> Result<(), String> {
             let header = client_address_header
                 .map(|name| name.parse().map_err(|_| format!("client address header {name:?} is not a header name")))
                 .transpose()?;
-            let state = AppState::new(storage, reports, RateLimits::new(rates), header);
+            let state = AppState::new(storage, reports, RateLimits::new(rates), header, tls.is_some());
             let connections = ConnectionLimits {
                 max_connections,
                 max_per_address: max_connections_per_address,
                 header_timeout: std::time::Duration::from_secs(header_timeout_secs.max(1)),
                 ..ConnectionLimits::default()
             };
-            serve(state, listen, connections)
+            serve(state, listen, connections, tls)
         }
         #[cfg(feature = "demo")]
         Command::Demo { .. } => unreachable!("the demo returned before any storage was opened"),
@@ -533,18 +545,24 @@ fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-fn serve(state: std::sync::Arc<AppState>, listen: SocketAddr, connections: ConnectionLimits) -> Result<(), String> {
+fn serve(
+    state: std::sync::Arc<AppState>,
+    listen: SocketAddr,
+    connections: ConnectionLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> Result<(), String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         let listener =
             tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         // Tests and scripts read this line to find the port.
-        println!("listening on http://{address}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        println!("listening on {scheme}://{address}");
         tracing::info!(%address, "serving");
         tokio::spawn(maintain_in_background(state.clone()));
         tokio::spawn(refresh_reports_in_background(state.reports.clone()));
-        crate::listener::serve(listener, router(state), connections, shutdown_signal())
+        crate::listener::serve(listener, router(state), connections, tls, shutdown_signal())
             .await
             .map_err(|e| e.to_string())?;
         tracing::info!("stopped");

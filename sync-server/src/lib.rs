@@ -12,6 +12,7 @@
 //! - [`backup`]: backing up and restoring the embedded database.
 //! - [`metrics`]: Prometheus text metrics.
 //! - [`response_headers`]: the request id and security headers on every response.
+//! - [`tls`]: HTTPS without a proxy.
 //! - [`cli`]: the `microcohort-server` command line (`serve`, `admin …`, `demo`).
 //! - `demo` (feature `demo`, on by default): a simulated cohort driven through the program.
 
@@ -30,4 +31,5 @@ pub mod report;
 pub mod response_headers;
 pub mod storage;
 pub mod sync;
+pub mod tls;
 pub mod web;

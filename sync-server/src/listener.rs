@@ -78,11 +78,17 @@ impl Drop for AddressSlot {
     }
 }
 
+/// A connection's byte stream: plain TCP, or TLS over it.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Stream for T {}
+
 /// Serves `app` until `shutdown` completes, then lets requests in flight finish (for up to 30 s).
+/// With `tls`, every connection is HTTPS (its handshake within the header deadline).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let open = Arc::new(Semaphore::new(limits.max_connections));
@@ -121,8 +127,23 @@ pub async fn serve(
             request.extensions_mut().insert(ConnectInfo(peer));
             app.clone().oneshot(request)
         });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(Box::pin(io)), service));
+        let (http, tls, watcher) = (http.clone(), tls.clone(), graceful.watcher());
         tokio::spawn(async move {
+            let io: Box<dyn Stream> = match tls {
+                None => Box::new(Box::pin(io)),
+                Some(tls) => match tokio::time::timeout(limits.header_timeout, tls.accept(Box::pin(io))).await {
+                    Ok(Ok(secure)) => Box::new(secure),
+                    Ok(Err(err)) => {
+                        tracing::debug!(%peer, %err, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake took too long");
+                        return;
+                    }
+                },
+            };
+            let connection = watcher.watch(http.serve_connection(TokioIo::new(io), service));
             if let Err(err) = connection.await {
                 tracing::debug!(%peer, %err, "connection ended");
             }

@@ -2,7 +2,7 @@
 //! and security headers; signing out ends the session on the server; a session opened from a
 //! facilitator's app ends with that device; invites expire and can be listed and revoked;
 //! `/healthz` answers from the database; a backup taken while serving restores into a fresh server
-//! that devices then sync with, nothing lost.
+//! that devices then sync with, nothing lost; the server serves HTTPS itself, with `Secure` cookies.
 
 use microcohort_core::{Client, Error, SystemClock};
 use microcohort_tests::{
@@ -232,4 +232,90 @@ fn json_logs_carry_the_request_id_of_their_request() {
         .iter()
         .filter(|l| l["spans"].as_array().is_some_and(|spans| spans.iter().any(|s| s["id"] == "json-test-7")));
     assert!(tagged.count() >= 1, "a log line of the request carries its id:\n{logs}");
+}
+
+/// A GET over TLS with a client that trusts `roots`: status, headers (lower-case) and body.
+fn https_get(
+    roots: &rustls::RootCertStore,
+    address: std::net::SocketAddr,
+    path: &str,
+) -> (u16, std::collections::HashMap<String, String>, String) {
+    use std::io::{Read, Write};
+    let config = rustls::ClientConfig::builder().with_root_certificates(roots.clone()).with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let connection = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let socket = std::net::TcpStream::connect(address).unwrap();
+    let mut tls = rustls::StreamOwned::new(connection, socket);
+    write!(tls, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut bytes = Vec::new();
+    // The server may close without a TLS close_notify after a `Connection: close` answer.
+    let _ = tls.read_to_end(&mut bytes);
+    let response = String::from_utf8_lossy(&bytes).into_owned();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    (status, headers, body.to_owned())
+}
+
+#[test]
+fn the_server_serves_https_itself_and_its_cookies_are_secure() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Some(data) = TestData::new(Backend::Sqlite) else { return };
+    program_under_way(SERVER, data.path(), 10, &["c1"]);
+    let certificate = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certificate.cert.pem()).unwrap();
+    std::fs::write(&key, certificate.signing_key.serialize_pem()).unwrap();
+
+    // A key that does not exist is named before anything listens.
+    let missing = microcohort_tests::server_command(SERVER, data.path())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            "/nonexistent.pem",
+        ])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--tls-key"), "{missing:?}");
+
+    let mut child = microcohort_tests::server_command(SERVER, data.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--tls-cert", cert.to_str().unwrap(), "--tls-key"])
+        .arg(&key)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let address: std::net::SocketAddr =
+        line.trim().strip_prefix("listening on https://").unwrap_or_else(|| panic!("{line}")).parse().unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(certificate.cert.der().clone()).unwrap();
+
+    let (status, _, body) = https_get(&roots, address, "/healthz");
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    let base = format!("https://localhost:{}", address.port());
+    let link = admin(SERVER, data.path(), &["dashboard-link", "--program", "p1", "--base-url", &base]);
+    let (status, headers, _) = https_get(&roots, address, link.strip_prefix(&base).unwrap());
+    assert_eq!(status, 303, "{headers:?}");
+    let cookie = headers.get("set-cookie").cloned().unwrap_or_default();
+    assert!(cookie.contains("; Secure") && cookie.contains("HttpOnly"), "{cookie}");
+    // Plain HTTP on the HTTPS port gets no answer.
+    assert_eq!(http_get(address, "/healthz", &[]).0, 0);
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -119,11 +119,12 @@ pub fn run(options: DemoOptions) -> Result<(), DemoError> {
         println!("listening on http://{address}");
         // Thirteen devices syncing as fast as the simulation runs: no per-device rate limit.
         let rates = RateSettings { device_burst: 100_000, device_per_second: 100_000, ..RateSettings::default() };
-        let state = AppState::new(storage.clone(), reports.clone(), RateLimits::new(rates), None);
+        let state = AppState::new(storage.clone(), reports.clone(), RateLimits::new(rates), None, false);
         let mut server = tokio::spawn(crate::listener::serve(
             listener,
             router(state.clone()),
             ConnectionLimits::default(),
+            None,
             crate::cli::shutdown_signal(),
         ));
         tokio::spawn(crate::cli::maintain_in_background(state));

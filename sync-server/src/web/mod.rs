@@ -131,8 +131,10 @@ pub async fn report_csv(
     Ok(response)
 }
 
-fn signed_in(session: &str, program_id: &str) -> Response {
-    let cookie = format!("{COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", SESSION_HOURS * 3600);
+fn signed_in(session: &str, program_id: &str, secure: bool) -> Response {
+    let secure = if secure { "; Secure" } else { "" };
+    let cookie =
+        format!("{COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}", SESSION_HOURS * 3600);
     let mut response = Redirect::to(&format!("/dashboard/programs/{program_id}")).into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
@@ -163,9 +165,10 @@ pub async fn app_sign_in_link(State(state): State<Arc<AppState>>, headers: Heade
     Ok(([(header::CONTENT_TYPE, "application/cbor")], wire::encode(&link)).into_response())
 }
 
-pub async fn redeem_link(State(state): State<Arc<AppState>>, Path(code): Path<String>) -> Response {
+pub async fn redeem_link(State(state): State<Arc<AppState>>, Path(code): Path<String>, headers: HeaderMap) -> Response {
+    let secure = state.over_https(&headers);
     match blocking(&state, move |state| state.reports.redeem_sign_in_link(&code)).await {
-        Ok((session, viewer)) => signed_in(&session, &viewer.program_id),
+        Ok((session, viewer)) => signed_in(&session, &viewer.program_id, secure),
         Err(err) => (
             err.status(),
             Html(pages::sign_in(Some("This sign-in link was already used or is wrong; ask for a new one."))),
