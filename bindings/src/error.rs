@@ -20,10 +20,10 @@ pub enum MicrocohortError {
     /// This device's sign-in is no longer valid: join again with an invite code.
     #[error("{detail}")]
     Unauthorized { detail: String },
-    /// The action is not allowed now (someone else's entry, a practice already running, a change
-    /// the server refused); `reason` is for the user.
+    /// The action is not allowed now; `code` says which rule (switch on it, and word it in the
+    /// app's language), `reason` is an English default for the user.
     #[error("{reason}")]
-    Rejected { reason: String },
+    Rejected { code: RejectCode, reason: String },
     /// Bad input; `field` names the argument or record field at fault.
     #[error("invalid {field}: {detail}")]
     InvalidInput { field: String, detail: String },
@@ -43,6 +43,33 @@ pub enum MicrocohortError {
     /// A bug in the library; the call had no effect and the app can carry on.
     #[error("{detail}")]
     Internal { detail: String },
+}
+
+/// Why an action was not allowed: stable across versions, for an app to switch on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum RejectCode {
+    /// Someone else's submission, feedback or reply: only its author changes it.
+    NotYourEntry,
+    /// Feedback on someone else's submission: only the submission's author rates it.
+    NotYourSubmission,
+    /// Only the cohort's facilitators may do this (the cohort dashboard, attendance).
+    FacilitatorOnly,
+    /// The cohort has its maximum of learners.
+    CohortFull,
+    /// A practice is already under way: finish or abandon it first.
+    PracticeInProgress,
+    /// A change the cohort's rules do not allow (a role, a closed container, a forged entry).
+    CohortRules,
+    /// The server does not allow it (a spent code, someone else's device, a learner's dashboard).
+    ServerForbidden,
+    /// It conflicts with what the server holds (another person's code on this device).
+    ServerConflict,
+    /// The server has no such thing.
+    ServerNotFound,
+    /// Larger than the server accepts.
+    TooLarge,
+    /// The server found the request malformed.
+    BadRequest,
 }
 
 pub type Result<T, E = MicrocohortError> = std::result::Result<T, E>;
@@ -72,6 +99,7 @@ impl From<CoreError> for MicrocohortError {
     fn from(err: CoreError) -> Self {
         let detail = err.to_string();
         let field = |name: &str| Self::InvalidInput { field: name.into(), detail: detail.clone() };
+        let rejected = |code: RejectCode| Self::Rejected { code, reason: detail.clone() };
         match &err {
             CoreError::Domain(DomainError::InvalidField { field, problem }) => {
                 Self::InvalidInput { field: field.clone(), detail: problem.clone() }
@@ -80,12 +108,12 @@ impl From<CoreError> for MicrocohortError {
             CoreError::Domain(DomainError::InvalidPromptPack { .. } | DomainError::PackDoesNotCoverProgram { .. })
             | CoreError::UnknownPack(_)
             | CoreError::PackVersionConflict { .. } => field("prompt_pack"),
-            CoreError::Domain(DomainError::CohortFull { .. })
-            | CoreError::PracticeInProgress(_)
-            | CoreError::NotYourEntry(_)
-            | CoreError::NotYourSubmission(_)
-            | CoreError::FacilitatorOnly
-            | CoreError::Rejected(_) => Self::Rejected { reason: detail },
+            CoreError::Domain(DomainError::CohortFull { .. }) => rejected(RejectCode::CohortFull),
+            CoreError::PracticeInProgress(_) => rejected(RejectCode::PracticeInProgress),
+            CoreError::NotYourEntry(_) => rejected(RejectCode::NotYourEntry),
+            CoreError::NotYourSubmission(_) => rejected(RejectCode::NotYourSubmission),
+            CoreError::FacilitatorOnly => rejected(RejectCode::FacilitatorOnly),
+            CoreError::Rejected(_) => rejected(RejectCode::CohortRules),
             CoreError::UnknownPrompt { .. } => field("prompt_id"),
             CoreError::UnknownPractice(_) | CoreError::PracticeAlreadyFinished(_) => field("practice_id"),
             CoreError::UnknownPracticeLog(_) | CoreError::AlreadyCorrected { .. } => field("log_id"),
@@ -97,7 +125,13 @@ impl From<CoreError> for MicrocohortError {
             CoreError::Network(_) => Self::Offline { detail },
             CoreError::Tls(_) => Self::Tls { detail },
             CoreError::Server { status, .. } if *status == 429 || *status >= 500 => Self::Offline { detail },
-            CoreError::Server { .. } => Self::Rejected { reason: detail },
+            CoreError::Server { status, .. } => rejected(match status {
+                403 => RejectCode::ServerForbidden,
+                404 => RejectCode::ServerNotFound,
+                409 => RejectCode::ServerConflict,
+                413 => RejectCode::TooLarge,
+                _ => RejectCode::BadRequest,
+            }),
             CoreError::Unauthorized => Self::Unauthorized { detail },
             CoreError::AlreadyOpen(_) | CoreError::OpenInAnotherProcess(_) => Self::AlreadyOpen { detail },
             CoreError::Document(_) | CoreError::NotADatabase(_) | CoreError::Corrupt(_) | CoreError::Storage(_) => {
@@ -128,13 +162,22 @@ mod tests {
         let busy = CoreError::Server { status: 503, message: "busy".into() };
         assert!(matches!(mapped(busy), MicrocohortError::Offline { .. }));
         let refused = CoreError::Server { status: 413, message: "too large".into() };
-        assert!(matches!(mapped(refused), MicrocohortError::Rejected { reason }
+        assert!(matches!(mapped(refused), MicrocohortError::Rejected { code: RejectCode::TooLarge, reason }
             if reason.contains("too large") && !reason.contains("413")));
         let tls = CoreError::Tls("invalid peer certificate: UnknownIssuer".into());
         assert!(matches!(mapped(tls), MicrocohortError::Tls { detail } if detail.contains("UnknownIssuer")));
         // Not allowed is `Rejected`, whichever call finds it.
-        assert!(matches!(mapped(CoreError::NotYourSubmission("k".into())), MicrocohortError::Rejected { .. }));
-        assert!(matches!(mapped(CoreError::NotYourEntry("k".into())), MicrocohortError::Rejected { .. }));
+        let code = |err| match mapped(err) {
+            MicrocohortError::Rejected { code, .. } => Some(code),
+            _ => None,
+        };
+        assert_eq!(code(CoreError::NotYourSubmission("k".into())), Some(RejectCode::NotYourSubmission));
+        assert_eq!(code(CoreError::NotYourEntry("k".into())), Some(RejectCode::NotYourEntry));
+        assert_eq!(code(CoreError::FacilitatorOnly), Some(RejectCode::FacilitatorOnly));
+        let full = CoreError::Domain(DomainError::CohortFull { learners: 13, max: 12 });
+        assert_eq!(code(full), Some(RejectCode::CohortFull));
+        let taken = CoreError::Server { status: 409, message: "another person".into() };
+        assert_eq!(code(taken), Some(RejectCode::ServerConflict));
         assert!(matches!(mapped(CoreError::Unauthorized), MicrocohortError::Unauthorized { .. }));
         assert!(matches!(mapped(CoreError::NotLinked), MicrocohortError::NotJoined { .. }));
         let schema = CoreError::SchemaTooNew { found: 9, supported: 3 };

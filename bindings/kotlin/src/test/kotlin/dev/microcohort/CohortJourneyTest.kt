@@ -138,9 +138,11 @@ class CohortJourneyTest {
                     ben.syncNow()
                     // Only its author may change a submission; only the submission's author rates.
                     val notYours = assertThrows<MicrocohortException.Rejected> { ben.editEntry(submission, "Rewritten by Ben") }
+                    assertEquals(RejectCode.NOT_YOUR_ENTRY, notYours.code)
                     assertTrue(notYours.reason.contains(submission.key))
                     // Not allowed is the same case whichever call finds it.
-                    assertThrows<MicrocohortException.Rejected> { ben.rateFeedback(feedback, 4u.toUByte()) }
+                    val notTheirs = assertThrows<MicrocohortException.Rejected> { ben.rateFeedback(feedback, 4u.toUByte()) }
+                    assertEquals(RejectCode.NOT_YOUR_SUBMISSION, notTheirs.code)
                     // Sharing the same practice again returns its submission, which names the log.
                     assertEquals(submission, ana.sharePractice(log.id, "Listening first", "again"))
                     assertEquals(log.id, ben.weekRows(week).submissions.single().practiceLog)
@@ -188,7 +190,7 @@ class CohortJourneyTest {
                     assertEquals(1.0, benRow.suggestionShare)
                     assertEquals(1u, dashboard.feedback.given)
                     // Learners do not get the cohort dashboard.
-                    assertThrows<MicrocohortException.Rejected> { ana.cohortDashboard() }
+                    assertEquals(RejectCode.FACILITATOR_ONLY, assertThrows<MicrocohortException.Rejected> { ana.cohortDashboard() }.code)
                     server.start()
 
                     // --- what the learner's screens show now ---------------------------------------
