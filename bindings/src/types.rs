@@ -379,7 +379,7 @@ pub struct SubmissionRow {
     pub title: String,
     pub body: String,
     pub prompt_id: Option<String>,
-    pub attachments: String,
+    pub attachments: Vec<String>,
     /// The practice log this submission shares.
     pub practice_log: Option<String>,
 }
@@ -390,7 +390,7 @@ pub struct FeedbackRow {
     pub submission: String,
     pub body: String,
     pub suggestion: Option<String>,
-    pub criteria: String,
+    pub criteria: Vec<u32>,
 }
 
 #[uniffi::remote(Record)]

@@ -63,7 +63,7 @@ fn members_share_give_feedback_reply_and_rate_offline_then_converge() {
     assert_eq!(rows.feedback.iter().map(|f| f.meta.key.clone()).collect::<Vec<_>>().len(), 2);
     let ben_feedback = rows.feedback.iter().find(|f| f.meta.key == fb.key).unwrap();
     assert_eq!(ben_feedback.suggestion.as_deref(), Some("Name the feeling you heard."));
-    assert_eq!(ben_feedback.criteria, "[0,2]");
+    assert_eq!(ben_feedback.criteria, vec![0, 2]);
     assert!(rows.feedback.iter().any(|f| f.meta.key == fb2.key && f.suggestion.is_none()));
     let thread: Vec<_> = rows.replies.iter().filter(|r| r.feedback == fb.key).collect();
     assert_eq!(thread.len(), 2);
@@ -229,7 +229,7 @@ fn capstones_and_public_reflections_belong_to_the_consolidation_weeks() {
     assert!(kinds.contains(&(reflection.key.clone(), "reflection".into())));
     assert_eq!(
         rows.submissions.iter().find(|s| s.meta.key == capstone.key).unwrap().attachments,
-        "[\"https://example.org/deck\"]"
+        vec!["https://example.org/deck".to_owned()]
     );
     // Peers review them like any submission.
     devices[1].give_feedback(&capstone, &feedback("Strong evidence.", Some("Show the before numbers."))).unwrap();

@@ -29,8 +29,8 @@ pub struct SubmissionRow {
     pub title: String,
     pub body: String,
     pub prompt_id: Option<String>,
-    /// JSON list of attachment references (never the attachment itself).
-    pub attachments: String,
+    /// Attachment references (links, file ids; never the attachment itself).
+    pub attachments: Vec<String>,
     /// The practice log this submission shares (a practice shared by its author).
     pub practice_log: Option<String>,
 }
@@ -42,7 +42,8 @@ pub struct FeedbackRow {
     pub body: String,
     pub suggestion: Option<String>,
     /// JSON list of addressed rubric criteria (indices into the prompt's rubric).
-    pub criteria: String,
+    /// Indices of the rubric criteria the feedback addresses.
+    pub criteria: Vec<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,7 +172,7 @@ pub fn project_week(am: &AutoCommit) -> WeekRows {
             title: e.text(field::TITLE).unwrap_or_default(),
             body: e.text(field::BODY).unwrap_or_default(),
             prompt_id: e.optional_text(field::PROMPT_ID),
-            attachments: e.text(field::ATTACHMENTS).unwrap_or_else(|| "[]".into()),
+            attachments: json_list(e.text(field::ATTACHMENTS)),
             practice_log: e.optional_text(field::PRACTICE_LOG),
         })
         .collect();
@@ -183,7 +184,7 @@ pub fn project_week(am: &AutoCommit) -> WeekRows {
             submission: e.text(field::SUBMISSION).unwrap_or_default(),
             body: e.text(field::BODY).unwrap_or_default(),
             suggestion: e.optional_text(field::SUGGESTION),
-            criteria: e.text(field::CRITERIA).unwrap_or_else(|| "[]".into()),
+            criteria: json_list(e.text(field::CRITERIA)),
         })
         .collect();
     let replies = r
@@ -246,4 +247,9 @@ pub fn project_week(am: &AutoCommit) -> WeekRows {
         })
         .collect();
     WeekRows { submissions, feedback, replies, ratings, attendance, agenda, synthesis: synthesis(am) }
+}
+
+/// A list the document keeps as a JSON string; one a device could not have written reads as empty.
+fn json_list<T: serde::de::DeserializeOwned>(text: Option<String>) -> Vec<T> {
+    text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
 }

@@ -113,9 +113,8 @@ pub fn activity_from_logs(logs: &[LogFact]) -> Vec<MemberActivity> {
         .collect()
 }
 
-/// How many of a rubric's criteria a feedback's addressed indices (a JSON list) name.
-pub fn criteria_addressed(indices_json: &str, rubric_size: u32) -> u32 {
-    let indices: Vec<u32> = serde_json::from_str(indices_json).unwrap_or_default();
+/// How many of a rubric's criteria a feedback's addressed indices name (each once).
+pub fn criteria_addressed(indices: &[u32], rubric_size: u32) -> u32 {
     indices.iter().filter(|&&i| i < rubric_size).collect::<HashSet<_>>().len() as u32
 }
 

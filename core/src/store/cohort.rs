@@ -103,6 +103,16 @@ pub fn doc_ids(conn: &Connection) -> Result<Vec<String>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// A projected list as its column keeps it (JSON).
+fn json<T: serde::Serialize>(list: &[T]) -> String {
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
+}
+
+/// A projected list read back; the projection wrote it, so anything else reads as empty.
+fn list<T: serde::de::DeserializeOwned>(text: String) -> Vec<T> {
+    serde_json::from_str(&text).unwrap_or_default()
+}
+
 // ---- projections --------------------------------------------------------------------------
 
 const WEEK_TABLES: [&str; 7] = ["submissions", "feedback", "replies", "ratings", "attendance", "agenda", "synthesis"];
@@ -120,7 +130,7 @@ pub fn replace_week(tx: &Transaction<'_>, doc_id: &str, week: u32, rows: &WeekRo
             "INSERT INTO submissions (doc_id, week, key, author, kind, title, body, prompt_id, attachments, created_at, edited_at, retracted, late, practice_log)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )?
-        .execute(params![doc_id, week, m.key, m.author, s.kind, s.title, s.body, s.prompt_id, s.attachments, m.created_at, m.edited_at, m.retracted, false, s.practice_log])?;
+        .execute(params![doc_id, week, m.key, m.author, s.kind, s.title, s.body, s.prompt_id, json(&s.attachments), m.created_at, m.edited_at, m.retracted, false, s.practice_log])?;
     }
     for f in &rows.feedback {
         let m = &f.meta;
@@ -128,7 +138,7 @@ pub fn replace_week(tx: &Transaction<'_>, doc_id: &str, week: u32, rows: &WeekRo
             "INSERT INTO feedback (doc_id, week, key, author, submission, body, suggestion, criteria, created_at, edited_at, retracted, late)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?
-        .execute(params![doc_id, week, m.key, m.author, f.submission, f.body, f.suggestion, f.criteria, m.created_at, m.edited_at, m.retracted, late(m)])?;
+        .execute(params![doc_id, week, m.key, m.author, f.submission, f.body, f.suggestion, json(&f.criteria), m.created_at, m.edited_at, m.retracted, late(m)])?;
     }
     for r in &rows.replies {
         let m = &r.meta;
@@ -261,12 +271,12 @@ pub fn week_rows(conn: &Connection, doc_id: &str) -> Result<WeekRows> {
     let query = |sql: &str| conn.prepare_cached(sql);
     let submissions = query("SELECT key, author, kind, title, body, prompt_id, attachments, created_at, edited_at, retracted, practice_log FROM submissions WHERE doc_id = ?1 ORDER BY key")?
         .query_map([doc_id], |r| {
-            Ok(SubmissionRow { meta: meta(r, 0, 1, 7, Some(8), Some(9))?, kind: r.get(2)?, title: r.get(3)?, body: r.get(4)?, prompt_id: r.get(5)?, attachments: r.get(6)?, practice_log: r.get(10)? })
+            Ok(SubmissionRow { meta: meta(r, 0, 1, 7, Some(8), Some(9))?, kind: r.get(2)?, title: r.get(3)?, body: r.get(4)?, prompt_id: r.get(5)?, attachments: list(r.get(6)?), practice_log: r.get(10)? })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let feedback = query("SELECT key, author, submission, body, suggestion, criteria, created_at, edited_at, retracted FROM feedback WHERE doc_id = ?1 ORDER BY key")?
         .query_map([doc_id], |r| {
-            Ok(FeedbackRow { meta: meta(r, 0, 1, 6, Some(7), Some(8))?, submission: r.get(2)?, body: r.get(3)?, suggestion: r.get(4)?, criteria: r.get(5)? })
+            Ok(FeedbackRow { meta: meta(r, 0, 1, 6, Some(7), Some(8))?, submission: r.get(2)?, body: r.get(3)?, suggestion: r.get(4)?, criteria: list(r.get(5)?) })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let replies = query("SELECT key, author, feedback, parent, body, created_at, edited_at, retracted FROM replies WHERE doc_id = ?1 ORDER BY key")?

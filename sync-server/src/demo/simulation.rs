@@ -255,7 +255,7 @@ fn rate_and_reply(member: &mut Member, week: u32, tally: &mut Tally) -> Result<(
             if member.rated.contains(&feedback.meta.key) || !member.rng.random_bool(0.8) {
                 continue;
             }
-            let criteria = serde_json::from_str::<Vec<u32>>(&feedback.criteria).map_or(0, |c| c.len());
+            let criteria = feedback.criteria.len();
             let concrete = feedback.suggestion.is_some() || criteria >= 2;
             let score = if concrete { member.rng.random_range(4..=5) } else { member.rng.random_range(2..=4) };
             let entry = EntryRef { week: w, key: feedback.meta.key.clone() };

@@ -150,6 +150,7 @@ class CohortJourneyTest {
                     // --- Ana rates the feedback and replies ----------------------------------------
                     ana.syncNow()
                     assertEquals(feedback.key, ana.weekRows(week).feedback.single().meta.key)
+                    assertEquals(listOf(0u), ana.weekRows(week).feedback.single().criteria, "structured, not JSON")
                     ana.rateFeedback(feedback, 5u.toUByte())
                     ana.reply(feedback, null, "Thanks, I will try that tomorrow.")
                     ana.syncNow()
