@@ -370,10 +370,19 @@ impl Client {
         guarded(|| self.core.retract_entry(&entry))
     }
 
-    /// Co-writes the week's synthesis: deletes `delete` characters at `position`, inserts `insert`.
+    /// Co-writes the week's synthesis: deletes `delete` characters (Unicode code points) at
+    /// `position`, inserts `insert`. Kotlin and Swift strings count UTF-16 units: use
+    /// `editSynthesisUtf16` with a text field's selection.
     pub fn edit_synthesis(&self, week: u32, position: u32, delete: u32, insert: String) -> Result<()> {
         let (position, delete) = (count("position", position)?, count("delete", delete)?);
         guarded(|| self.core.edit_synthesis(week, position, delete, &insert))
+    }
+
+    /// The same with `position` and `delete` in UTF-16 code units — how a Kotlin or Swift text
+    /// field counts its selection. A position inside a character is `InvalidInput(position)`.
+    pub fn edit_synthesis_utf16(&self, week: u32, position: u32, delete: u32, insert: String) -> Result<()> {
+        let (position, delete) = (count("position", position)?, count("delete", delete)?);
+        guarded(|| self.core.edit_synthesis_utf16(week, position, delete, &insert))
     }
 
     pub fn synthesis(&self, week: u32) -> Result<String> {

@@ -155,6 +155,15 @@ impl Client {
         self.apply_intent(&Intent::Synthesis { week, position, delete, insert: insert.to_owned() }).map(|_| ())
     }
 
+    /// [`Client::edit_synthesis`] with positions in UTF-16 code units, as Kotlin, Swift and the
+    /// web count them (a text field's selection); a position inside a character is refused.
+    pub fn edit_synthesis_utf16(&self, week: u32, position: usize, delete: usize, insert: &str) -> Result<()> {
+        let text = self.synthesis(week)?;
+        let start = chars_at_utf16(&text, position, "position")?;
+        let end = chars_at_utf16(&text, position.saturating_add(delete), "delete")?;
+        self.edit_synthesis(week, start, end - start, insert)
+    }
+
     pub fn synthesis(&self, week: u32) -> Result<String> {
         Ok(self.week_rows(week)?.synthesis)
     }
@@ -167,4 +176,35 @@ impl Client {
     }
 
     // ---- roles, assignments, windows ------------------------------------------------------
+}
+
+/// The character (code point) offset of a UTF-16 offset into `text`; past the end is the end.
+fn chars_at_utf16(text: &str, utf16: usize, field: &str) -> Result<usize> {
+    let mut units = 0;
+    for (chars, c) in text.chars().enumerate() {
+        if units == utf16 {
+            return Ok(chars);
+        }
+        units += c.len_utf16();
+        if units > utf16 {
+            return Err(DomainError::invalid(field, format!("UTF-16 offset {utf16} falls inside a character")).into());
+        }
+    }
+    Ok(text.chars().count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chars_at_utf16;
+
+    #[test]
+    fn utf16_offsets_become_character_offsets_and_never_split_a_character() {
+        let text = "a🙂b"; // 🙂 is two UTF-16 units, one character
+        assert_eq!(chars_at_utf16(text, 0, "position").unwrap(), 0);
+        assert_eq!(chars_at_utf16(text, 1, "position").unwrap(), 1);
+        assert!(chars_at_utf16(text, 2, "position").is_err(), "inside the emoji");
+        assert_eq!(chars_at_utf16(text, 3, "position").unwrap(), 2);
+        assert_eq!(chars_at_utf16(text, 4, "position").unwrap(), 3);
+        assert_eq!(chars_at_utf16(text, 99, "position").unwrap(), 3);
+    }
 }

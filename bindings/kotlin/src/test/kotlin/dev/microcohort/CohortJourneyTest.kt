@@ -174,6 +174,17 @@ class CohortJourneyTest {
                     ana.syncNow()
                     ben.syncNow()
                     assertEquals("Waiting before answering helped everyone.", ana.synthesis(week))
+                    // Positions as a Kotlin text field counts them (UTF-16), around an emoji.
+                    fay.editSynthesis(week, 0u, 0u, "🙂 ")
+                    val afterEmoji = "🙂 ".length.toUInt()
+                    fay.editSynthesisUtf16(week, afterEmoji, 0u, "Yes: ")
+                    assertEquals("🙂 Yes: Waiting before answering helped everyone.", fay.synthesis(week))
+                    val inside = assertThrows<MicrocohortException.InvalidInput> { fay.editSynthesisUtf16(week, 1u, 0u, "x") }
+                    assertEquals("position", inside.field)
+                    fay.editSynthesisUtf16(week, 0u, afterEmoji + "Yes: ".length.toUInt(), "")
+                    fay.syncNow()
+                    ana.syncNow()
+                    ben.syncNow()
                     assertEquals(fay.weekRows(week), ana.weekRows(week))
                     assertEquals(fay.weekRows(week), ben.weekRows(week))
                     assertTrue(ana.weekRows(week).attendance.single().present)
