@@ -34,6 +34,8 @@ fn seed(path: &Path) -> ReportStore {
         time_zone: "UTC",
         critique_weekday: None,
         critique_time: None,
+        feedback_window_hours: None,
+        cohort_size: None,
         pack_path: None,
     };
     create_program(&storage, &program).unwrap();

@@ -14,6 +14,10 @@ pub struct NewProgram<'a> {
     pub time_zone: &'a str,
     pub critique_weekday: Option<&'a str>,
     pub critique_time: Option<&'a str>,
+    /// Hours after a critique starts that its week's feedback window stays open (default 48).
+    pub feedback_window_hours: Option<u32>,
+    /// Learners a cohort should have, `min..=max` (default 10..=12; at most 20).
+    pub cohort_size: Option<(u32, u32)>,
     /// `None`: the default pack that ships with the core.
     pub pack_path: Option<&'a std::path::Path>,
 }
@@ -33,6 +37,13 @@ pub fn create_program(storage: &dyn Storage, p: &NewProgram<'_>) -> Result<(), A
     if let Some(time) = p.critique_time {
         blueprint.critique.time = parse_wall_time("critique time", time).map_err(|e| bad(&e))?;
     }
+    if let Some(hours) = p.feedback_window_hours {
+        blueprint.feedback_window_hours = hours;
+    }
+    if let Some((min, max)) = p.cohort_size {
+        blueprint.cohort_size = microcohort_core::domain::roster::CohortSize { min, max };
+    }
+    blueprint.validate().map_err(|e| bad(&e))?;
     let (file, toml) = match p.pack_path {
         Some(path) => (
             path.file_name().map_or("pack.toml".into(), |n| n.to_string_lossy().into_owned()),

@@ -133,6 +133,13 @@ enum Admin {
         critique_weekday: Option<String>,
         #[arg(long)]
         critique_time: Option<String>,
+        /// Hours after each critique starts that its week's feedback stays on time (1..=336).
+        #[arg(long)]
+        feedback_window_hours: Option<u32>,
+        /// Learners per cohort as MIN..MAX (a cohort below MIN shows a warning; above MAX, joining is
+        /// refused; MAX at most 20). Default 10..12.
+        #[arg(long, value_parser = parse_cohort_size)]
+        cohort_size: Option<(u32, u32)>,
     },
     CreateCohort {
         #[arg(long)]
@@ -256,6 +263,13 @@ enum Admin {
     },
 }
 
+/// `10..12` → (10, 12).
+fn parse_cohort_size(text: &str) -> Result<(u32, u32), String> {
+    let (min, max) = text.split_once("..").ok_or_else(|| format!("{text:?} is not MIN..MAX, like 10..12"))?;
+    let number = |n: &str| n.trim().parse::<u32>().map_err(|_| format!("{n:?} is not a number"));
+    Ok((number(min)?, number(max.trim_start_matches('='))?))
+}
+
 fn open(cli: &Cli) -> Result<Arc<dyn Storage>, String> {
     let rules = LogRules { backfill_days: Some(cli.backfill_days) };
     if let Some(url) = &cli.database_url {
@@ -377,7 +391,17 @@ fn run(cli: Cli) -> Result<(), String> {
         #[cfg(feature = "demo")]
         Command::Demo { .. } => unreachable!("the demo returned before any storage was opened"),
         Command::Admin(admin) => match admin {
-            Admin::CreateProgram { id, title, start, time_zone, pack, critique_weekday, critique_time } => {
+            Admin::CreateProgram {
+                id,
+                title,
+                start,
+                time_zone,
+                pack,
+                critique_weekday,
+                critique_time,
+                feedback_window_hours,
+                cohort_size,
+            } => {
                 let program = NewProgram {
                     id: &id,
                     title: &title,
@@ -385,6 +409,8 @@ fn run(cli: Cli) -> Result<(), String> {
                     time_zone: &time_zone,
                     critique_weekday: critique_weekday.as_deref(),
                     critique_time: critique_time.as_deref(),
+                    feedback_window_hours,
+                    cohort_size,
                     pack_path: pack.as_deref(),
                 };
                 create_program(storage.as_ref(), &program).map_err(fail)?;

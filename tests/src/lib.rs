@@ -32,6 +32,13 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Says on the terminal, past the test harness's output capture, that a test did not run, so a
+/// plain `cargo test` shows it among the results.
+pub fn say_skipped(what: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "\n*** SKIPPED: {what} ***");
+}
+
 /// Which storage a test's server runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

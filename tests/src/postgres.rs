@@ -83,9 +83,7 @@ impl PostgresInstance {
                 !required(),
                 "MICROCOHORT_TEST_POSTGRES=required but no PostgreSQL under /usr/lib/postgresql/*/bin"
             );
-            eprintln!(
-                "\n*** SKIPPED: PostgreSQL is not installed (apt-get install postgresql): this PostgreSQL test did not run ***\n"
-            );
+            crate::say_skipped("PostgreSQL is not installed (apt-get install postgresql): this PostgreSQL test did not run");
             return None;
         };
         static NEXT: AtomicUsize = AtomicUsize::new(0);

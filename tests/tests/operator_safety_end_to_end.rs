@@ -319,3 +319,42 @@ fn the_server_serves_https_itself_and_its_cookies_are_secure() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn a_programs_cohort_size_and_feedback_window_are_the_operators_choice() {
+    let Some(data) = TestData::new(Backend::Sqlite) else { return };
+    let start = (chrono::Utc::now().date_naive() - chrono::Days::new(10)).to_string();
+    let create = |extra: &[&str]| {
+        let mut args = vec!["admin", "create-program", "--id", "p1", "--title", "Small", "--start", &start];
+        args.extend(["--time-zone", "UTC"]);
+        args.extend(extra);
+        microcohort_tests::server_command(SERVER, data.path()).args(&args).output().unwrap()
+    };
+    let refused = create(&["--cohort-size", "5..40"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("cohort_size"), "{refused:?}");
+    assert!(create(&["--cohort-size", "1..2", "--feedback-window-hours", "24"]).status.success());
+    admin(SERVER, data.path(), &["create-cohort", "--id", "c1", "--program", "p1", "--title", "Pair"]);
+    let server = ServerProcess::start(SERVER, data.path(), &[]);
+    let invite = |name: &str| admin(SERVER, data.path(), &["invite", "--cohort", "c1", "--name", name]);
+    let (ada, ben) = (device(), device());
+    ada.join_server(&server.url(), &invite("Ada"), "phone", "UTC").unwrap();
+    ben.join_server(&server.url(), &invite("Ben"), "phone", "UTC").unwrap();
+    let err = device().join_server(&server.url(), &invite("Cy"), "phone", "UTC").unwrap_err();
+    assert!(matches!(&err, Error::Server { message, .. } if message.contains("full")), "{err:?}");
+
+    // The window closes 24 h after the critique starts, on every device.
+    let week = ada.today().unwrap().position.week.unwrap();
+    let closes = ada.feedback_window(week).unwrap().closes_at.expect("a week with a critique");
+    let blueprint = microcohort_core::domain::blueprint::Blueprint {
+        feedback_window_hours: 24,
+        ..microcohort_core::domain::blueprint::Blueprint::default_90_days(start.parse().unwrap(), chrono_tz::UTC)
+    };
+    assert_eq!(Some(closes), blueprint.feedback_closes_at(week));
+    assert_ne!(
+        Some(closes),
+        microcohort_core::domain::blueprint::Blueprint::default_90_days(start.parse().unwrap(), chrono_tz::UTC)
+            .feedback_closes_at(week),
+        "not the default 48 h"
+    );
+}

@@ -30,6 +30,8 @@ pub fn seed(storage: &dyn Storage, start: NaiveDate, zone: &str) -> Result<Vec<S
         time_zone: zone,
         critique_weekday: None,
         critique_time: None,
+        feedback_window_hours: None,
+        cohort_size: None,
         pack_path: None,
     };
     create_program(storage, &program)?;

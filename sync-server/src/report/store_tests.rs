@@ -19,6 +19,8 @@ fn seeded(dir: &Path) -> (ReportStore, Connection) {
         time_zone: "UTC",
         critique_weekday: None,
         critique_time: None,
+        feedback_window_hours: None,
+        cohort_size: None,
         pack_path: None,
     };
     create_program(&storage, &program).unwrap();

@@ -340,6 +340,8 @@ fn main() {
             time_zone: "UTC",
             critique_weekday: None,
             critique_time: None,
+            feedback_window_hours: None,
+            cohort_size: None,
             pack_path: None,
         };
         create_program(storage, &program).expect("program");
