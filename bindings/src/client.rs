@@ -1,6 +1,8 @@
 //! `Client`: one object per device database, shared by the learner, member and facilitator
-//! screens. Every method is a thin call into [`microcohort_core::Client`]; the network calls are
-//! `suspend`/`async` and run on the core's own runtime, never on the app's threads.
+//! screens. Every method is a thin call into [`microcohort_core::Client`]; every one that touches
+//! storage or the network is `suspend`/`async` and runs on the core's own runtime, never on the
+//! app's threads. `open` (creating or migrating the database) blocks: call it from a background
+//! dispatcher once, at start-up.
 
 use std::sync::Arc;
 
@@ -50,9 +52,21 @@ async fn on_runtime<T: Send + 'static>(
     }
 }
 
+impl Client {
+    /// Runs core work that touches storage on the core's runtime, off the app's threads.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&microcohort_core::Client) -> microcohort_core::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let core = self.core.clone();
+        on_runtime(move || work(&core)).await
+    }
+}
+
 #[uniffi::export]
 impl Client {
-    /// Opens (creating and migrating if needed) the device database at `path`.
+    /// Opens (creating and migrating if needed) the device database at `path`. Blocks on disk:
+    /// call it off the main thread.
     #[uniffi::constructor]
     pub fn open(path: String) -> Result<Arc<Self>> {
         let core = guarded(|| microcohort_core::Client::open(&path, Arc::new(SystemClock)))?;
@@ -144,13 +158,13 @@ impl Client {
     }
 
     /// The key her private text is sealed with, for her to write down; none on a device without it.
-    pub fn recovery_key(&self) -> Result<Option<String>> {
-        guarded(|| self.core.recovery_key())
+    pub async fn recovery_key(&self) -> Result<Option<String>> {
+        self.run(move |core| core.recovery_key()).await
     }
 
     /// Enters her recovery key on this device (every other device lost).
-    pub fn restore_recovery_key(&self, recovery_key: String) -> Result<()> {
-        guarded(|| self.core.restore_recovery_key(&recovery_key))
+    pub async fn restore_recovery_key(&self, recovery_key: String) -> Result<()> {
+        self.run(move |core| core.restore_recovery_key(&recovery_key)).await
     }
 
     /// The person's devices, newest first, revoked ones included.
@@ -188,32 +202,32 @@ impl Client {
 
     /// Deletes the person's data from this device without the server (what is unsent is lost:
     /// check `unsentWork()` first).
-    pub fn delete_my_data(&self) -> Result<()> {
-        guarded(|| self.core.delete_my_data())
+    pub async fn delete_my_data(&self) -> Result<()> {
+        self.run(move |core| core.delete_my_data()).await
     }
 
-    pub fn unsent_work(&self) -> Result<UnsentWork> {
-        guarded(|| self.core.unsent_work())
+    pub async fn unsent_work(&self) -> Result<UnsentWork> {
+        self.run(move |core| core.unsent_work()).await
     }
 
-    pub fn sync_status(&self) -> Result<SyncStatus> {
-        guarded(|| self.core.sync_status())
+    pub async fn sync_status(&self) -> Result<SyncStatus> {
+        self.run(move |core| core.sync_status()).await
     }
 
     /// Practice logs the server refused, newest first, with the reason: they stay in her history
     /// on this device but never reach the cohort or the reports.
-    pub fn refused_practice_logs(&self) -> Result<Vec<RefusedLog>> {
-        guarded(|| self.core.refused_practice_logs())
+    pub async fn refused_practice_logs(&self) -> Result<Vec<RefusedLog>> {
+        self.run(move |core| core.refused_practice_logs()).await
     }
 
     /// Entries the device could not re-apply after the server refused their document.
-    pub fn failed_intents(&self) -> Result<Vec<FailedIntent>> {
-        guarded(|| self.core.failed_intents())
+    pub async fn failed_intents(&self) -> Result<Vec<FailedIntent>> {
+        self.run(move |core| core.failed_intents()).await
     }
 
     /// Cohort members' practice logs (facilitator devices; never the private reflections).
-    pub fn cohort_practice_logs(&self) -> Result<Vec<CohortPracticeLog>> {
-        let rows = guarded(|| self.core.cohort_practice_logs())?;
+    pub async fn cohort_practice_logs(&self) -> Result<Vec<CohortPracticeLog>> {
+        let rows = self.run(move |core| core.cohort_practice_logs()).await?;
         Ok(rows
             .into_iter()
             .map(|(id, user_id, local_date, status)| CohortPracticeLog { id, user_id, local_date, status })
@@ -222,74 +236,74 @@ impl Client {
 
     // ---- program, profile, prompts --------------------------------------------------------
 
-    pub fn import_prompt_pack(&self, file_name: String, text: String) -> Result<PackImport> {
-        guarded(|| self.core.import_prompt_pack(&file_name, &text)).map(Into::into)
+    pub async fn import_prompt_pack(&self, file_name: String, text: String) -> Result<PackImport> {
+        self.run(move |core| core.import_prompt_pack(&file_name, &text)).await.map(Into::into)
     }
 
     /// The built-in "Everyday Leadership" pack (joining a server imports the program's own pack).
-    pub fn import_default_prompt_pack(&self) -> Result<PackImport> {
-        guarded(|| self.core.import_default_prompt_pack()).map(Into::into)
+    pub async fn import_default_prompt_pack(&self) -> Result<PackImport> {
+        self.run(move |core| core.import_default_prompt_pack()).await.map(Into::into)
     }
 
-    pub fn prompt(&self, prompt_ref: PromptRef) -> Result<Prompt> {
-        guarded(|| self.core.prompt(&prompt_ref))
+    pub async fn prompt(&self, prompt_ref: PromptRef) -> Result<Prompt> {
+        self.run(move |core| core.prompt(&prompt_ref)).await
     }
 
-    pub fn profile(&self) -> Result<Profile> {
-        guarded(|| self.core.profile()).map(Into::into)
+    pub async fn profile(&self) -> Result<Profile> {
+        self.run(move |core| core.profile()).await.map(Into::into)
     }
 
-    pub fn set_time_zone(&self, time_zone: String) -> Result<()> {
-        guarded(|| self.core.set_time_zone(&time_zone))
+    pub async fn set_time_zone(&self, time_zone: String) -> Result<()> {
+        self.run(move |core| core.set_time_zone(&time_zone)).await
     }
 
-    pub fn set_day_start_offset(&self, minutes: i64) -> Result<()> {
-        guarded(|| self.core.set_day_start_offset(minutes))
+    pub async fn set_day_start_offset(&self, minutes: i64) -> Result<()> {
+        self.run(move |core| core.set_day_start_offset(minutes)).await
     }
 
-    pub fn set_reminder_preferences(&self, preferences: ReminderPreferences) -> Result<()> {
+    pub async fn set_reminder_preferences(&self, preferences: ReminderPreferences) -> Result<()> {
         let preferences = preferences.try_into()?;
-        guarded(|| self.core.set_reminder_preferences(preferences))
+        self.run(move |core| core.set_reminder_preferences(preferences)).await
     }
 
     // ---- the learner's loop ---------------------------------------------------------------
 
-    pub fn today(&self) -> Result<Today> {
-        guarded(|| self.core.today()).map(Into::into)
+    pub async fn today(&self) -> Result<Today> {
+        self.run(move |core| core.today()).await.map(Into::into)
     }
 
     /// Starts the timer on a prompt: today's when `prompt_id` is none.
-    pub fn start_practice(&self, prompt_id: Option<String>) -> Result<PracticeSession> {
-        guarded(|| self.core.start_practice(prompt_id.as_deref()))
+    pub async fn start_practice(&self, prompt_id: Option<String>) -> Result<PracticeSession> {
+        self.run(move |core| core.start_practice(prompt_id.as_deref())).await
     }
 
-    pub fn finish_practice(&self, practice_id: String, outcome: PracticeOutcome) -> Result<PracticeLog> {
+    pub async fn finish_practice(&self, practice_id: String, outcome: PracticeOutcome) -> Result<PracticeLog> {
         let practice_id = id("practice_id", &practice_id)?;
-        guarded(|| self.core.finish_practice(practice_id, &outcome))
+        self.run(move |core| core.finish_practice(practice_id, &outcome)).await
     }
 
-    pub fn abandon_practice(&self, practice_id: String) -> Result<PracticeLog> {
+    pub async fn abandon_practice(&self, practice_id: String) -> Result<PracticeLog> {
         let practice_id = id("practice_id", &practice_id)?;
-        guarded(|| self.core.abandon_practice(practice_id))
+        self.run(move |core| core.abandon_practice(practice_id)).await
     }
 
     /// A correction is a new log that voids the old one; history is never edited.
-    pub fn correct_practice(&self, log_id: String, outcome: PracticeOutcome) -> Result<PracticeLog> {
+    pub async fn correct_practice(&self, log_id: String, outcome: PracticeOutcome) -> Result<PracticeLog> {
         let log_id = id("log_id", &log_id)?;
-        guarded(|| self.core.correct_practice(log_id, &outcome))
+        self.run(move |core| core.correct_practice(log_id, &outcome)).await
     }
 
     /// The practice log as the learner sees it: voided rows left out, oldest first.
-    pub fn practice_logs(&self) -> Result<Vec<PracticeLog>> {
-        guarded(|| self.core.practice_logs())
+    pub async fn practice_logs(&self) -> Result<Vec<PracticeLog>> {
+        self.run(move |core| core.practice_logs()).await
     }
 
-    pub fn practice_history(&self) -> Result<Vec<PracticeLog>> {
-        guarded(|| self.core.practice_history())
+    pub async fn practice_history(&self) -> Result<Vec<PracticeLog>> {
+        self.run(move |core| core.practice_history()).await
     }
 
     /// Streak, active days and minutes on `reference_date` ("YYYY-MM-DD"; none: the learner's today).
-    pub fn learner_metrics(&self, reference_date: Option<String>) -> Result<LearnerMetrics> {
+    pub async fn learner_metrics(&self, reference_date: Option<String>) -> Result<LearnerMetrics> {
         let reference = match reference_date {
             Some(text) => Some(
                 text.parse::<NaiveDate>()
@@ -297,46 +311,46 @@ impl Client {
             ),
             None => None,
         };
-        guarded(|| self.core.learner_metrics(reference))
+        self.run(move |core| core.learner_metrics(reference)).await
     }
 
     /// The local notifications to schedule for the next `days` days (replace all pending ones).
-    pub fn reminder_plan(&self, days: u32) -> Result<Vec<PlannedReminder>> {
-        guarded(|| self.core.reminder_plan(days))
+    pub async fn reminder_plan(&self, days: u32) -> Result<Vec<PlannedReminder>> {
+        self.run(move |core| core.reminder_plan(days)).await
     }
 
     /// The program as an iCalendar (.ics) file.
-    pub fn calendar(&self) -> Result<String> {
-        guarded(|| self.core.calendar())
+    pub async fn calendar(&self) -> Result<String> {
+        self.run(move |core| core.calendar()).await
     }
 
-    pub fn pending_uploads(&self) -> Result<u64> {
-        guarded(|| self.core.pending_uploads())
+    pub async fn pending_uploads(&self) -> Result<u64> {
+        self.run(move |core| core.pending_uploads()).await
     }
 
     /// "ok" when the device database is healthy.
-    pub fn integrity_check(&self) -> Result<String> {
-        guarded(|| self.core.integrity_check())
+    pub async fn integrity_check(&self) -> Result<String> {
+        self.run(move |core| core.integrity_check()).await
     }
 
     // ---- the cohort -----------------------------------------------------------------------
 
-    pub fn my_user_id(&self) -> Result<String> {
-        guarded(|| self.core.my_user_id())
+    pub async fn my_user_id(&self) -> Result<String> {
+        self.run(move |core| core.my_user_id()).await
     }
 
-    pub fn roster(&self) -> Result<Vec<Member>> {
-        guarded(|| self.core.roster()).map(|roster| roster.members().to_vec())
+    pub async fn roster(&self) -> Result<Vec<Member>> {
+        self.run(move |core| core.roster()).await.map(|roster| roster.members().to_vec())
     }
 
     /// Shares a logged practice with the cohort; its private reflection stays on the device.
-    pub fn share_practice(&self, log_id: String, title: String, body: String) -> Result<EntryRef> {
+    pub async fn share_practice(&self, log_id: String, title: String, body: String) -> Result<EntryRef> {
         let log_id = id("log_id", &log_id)?;
-        guarded(|| self.core.share_practice(log_id, &title, &body))
+        self.run(move |core| core.share_practice(log_id, &title, &body)).await
     }
 
     /// Shares a capstone or public reflection (consolidation weeks); attachments are references.
-    pub fn share_work(
+    pub async fn share_work(
         &self,
         kind: WorkKind,
         title: String,
@@ -344,99 +358,99 @@ impl Client {
         prompt_id: Option<String>,
         attachments: Vec<String>,
     ) -> Result<EntryRef> {
-        guarded(|| self.core.share_work(kind, &title, &body, prompt_id.as_deref(), &attachments))
+        self.run(move |core| core.share_work(kind, &title, &body, prompt_id.as_deref(), &attachments)).await
     }
 
-    pub fn give_feedback(&self, submission: EntryRef, feedback: FeedbackInput) -> Result<EntryRef> {
-        guarded(|| self.core.give_feedback(&submission, &feedback))
+    pub async fn give_feedback(&self, submission: EntryRef, feedback: FeedbackInput) -> Result<EntryRef> {
+        self.run(move |core| core.give_feedback(&submission, &feedback)).await
     }
 
     /// Replies to feedback, or to an earlier reply in its thread (`parent`).
-    pub fn reply(&self, feedback: EntryRef, parent: Option<EntryRef>, body: String) -> Result<EntryRef> {
-        guarded(|| self.core.reply(&feedback, parent.as_ref(), &body))
+    pub async fn reply(&self, feedback: EntryRef, parent: Option<EntryRef>, body: String) -> Result<EntryRef> {
+        self.run(move |core| core.reply(&feedback, parent.as_ref(), &body)).await
     }
 
     /// The submission's author rates feedback on it, 1–5; rating again changes the score.
-    pub fn rate_feedback(&self, feedback: EntryRef, score: u8) -> Result<EntryRef> {
-        guarded(|| self.core.rate_feedback(&feedback, score))
+    pub async fn rate_feedback(&self, feedback: EntryRef, score: u8) -> Result<EntryRef> {
+        self.run(move |core| core.rate_feedback(&feedback, score)).await
     }
 
-    pub fn edit_entry(&self, entry: EntryRef, body: String) -> Result<()> {
-        guarded(|| self.core.edit_entry(&entry, &body))
+    pub async fn edit_entry(&self, entry: EntryRef, body: String) -> Result<()> {
+        self.run(move |core| core.edit_entry(&entry, &body)).await
     }
 
     /// Retracts one's own entry; it stays visible as retracted.
-    pub fn retract_entry(&self, entry: EntryRef) -> Result<()> {
-        guarded(|| self.core.retract_entry(&entry))
+    pub async fn retract_entry(&self, entry: EntryRef) -> Result<()> {
+        self.run(move |core| core.retract_entry(&entry)).await
     }
 
     /// Co-writes the week's synthesis: deletes `delete` characters (Unicode code points) at
     /// `position`, inserts `insert`. Kotlin and Swift strings count UTF-16 units: use
     /// `editSynthesisUtf16` with a text field's selection.
-    pub fn edit_synthesis(&self, week: u32, position: u32, delete: u32, insert: String) -> Result<()> {
+    pub async fn edit_synthesis(&self, week: u32, position: u32, delete: u32, insert: String) -> Result<()> {
         let (position, delete) = (count("position", position)?, count("delete", delete)?);
-        guarded(|| self.core.edit_synthesis(week, position, delete, &insert))
+        self.run(move |core| core.edit_synthesis(week, position, delete, &insert)).await
     }
 
     /// The same with `position` and `delete` in UTF-16 code units — how a Kotlin or Swift text
     /// field counts its selection. A position inside a character is `InvalidInput(position)`.
-    pub fn edit_synthesis_utf16(&self, week: u32, position: u32, delete: u32, insert: String) -> Result<()> {
+    pub async fn edit_synthesis_utf16(&self, week: u32, position: u32, delete: u32, insert: String) -> Result<()> {
         let (position, delete) = (count("position", position)?, count("delete", delete)?);
-        guarded(|| self.core.edit_synthesis_utf16(week, position, delete, &insert))
+        self.run(move |core| core.edit_synthesis_utf16(week, position, delete, &insert)).await
     }
 
-    pub fn synthesis(&self, week: u32) -> Result<String> {
-        guarded(|| self.core.synthesis(week))
+    pub async fn synthesis(&self, week: u32) -> Result<String> {
+        self.run(move |core| core.synthesis(week)).await
     }
 
     /// The facilitator records who attended a weekly critique.
-    pub fn record_attendance(&self, week: u32, member: String, present: bool) -> Result<()> {
-        guarded(|| self.core.record_attendance(week, &member, present))
+    pub async fn record_attendance(&self, week: u32, member: String, present: bool) -> Result<()> {
+        self.run(move |core| core.record_attendance(week, &member, present)).await
     }
 
     /// Everything a week screen shows.
-    pub fn week_rows(&self, week: u32) -> Result<WeekRows> {
-        guarded(|| self.core.week_rows(week))
+    pub async fn week_rows(&self, week: u32) -> Result<WeekRows> {
+        self.run(move |core| core.week_rows(week)).await
     }
 
     /// Keys of the week's feedback and replies the server first stored after its window closed.
-    pub fn late_entries(&self, week: u32) -> Result<Vec<String>> {
-        guarded(|| self.core.late_entries(week))
+    pub async fn late_entries(&self, week: u32) -> Result<Vec<String>> {
+        self.run(move |core| core.late_entries(week)).await
     }
 
     /// Each feedback and reply of the week with its lateness (`Pending` until the server stored
     /// this person's own entry).
-    pub fn entry_lateness(&self, week: u32) -> Result<Vec<EntryLateness>> {
-        let entries = guarded(|| self.core.entry_lateness(week))?;
+    pub async fn entry_lateness(&self, week: u32) -> Result<Vec<EntryLateness>> {
+        let entries = self.run(move |core| core.entry_lateness(week)).await?;
         Ok(entries.into_iter().map(|(key, lateness)| EntryLateness { key, lateness }).collect())
     }
 
-    pub fn week_roles(&self, week: u32) -> Result<WeekRoles> {
-        guarded(|| self.core.week_roles(week)).map(Into::into)
+    pub async fn week_roles(&self, week: u32) -> Result<WeekRoles> {
+        self.run(move |core| core.week_roles(week)).await.map(Into::into)
     }
 
     /// This user's role in a week: practitioner, reviewer, synthesizer…
-    pub fn my_role(&self, week: u32) -> Result<Option<WeeklyRole>> {
-        guarded(|| self.core.my_role(week))
+    pub async fn my_role(&self, week: u32) -> Result<Option<WeeklyRole>> {
+        self.run(move |core| core.my_role(week)).await
     }
 
-    pub fn review_assignments(&self, week: u32) -> Result<Vec<ReviewAssignment>> {
-        guarded(|| self.core.review_assignments(week))
+    pub async fn review_assignments(&self, week: u32) -> Result<Vec<ReviewAssignment>> {
+        self.run(move |core| core.review_assignments(week)).await
     }
 
-    pub fn feedback_window(&self, week: u32) -> Result<FeedbackWindow> {
-        guarded(|| self.core.feedback_window(week))
+    pub async fn feedback_window(&self, week: u32) -> Result<FeedbackWindow> {
+        self.run(move |core| core.feedback_window(week)).await
     }
 
     /// The cohort's size against its range (facilitators see a warning below the minimum).
-    pub fn cohort_size_status(&self) -> Result<SizeStatus> {
-        guarded(|| self.core.cohort_size_status())
+    pub async fn cohort_size_status(&self) -> Result<SizeStatus> {
+        self.run(move |core| core.cohort_size_status()).await
     }
 
     /// The facilitator's cohort dashboard, offline: every member's figures (active days, streak,
     /// feedback, reviews owed, role, transfer evidence, at risk and why) and the cohort's
     /// engagement, retention and feedback quality. Only facilitators get it (`Rejected` otherwise).
-    pub fn cohort_dashboard(&self) -> Result<CohortReport> {
-        guarded(|| self.core.cohort_dashboard())
+    pub async fn cohort_dashboard(&self) -> Result<CohortReport> {
+        self.run(move |core| core.cohort_dashboard()).await
     }
 }

@@ -83,7 +83,9 @@ impl PostgresInstance {
                 !required(),
                 "MICROCOHORT_TEST_POSTGRES=required but no PostgreSQL under /usr/lib/postgresql/*/bin"
             );
-            crate::say_skipped("PostgreSQL is not installed (apt-get install postgresql): this PostgreSQL test did not run");
+            crate::say_skipped(
+                "PostgreSQL is not installed (apt-get install postgresql): this PostgreSQL test did not run",
+            );
             return None;
         };
         static NEXT: AtomicUsize = AtomicUsize::new(0);

@@ -213,7 +213,9 @@ fn rendered_in_chromium(server: &ServerProcess, data: &Path, backend: Backend) {
             std::env::var_os("MICROCOHORT_TEST_CHROMIUM").is_none(),
             "MICROCOHORT_TEST_CHROMIUM is set but no Chromium is installed"
         );
-        microcohort_tests::say_skipped("the browser check needs Chromium (apt-get install chromium); .ci/run installs it");
+        microcohort_tests::say_skipped(
+            "the browser check needs Chromium (apt-get install chromium); .ci/run installs it",
+        );
         return;
     };
     let profile = tempfile::tempdir().unwrap();

@@ -2,6 +2,7 @@ package dev.microcohort
 
 import java.nio.file.Files
 import java.nio.file.Path
+import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertTrue
@@ -23,7 +24,7 @@ class BoundaryTest {
     private fun fresh(name: String = "device") = Client.open(dir.resolve("$name.sqlite").toString())
 
     @Test
-    fun `bad input is an InvalidInput exception naming the field, and nothing is written`() {
+    fun `bad input is an InvalidInput exception naming the field, and nothing is written`(): Unit = runBlocking {
         fresh().use { client ->
             val notAnId = assertThrows<MicrocohortException.InvalidInput> {
                 client.finishPractice("not-an-id", PracticeOutcome(600u, "", null))
@@ -40,7 +41,7 @@ class BoundaryTest {
     }
 
     @Test
-    fun `one client per database file, as a UI and a background worker would both open it`() {
+    fun `one client per database file, as a UI and a background worker would both open it`(): Unit = runBlocking {
         fresh("shared").use { ui ->
             ui.importDefaultPromptPack()
             val worker = assertThrows<MicrocohortException.AlreadyOpen> { fresh("shared") }
@@ -52,7 +53,7 @@ class BoundaryTest {
     }
 
     @Test
-    fun `a device that has not joined is told so, and is not linked to a server`() {
+    fun `a device that has not joined is told so, and is not linked to a server`(): Unit = runBlocking {
         fresh().use { client ->
             assertThrows<MicrocohortException.NotJoined> { client.today() }
             assertThrows<MicrocohortException.NotJoined> { client.startPractice(null) }
@@ -62,7 +63,7 @@ class BoundaryTest {
     }
 
     @Test
-    fun `a server that is not there is Offline, not a crash`() {
+    fun `a server that is not there is Offline, not a crash`(): Unit = runBlocking {
         fresh().use { client ->
             val error = assertThrows<MicrocohortException.Offline> {
                 kotlinx.coroutines.runBlocking { client.joinServer("http://127.0.0.1:9", "CODE", "phone", "UTC") }
@@ -72,7 +73,7 @@ class BoundaryTest {
     }
 
     @Test
-    fun `a mistyped server address is InvalidInput naming server_url, not Offline`() {
+    fun `a mistyped server address is InvalidInput naming server_url, not Offline`(): Unit = runBlocking {
         fresh().use { client ->
             for (address in listOf("127.0.0.1:9", "ftp://127.0.0.1:9", "", "https://example.org/?x=1")) {
                 val error = assertThrows<MicrocohortException.InvalidInput> {
@@ -85,7 +86,7 @@ class BoundaryTest {
     }
 
     @Test
-    fun `a corrupt database file is a Storage exception`() {
+    fun `a corrupt database file is a Storage exception`(): Unit = runBlocking {
         val path = dir.resolve("corrupt.sqlite")
         Files.write(path, ByteArray(8192) { (it * 31 % 251).toByte() })
         val error = assertThrows<MicrocohortException.Storage> { Client.open(path.toString()) }
@@ -93,32 +94,33 @@ class BoundaryTest {
     }
 
     @Test
-    fun `a failure inside the library is an Internal exception and the library keeps working`() {
+    fun `a failure inside the library is an Internal exception and the library keeps working`(): Unit = runBlocking {
         val error = assertThrows<MicrocohortException.Internal> { triggerInternalFailureForTests() }
         assertTrue(error.detail.contains("triggered by a test"))
         fresh("after-failure").use { client -> assertEquals("ok", client.integrityCheck()) }
     }
 
     @Test
-    fun `a listener may read from the client while it is being told of a change`() {
+    fun `a listener may read from the client while it is being told of a change`(): Unit = runBlocking {
         fresh().use { client ->
             val seen = java.util.concurrent.CopyOnWriteArrayList<ULong>()
             val reading = object : ClientListener {
                 override fun onDataChanged(change: DataChange) {
-                    seen.add(client.pendingUploads())
+                    // Listeners run on the client's event thread: blocking there is fine.
+                    seen.add(runBlocking { client.pendingUploads() })
                 }
                 override fun onSyncStatusChanged(status: SyncStatus) {}
             }
             client.subscribe(reading).use {
                 client.importDefaultPromptPack()
-                kotlinx.coroutines.runBlocking { client.waitForListeners() }
+                client.waitForListeners()
             }
             assertEquals(listOf(0uL), seen.toList())
         }
     }
 
     @Test
-    fun `a listener that throws does not undo or break the change it was told about`() {
+    fun `a listener that throws does not undo or break the change it was told about`(): Unit = runBlocking {
         fresh().use { client ->
             val throwing = object : ClientListener {
                 override fun onDataChanged(change: DataChange): Unit = throw IllegalStateException("listener bug")
