@@ -357,7 +357,13 @@ pub fn http_request(
         .expect("write");
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    parse_response(&response)
+}
+
+/// An HTTP/1.1 response read to its end: status (0 if there was none), headers (lower-case
+/// names) and body.
+pub fn parse_response(response: &str) -> (u16, std::collections::HashMap<String, String>, String) {
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((response, ""));
     let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     let headers = head
         .lines()

@@ -250,16 +250,7 @@ fn https_get(
     let mut bytes = Vec::new();
     // The server may close without a TLS close_notify after a `Connection: close` answer.
     let _ = tls.read_to_end(&mut bytes);
-    let response = String::from_utf8_lossy(&bytes).into_owned();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let headers = head
-        .lines()
-        .skip(1)
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
-        .collect();
-    (status, headers, body.to_owned())
+    microcohort_tests::parse_response(&String::from_utf8_lossy(&bytes))
 }
 
 #[test]
