@@ -123,7 +123,6 @@ pub fn replace_week(tx: &Transaction<'_>, doc_id: &str, week: u32, rows: &WeekRo
     for table in WEEK_TABLES {
         tx.prepare_cached(&format!("DELETE FROM {table} WHERE doc_id = ?1"))?.execute([doc_id])?;
     }
-    let late = |_: &EntryMeta| false;
     for s in &rows.submissions {
         let m = &s.meta;
         tx.prepare_cached(
@@ -138,7 +137,7 @@ pub fn replace_week(tx: &Transaction<'_>, doc_id: &str, week: u32, rows: &WeekRo
             "INSERT INTO feedback (doc_id, week, key, author, submission, body, suggestion, criteria, created_at, edited_at, retracted, late)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?
-        .execute(params![doc_id, week, m.key, m.author, f.submission, f.body, f.suggestion, json(&f.criteria), m.created_at, m.edited_at, m.retracted, late(m)])?;
+        .execute(params![doc_id, week, m.key, m.author, f.submission, f.body, f.suggestion, json(&f.criteria), m.created_at, m.edited_at, m.retracted, false])?;
     }
     for r in &rows.replies {
         let m = &r.meta;
@@ -146,7 +145,7 @@ pub fn replace_week(tx: &Transaction<'_>, doc_id: &str, week: u32, rows: &WeekRo
             "INSERT INTO replies (doc_id, week, key, author, feedback, parent, body, created_at, edited_at, retracted, late)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?
-        .execute(params![doc_id, week, m.key, m.author, r.feedback, r.parent, r.body, m.created_at, m.edited_at, m.retracted, late(m)])?;
+        .execute(params![doc_id, week, m.key, m.author, r.feedback, r.parent, r.body, m.created_at, m.edited_at, m.retracted, false])?;
     }
     for r in &rows.ratings {
         let m = &r.meta;

@@ -138,7 +138,7 @@ pub fn store(
     checked: Checked,
 ) -> Result<Stored, ApiError> {
     let Checked { program, verdicts } = checked;
-    check_logs(tx, device, request, &program.program_id, &program.blueprint)?;
+    let resent = check_logs(tx, device, request, &program.program_id, &program.blueprint)?;
     // Every document this request may write is locked up front, in one order for all requests,
     // so concurrent writers to several documents never wait on each other in a cycle.
     let mut writes: Vec<&str> = request.docs.iter().filter(|w| !w.changes.is_empty()).map(|w| w.id.as_str()).collect();
@@ -178,7 +178,7 @@ pub fn store(
     let mut refused = Vec::new();
     let today = chrono::Utc::now().date_naive();
     for log in &request.practice_logs {
-        if tx.practice_log_exists(&log.id)? {
+        if resent.contains(log.id.as_str()) {
             // A resend: it was judged when it first arrived.
             acked.push(log.id.clone());
             continue;
@@ -336,16 +336,18 @@ fn own_history(tx: &dyn Tx, device: &Device, after: u64) -> Result<(Vec<WireLog>
 
 /// Practice logs belong to this cohort's program, lie within a year of it, and no learner records
 /// more than [`MAX_LOGS_PER_DAY`] for one day (logs already stored are resends and count once).
-fn check_logs(
+/// Returns the ids of those resends.
+fn check_logs<'a>(
     tx: &dyn Tx,
     device: &Device,
-    request: &CheckedRequest,
+    request: &'a CheckedRequest,
     program_id: &str,
     blueprint: &microcohort_core::domain::blueprint::Blueprint,
-) -> Result<(), ApiError> {
+) -> Result<HashSet<&'a str>, ApiError> {
     let earliest = blueprint.start_date - chrono::Days::new(LOG_DAYS_AROUND_PROGRAM);
     let latest = blueprint.end_date() + chrono::Days::new(LOG_DAYS_AROUND_PROGRAM);
     let mut per_day: HashMap<&str, i64> = HashMap::new();
+    let mut resent = HashSet::new();
     for log in &request.practice_logs {
         let bad = |problem: String| ApiError::BadRequest(format!("practice log {}: {problem}", log.id));
         if log.program_id != program_id {
@@ -356,6 +358,7 @@ fn check_logs(
             return Err(bad(format!("local_date: {day} is more than a year from the program")));
         }
         if tx.practice_log_exists(&log.id)? {
+            resent.insert(log.id.as_str());
             continue;
         }
         let count = match per_day.get_mut(log.local_date.as_str()) {
@@ -369,7 +372,7 @@ fn check_logs(
             )));
         }
     }
-    Ok(())
+    Ok(resent)
 }
 
 /// The answer to a device whose copy holds changes `admin repair` removed.
