@@ -16,14 +16,21 @@ features=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --release) profile=release-ffi; dir=release-ffi ;;
-    --features) features=(--features "$2"); shift ;;
+    --features) features=(--features "$(echo "$2" | sed 's/\([^,]*\)/microcohort-ffi\/\1/g')"); shift ;;
     *) echo "usage: $0 [--release] [--features LIST]" >&2; exit 2 ;;
   esac
   shift
 done
 
-cargo build --locked --profile "$profile" -p microcohort-ffi "${features[@]}"
-cargo build --locked -p microcohort-uniffi-bindgen
+if [ "$profile" = dev ]; then
+  # The whole workspace with every target, so dependencies resolve to the same features as
+  # `cargo test --workspace` and its build is reused (building the two crates alone recompiles
+  # most dependencies with other features). This also builds the server the Kotlin tests start.
+  cargo build --locked --workspace --all-targets "${features[@]}"
+else
+  cargo build --locked --profile "$profile" -p microcohort-ffi "${features[@]}"
+  cargo build --locked -p microcohort-uniffi-bindgen
+fi
 
 # Wherever cargo builds: CARGO_TARGET_DIR when set, else the workspace's target/.
 target="${CARGO_TARGET_DIR:-target}"
