@@ -119,6 +119,7 @@ macro_rules! admin_writes {
 }
 
 pub mod admission;
+mod checkpoints;
 pub mod documents;
 pub mod graph_cache;
 pub mod group_commit;

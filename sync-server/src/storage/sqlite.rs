@@ -8,6 +8,7 @@ use automerge::ActorId;
 use microcohort_core::sync::wire::{JoinResponse, PackFile, SyncResponse, WireProfile};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use super::checkpoints::Checkpointer;
 use super::documents::{self, saved_document, snapshot_of};
 use super::graph_cache::GraphCache;
 use super::group_commit::GroupCommit;
@@ -40,6 +41,8 @@ pub struct SqliteStorage {
     group: GroupCommit,
     /// What the server believes of uploaded practice logs.
     rules: LogRules,
+    /// Copies the WAL back into the database file, beside the writer.
+    _checkpoints: Checkpointer,
 }
 
 /// Idle reader connections kept open.
@@ -74,6 +77,8 @@ impl SqliteStorage {
         // Every write goes through this connection: its index pages stay cached (the readers
         // keep SQLite's default 2 MiB each).
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+        // Checkpoints run on their own thread, never inside a commit.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         super::schema::migrate(&mut conn).map_err(ApiError::Internal)?;
         let stored: Option<Vec<u8>> =
             conn.query_row("SELECT value FROM meta WHERE key = 'server_actor'", [], |r| r.get(0)).optional()?;
@@ -94,6 +99,8 @@ impl SqliteStorage {
             graphs: Arc::default(),
             group: GroupCommit::default(),
             rules: LogRules::default(),
+            _checkpoints: Checkpointer::start(connect(path)?, path)
+                .map_err(|e| ApiError::Internal(format!("could not start the checkpoint thread: {e}")))?,
         })
     }
 
@@ -106,14 +113,20 @@ impl SqliteStorage {
         Ok(value)
     }
 
-    /// Reads what is committed, on a reader connection; each statement sees the latest commit.
+    /// Reads what is committed, on a reader connection, in one read transaction: one consistent
+    /// view, and the connection's page cache is checked against the writer's commits once rather
+    /// than at every statement (a commit in between empties it).
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, ApiError>) -> Result<T, ApiError> {
         let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match pooled {
             Some(conn) => conn,
             None => connect(&self.path)?,
         };
-        let result = f(&conn);
+        let result = conn.unchecked_transaction().map_err(ApiError::from).and_then(|tx| {
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        });
         let mut readers = self.readers.lock().unwrap_or_else(|p| p.into_inner());
         if readers.len() < READERS_KEPT {
             readers.push(conn);
@@ -831,6 +844,27 @@ mod tests {
         storage.create_program("p1", "P", &blueprint, pack.0, pack.1).unwrap();
         storage.create_cohort("c1", "p1", "C").unwrap();
         storage
+    }
+
+    #[test]
+    fn writes_reach_the_database_file_itself_without_any_commit_copying_them_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = with_cohort(dir.path(), NaiveDate::from_ymd_opt(2026, 3, 2).unwrap());
+        join(&storage, "Ada");
+        // A copy of the file alone, without its WAL, holds the join once the background
+        // checkpoint has run: the writer's commits never copy the WAL back themselves.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let copy = dir.path().join("copy.sqlite");
+        loop {
+            std::fs::copy(dir.path().join("db.sqlite"), &copy).unwrap();
+            let members = Connection::open(&copy)
+                .and_then(|c| c.query_row("SELECT COUNT(*) FROM members WHERE cohort_id = 'c1'", [], |r| r.get(0)));
+            if members.ok() == Some(1i64) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the WAL was never copied back into the database file");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     fn join(storage: &SqliteStorage, name: &str) -> JoinResponse {
