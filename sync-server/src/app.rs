@@ -79,10 +79,27 @@ impl AppState {
     }
 }
 
+/// The API, the dashboard and `/metrics`.
 pub fn router(state: Arc<AppState>) -> Router {
+    with_layers(api_routes().route("/metrics", get(metrics)), state)
+}
+
+/// The API and the dashboard, for a server that serves `/metrics` on an address of its own.
+pub fn router_without_metrics(state: Arc<AppState>) -> Router {
+    with_layers(api_routes(), state)
+}
+
+/// `/metrics` alone, for its own listen address.
+pub fn metrics_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .layer(middleware::from_fn(crate::response_headers::add))
+        .with_state(state)
+}
+
+fn api_routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
         .route("/v1/join", post(sync::join))
         .route("/v1/sync", post(sync::sync))
         .route("/v1/devices", get(sync::people::list))
@@ -97,6 +114,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/dashboard/sign-out", post(web::sign_out))
         .route("/dashboard/link/{code}", get(web::redeem_link))
         .route("/dashboard/programs/{program_id}", get(web::dashboard_page))
+}
+
+fn with_layers(routes: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
+    routes
         .layer(middleware::from_fn_with_state(state.clone(), guard_addresses))
         .layer(middleware::from_fn_with_state(state.clone(), count_requests))
         // Responses of a kilobyte or more, gzip-compressed for clients that ask (devices do).

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::admin::{NewProgram, create_program, facilitator_load};
-use crate::app::{AppState, router};
+use crate::app::{AppState, metrics_router, router, router_without_metrics};
 use crate::limits::{RateLimits, RateSettings};
 use crate::listener::ConnectionLimits;
 use crate::report::postgres_sql::PostgresSql;
@@ -84,6 +84,10 @@ enum Command {
         /// The certificate's private key (PEM).
         #[arg(long, env = "MICROCOHORT_TLS_KEY", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Serve `/metrics` on this address (plain HTTP, for a scraper on a private network)
+        /// instead of beside the API.
+        #[arg(long, env = "MICROCOHORT_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
     },
     /// Operator commands.
     #[command(subcommand)]
@@ -362,6 +366,7 @@ fn run(cli: Cli) -> Result<(), String> {
             client_address_header,
             tls_cert,
             tls_key,
+            metrics_listen,
         } => {
             let tls = match (&tls_cert, &tls_key) {
                 (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
@@ -386,7 +391,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 header_timeout: std::time::Duration::from_secs(header_timeout_secs.max(1)),
                 ..ConnectionLimits::default()
             };
-            serve(state, listen, connections, tls)
+            serve(state, Listen { api: listen, metrics: metrics_listen }, connections, tls)
         }
         #[cfg(feature = "demo")]
         Command::Demo { .. } => unreachable!("the demo returned before any storage was opened"),
@@ -571,26 +576,51 @@ fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
+/// Where the server listens: the API, and `/metrics` when it has an address of its own.
+struct Listen {
+    api: SocketAddr,
+    metrics: Option<SocketAddr>,
+}
+
 fn serve(
     state: std::sync::Arc<AppState>,
-    listen: SocketAddr,
+    listen: Listen,
     connections: ConnectionLimits,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> Result<(), String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
-        let listener =
-            tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let bind = |address: SocketAddr| async move {
+            tokio::net::TcpListener::bind(address).await.map_err(|e| format!("cannot listen on {address}: {e}"))
+        };
+        let listener = bind(listen.api).await?;
+        let metrics = match listen.metrics {
+            Some(address) => Some(bind(address).await?),
+            None => None,
+        };
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         // Tests and scripts read this line to find the port.
         let scheme = if tls.is_some() { "https" } else { "http" };
         println!("listening on {scheme}://{address}");
         tracing::info!(%address, "serving");
+        let app = match metrics {
+            Some(metrics) => {
+                let address = metrics.local_addr().map_err(|e| e.to_string())?;
+                println!("metrics on http://{address}/metrics");
+                tracing::info!(%address, "serving metrics");
+                let scrapes = metrics_router(state.clone());
+                tokio::spawn(async move {
+                    if let Err(err) = axum::serve(metrics, scrapes).with_graceful_shutdown(shutdown_signal()).await {
+                        tracing::error!(error = %err, "the metrics listener stopped");
+                    }
+                });
+                router_without_metrics(state.clone())
+            }
+            None => router(state.clone()),
+        };
         tokio::spawn(maintain_in_background(state.clone()));
         tokio::spawn(refresh_reports_in_background(state.reports.clone()));
-        crate::listener::serve(listener, router(state), connections, tls, shutdown_signal())
-            .await
-            .map_err(|e| e.to_string())?;
+        crate::listener::serve(listener, app, connections, tls, shutdown_signal()).await.map_err(|e| e.to_string())?;
         tracing::info!("stopped");
         Ok(())
     })

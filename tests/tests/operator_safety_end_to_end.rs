@@ -2,7 +2,8 @@
 //! and security headers; signing out ends the session on the server; a session opened from a
 //! facilitator's app ends with that device; invites expire and can be listed and revoked;
 //! `/healthz` answers from the database; a backup taken while serving restores into a fresh server
-//! that devices then sync with, nothing lost; the server serves HTTPS itself, with `Secure` cookies.
+//! that devices then sync with, nothing lost; the server serves HTTPS itself, with `Secure` cookies;
+//! `/metrics` moves to an address of its own when the operator gives one.
 
 use microcohort_core::{Client, Error, SystemClock};
 use microcohort_tests::{
@@ -121,6 +122,31 @@ fn every_response_carries_a_request_id_and_security_headers(backend: Backend) {
         assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
         assert_eq!(header("x-frame-options"), "DENY", "{path}");
     }
+}
+
+#[test]
+fn metrics_move_to_their_own_address_when_one_is_given() {
+    let Some(data) = TestData::new(Backend::Sqlite) else { return };
+    program_under_way(SERVER, data.path(), 10, &["c1"]);
+    let beside = ServerProcess::start(SERVER, data.path(), &[]);
+    assert_eq!(http_get(beside.address, "/healthz", &[]).0, 200);
+    let (status, _, body) = http_get(beside.address, "/metrics", &[]);
+    assert_eq!(status, 200, "without the option, beside the API: {body}");
+    assert!(body.contains("microcohort_http_requests"), "{body}");
+    drop(beside);
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let private = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let server = ServerProcess::start(SERVER, data.path(), &["--metrics-listen", &private.to_string()]);
+    let (status, _, _) = http_get(server.address, "/healthz", &[]);
+    assert_eq!(status, 200, "the API is served");
+    let (status, _, _) = http_get(server.address, "/metrics", &[]);
+    assert_eq!(status, 404, "no metrics on the public address");
+    let (status, headers, body) = http_get(private, "/metrics", &[]);
+    assert_eq!(status, 200, "{body}");
+    assert!(headers.get("content-type").is_some_and(|t| t.starts_with("application/openmetrics-text")), "{headers:?}");
+    assert!(body.contains("/healthz"), "the API's requests are counted: {body}");
+    assert_eq!(http_get(private, "/v1/sync", &[]).0, 404, "nothing else on the private address");
 }
 
 #[test]
