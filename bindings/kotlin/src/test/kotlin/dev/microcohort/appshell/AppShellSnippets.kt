@@ -1,0 +1,102 @@
+// The code docs/app-shell.md shows, compiled (and partly tested) by the Maven build so that the
+// guide keeps up with the bindings. Platform calls (AlarmManager, WorkManager, UNUserNotification-
+// Center) sit behind the small interfaces below; on a phone they are the app's few lines of glue.
+package dev.microcohort.appshell
+
+import dev.microcohort.Client
+import dev.microcohort.MicrocohortException
+import dev.microcohort.RejectCode
+import java.time.Instant
+
+/** One client per database file for the whole process: screens and background sync share it. */
+object Microcohort {
+    @Volatile
+    private var client: Client? = null
+
+    fun client(databasePath: String): Client =
+        client ?: synchronized(this) { client ?: Client.open(databasePath).also { client = it } }
+}
+
+/** The platform's local notifications: AlarmManager + NotificationManager, or UNUserNotificationCenter. */
+interface NotificationScheduler {
+    fun cancelAll()
+
+    fun schedule(id: String, at: Instant, title: String, body: String)
+}
+
+/** How many days of reminders to keep scheduled (iOS holds at most 64 pending; the plan stays under it). */
+const val REMINDER_DAYS: UInt = 14u
+
+/**
+ * Replaces every pending reminder with the core's plan. Call it after a sync, after the person
+ * changes her reminder preferences or time zone, and when the phone restarts (pending alarms do
+ * not survive a reboot on Android).
+ */
+suspend fun rescheduleReminders(client: Client, scheduler: NotificationScheduler) {
+    val plan = client.reminderPlan(REMINDER_DAYS)
+    scheduler.cancelAll()
+    for (reminder in plan) {
+        scheduler.schedule(reminder.id, reminder.fireAt, reminder.title, reminder.body)
+    }
+}
+
+/** What the background job tells the platform's scheduler. */
+enum class SyncResult { DONE, RETRY_LATER, SIGN_IN_AGAIN, UPDATE_APP, CHECK_SERVER_ADDRESS }
+
+/**
+ * The periodic background job (WorkManager's CoroutineWorker, BGAppRefreshTask): one call, a few
+ * quick retries inside, then the platform's own back-off.
+ */
+suspend fun backgroundSync(client: Client, scheduler: NotificationScheduler): SyncResult =
+    try {
+        client.syncWithRetry(3u)
+        rescheduleReminders(client, scheduler)
+        SyncResult.DONE
+    } catch (e: MicrocohortException.Offline) {
+        SyncResult.RETRY_LATER
+    } catch (e: MicrocohortException.Unauthorized) {
+        SyncResult.SIGN_IN_AGAIN
+    } catch (e: MicrocohortException.UpdateRequired) {
+        SyncResult.UPDATE_APP
+    } catch (e: MicrocohortException.Tls) {
+        SyncResult.CHECK_SERVER_ADDRESS
+    }
+
+/** The phone's time zone changed (ACTION_TIMEZONE_CHANGED, NSSystemTimeZoneDidChange). */
+suspend fun onTimeZoneChanged(client: Client, zoneId: String, scheduler: NotificationScheduler) {
+    client.setTimeZone(zoneId)
+    rescheduleReminders(client, scheduler)
+}
+
+/**
+ * Words for an error, in the app's language: switch on the case and the code, never on the
+ * English text. Both `when`s are exhaustive, so a new case in the library fails this build.
+ */
+fun userMessage(error: MicrocohortException): String =
+    when (error) {
+        is MicrocohortException.Offline -> "Saved on this phone. It will be shared when you are online."
+        is MicrocohortException.Tls -> "The server's address or certificate is wrong. Ask your facilitator."
+        is MicrocohortException.Unauthorized -> "This phone is signed out. Join again with an invite or a link code."
+        is MicrocohortException.Rejected -> rejectedMessage(error.code)
+        is MicrocohortException.InvalidInput -> "Please check ${error.field}."
+        is MicrocohortException.NotJoined -> "Join your cohort first."
+        is MicrocohortException.UpdateRequired -> "Please update the app."
+        is MicrocohortException.Storage -> "This phone's storage could not be used. Free some space and try again."
+        is MicrocohortException.AlreadyOpen -> "The app is busy. Try again in a moment."
+        is MicrocohortException.Internal -> "Something went wrong. Nothing was changed."
+    }
+
+fun rejectedMessage(code: RejectCode): String =
+    when (code) {
+        RejectCode.NOT_YOUR_ENTRY -> "Only its author can change this."
+        RejectCode.NOT_YOUR_SUBMISSION -> "Only the author of the work can rate its feedback."
+        RejectCode.FACILITATOR_ONLY -> "Only a facilitator can do this."
+        RejectCode.COHORT_FULL -> "This cohort is full."
+        RejectCode.PRACTICE_IN_PROGRESS -> "Finish or stop the practice you started first."
+        RejectCode.COHORT_RULES -> "Your cohort's rules do not allow this."
+        RejectCode.SERVER_FORBIDDEN -> "The server does not allow this."
+        RejectCode.SERVER_CONFLICT -> "Someone changed this at the same time. Try again."
+        RejectCode.SERVER_NOT_FOUND -> "This is no longer on the server."
+        RejectCode.TOO_LARGE -> "This is too large to share."
+        RejectCode.BAD_REQUEST -> "The app sent something the server did not understand. Please update the app."
+    }

@@ -1,0 +1,69 @@
+package dev.microcohort.appshell
+
+import dev.microcohort.MicrocohortException
+import dev.microcohort.TestServer
+import java.nio.file.Files
+import java.time.Instant
+import java.time.LocalDate
+import java.time.ZoneOffset
+import kotlinx.coroutines.runBlocking
+import org.junit.jupiter.api.AfterEach
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertNotEquals
+import org.junit.jupiter.api.Assertions.assertSame
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+
+/** The guide's snippets do what docs/app-shell.md says, against a real server. */
+class AppShellSnippetsTest {
+    private val server = TestServer()
+    private val dir = Files.createTempDirectory("microcohort-app-shell")
+
+    @AfterEach
+    fun cleanUp() {
+        server.close()
+        dir.toFile().deleteRecursively()
+    }
+
+    private class RecordingScheduler : NotificationScheduler {
+        val pending = mutableMapOf<String, Instant>()
+
+        override fun cancelAll() = pending.clear()
+
+        override fun schedule(id: String, at: Instant, title: String, body: String) {
+            pending[id] = at
+        }
+    }
+
+    @Test
+    fun `background sync schedules the plan, follows a time-zone change and waits out an outage`(): Unit = runBlocking {
+        val start = LocalDate.now(ZoneOffset.UTC).minusDays(3)
+        server.admin("create-program", "--id", "p1", "--title", "Everyday Leadership",
+            "--start", start.toString(), "--time-zone", "UTC")
+        server.admin("create-cohort", "--id", "c1", "--program", "p1", "--title", "Spring cohort")
+        val code = server.admin("invite", "--cohort", "c1", "--name", "Ana", "--time-zone", "UTC")
+        server.start()
+
+        val path = dir.resolve("ana.sqlite").toString()
+        val client = Microcohort.client(path)
+        assertSame(client, Microcohort.client(path), "one client per database file")
+        client.joinServer(server.url, code, "Ana's phone", "UTC")
+        val scheduler = RecordingScheduler()
+
+        assertEquals(SyncResult.DONE, backgroundSync(client, scheduler))
+        val plan = client.reminderPlan(REMINDER_DAYS)
+        assertTrue(plan.isNotEmpty(), "a program under way has reminders")
+        assertEquals(plan.associate { it.id to it.fireAt }, scheduler.pending)
+
+        // Practice reminders fire at a local time: nine hours earlier in Tokyo than in UTC.
+        val before = scheduler.pending.toMap()
+        onTimeZoneChanged(client, "Asia/Tokyo", scheduler)
+        assertEquals(client.reminderPlan(REMINDER_DAYS).associate { it.id to it.fireAt }, scheduler.pending)
+        assertNotEquals(before, scheduler.pending, "the reminders moved with the zone")
+
+        server.stop()
+        assertEquals(SyncResult.RETRY_LATER, backgroundSync(client, scheduler))
+        val offline = runCatching { client.syncNow() }.exceptionOrNull() as MicrocohortException
+        assertEquals("Saved on this phone. It will be shared when you are online.", userMessage(offline))
+    }
+}
