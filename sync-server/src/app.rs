@@ -112,7 +112,7 @@ fn api_routes() -> Router<Arc<AppState>> {
         .route("/v1/programs/{program_id}/report.csv", get(web::report_csv))
         .route("/dashboard", get(web::sign_in_page))
         .route("/dashboard/sign-out", post(web::sign_out))
-        .route("/dashboard/link/{code}", get(web::redeem_link))
+        .route("/dashboard/link/{code}", get(web::confirm_link).post(web::redeem_link))
         .route("/dashboard/programs/{program_id}", get(web::dashboard_page))
 }
 

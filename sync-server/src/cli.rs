@@ -576,6 +576,14 @@ fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
+/// A line on stdout for whoever started the server; a closed stdout (a supervisor or a test that
+/// read only the first line) must not stop it, as `println!` would by panicking.
+fn announce(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+}
+
 /// Where the server listens: the API, and `/metrics` when it has an address of its own.
 struct Listen {
     api: SocketAddr,
@@ -601,12 +609,12 @@ fn serve(
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         // Tests and scripts read this line to find the port.
         let scheme = if tls.is_some() { "https" } else { "http" };
-        println!("listening on {scheme}://{address}");
+        announce(&format!("listening on {scheme}://{address}"));
         tracing::info!(%address, "serving");
         let app = match metrics {
             Some(metrics) => {
                 let address = metrics.local_addr().map_err(|e| e.to_string())?;
-                println!("metrics on http://{address}/metrics");
+                announce(&format!("metrics on http://{address}/metrics"));
                 tracing::info!(%address, "serving metrics");
                 let scrapes = metrics_router(state.clone());
                 tokio::spawn(async move {

@@ -379,6 +379,70 @@ pub fn session_cookie(headers: &std::collections::HashMap<String, String>) -> Op
     headers.get("set-cookie").and_then(|c| c.split(';').next()).map(str::to_owned)
 }
 
+/// Signs a browser in through a one-time dashboard link (`path` on `address`) and returns the
+/// session cookie. The link is opened twice first, as a mail scanner or a link preview would:
+/// a GET only shows the confirmation page, and the POST from its button spends the link.
+pub fn sign_in_with_link(address: SocketAddr, path: &str) -> String {
+    for _ in 0..2 {
+        let (status, _, page) = http_get(address, path, &[]);
+        assert_eq!(status, 200, "the confirmation page: {page}");
+        assert!(page.contains(&format!("<form method=\"post\" action=\"{path}\">")), "a button that signs in: {page}");
+    }
+    let (status, headers, _) = http_request(address, "POST", path, &[]);
+    assert_eq!(status, 303, "{headers:?}");
+    session_cookie(&headers).expect("a session cookie")
+}
+
+/// A loopback HTTP proxy that adds a cookie to every request, so that a browser run from a
+/// test (headless Chromium) is signed in without a cookie store.
+pub struct CookieProxy {
+    pub address: SocketAddr,
+}
+
+impl CookieProxy {
+    pub fn start(upstream: SocketAddr, cookie: &str) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let address = listener.local_addr().expect("address");
+        let cookie = cookie.to_owned();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let cookie = cookie.clone();
+                std::thread::spawn(move || {
+                    let _ = Self::forward(client, upstream, &cookie);
+                });
+            }
+        });
+        Self { address }
+    }
+
+    /// One request per connection: its head gets the cookie and `Connection: close`.
+    fn forward(mut client: TcpStream, upstream: SocketAddr, cookie: &str) -> std::io::Result<()> {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if client.read(&mut byte)? == 0 {
+                return Ok(());
+            }
+            head.push(byte[0]);
+        }
+        let text = String::from_utf8_lossy(&head);
+        let mut lines: Vec<&str> = text.trim_end().split("\r\n").collect();
+        lines.retain(|l| {
+            let name = l.split(':').next().unwrap_or_default().to_ascii_lowercase();
+            name != "connection" && name != "cookie"
+        });
+        let rewritten = format!("{}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n", lines.join("\r\n"));
+        let mut server = TcpStream::connect(upstream)?;
+        server.write_all(rewritten.as_bytes())?;
+        let mut request_body = client.try_clone()?;
+        let mut to_server = server.try_clone()?;
+        std::thread::spawn(move || std::io::copy(&mut request_body, &mut to_server));
+        std::io::copy(&mut server, &mut client)?;
+        client.shutdown(std::net::Shutdown::Both)
+    }
+}
+
 /// A TCP proxy on loopback that, while faults are on, cuts connections mid-request or
 /// mid-response at random byte counts.
 pub struct FaultyProxy {

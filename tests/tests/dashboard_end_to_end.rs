@@ -10,7 +10,8 @@ use microcohort_core::domain::practice::{PracticeOutcome, TransferEvidence, Tran
 use microcohort_core::{Client, EntryRef, Error, FeedbackInput};
 use microcohort_server::report::ProgramReport;
 use microcohort_tests::{
-    Backend, ServerProcess, TestData, admin, http_get, join_device, program_under_way, raw_join, session_cookie,
+    Backend, CookieProxy, ServerProcess, TestData, admin, http_get, http_request, join_device, program_under_way,
+    raw_join, sign_in_with_link,
 };
 
 const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
@@ -31,10 +32,7 @@ fn invite(data: &Path, cohort: &str, role: &str, name: &str) -> String {
 
 /// Follows a one-time sign-in link and returns the session cookie.
 fn sign_in(server: &ServerProcess, link: &str) -> String {
-    let path = link.strip_prefix(&server.url()).expect("a link to this server");
-    let (status, headers, _) = http_get(server.address, path, &[]);
-    assert_eq!(status, 303, "{headers:?}");
-    session_cookie(&headers).expect("a session cookie")
+    sign_in_with_link(server.address, link.strip_prefix(&server.url()).expect("a link to this server"))
 }
 
 /// The figures a facilitator reads, for comparing two reports.
@@ -155,7 +153,7 @@ fn reports_agree_with_the_device_and_the_dashboard_renders(backend: Backend) {
     assert_eq!(report.facilitator_load.learners_per_facilitator, Some(2.5));
     // A used link does not sign in twice.
     let path = link.strip_prefix(&server.url()).unwrap();
-    assert_eq!(http_get(server.address, path, &[]).0, 401);
+    assert_eq!(http_request(server.address, "POST", path, &[]).0, 401);
 
     // Against a named baseline cohort.
     let (status, _, body) = http_get(server.address, "/v1/programs/p1/report?baseline=c2", &[("Cookie", &cookie)]);
@@ -196,7 +194,7 @@ fn reports_agree_with_the_device_and_the_dashboard_renders(backend: Backend) {
     let theirs: ProgramReport = serde_json::from_str(&body).unwrap();
     assert_eq!(theirs.cohorts.iter().map(|c| c.cohort_id.as_str()).collect::<Vec<_>>(), vec!["c1"]);
     let path = link.strip_prefix(&server.url()).unwrap();
-    assert_ne!(http_get(server.address, path, &[]).0, 303, "a sign-in link works once");
+    assert_ne!(http_request(server.address, "POST", path, &[]).0, 303, "a sign-in link works once");
     assert!(matches!(learners[0].dashboard_sign_in_link(), Err(Error::Server { status: 403, .. })));
 
     rendered_in_chromium(&server, data.path(), backend);
@@ -230,8 +228,13 @@ fn rendered_in_chromium(server: &ServerProcess, data: &Path, backend: Backend) {
         assert!(output.status.success(), "chromium: {}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
-    let link = || admin(SERVER, data, &["dashboard-link", "--program", "p1", "--base-url", &server.url()]);
-    let dom = run(&["--dump-dom"], &link());
+    // Signed in through a link, the browser reaches the server through a proxy that presents
+    // the session's cookie (Chromium cannot press the confirmation page's button here).
+    let link = admin(SERVER, data, &["dashboard-link", "--program", "p1", "--base-url", &server.url()]);
+    let cookie = sign_in(server, &link);
+    let proxy = CookieProxy::start(server.address, &cookie);
+    let page = format!("http://{}/dashboard/programs/p1", proxy.address);
+    let dom = run(&["--dump-dom"], &page);
     for expected in ["Everyday Leadership", "Cohort c1", "Ada", "Dee", "engaged at day 7", "feedback given", "<svg"] {
         assert!(dom.contains(expected), "the rendered page shows {expected:?}:\n{dom}");
     }
@@ -239,7 +242,7 @@ fn rendered_in_chromium(server: &ServerProcess, data: &Path, backend: Backend) {
 
     let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("dashboard-{backend:?}.png").to_lowercase());
     let _ = std::fs::remove_file(&screenshot);
-    run(&[&format!("--screenshot={}", screenshot.display())], &link());
+    run(&[&format!("--screenshot={}", screenshot.display())], &page);
     let png = std::fs::read(&screenshot).expect("a screenshot");
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real screenshot at {}", screenshot.display());
 }

@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use microcohort_core::sync::wire::{self, DocPush, JoinRequest, LinkRequest, RevokeDevice, SyncRequest};
-use microcohort_tests::{ServerProcess, admin, http_get, program_under_way, raw_get, raw_post, session_cookie};
+use microcohort_tests::{
+    ServerProcess, admin, http_get, http_request, program_under_way, raw_get, raw_post, session_cookie,
+};
 use serde_json::Value;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
@@ -183,8 +185,11 @@ fn reports_match_their_description(spec: &Value, server: &ServerProcess, data: &
     let object_keys = |v: &Value| -> BTreeSet<String> { v.as_object().unwrap().keys().cloned().collect() };
     let report_codes = documented(spec, "/v1/programs/{program_id}/report", "get");
     let link = admin(SERVER, data, &["dashboard-link", "--program", "p1", "--base-url", &server.url()]);
-    let (status, headers, _) = http_get(server.address, link.strip_prefix(&server.url()).unwrap(), &[]);
-    assert!(documented(spec, "/dashboard/link/{code}", "get").contains(&status) && status == 303);
+    let path = link.strip_prefix(&server.url()).unwrap();
+    let (status, _, _) = http_get(server.address, path, &[]);
+    assert!(documented(spec, "/dashboard/link/{code}", "get").contains(&status) && status == 200);
+    let (status, headers, _) = http_request(server.address, "POST", path, &[]);
+    assert!(documented(spec, "/dashboard/link/{code}", "post").contains(&status) && status == 303);
     let cookie = session_cookie(&headers).unwrap();
     let (status, _, body) = http_get(server.address, "/v1/programs/p1/report", &[("Cookie", &cookie)]);
     assert_eq!(status, 200);

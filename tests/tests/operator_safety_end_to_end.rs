@@ -8,7 +8,7 @@
 use microcohort_core::{Client, Error, SystemClock};
 use microcohort_tests::{
     Backend, ServerProcess, TestData, admin, http_get, http_request, on_both_backends, program_under_way,
-    session_cookie,
+    sign_in_with_link,
 };
 
 const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
@@ -28,10 +28,7 @@ fn report_status(server: &ServerProcess, cookie: &str) -> u16 {
 }
 
 fn sign_in(server: &ServerProcess, link: &str) -> String {
-    let path = link.strip_prefix(&server.url()).expect("a link to this server");
-    let (status, headers, _) = http_get(server.address, path, &[]);
-    assert_eq!(status, 303, "{headers:?}");
-    session_cookie(&headers).expect("a session cookie")
+    sign_in_with_link(server.address, link.strip_prefix(&server.url()).expect("a link to this server"))
 }
 
 fn sessions_end_on_sign_out_and_with_their_device(backend: Backend) {
@@ -261,9 +258,10 @@ fn json_logs_carry_the_request_id_of_their_request() {
 }
 
 /// A GET over TLS with a client that trusts `roots`: status, headers (lower-case) and body.
-fn https_get(
+fn https_request(
     roots: &rustls::RootCertStore,
     address: std::net::SocketAddr,
+    method: &str,
     path: &str,
 ) -> (u16, std::collections::HashMap<String, String>, String) {
     use std::io::{Read, Write};
@@ -272,7 +270,8 @@ fn https_get(
     let connection = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
     let socket = std::net::TcpStream::connect(address).unwrap();
     let mut tls = rustls::StreamOwned::new(connection, socket);
-    write!(tls, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let length = if method == "GET" { "" } else { "Content-Length: 0\r\n" };
+    write!(tls, "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{length}Connection: close\r\n\r\n").unwrap();
     let mut bytes = Vec::new();
     // The server may close without a TLS close_notify after a `Connection: close` answer.
     let _ = tls.read_to_end(&mut bytes);
@@ -323,11 +322,11 @@ fn the_server_serves_https_itself_and_its_cookies_are_secure() {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(certificate.cert.der().clone()).unwrap();
 
-    let (status, _, body) = https_get(&roots, address, "/healthz");
+    let (status, _, body) = https_request(&roots, address, "GET", "/healthz");
     assert_eq!((status, body.as_str()), (200, "ok"));
     let base = format!("https://localhost:{}", address.port());
     let link = admin(SERVER, data.path(), &["dashboard-link", "--program", "p1", "--base-url", &base]);
-    let (status, headers, _) = https_get(&roots, address, link.strip_prefix(&base).unwrap());
+    let (status, headers, _) = https_request(&roots, address, "POST", link.strip_prefix(&base).unwrap());
     assert_eq!(status, 303, "{headers:?}");
     let cookie = headers.get("set-cookie").cloned().unwrap_or_default();
     assert!(cookie.contains("; Secure") && cookie.contains("HttpOnly"), "{cookie}");

@@ -165,6 +165,17 @@ pub async fn app_sign_in_link(State(state): State<Arc<AppState>>, headers: Heade
     Ok(([(header::CONTENT_TYPE, "application/cbor")], wire::encode(&link)).into_response())
 }
 
+/// `GET /dashboard/link/{code}`: the confirmation page; the link stays unspent.
+pub async fn confirm_link(Path(code): Path<String>) -> Response {
+    // The code goes back into the form's address: only a code's own characters may.
+    if code.is_empty() || !code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        let page = pages::sign_in(Some("This sign-in link is wrong; ask for a new one."));
+        return (StatusCode::NOT_FOUND, Html(page)).into_response();
+    }
+    Html(pages::confirm_sign_in(&code)).into_response()
+}
+
+/// `POST /dashboard/link/{code}`: spends the link and signs the browser in.
 pub async fn redeem_link(State(state): State<Arc<AppState>>, Path(code): Path<String>, headers: HeaderMap) -> Response {
     let secure = state.over_https(&headers);
     match blocking(&state, move |state| state.reports.redeem_sign_in_link(&code)).await {

@@ -58,6 +58,24 @@ pub fn sign_in(problem: Option<&str>) -> String {
     )
 }
 
+/// What a one-time sign-in link opens: a button that redeems it. A GET never spends the link, so
+/// a mail scanner or a link preview that fetches it leaves it working for the person.
+pub fn confirm_sign_in(code: &str) -> String {
+    page(
+        "Sign in",
+        html! {
+            header { h1 { "Microcohort dashboard" } }
+            main { section {
+                h2 { "Sign in" }
+                p { "This one-time link signs this browser in to the dashboard." }
+                form method="post" action={ "/dashboard/link/" (code) } {
+                    button type="submit" { "Open the dashboard" }
+                }
+            } }
+        },
+    )
+}
+
 pub fn problem(message: &str) -> String {
     page(
         "Problem",
