@@ -24,9 +24,13 @@ use uuid::Uuid;
 
 use crate::error::{MicrocohortError, Result, guarded, internal_failure, invalid};
 use crate::events::{ClientListener, Subscription, forward};
+use crate::program_types::ProgramSchedule;
 use crate::types::{
-    CohortPracticeLog, EntryLateness, PackImport, Profile, ReminderPreferences, SyncOutcome, Today, WeekRoles,
+    CohortPracticeLog, EntryLateness, PackImport, Profile, PromptView, ReminderPreferences, SyncOutcome, Today,
+    WeekRoles,
 };
+use microcohort_core::domain::prompt_pack::Capstone;
+use microcohort_core::domain::schedule::{CritiqueSlot, LibraryFilter};
 
 #[derive(uniffi::Object)]
 pub struct Client {
@@ -317,6 +321,28 @@ impl Client {
     /// The local notifications to schedule for the next `days` days (replace all pending ones).
     pub async fn reminder_plan(&self, days: u32) -> Result<Vec<PlannedReminder>> {
         self.run(move |core| core.reminder_plan(days)).await
+    }
+
+    /// The program's weeks: dates, phase, critique and when feedback closes.
+    pub async fn schedule(&self) -> Result<ProgramSchedule> {
+        self.run(move |core| core.schedule().map(ProgramSchedule::from)).await
+    }
+
+    /// The critique under way now, else the next one; none once the last has ended.
+    pub async fn next_critique(&self) -> Result<Option<CritiqueSlot>> {
+        self.run(move |core| core.next_critique()).await
+    }
+
+    /// The capstone's brief and rubric; none when the program's pack has no capstone.
+    pub async fn capstone_brief(&self) -> Result<Option<Capstone>> {
+        self.run(move |core| core.capstone_brief()).await
+    }
+
+    /// The program's prompts matching `filter`, in program order; any of them can be practised
+    /// with `start_practice(prompt_id)` (catch-up or extra).
+    pub async fn library(&self, filter: LibraryFilter) -> Result<Vec<PromptView>> {
+        let views = self.run(move |core| core.library(&filter)).await?;
+        Ok(views.into_iter().map(PromptView::from).collect())
     }
 
     /// The program as an iCalendar (.ics) file.

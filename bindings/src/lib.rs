@@ -11,6 +11,7 @@
 pub mod client;
 pub mod error;
 pub mod events;
+pub mod program_types;
 pub mod types;
 
 pub use client::Client;

@@ -155,13 +155,15 @@ pub struct Today {
     pub next_reminders: Vec<PlannedReminder>,
 }
 
+impl From<microcohort_core::client::PromptView> for PromptView {
+    fn from(v: microcohort_core::client::PromptView) -> Self {
+        Self { prompt_ref: v.prompt_ref, prompt: v.prompt, completed: v.completed }
+    }
+}
+
 impl From<TodayView> for Today {
     fn from(t: TodayView) -> Self {
-        let view = |v: microcohort_core::client::PromptView| PromptView {
-            prompt_ref: v.prompt_ref,
-            prompt: v.prompt,
-            completed: v.completed,
-        };
+        let view = PromptView::from;
         Self {
             local_date: t.local_date,
             time_zone: t.time_zone,

@@ -20,7 +20,7 @@ pub mod sync;
 
 pub use client::{
     Client, ClientEvent, DataChange, Enrollment, EntryRef, FeedbackInput, FeedbackWindow, Lateness, PracticeSession,
-    ReceiveReport, TodayView, UnsentWork, WorkKind,
+    ProgramSchedule, ReceiveReport, TodayView, UnsentWork, WorkKind,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};

@@ -10,6 +10,7 @@ mod dashboard;
 pub mod events;
 pub mod intents;
 mod person;
+mod program_info;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -38,6 +39,7 @@ pub use crate::store::practice::PracticeSession;
 pub use cohort::{EntryRef, FeedbackInput, FeedbackWindow, Lateness, ReceiveReport, WorkKind};
 pub use events::{ClientEvent, DataChange};
 pub use person::UnsentWork;
+pub use program_info::ProgramSchedule;
 
 /// How many of the next reminders the today screen shows.
 const TODAY_REMINDERS: usize = 3;

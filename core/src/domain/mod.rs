@@ -10,6 +10,7 @@ pub mod reminders;
 pub mod review;
 pub mod roles;
 pub mod roster;
+pub mod schedule;
 pub mod time;
 pub mod today;
 
