@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 
-use microcohort_tests::{http_get, session_cookie};
+use microcohort_tests::{http_get, http_request, session_cookie};
 use serde_json::Value;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
@@ -113,11 +113,12 @@ fn the_demo_simulates_a_cohort_and_its_sign_in_link_opens_a_report_with_the_same
 
     // The link signs in once and lands on the program's dashboard.
     let path = link.strip_prefix(&format!("http://{address}")).expect("link on the printed address");
-    let (status, headers, _) = http_get(address, path, &[]);
-    assert_eq!(status, 303, "the sign-in link redirects");
+    assert_eq!(http_get(address, path, &[]).0, 200, "the link opens its confirmation page");
+    let (status, headers, _) = http_request(address, "POST", path, &[]);
+    assert_eq!(status, 303, "the page's button signs in and redirects");
     assert_eq!(headers.get("location").map(String::as_str), Some("/dashboard/programs/demo-leadership"));
     let cookie = session_cookie(&headers).expect("a session cookie");
-    assert_ne!(http_get(address, path, &[]).0, 303, "a sign-in link works once");
+    assert_ne!(http_request(address, "POST", path, &[]).0, 303, "a sign-in link works once");
     let (status, _, page) = http_get(address, "/dashboard/programs/demo-leadership", &[("Cookie", &cookie)]);
     assert_eq!(status, 200);
     assert!(page.contains("Amara Okafor"), "the dashboard page lists the simulated learners");

@@ -11,7 +11,7 @@ use microcohort_core::domain::practice::PracticeOutcome;
 use microcohort_core::{Client, ManualClock};
 use microcohort_server::report::ProgramReport;
 use microcohort_tests::{
-    Backend, ServerProcess, TestData, admin, http_get, on_both_backends, program_under_way, session_cookie,
+    Backend, ServerProcess, TestData, admin, http_get, on_both_backends, program_under_way, sign_in_with_link,
 };
 
 const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
@@ -106,10 +106,7 @@ fn phone_dashboard_and_report_agree_on_a_late_owl_and_a_traveller(backend: Backe
     assert_eq!(roster.member(&moved_id).unwrap().time_zone, "America/Los_Angeles");
 
     let link = admin(SERVER, data.path(), &["dashboard-link", "--program", "p1", "--base-url", &server.url()]);
-    let path = link.strip_prefix(&server.url()).expect("a link to this server");
-    let (status, headers, _) = http_get(server.address, path, &[]);
-    assert_eq!(status, 303);
-    let cookie = session_cookie(&headers).expect("a session cookie");
+    let cookie = sign_in_with_link(server.address, link.strip_prefix(&server.url()).expect("a link to this server"));
     let server_report = |instant: DateTime<Utc>| -> CohortReport {
         let path = format!("/v1/programs/p1/report?at={}", instant.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         let (status, _, body) = http_get(server.address, &path, &[("Cookie", &cookie)]);

@@ -18,7 +18,7 @@ use microcohort_server::report::ProgramReport;
 use microcohort_tests::forge::Forger;
 use microcohort_tests::{
     Backend, ServerProcess, TestData, admin, http_get, on_both_backends, program_under_way, raw_join, raw_post,
-    session_cookie,
+    sign_in_with_link,
 };
 use serde_bytes::ByteBuf;
 
@@ -186,9 +186,7 @@ fn forged_inputs_leave_every_figure_unchanged(backend: Backend) {
 
     // The figures every forgery below must leave as they are.
     let link = admin(SERVER, data.path(), &["dashboard-link", "--program", "p1", "--base-url", &server.url()]);
-    let (status, headers, _) = http_get(server.address, link.strip_prefix(&server.url()).unwrap(), &[]);
-    assert_eq!(status, 303);
-    let cookie = session_cookie(&headers).expect("a session cookie");
+    let cookie = sign_in_with_link(server.address, link.strip_prefix(&server.url()).unwrap());
     let report = || {
         let path = format!("/v1/programs/p1/report?at={}", now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         let (status, _, body) = http_get(server.address, &path, &[("Cookie", &cookie)]);
