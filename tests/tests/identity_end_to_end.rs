@@ -9,7 +9,7 @@ use microcohort_core::domain::practice::PracticeOutcome;
 use microcohort_core::{Client, Clock, Error, ManualClock};
 use microcohort_server::report::ProgramReport;
 use microcohort_tests::{
-    Backend, ServerProcess, TestData, admin, http_get, on_both_backends, program_under_way, raw_join, session_cookie,
+    Backend, ServerProcess, TestData, admin, http_get, on_both_backends, program_under_way, raw_join, sign_in_with_link,
 };
 
 const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
@@ -279,8 +279,7 @@ fn a_facilitator_of_three_cohorts_counts_once(backend: Backend) {
         raw_join(&server, &admin(SERVER, data.path(), &["invite", "--cohort", cohort, "--name", name]));
     }
     let link = admin(SERVER, data.path(), &["dashboard-link", "--program", "p1", "--base-url", &server.url()]);
-    let (_, headers, _) = http_get(server.address, link.strip_prefix(&server.url()).unwrap(), &[]);
-    let cookie = session_cookie(&headers).expect("a session cookie");
+    let cookie = sign_in_with_link(server.address, link.strip_prefix(&server.url()).unwrap());
     let (status, _, body) = http_get(server.address, "/v1/programs/p1/report", &[("Cookie", &cookie)]);
     assert_eq!(status, 200, "{body}");
     let load = serde_json::from_str::<ProgramReport>(&body).unwrap().facilitator_load;
