@@ -16,7 +16,7 @@ use microcohort_core::domain::cohort_metrics::{
 use microcohort_core::domain::metrics::LearnerMetrics;
 use microcohort_core::domain::practice::{PracticeOutcome, TransferEvidence, TransferKind};
 use microcohort_core::domain::prompt_pack::Prompt;
-use microcohort_core::domain::reminders::{self, PlannedReminder, ReminderKind};
+use microcohort_core::domain::reminders::{self, PlannedReminder, ReminderDetails, ReminderKind};
 use microcohort_core::domain::review::ReviewAssignment;
 use microcohort_core::domain::roles::WeeklyRole;
 use microcohort_core::domain::roster::{Member, MemberRole, SizeStatus};
@@ -138,6 +138,14 @@ pub struct PlannedReminder {
     pub local_date: LocalDate,
     pub title: String,
     pub body: String,
+    pub details: ReminderDetails,
+}
+
+/// What a reminder is about, to word it in the app's language.
+#[uniffi::remote(Enum)]
+pub enum ReminderDetails {
+    Practice { prompt_title: String, minutes: u32 },
+    Critique { week: u32, starts_at: Timestamp, minutes: u32 },
 }
 
 /// Everything the today screen shows.

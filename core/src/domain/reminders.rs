@@ -115,8 +115,20 @@ pub struct PlannedReminder {
     pub fire_at: DateTime<Utc>,
     /// The learner-local day the reminder belongs to.
     pub local_date: NaiveDate,
+    /// English defaults; an app in another language words it from `details`.
     pub title: String,
     pub body: String,
+    pub details: ReminderDetails,
+}
+
+/// What a reminder is about, with what an app needs to word it in its own language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "about", rename_all = "snake_case")]
+pub enum ReminderDetails {
+    /// The day's practice: its prompt and stated length.
+    Practice { prompt_title: String, minutes: u32 },
+    /// A weekly critique: which week, when it starts, how long it lasts.
+    Critique { week: u32, starts_at: DateTime<Utc>, minutes: u32 },
 }
 
 /// Everything the plan depends on; the caller reads it from the store.
@@ -187,6 +199,7 @@ fn practice_reminder(ctx: &ReminderContext<'_>, date: NaiveDate) -> Option<Plann
         local_date,
         title: "Time for today's practice".to_owned(),
         body: format!("{prompt_title} — {minutes} minutes"),
+        details: ReminderDetails::Practice { prompt_title, minutes },
     })
 }
 
@@ -216,6 +229,7 @@ fn critique_reminder(ctx: &ReminderContext<'_>, week: u32, starts_at: DateTime<U
             ctx.blueprint.critique.minutes,
             local_start.format("%A %H:%M")
         ),
+        details: ReminderDetails::Critique { week, starts_at, minutes: ctx.blueprint.critique.minutes },
     })
 }
 
@@ -301,6 +315,24 @@ mod tests {
         }
         assert_eq!(practice[0].fire_at.hour(), 6); // CET = UTC+1
         assert_eq!(practice[1].fire_at.hour(), 5); // CEST = UTC+2
+    }
+
+    #[test]
+    fn every_reminder_carries_what_an_app_needs_to_word_it() {
+        let f = Fixture::new();
+        let plan = f.plan("2026-03-09T12:00:00Z", 7);
+        let practice = plan.iter().find(|r| r.kind == ReminderKind::Practice).expect("a practice reminder");
+        assert_eq!(
+            practice.details,
+            ReminderDetails::Practice { prompt_title: "Listen for the need".into(), minutes: 12 }
+        );
+        let critique = plan.iter().find(|r| r.kind == ReminderKind::Critique).expect("a critique reminder");
+        let ReminderDetails::Critique { week, starts_at, minutes } = critique.details else {
+            panic!("critique details: {:?}", critique.details)
+        };
+        let expected = f.blueprint.critique_starts().find(|(w, _)| *w == week).expect("that week's critique").1;
+        assert_eq!((starts_at, minutes), (expected, f.blueprint.critique.minutes));
+        assert!(critique.fire_at < starts_at);
     }
 
     #[test]

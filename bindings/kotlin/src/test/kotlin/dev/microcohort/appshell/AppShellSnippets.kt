@@ -5,8 +5,11 @@ package dev.microcohort.appshell
 
 import dev.microcohort.Client
 import dev.microcohort.MicrocohortException
+import dev.microcohort.PlannedReminder
 import dev.microcohort.RejectCode
+import dev.microcohort.ReminderDetails
 import java.time.Instant
+import java.time.ZoneId
 
 /** One client per database file for the whole process: screens and background sync share it. */
 object Microcohort {
@@ -39,6 +42,20 @@ suspend fun rescheduleReminders(client: Client, scheduler: NotificationScheduler
         scheduler.schedule(reminder.id, reminder.fireAt, reminder.title, reminder.body)
     }
 }
+
+/**
+ * A reminder's text in the app's own words, from its details rather than the English defaults
+ * (`title`, `body`). Here in English; a localised app uses its string resources.
+ */
+fun reminderText(reminder: PlannedReminder, zone: ZoneId): Pair<String, String> =
+    when (val details = reminder.details) {
+        is ReminderDetails.Practice ->
+            "Your practice for today" to "${details.promptTitle} (${details.minutes} min)"
+        is ReminderDetails.Critique -> {
+            val at = details.startsAt.atZone(zone).toLocalTime()
+            "Critique of week ${details.week} at $at" to "${details.minutes} minutes with your cohort"
+        }
+    }
 
 /** What the background job tells the platform's scheduler. */
 enum class SyncResult { DONE, RETRY_LATER, SIGN_IN_AGAIN, UPDATE_APP, CHECK_SERVER_ADDRESS }

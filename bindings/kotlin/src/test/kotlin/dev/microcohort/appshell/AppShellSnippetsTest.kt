@@ -1,10 +1,14 @@
 package dev.microcohort.appshell
 
+import dev.microcohort.LibraryFilter
 import dev.microcohort.MicrocohortException
+import dev.microcohort.ReminderDetails
+import dev.microcohort.ReminderKind
 import dev.microcohort.TestServer
 import java.nio.file.Files
 import java.time.Instant
 import java.time.LocalDate
+import java.time.ZoneId
 import java.time.ZoneOffset
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterEach
@@ -54,6 +58,17 @@ class AppShellSnippetsTest {
         val plan = client.reminderPlan(REMINDER_DAYS)
         assertTrue(plan.isNotEmpty(), "a program under way has reminders")
         assertEquals(plan.associate { it.id to it.fireAt }, scheduler.pending)
+        // Each reminder says what it is about, so the app words it itself.
+        val practice = plan.first { it.kind == ReminderKind.PRACTICE }
+        val details = practice.details as ReminderDetails.Practice
+        val library = client.library(LibraryFilter(null, null, null)).map { it.prompt }
+        assertTrue(library.any { it.title == details.promptTitle && it.minutes == details.minutes }, "$details")
+        assertTrue(practice.body.contains(details.promptTitle))
+        val critique = plan.first { it.kind == ReminderKind.CRITIQUE }
+        val critiqueDetails = critique.details as ReminderDetails.Critique
+        assertTrue(critique.fireAt.isBefore(critiqueDetails.startsAt))
+        val (title, _) = reminderText(critique, ZoneId.of("UTC"))
+        assertEquals("Critique of week ${critiqueDetails.week} at ${critiqueDetails.startsAt.atZone(ZoneId.of("UTC")).toLocalTime()}", title)
 
         // Practice reminders fire at a local time: nine hours earlier in Tokyo than in UTC.
         val before = scheduler.pending.toMap()
