@@ -44,36 +44,27 @@ fn decimal(value: Option<f64>) -> String {
     value.map_or_else(|| "—".into(), |v| format!("{v:.1}"))
 }
 
+/// A sign-in page around `content`.
+fn sign_in_page(content: maud::Markup) -> String {
+    page("Sign in", html! { header { h1 { "Microcohort dashboard" } } main { section { h2 { "Sign in" } (content) } } })
+}
+
 pub fn sign_in(problem: Option<&str>) -> String {
-    page(
-        "Sign in",
-        html! {
-            header { h1 { "Microcohort dashboard" } }
-            main { section {
-                h2 { "Sign in" }
-                p { "Facilitators: open the dashboard from the Microcohort app, which signs this browser in for you. Program leads: open the sign-in link your operator printed with " code { "admin dashboard-link" } "." }
-                @if let Some(problem) = problem { p.problem role="alert" { (problem) } }
-            } }
-        },
-    )
+    sign_in_page(html! {
+        p { "Facilitators: open the dashboard from the Microcohort app, which signs this browser in for you. Program leads: open the sign-in link your operator printed with " code { "admin dashboard-link" } "." }
+        @if let Some(problem) = problem { p.problem role="alert" { (problem) } }
+    })
 }
 
 /// What a one-time sign-in link opens: a button that redeems it. A GET never spends the link, so
 /// a mail scanner or a link preview that fetches it leaves it working for the person.
 pub fn confirm_sign_in(code: &str) -> String {
-    page(
-        "Sign in",
-        html! {
-            header { h1 { "Microcohort dashboard" } }
-            main { section {
-                h2 { "Sign in" }
-                p { "This one-time link signs this browser in to the dashboard." }
-                form method="post" action={ "/dashboard/link/" (code) } {
-                    button type="submit" { "Open the dashboard" }
-                }
-            } }
-        },
-    )
+    sign_in_page(html! {
+        p { "This one-time link signs this browser in to the dashboard." }
+        form method="post" action={ "/dashboard/link/" (code) } {
+            button type="submit" { "Open the dashboard" }
+        }
+    })
 }
 
 pub fn problem(message: &str) -> String {

@@ -2,8 +2,6 @@ package dev.microcohort
 
 import java.nio.file.Files
 import java.nio.file.Path
-import java.time.LocalDate
-import java.time.ZoneOffset
 import java.util.concurrent.CopyOnWriteArrayList
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
@@ -56,18 +54,11 @@ class CohortJourneyTest {
 
     private fun device(name: String) = Client.open(devices.resolve("$name.sqlite").toString())
 
-    /** Program p1 (UTC) whose first day was 8 days ago, with cohort c1. */
-    private fun programUnderWay() {
-        val start = LocalDate.now(ZoneOffset.UTC).minusDays(8)
-        server.admin("create-program", "--id", "p1", "--title", "Everyday Leadership",
-            "--start", start.toString(), "--time-zone", "UTC")
-        server.admin("create-cohort", "--id", "c1", "--program", "p1", "--title", "Spring cohort")
-    }
 
     @Test
     fun `learner, member and facilitator work offline and converge through the server`(): Unit = runBlocking {
         // A program whose first day was 8 days ago, one cohort, three invites.
-        programUnderWay()
+        server.programUnderWay(8)
         val anaCode = server.admin("invite", "--cohort", "c1", "--name", "Ana", "--time-zone", "Europe/Berlin")
         val benCode = server.admin("invite", "--cohort", "c1", "--name", "Ben", "--time-zone", "America/New_York")
         val fayCode = server.admin("add-facilitator", "--cohort", "c1", "--name", "Fay")
@@ -251,7 +242,7 @@ class CohortJourneyTest {
 
     @Test
     fun `a UI and a background sync worker share one client, and nothing is lost or hidden`(): Unit = runBlocking {
-        programUnderWay()
+        server.programUnderWay(8)
         val anaCode = server.admin("invite", "--cohort", "c1", "--name", "Ana", "--time-zone", "UTC")
         val benCode = server.admin("invite", "--cohort", "c1", "--name", "Ben", "--time-zone", "UTC")
         server.start()

@@ -2,8 +2,6 @@ package dev.microcohort
 
 import java.nio.file.Files
 import java.time.Instant
-import java.time.LocalDate
-import java.time.ZoneOffset
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
@@ -25,10 +23,7 @@ class ProgramScreensTest {
     @Test
     fun `a learner reads the schedule, the next critique, the capstone brief and practises from the library`(): Unit =
         runBlocking {
-            val start = LocalDate.now(ZoneOffset.UTC).minusDays(10)
-            server.admin("create-program", "--id", "p1", "--title", "Everyday Leadership",
-                "--start", start.toString(), "--time-zone", "Europe/Berlin")
-            server.admin("create-cohort", "--id", "c1", "--program", "p1", "--title", "Spring cohort")
+            val start = server.programUnderWay(10, "Europe/Berlin")
             val code = server.admin("invite", "--cohort", "c1", "--name", "Ana", "--time-zone", "UTC")
             server.start()
             Client.open(dir.resolve("ana.sqlite").toString()).use { ana ->

@@ -32,6 +32,15 @@ class TestServer : AutoCloseable {
         return output
     }
 
+    /** Program p1 whose first day was `daysAgo` days ago, critiques in `timeZone`, with cohort c1; its start. */
+    fun programUnderWay(daysAgo: Long, timeZone: String = "UTC"): java.time.LocalDate {
+        val start = java.time.LocalDate.now(java.time.ZoneOffset.UTC).minusDays(daysAgo)
+        admin("create-program", "--id", "p1", "--title", "Everyday Leadership",
+            "--start", start.toString(), "--time-zone", timeZone)
+        admin("create-cohort", "--id", "c1", "--program", "p1", "--title", "Spring cohort")
+        return start
+    }
+
     /**
      * Starts `serve` and waits until it listens: the first time on a free port, then on the same
      * one (retried while the old socket is still being released).

@@ -7,9 +7,7 @@ import dev.microcohort.ReminderKind
 import dev.microcohort.TestServer
 import java.nio.file.Files
 import java.time.Instant
-import java.time.LocalDate
 import java.time.ZoneId
-import java.time.ZoneOffset
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
@@ -41,10 +39,7 @@ class AppShellSnippetsTest {
 
     @Test
     fun `background sync schedules the plan, follows a time-zone change and waits out an outage`(): Unit = runBlocking {
-        val start = LocalDate.now(ZoneOffset.UTC).minusDays(3)
-        server.admin("create-program", "--id", "p1", "--title", "Everyday Leadership",
-            "--start", start.toString(), "--time-zone", "UTC")
-        server.admin("create-cohort", "--id", "c1", "--program", "p1", "--title", "Spring cohort")
+        server.programUnderWay(3)
         val code = server.admin("invite", "--cohort", "c1", "--name", "Ana", "--time-zone", "UTC")
         server.start()
 
