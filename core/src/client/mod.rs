@@ -262,15 +262,7 @@ impl Client {
             position.week.map(|week| blueprint.date_of_day(blueprint.first_day_of_week(week))).unwrap_or(date);
         let completed = store.read(|conn| logs::completed_prompts(conn, program_id, week_start, date))?;
         let plan = plan_today(blueprint, &program.pack, date, &completed);
-        let view = |prompt: &Prompt| PromptView {
-            prompt_ref: PromptRef {
-                pack_id: program.pack.id.clone(),
-                pack_version: program.pack.version,
-                prompt_id: prompt.id.clone(),
-            },
-            prompt: prompt.clone(),
-            completed: completed.contains(&prompt.id),
-        };
+        let view = |prompt: &Prompt| prompt_view(&program.pack, prompt, &completed);
         let in_progress = store.read(logs::open_session)?;
         let days = store.read(|conn| logs::daily_activity(conn, program_id, date))?;
         drop(store);
@@ -505,6 +497,15 @@ impl Client {
 
     pub(crate) fn forget_program(&self) {
         *self.program.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+    }
+}
+
+/// A prompt of `pack` as screens show it; `completed` holds the ids practised in the period shown.
+fn prompt_view(pack: &PromptPack, prompt: &Prompt, completed: &HashSet<String>) -> PromptView {
+    PromptView {
+        prompt_ref: PromptRef { pack_id: pack.id.clone(), pack_version: pack.version, prompt_id: prompt.id.clone() },
+        prompt: prompt.clone(),
+        completed: completed.contains(&prompt.id),
     }
 }
 

@@ -1,15 +1,16 @@
 //! What the program screens read: the schedule, the next critique, the capstone brief and the
 //! prompt library. All of it comes from the enrolled blueprint and prompt pack on the device.
 
-use chrono::{Days, NaiveDate};
+use chrono::NaiveDate;
 use chrono_tz::Tz;
 
-use super::{Client, PromptView};
+use super::{Client, PromptView, prompt_view};
 use crate::domain::blueprint::Blueprint;
+use crate::domain::practice::log_days;
 use crate::domain::prompt_pack::Capstone;
 use crate::domain::schedule::{self, CritiqueSlot, LibraryFilter, WeekSchedule};
 use crate::error::Result;
-use crate::store::practice::{self as logs, PromptRef};
+use crate::store::practice as logs;
 
 /// The program's calendar.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,21 +57,8 @@ impl Client {
     /// least once so far in the program. Any of them can be practised with `start_practice`.
     pub fn library(&self, filter: &LibraryFilter) -> Result<Vec<PromptView>> {
         let program = self.program()?;
-        let blueprint = &program.enrollment.blueprint;
-        // Library prompts may be practised before the start or after the end, within a year.
-        let (from, to) = (blueprint.start_date - Days::new(366), blueprint.end_date() + Days::new(366));
+        let (from, to) = log_days(&program.enrollment.blueprint);
         let done = self.store().read(|conn| logs::completed_prompts(conn, &program.enrollment.program_id, from, to))?;
-        Ok(schedule::library(&program.pack, filter)
-            .into_iter()
-            .map(|prompt| PromptView {
-                prompt_ref: PromptRef {
-                    pack_id: program.pack.id.clone(),
-                    pack_version: program.pack.version,
-                    prompt_id: prompt.id.clone(),
-                },
-                prompt: prompt.clone(),
-                completed: done.contains(&prompt.id),
-            })
-            .collect())
+        Ok(schedule::library(&program.pack, filter).into_iter().map(|p| prompt_view(&program.pack, p, &done)).collect())
     }
 }

@@ -4,10 +4,11 @@
 //! optional transfer evidence — or abandoned. Logs are append-only: a correction is a new log that
 //! voids the old one.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::DomainError;
+use super::blueprint::Blueprint;
 
 /// Longest practice we accept: a 10–15 minute practice that ran over 4 hours is a forgotten timer
 /// or a jumped clock, not a practice.
@@ -18,6 +19,15 @@ pub const MAX_LINK_CHARS: usize = 2_048;
 /// Practice logs (completed, abandoned or corrections) one local day may hold: far more than any
 /// learner records, few enough that the server can bound what a device uploads.
 pub const MAX_LOGS_PER_DAY: usize = 48;
+/// How far from the program a practice log's day may lie (a learner may practise a library
+/// prompt before the start or after the end; a year either side is far more than anyone does).
+const LOG_DAYS_AROUND_PROGRAM: u64 = 366;
+
+/// The first and last day a practice log of the program may fall on.
+pub fn log_days(blueprint: &Blueprint) -> (NaiveDate, NaiveDate) {
+    let around = Days::new(LOG_DAYS_AROUND_PROGRAM);
+    (blueprint.start_date - around, blueprint.end_date() + around)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TransferKind {

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use automerge::ChangeHash;
 use microcohort_core::docs::DocId;
+use microcohort_core::domain::practice::log_days;
 use microcohort_core::domain::roles::roles_for_week;
 use microcohort_core::domain::roster::Roster;
 use microcohort_core::policy::{RejectReason, Submitter};
@@ -30,9 +31,6 @@ const ROWS_PER_READ: i64 = 512;
 /// A device that lacks at least this many of the changes a stored snapshot covers gets the
 /// snapshot (one compressed document) instead of those changes.
 const CATCH_UP_CHANGES: i64 = 64;
-/// How far from the program a practice log's day may lie (a learner may practise a library
-/// prompt before the start or after the end; a year either side is far more than anyone does).
-const LOG_DAYS_AROUND_PROGRAM: u64 = 366;
 
 /// One round trip on one connection (a request that writes nothing reads beside the writer).
 pub fn sync(
@@ -344,8 +342,7 @@ fn check_logs<'a>(
     program_id: &str,
     blueprint: &microcohort_core::domain::blueprint::Blueprint,
 ) -> Result<HashSet<&'a str>, ApiError> {
-    let earliest = blueprint.start_date - chrono::Days::new(LOG_DAYS_AROUND_PROGRAM);
-    let latest = blueprint.end_date() + chrono::Days::new(LOG_DAYS_AROUND_PROGRAM);
+    let (earliest, latest) = log_days(blueprint);
     let mut per_day: HashMap<&str, i64> = HashMap::new();
     let mut resent = HashSet::new();
     for log in &request.practice_logs {
