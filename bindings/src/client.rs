@@ -25,6 +25,7 @@ use uuid::Uuid;
 use crate::error::{MicrocohortError, Result, guarded, internal_failure, invalid};
 use crate::events::{ClientListener, Subscription, forward};
 use crate::program_types::ProgramSchedule;
+use crate::secrets::{AppSecrets, SecretStore};
 use crate::types::{
     CohortPracticeLog, EntryLateness, PackImport, Profile, PromptView, ReminderPreferences, SyncOutcome, Today,
     WeekRoles,
@@ -69,11 +70,13 @@ impl Client {
 
 #[uniffi::export]
 impl Client {
-    /// Opens (creating and migrating if needed) the device database at `path`. Blocks on disk:
-    /// call it off the main thread.
+    /// Opens (creating and migrating if needed) the device database at `path`, with the app's
+    /// secure storage holding the device token and the private-text key (secrets an earlier
+    /// version kept in the file move there now). Blocks on disk: call it off the main thread.
     #[uniffi::constructor]
-    pub fn open(path: String) -> Result<Arc<Self>> {
-        let core = guarded(|| microcohort_core::Client::open(&path, Arc::new(SystemClock)))?;
+    pub fn open(path: String, secret_store: Arc<dyn SecretStore>) -> Result<Arc<Self>> {
+        let secrets = Arc::new(AppSecrets(secret_store));
+        let core = guarded(|| microcohort_core::Client::open_with_secret_store(&path, Arc::new(SystemClock), secrets))?;
         Ok(Arc::new(Self { core: Arc::new(core) }))
     }
 

@@ -40,6 +40,10 @@ pub enum MicrocohortError {
     /// database file and share it (UI and background sync alike).
     #[error("{detail}")]
     AlreadyOpen { detail: String },
+    /// The app's secure storage (the `SecretStore` it gave `open`) failed, or this database's
+    /// secrets are there and no store was given. A `SecretStore` implementation throws this too.
+    #[error("{detail}")]
+    SecretStore { detail: String },
     /// A bug in the library; the call had no effect and the app can carry on.
     #[error("{detail}")]
     Internal { detail: String },
@@ -133,6 +137,7 @@ impl From<CoreError> for MicrocohortError {
                 _ => RejectCode::BadRequest,
             }),
             CoreError::Unauthorized => Self::Unauthorized { detail },
+            CoreError::SecretStore(_) => Self::SecretStore { detail },
             CoreError::AlreadyOpen(_) | CoreError::OpenInAnotherProcess(_) => Self::AlreadyOpen { detail },
             CoreError::Document(_) | CoreError::NotADatabase(_) | CoreError::Corrupt(_) | CoreError::Storage(_) => {
                 Self::Storage { detail }

@@ -7,11 +7,13 @@
 //! - [`types`]: the records and enums it exchanges.
 //! - [`events`]: the app's listener for data and sync-status changes, and its `Subscription`.
 //! - [`error`]: the one error enum an app can act on.
+//! - [`secrets`]: the app's secure storage (Keychain, Keystore) that holds the device's secrets.
 
 pub mod client;
 pub mod error;
 pub mod events;
 pub mod program_types;
+pub mod secrets;
 pub mod types;
 
 pub use client::Client;

@@ -77,6 +77,11 @@ pub enum Error {
     #[error("the sync server refused the request: {message}")]
     Server { status: u16, message: String },
 
+    /// The app's secure storage (Keychain, Keystore) failed, or this database's secrets are there
+    /// and no store was given.
+    #[error("the app's secure storage failed: {0}")]
+    SecretStore(String),
+
     #[error("this device is not signed in (its token was revoked or is wrong); join again with an invite code")]
     Unauthorized,
 

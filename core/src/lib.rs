@@ -15,6 +15,7 @@ pub mod domain;
 pub mod error;
 pub mod policy;
 pub mod private_text;
+pub mod secrets;
 pub mod store;
 pub mod sync;
 

@@ -30,6 +30,7 @@ use crate::domain::reminders::{PlannedReminder, ReminderContext, ReminderPrefere
 use crate::domain::time::{DayStart, local_day, parse_time_zone};
 use crate::domain::today::plan_today;
 use crate::error::{Error, Result};
+use crate::secrets::SecretStore;
 use crate::store::Store;
 use crate::store::enrollment::{self, Profile, StoredEnrollment};
 use crate::store::practice::{self as logs, PracticeLog, PracticeStatus, PromptRef};
@@ -102,26 +103,46 @@ pub struct Client {
     /// Cohort documents loaded so far (loaded on first use, never at start-up).
     docs: Mutex<cohort::OpenDocs>,
     listeners: events::Listeners,
+    /// The sign-in token and the person's key: in the app's secure storage, or in the file.
+    secrets: crate::secrets::Secrets,
 }
 
 impl Client {
-    /// Opens (creating and migrating if needed) the device database at `path`.
+    /// Opens (creating and migrating if needed) the device database at `path`, which keeps the
+    /// device's secrets itself (tools, tests, the server's demo; apps use
+    /// [`Client::open_with_secret_store`]).
     pub fn open(path: impl AsRef<Path>, clock: Arc<dyn Clock>) -> Result<Self> {
-        Ok(Self::with_store(Store::open(path.as_ref())?, clock))
+        Self::with_store(Store::open(path.as_ref())?, clock, None)
+    }
+
+    /// Opens the device database at `path` with the app's secure storage holding the device's
+    /// secrets; secrets an earlier version kept in the file move there now.
+    pub fn open_with_secret_store(
+        path: impl AsRef<Path>,
+        clock: Arc<dyn Clock>,
+        secrets: Arc<dyn SecretStore>,
+    ) -> Result<Self> {
+        Self::with_store(Store::open(path.as_ref())?, clock, Some(secrets))
     }
 
     pub fn open_in_memory(clock: Arc<dyn Clock>) -> Result<Self> {
-        Ok(Self::with_store(Store::open_in_memory()?, clock))
+        Self::with_store(Store::open_in_memory()?, clock, None)
     }
 
-    fn with_store(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self {
+    fn with_store(mut store: Store, clock: Arc<dyn Clock>, app_secrets: Option<Arc<dyn SecretStore>>) -> Result<Self> {
+        let secrets = crate::secrets::Secrets::settle(store.connection_mut(), app_secrets)?;
+        Ok(Self {
             store: Mutex::new(store),
             clock,
             program: Mutex::new(None),
             docs: Mutex::default(),
             listeners: events::Listeners::default(),
-        }
+            secrets,
+        })
+    }
+
+    pub(crate) fn secrets(&self) -> &crate::secrets::Secrets {
+        &self.secrets
     }
 
     // ---- prompt library -------------------------------------------------------------------

@@ -20,6 +20,7 @@ impl Client {
     /// is gone; [`Client::unsent_work`] tells the app what that would be. The device's token is
     /// forgotten here, not revoked: `sign_out` does both.
     pub fn delete_my_data(&self) -> Result<()> {
+        self.secrets().forget()?;
         self.store().write(person::forget_person)?;
         self.open_docs().clear();
         self.forget_program();

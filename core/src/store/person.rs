@@ -44,9 +44,10 @@ const COHORT_TABLES: [&str; 17] = [
     "late_entries",
 ];
 
-/// Tables that are not the person's: the prompt library, shared by whoever uses the device.
+/// Tables that are not the person's: the prompt library, shared by whoever uses the device, and
+/// where this database keeps its secrets.
 #[cfg(test)]
-const KEPT_TABLES: [&str; 2] = ["prompt_packs", "prompts"];
+const KEPT_TABLES: [&str; 3] = ["prompt_packs", "prompts", "secret_home"];
 
 /// The key her private text is sealed with, if this device has it.
 pub fn key(conn: &Connection) -> Result<Option<PersonKey>> {

@@ -7,11 +7,11 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The schema version this code writes.
-pub const VERSION: u32 = 7;
+pub const VERSION: u32 = 8;
 
 /// `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
 const MIGRATIONS: [&str; VERSION as usize] =
-    [V1_BASE, V2_DAILY_ACTIVITY, V3_COHORT_DOCUMENTS, V4_SYNC, V5_INTENTS, V6_PEOPLE, V7_SHARED_LOG];
+    [V1_BASE, V2_DAILY_ACTIVITY, V3_COHORT_DOCUMENTS, V4_SYNC, V5_INTENTS, V6_PEOPLE, V7_SHARED_LOG, V8_SECRET_HOME];
 
 /// Tables keyed by a text id are WITHOUT ROWID: one b-tree per table instead of a table plus an
 /// index, so logging a practice touches fewer pages.
@@ -292,6 +292,17 @@ CREATE TABLE refused_logs (
     detail      TEXT NOT NULL,
     refused_at  INTEGER NOT NULL
 ) WITHOUT ROWID;
+";
+
+/// Where the device token and the person's key live (see `secrets`): `scope` names this database's
+/// entries in the app's secure storage; `in_app_store` once they moved out of this file.
+const V8_SECRET_HOME: &str = "
+CREATE TABLE secret_home (
+    id            INTEGER PRIMARY KEY CHECK (id = 1),
+    scope         TEXT NOT NULL,
+    in_app_store  INTEGER NOT NULL
+);
+INSERT INTO secret_home (id, scope, in_app_store) VALUES (1, lower(hex(randomblob(16))), 0);
 ";
 
 pub fn user_version(conn: &Connection) -> Result<u32> {

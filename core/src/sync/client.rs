@@ -23,7 +23,6 @@ use crate::error::{Error, Result};
 use crate::private_text::{PersonKey, PrivateText};
 use crate::store::cohort as cohort_store;
 use crate::store::enrollment;
-use crate::store::person as person_store;
 use crate::store::practice::{self as logs, PracticeStatus};
 use crate::store::sync_state;
 
@@ -272,14 +271,22 @@ impl Client {
             learner_time_zone: time_zone.into(),
         })?;
         self.join_cohort(&joined.cohort_id, &joined.user_id)?;
+        let token = self.secrets().keep_token(&joined.device_token)?;
         self.store().write(|tx| {
             if let Some(key) = &key {
-                person_store::save_key(tx, key)?;
+                self.secrets().keep_key(tx, key)?;
             }
-            sync_state::save_link(tx, url, &joined.device_id, &joined.device_token)
+            sync_state::save_link(tx, url, &joined.device_id, &token)
         })?;
         self.notify(ClientEvent::SyncStatusChanged);
         Ok(JoinOutcome { user_id: joined.user_id, cohort_id: joined.cohort_id, role: joined.role })
+    }
+
+    /// The link to the server with this device's token, wherever the token is kept.
+    pub(crate) fn server_link(&self) -> Result<sync_state::ServerLink> {
+        let mut link = self.store().read(sync_state::link)?.ok_or(Error::NotLinked)?;
+        link.device_token = self.secrets().token(&link.device_token)?;
+        Ok(link)
     }
 
     pub fn sync_status(&self) -> Result<SyncStatus> {
@@ -325,7 +332,7 @@ impl Client {
 
     /// One sync: normally a single round trip.
     pub fn sync_now(&self) -> Result<SyncOutcome> {
-        let link = self.store().read(sync_state::link)?.ok_or(Error::NotLinked)?;
+        let link = self.server_link()?;
         let result = self.sync_rounds(&link);
         let now = self.now().timestamp_millis();
         let recorded = match &result {
@@ -419,7 +426,7 @@ impl Client {
         }
         let program_id = self.program()?.enrollment.program_id.clone();
         let practice_logs = self.store().read(|conn| {
-            let key = person_store::key(conn)?;
+            let key = self.secrets().key(conn)?;
             let mut out = Vec::new();
             for id in sync_state::pending_log_ids(conn)? {
                 // The rest go in the next request.

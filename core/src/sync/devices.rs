@@ -9,13 +9,12 @@ use crate::domain::DomainError;
 use crate::domain::time::parse_time_zone;
 use crate::error::{Error, Result};
 use crate::private_text::PersonKey;
-use crate::store::person as person_store;
 use crate::store::sync_state;
 
 impl Client {
     /// The person's devices, newest first, revoked ones included (`this_device` marks this one).
     pub fn devices(&self) -> Result<Vec<DeviceInfo>> {
-        let link = self.store().read(sync_state::link)?.ok_or(Error::NotLinked)?;
+        let link = self.server_link()?;
         let bytes = call(http().get(format!("{}/v1/devices", link.server_url)), Some(&link.device_token))?;
         let list: DeviceList = decoded(&bytes)?;
         Ok(list.devices)
@@ -23,7 +22,7 @@ impl Client {
 
     /// Signs out another of the person's devices (a lost or sold phone): it can no longer sync.
     pub fn sign_out_device(&self, device_id: &str) -> Result<()> {
-        let link = self.store().read(sync_state::link)?.ok_or(Error::NotLinked)?;
+        let link = self.server_link()?;
         revoke(&link, device_id)
     }
 
@@ -32,7 +31,7 @@ impl Client {
     /// so; `delete_my_data` deletes without the server). A token already revoked elsewhere is
     /// no obstacle; what could not be sent with it is deleted with the rest.
     pub fn sign_out(&self) -> Result<()> {
-        let link = self.store().read(sync_state::link)?.ok_or(Error::NotLinked)?;
+        let link = self.server_link()?;
         match self.sync_now().and_then(|_| revoke(&link, &link.device_id)) {
             Ok(()) | Err(Error::Unauthorized) => self.delete_my_data(),
             Err(err) => Err(err),
@@ -109,12 +108,12 @@ fn parse_payload(payload: &str) -> Result<(String, String, Option<PersonKey>)> {
 impl Client {
     /// A link for another of the person's devices (see [`DeviceLink`]).
     pub fn create_device_link(&self) -> Result<DeviceLink> {
-        let link = self.store().read(sync_state::link)?.ok_or(Error::NotLinked)?;
+        let link = self.server_link()?;
         let request =
             http().post(format!("{}/v1/link-codes", link.server_url)).header("content-type", "application/cbor");
         let bytes = call(request, Some(&link.device_token))?;
         let code: LinkCode = wire::decode(&bytes).map_err(|message| Error::Server { status: 200, message })?;
-        let key = self.store().read(person_store::key)?;
+        let key = self.store().read(|conn| self.secrets().key(conn))?;
         Ok(DeviceLink {
             payload: encode_payload(&link.server_url, &code.code, key.as_ref()),
             code: code.code,
@@ -165,7 +164,7 @@ impl Client {
     /// different server is signing out and joining there with an invite.
     pub fn change_server(&self, server_url: &str) -> Result<()> {
         let url = super::server_address(server_url)?;
-        let link = self.store().read(sync_state::link)?.ok_or(Error::NotLinked)?;
+        let link = self.server_link()?;
         let request = http().get(format!("{url}/v1/devices"));
         match call(request, Some(&link.device_token)).map_err(super::client::wrong_address) {
             Ok(bytes) => {
@@ -186,7 +185,7 @@ impl Client {
     /// (her facilitators and the reports show it) and her devices there stop syncing; this device
     /// drops the cohort's documents. Her practice history, settings and key stay on it.
     pub fn leave_cohort(&self) -> Result<()> {
-        let link = self.store().read(sync_state::link)?.ok_or(Error::NotLinked)?;
+        let link = self.server_link()?;
         self.sync_now()?;
         post_signed_in(&link, "/v1/leave")?;
         self.forget_cohort()
@@ -195,7 +194,7 @@ impl Client {
     /// A one-time link that opens the web dashboard in a browser as this facilitator, for a few
     /// minutes (the app opens it; the device token never leaves the app).
     pub fn dashboard_sign_in_link(&self) -> Result<String> {
-        let link = self.store().read(sync_state::link)?.ok_or(Error::NotLinked)?;
+        let link = self.server_link()?;
         let made: DashboardLink = decoded(&post_signed_in(&link, "/v1/dashboard-links")?)?;
         Ok(format!("{}{}", link.server_url, made.path))
     }
@@ -203,7 +202,7 @@ impl Client {
     /// The key her private text is sealed with, as she writes it down (for when every device is
     /// lost); `None` on a device that does not have it.
     pub fn recovery_key(&self) -> Result<Option<String>> {
-        Ok(self.store().read(person_store::key)?.map(|k| k.recovery_text()))
+        Ok(self.store().read(|conn| self.secrets().key(conn))?.map(|k| k.recovery_text()))
     }
 
     /// Enters the recovery key on this device: her private text from other devices opens with
@@ -212,7 +211,7 @@ impl Client {
         let key =
             PersonKey::from_recovery_text(text).map_err(|e| DomainError::invalid("recovery_key", e.to_string()))?;
         self.store().write(|tx| {
-            person_store::save_key(tx, &key)?;
+            self.secrets().keep_key(tx, &key)?;
             // Fetch her history again so its private text fills in.
             sync_state::save_history_progress(tx, Some(0))
         })

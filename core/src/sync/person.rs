@@ -13,7 +13,6 @@ use crate::domain::time::{DayStart, parse_time_zone};
 use crate::error::Result;
 use crate::private_text::{PersonKey, PrivateText};
 use crate::store::enrollment::{self, Profile};
-use crate::store::person as person_store;
 use crate::store::practice::{self as logs, PracticeLog, PracticeStatus, PromptRef};
 use crate::store::sync_state;
 
@@ -58,7 +57,7 @@ impl Client {
         next: Option<u64>,
         outcome: &mut SyncOutcome,
     ) -> Result<bool> {
-        let key = self.store().read(person_store::key)?;
+        let key = self.store().read(|conn| self.secrets().key(conn))?;
         let mut restored: Vec<PracticeLog> = page.iter().filter_map(|log| from_wire(log, key.as_ref())).collect();
         // Originals before their corrections.
         restored.sort_by_key(|log| (log.corrects.is_some(), log.recorded_at));

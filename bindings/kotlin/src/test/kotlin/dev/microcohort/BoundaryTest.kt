@@ -21,7 +21,7 @@ class BoundaryTest {
         dir.toFile().deleteRecursively()
     }
 
-    private fun fresh(name: String = "device") = Client.open(dir.resolve("$name.sqlite").toString())
+    private fun fresh(name: String = "device") = Client.open(dir.resolve("$name.sqlite").toString(), TestKeychain)
 
     @Test
     fun `bad input is an InvalidInput exception naming the field, and nothing is written`(): Unit = runBlocking {
@@ -49,7 +49,7 @@ class BoundaryTest {
         }
         // Closed: the next open gets it.
         fresh("shared").use { again -> assertEquals("ok", again.integrityCheck()) }
-        assertThrows<MicrocohortException.InvalidInput> { Client.open("") }
+        assertThrows<MicrocohortException.InvalidInput> { Client.open("", TestKeychain) }
     }
 
     @Test
@@ -89,7 +89,7 @@ class BoundaryTest {
     fun `a corrupt database file is a Storage exception`(): Unit = runBlocking {
         val path = dir.resolve("corrupt.sqlite")
         Files.write(path, ByteArray(8192) { (it * 31 % 251).toByte() })
-        val error = assertThrows<MicrocohortException.Storage> { Client.open(path.toString()) }
+        val error = assertThrows<MicrocohortException.Storage> { Client.open(path.toString(), TestKeychain) }
         assertTrue(error.detail.isNotBlank())
     }
 

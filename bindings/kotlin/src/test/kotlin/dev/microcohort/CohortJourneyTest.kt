@@ -52,7 +52,7 @@ class CohortJourneyTest {
         devices.toFile().deleteRecursively()
     }
 
-    private fun device(name: String) = Client.open(devices.resolve("$name.sqlite").toString())
+    private fun device(name: String) = Client.open(devices.resolve("$name.sqlite").toString(), TestKeychain)
 
 
     @Test

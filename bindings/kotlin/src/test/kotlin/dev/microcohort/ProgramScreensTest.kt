@@ -26,7 +26,7 @@ class ProgramScreensTest {
             val start = server.programUnderWay(10, "Europe/Berlin")
             val code = server.admin("invite", "--cohort", "c1", "--name", "Ana", "--time-zone", "UTC")
             server.start()
-            Client.open(dir.resolve("ana.sqlite").toString()).use { ana ->
+            Client.open(dir.resolve("ana.sqlite").toString(), TestKeychain).use { ana ->
                 ana.joinServer(server.url, code, "Ana's phone", "UTC")
 
                 val schedule = ana.schedule()

@@ -8,16 +8,63 @@ import dev.microcohort.MicrocohortException
 import dev.microcohort.PlannedReminder
 import dev.microcohort.RejectCode
 import dev.microcohort.ReminderDetails
+import dev.microcohort.SecretStore
+import java.io.File
+import java.security.GeneralSecurityException
+import java.security.MessageDigest
 import java.time.Instant
 import java.time.ZoneId
+import javax.crypto.Cipher
+import javax.crypto.SecretKey
+import javax.crypto.spec.GCMParameterSpec
 
 /** One client per database file for the whole process: screens and background sync share it. */
 object Microcohort {
     @Volatile
     private var client: Client? = null
 
-    fun client(databasePath: String): Client =
-        client ?: synchronized(this) { client ?: Client.open(databasePath).also { client = it } }
+    fun client(databasePath: String, secrets: SecretStore): Client =
+        client ?: synchronized(this) { client ?: Client.open(databasePath, secrets).also { client = it } }
+}
+
+/**
+ * The device token and the private-text key, sealed with AES-GCM under a key that never leaves
+ * the platform's keystore, one file per secret. On Android, `key` comes from the AndroidKeyStore
+ * (a `KeyGenParameterSpec` for AES-GCM, purpose encrypt and decrypt) and `directory` is
+ * `noBackupFilesDir`, so neither a backup nor a copied database carries a sign-in.
+ */
+class KeystoreSecretStore(private val directory: File, private val key: SecretKey) : SecretStore {
+    private fun file(name: String): File {
+        val digest = MessageDigest.getInstance("SHA-256").digest(name.toByteArray())
+        return File(directory, digest.joinToString("") { "%02x".format(it) })
+    }
+
+    private fun cipher(): Cipher = Cipher.getInstance("AES/GCM/NoPadding")
+
+    override fun get(name: String): ByteArray? {
+        val sealed = file(name).takeIf { it.exists() }?.readBytes() ?: return null
+        return try {
+            cipher().run {
+                init(Cipher.DECRYPT_MODE, key, GCMParameterSpec(128, sealed, 0, 12))
+                doFinal(sealed, 12, sealed.size - 12)
+            }
+        } catch (e: GeneralSecurityException) {
+            throw MicrocohortException.SecretStore("cannot open the stored secret: ${e.message}")
+        }
+    }
+
+    override fun set(name: String, value: ByteArray) {
+        val cipher = cipher().apply { init(Cipher.ENCRYPT_MODE, key) }
+        val sealed = cipher.iv + cipher.doFinal(value)
+        directory.mkdirs()
+        val temporary = File(directory, "${file(name).name}.new")
+        temporary.writeBytes(sealed)
+        if (!temporary.renameTo(file(name))) throw MicrocohortException.SecretStore("cannot store a secret")
+    }
+
+    override fun remove(name: String) {
+        file(name).delete()
+    }
 }
 
 /** The platform's local notifications: AlarmManager + NotificationManager, or UNUserNotificationCenter. */
@@ -100,6 +147,7 @@ fun userMessage(error: MicrocohortException): String =
         is MicrocohortException.UpdateRequired -> "Please update the app."
         is MicrocohortException.Storage -> "This phone's storage could not be used. Free some space and try again."
         is MicrocohortException.AlreadyOpen -> "The app is busy. Try again in a moment."
+        is MicrocohortException.SecretStore -> "This phone's secure storage is locked or was reset. Unlock it, or join again."
         is MicrocohortException.Internal -> "Something went wrong. Nothing was changed."
     }
 

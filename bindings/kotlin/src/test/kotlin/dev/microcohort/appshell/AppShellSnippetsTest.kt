@@ -4,17 +4,24 @@ import dev.microcohort.LibraryFilter
 import dev.microcohort.MicrocohortException
 import dev.microcohort.ReminderDetails
 import dev.microcohort.ReminderKind
+import dev.microcohort.SecretStore
 import dev.microcohort.TestServer
 import java.nio.file.Files
 import java.time.Instant
 import java.time.ZoneId
+import javax.crypto.KeyGenerator
+import javax.crypto.SecretKey
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterEach
+import dev.microcohort.Client
 import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertFalse
+import org.junit.jupiter.api.Assertions.assertNotNull
 import org.junit.jupiter.api.Assertions.assertNotEquals
 import org.junit.jupiter.api.Assertions.assertSame
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.assertThrows
 
 /** The guide's snippets do what docs/app-shell.md says, against a real server. */
 class AppShellSnippetsTest {
@@ -44,8 +51,9 @@ class AppShellSnippetsTest {
         server.start()
 
         val path = dir.resolve("ana.sqlite").toString()
-        val client = Microcohort.client(path)
-        assertSame(client, Microcohort.client(path), "one client per database file")
+        val secrets = KeystoreSecretStore(dir.resolve("secrets").toFile(), newKey())
+        val client = Microcohort.client(path, secrets)
+        assertSame(client, Microcohort.client(path, secrets), "one client per database file")
         client.joinServer(server.url, code, "Ana's phone", "UTC")
         val scheduler = RecordingScheduler()
 
@@ -75,5 +83,53 @@ class AppShellSnippetsTest {
         assertEquals(SyncResult.RETRY_LATER, backgroundSync(client, scheduler))
         val offline = runCatching { client.syncNow() }.exceptionOrNull() as MicrocohortException
         assertEquals("Saved on this phone. It will be shared when you are online.", userMessage(offline))
+    }
+
+    /** A platform key (on Android: generated inside the AndroidKeyStore, never exportable). */
+    private fun newKey(): SecretKey = KeyGenerator.getInstance("AES").apply { init(256) }.generateKey()
+
+    /** Remembers what the app's store was given, to look for it in the database file. */
+    private class Watching(private val inner: SecretStore) : SecretStore by inner {
+        val given = mutableListOf<ByteArray>()
+
+        override fun set(name: String, value: ByteArray) {
+            given += value
+            inner.set(name, value)
+        }
+    }
+
+    private fun ByteArray.contains(part: ByteArray): Boolean =
+        (0..size - part.size).any { at -> part.indices.all { this[at + it] == part[it] } }
+
+    @Test
+    fun `the keystore store holds the sign-in and the key, and the database file holds neither`(): Unit = runBlocking {
+        server.programUnderWay(3)
+        val code = server.admin("invite", "--cohort", "c1", "--name", "Bea", "--time-zone", "UTC")
+        server.start()
+        val secrets = dir.resolve("secrets").toFile()
+        val key = newKey()
+        val path = dir.resolve("bea.sqlite")
+        val watching = Watching(KeystoreSecretStore(secrets, key))
+        Client.open(path.toString(), watching).use { client ->
+            client.joinServer(server.url, code, "Bea's phone", "UTC")
+            client.syncNow()
+            assertNotNull(client.recoveryKey())
+        }
+        assertEquals(2, watching.given.size, "the device token and the private-text key")
+        assertEquals(2, secrets.listFiles()!!.size)
+        val file = Files.readAllBytes(path)
+        for (secret in watching.given) {
+            assertFalse(file.contains(secret), "a secret in the database file")
+            assertFalse(secrets.listFiles()!!.any { it.readBytes().contains(secret) }, "a secret stored unsealed")
+        }
+
+        // The same files under another key (a reset keystore) cannot be opened: a typed error
+        // the app words, and nothing on the phone is lost.
+        Client.open(path.toString(), KeystoreSecretStore(secrets, newKey())).use { client ->
+            val error = assertThrows<MicrocohortException.SecretStore> { client.syncNow() }
+            assertTrue(userMessage(error).contains("secure storage"))
+            assertNotNull(client.today().prompt, "the phone's own data still opens")
+        }
+        Client.open(path.toString(), KeystoreSecretStore(secrets, key)).use { client -> client.syncNow() }
     }
 }
