@@ -108,8 +108,14 @@ impl ServerProcess {
         Self { binary: binary.into(), data_dir: data_dir.into(), child: Some(child), address, extra }
     }
 
+    /// The base URL devices use: `https://localhost:PORT` when the server serves TLS (test
+    /// certificates name `localhost`), else `http://ADDRESS`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        if self.extra.iter().any(|arg| arg == "--tls-cert") {
+            format!("https://localhost:{}", self.address.port())
+        } else {
+            format!("http://{}", self.address)
+        }
     }
 
     /// The process id while it runs.
@@ -177,6 +183,7 @@ fn spawn(binary: &str, data_dir: &Path, listen: &str, extra: &[String]) -> (Chil
     let address = line
         .trim()
         .strip_prefix("listening on http://")
+        .or_else(|| line.trim().strip_prefix("listening on https://"))
         .unwrap_or_else(|| panic!("server did not start: {line:?}"))
         .parse()
         .expect("address");

@@ -47,6 +47,7 @@ class TestServer : AutoCloseable {
      */
     fun start() {
         check(process == null) { "already running" }
+        tls = false
         repeat(50) {
             if (tryStart()) return
             Thread.sleep(100)
@@ -54,13 +55,35 @@ class TestServer : AutoCloseable {
         error("the server did not start on $listen")
     }
 
+    /**
+     * Starts `serve` with HTTPS, its certificate for `localhost` issued by the test CA in
+     * `src/test/resources/tls` (which the build makes the platform trust store of the tests).
+     */
+    fun startHttps() {
+        check(process == null) { "already running" }
+        tls = true
+        repeat(50) {
+            if (tryStart()) return
+            Thread.sleep(100)
+        }
+        error("the server did not start on $listen")
+    }
+
+    private var tls = false
+
+    private fun tlsFile(name: String): String =
+        java.io.File(javaClass.getResource("/tls/$name")!!.toURI()).path
+
     private fun tryStart(): Boolean {
-        val started = ProcessBuilder(binary, "--data-dir", dataDir.toString(), "serve", "--listen", listen)
+        val arguments = mutableListOf(binary, "--data-dir", dataDir.toString(), "serve", "--listen", listen)
+        if (tls) arguments += listOf("--tls-cert", tlsFile("localhost-chain.pem"), "--tls-key", tlsFile("localhost-key.pem"))
+        val started = ProcessBuilder(arguments)
             .redirectError(ProcessBuilder.Redirect.INHERIT)
             .apply { environment()["RUST_LOG"] = "warn" }
             .start()
         val stdout = BufferedReader(InputStreamReader(started.inputStream))
-        val address = stdout.readLine()?.removePrefix("listening on http://")
+        val scheme = if (tls) "https" else "http"
+        val address = stdout.readLine()?.removePrefix("listening on $scheme://")
         if (address == null || address.startsWith("listening")) {
             started.destroyForcibly()
             return false
@@ -69,7 +92,7 @@ class TestServer : AutoCloseable {
         Thread { stdout.useLines { lines -> lines.forEach { _ -> } } }.apply { isDaemon = true }.start()
         process = started
         listen = address
-        url = "http://$address"
+        url = if (tls) "https://localhost:${address.substringAfterLast(':')}" else "http://$address"
         return true
     }
 
