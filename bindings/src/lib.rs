@@ -7,8 +7,10 @@
 //! - [`types`]: the records and enums it exchanges.
 //! - [`events`]: the app's listener for data and sync-status changes, and its `Subscription`.
 //! - [`error`]: the one error enum an app can act on.
+//! - [`android_tls`]: the JNI call that lets the TLS verifier read Android's trust store.
 //! - [`secrets`]: the app's secure storage (Keychain, Keystore) that holds the device's secrets.
 
+pub mod android_tls;
 pub mod client;
 pub mod error;
 pub mod events;

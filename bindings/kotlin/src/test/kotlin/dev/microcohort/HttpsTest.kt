@@ -25,6 +25,13 @@ class HttpsTest {
     private fun device(name: String) = Client.open(dir.resolve("$name.sqlite").toString(), TestKeychain)
 
     @Test
+    fun `the Android TLS set-up call is exported and does nothing off Android`() {
+        // A misnamed JNI symbol or a library the JVM cannot load would throw here, as it would
+        // in an Android app's Application.onCreate.
+        AndroidTls.initialize(Any())
+    }
+
+    @Test
     fun `two phones share work over HTTPS, and a name the certificate lacks is a Tls error`(): Unit = runBlocking {
         server.programUnderWay(4)
         val anaCode = server.admin("invite", "--cohort", "c1", "--name", "Ana", "--time-zone", "UTC")
