@@ -466,6 +466,14 @@ pub struct WeekRoles {
     pub rotation: bool,
     pub roles: Vec<MemberWeeklyRole>,
     pub critique_lead: Option<String>,
+    /// What each role held this week is expected to do, as the prompt pack words it.
+    pub expectations: Vec<RoleExpectation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RoleExpectation {
+    pub role: WeeklyRole,
+    pub text: String,
 }
 
 impl From<microcohort_core::domain::roles::WeekRoles> for WeekRoles {
@@ -475,6 +483,7 @@ impl From<microcohort_core::domain::roles::WeekRoles> for WeekRoles {
             rotation: r.rotation,
             roles: r.roles.into_iter().map(|(user_id, role)| MemberWeeklyRole { user_id, role }).collect(),
             critique_lead: r.critique_lead,
+            expectations: r.expectations.into_iter().map(|(role, text)| RoleExpectation { role, text }).collect(),
         }
     }
 }

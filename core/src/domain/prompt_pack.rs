@@ -11,9 +11,11 @@ use toml::{Table, Value};
 
 use super::blueprint::Blueprint;
 use super::error::{DomainError, PackIssue};
+use super::roles::{RoleExpectation, WeeklyRole};
 
-/// The pack file format this code reads. A newer format is refused with a clear error.
-pub const PACK_FORMAT: i64 = 1;
+/// The newest pack file format this code reads (format 2 added `[[role]]`; format 1 files still
+/// read). A newer format is refused with a clear error.
+pub const PACK_FORMAT: i64 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PromptPack {
@@ -24,6 +26,9 @@ pub struct PromptPack {
     pub capstone: Option<Capstone>,
     /// In file order; when several prompts share a placement, the first is that day's prompt.
     pub prompts: Vec<Prompt>,
+    /// What each weekly role is expected to do (format 2).
+    #[serde(default)]
+    pub roles: Vec<RoleExpectation>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,17 +123,26 @@ impl Checker<'_> {
     }
 
     fn pack(&mut self, root: &Table) -> Option<PromptPack> {
-        self.unknown_keys("file", root, &["format", "pack", "capstone", "prompt"]);
-        match root.get("format") {
-            Some(Value::Integer(PACK_FORMAT)) => {}
-            Some(Value::Integer(other)) if *other > PACK_FORMAT => self.push(
-                "file",
-                "format",
-                format!("format {other} is newer than this app reads ({PACK_FORMAT}); update the app"),
-            ),
-            Some(other) => self.push("file", "format", format!("expected {PACK_FORMAT}, got {other}")),
-            None => self.push("file", "format", format!("missing; this file format is `format = {PACK_FORMAT}`")),
-        }
+        self.unknown_keys("file", root, &["format", "pack", "capstone", "role", "prompt"]);
+        let format = match root.get("format") {
+            Some(Value::Integer(format @ 1..=PACK_FORMAT)) => *format,
+            Some(Value::Integer(other)) if *other > PACK_FORMAT => {
+                self.push(
+                    "file",
+                    "format",
+                    format!("format {other} is newer than this app reads ({PACK_FORMAT}); update the app"),
+                );
+                PACK_FORMAT
+            }
+            Some(other) => {
+                self.push("file", "format", format!("expected 1..={PACK_FORMAT}, got {other}"));
+                PACK_FORMAT
+            }
+            None => {
+                self.push("file", "format", format!("missing; this file format is `format = {PACK_FORMAT}`"));
+                PACK_FORMAT
+            }
+        };
         let header = self.table(root, "file", "pack")?;
         self.unknown_keys("pack", header, &["id", "version", "title", "description"]);
         let id = self.slug(header, "pack", "id");
@@ -137,6 +151,7 @@ impl Checker<'_> {
         let description = self.optional_text(header, "pack", "description", 2_000);
         let capstone = root.get("capstone").and_then(|value| self.capstone(value));
         let prompts = self.prompts(root.get("prompt"));
+        let roles = self.roles(root.get("role"), format);
         Some(PromptPack {
             id: id?,
             version: version?,
@@ -144,7 +159,73 @@ impl Checker<'_> {
             description: description.unwrap_or_default(),
             capstone,
             prompts,
+            roles,
         })
+    }
+
+    /// `[[role]]` entries: one general text per role, and week-specific ones that no two entries
+    /// of the role share.
+    fn roles(&mut self, value: Option<&Value>, format: i64) -> Vec<RoleExpectation> {
+        let Some(value) = value else { return Vec::new() };
+        if format < 2 {
+            self.push("file", "role", "`[[role]]` needs `format = 2`");
+            return Vec::new();
+        }
+        let Value::Array(items) = value else {
+            self.push("file", "role", "must be a list of tables `[[role]]`");
+            return Vec::new();
+        };
+        let mut expectations: Vec<RoleExpectation> = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            let entry = format!("role #{}", index + 1);
+            let Value::Table(table) = item else {
+                self.push(&entry, "", "must be a table `[[role]]`");
+                continue;
+            };
+            self.unknown_keys(&entry, table, &["role", "weeks", "expectation"]);
+            let role = self.text(table, &entry, "role", 40).and_then(|name| {
+                let role = WeeklyRole::from_slug(&name);
+                if role.is_none() {
+                    let known: Vec<&str> = WeeklyRole::ALL.iter().map(|r| r.slug()).collect();
+                    self.push(&entry, "role", format!("{name:?} is not a role; expected one of: {}", known.join(", ")));
+                }
+                role
+            });
+            let text = self.text(table, &entry, "expectation", 400);
+            let weeks = self.week_list(table, &entry);
+            let (Some(role), Some(text), Some(weeks)) = (role, text, weeks) else { continue };
+            let clash = expectations.iter().any(|e| {
+                e.role == role && (e.weeks.is_empty() && weeks.is_empty() || e.weeks.iter().any(|w| weeks.contains(w)))
+            });
+            if clash {
+                self.push(&entry, "role", format!("{} already has an expectation for these weeks", role.slug()));
+                continue;
+            }
+            expectations.push(RoleExpectation { role, weeks, text });
+        }
+        expectations
+    }
+
+    fn week_list(&mut self, table: &Table, entry: &str) -> Option<Vec<u32>> {
+        let items = match table.get("weeks") {
+            None => return Some(Vec::new()),
+            Some(Value::Array(items)) if !items.is_empty() => items,
+            Some(_) => {
+                self.push(entry, "weeks", "expected a non-empty list of week numbers");
+                return None;
+            }
+        };
+        let mut weeks = Vec::with_capacity(items.len());
+        for (index, item) in items.iter().enumerate() {
+            match item {
+                Value::Integer(week @ 0..=52) => weeks.push(*week as u32),
+                _ => {
+                    self.push(entry, &format!("weeks[{index}]"), format!("expected a week 0..=52, got {item}"));
+                    return None;
+                }
+            }
+        }
+        Some(weeks)
     }
 
     fn capstone(&mut self, value: &Value) -> Option<Capstone> {
@@ -383,10 +464,31 @@ body = "Say hello."
 
     #[test]
     fn newer_format_and_duplicate_ids_are_refused() {
-        let newer = issues(&SMALL.replace("format = 1", "format = 2"));
+        let newer = issues(&SMALL.replace("format = 1", "format = 3"));
         assert!(newer[0].problem.contains("newer than this app reads"));
         let twice = format!("{SMALL}\n{}", &SMALL[SMALL.find("[[prompt]]").unwrap()..]);
         assert!(issues(&twice).iter().any(|i| i.field == "id" && i.problem.contains("unique")));
+    }
+
+    #[test]
+    fn role_expectations_need_format_2_and_are_checked_entry_by_entry() {
+        let roles = "\n[[role]]\nrole = \"reviewer\"\nexpectation = \"Two reviews by Friday\"\n\
+                     \n[[role]]\nrole = \"reviewer\"\nweeks = [8]\nexpectation = \"Review capstone plans\"\n";
+        let pack = parse_pack("p.toml", &format!("{}{roles}", SMALL.replace("format = 1", "format = 2"))).unwrap();
+        assert_eq!(pack.roles.len(), 2);
+        assert_eq!(pack.roles[1].weeks, vec![8]);
+        let old = issues(&format!("{SMALL}{roles}"));
+        assert!(old.iter().any(|i| i.field == "role" && i.problem.contains("format = 2")), "{old:?}");
+
+        let bad = "\n[[role]]\nrole = \"captain\"\nexpectation = \"x\"\n\
+                   \n[[role]]\nrole = \"reviewer\"\nweeks = [99]\nexpectation = \"x\"\n\
+                   \n[[role]]\nrole = \"synthesizer\"\nexpectation = \"x\"\ncolour = 1\n\
+                   \n[[role]]\nrole = \"facilitator\"\nexpectation = \"a\"\n\
+                   \n[[role]]\nrole = \"facilitator\"\nexpectation = \"b\"\n";
+        let found = issues(&format!("{}{bad}", SMALL.replace("format = 1", "format = 2")));
+        let at = |entry: &str, field: &str| found.iter().any(|i| i.entry == entry && i.field == field);
+        assert!(at("role #1", "role") && at("role #2", "weeks[0]") && at("role #3", "colour") && at("role #5", "role"));
+        assert!(!found.iter().any(|i| i.entry == "role #4"), "{found:?}");
     }
 
     #[test]

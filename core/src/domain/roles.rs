@@ -22,6 +22,50 @@ pub enum WeeklyRole {
     Facilitator,
 }
 
+impl WeeklyRole {
+    /// Every role, in the order a week's expectations are listed.
+    pub const ALL: [WeeklyRole; 5] = [
+        WeeklyRole::Practitioner,
+        WeeklyRole::Reviewer,
+        WeeklyRole::Synthesizer,
+        WeeklyRole::PractiseAndReview,
+        WeeklyRole::Facilitator,
+    ];
+
+    /// The role's name in a prompt pack file.
+    pub fn slug(self) -> &'static str {
+        match self {
+            WeeklyRole::Practitioner => "practitioner",
+            WeeklyRole::Reviewer => "reviewer",
+            WeeklyRole::Synthesizer => "synthesizer",
+            WeeklyRole::PractiseAndReview => "practise-and-review",
+            WeeklyRole::Facilitator => "facilitator",
+        }
+    }
+
+    pub fn from_slug(slug: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|role| role.slug() == slug)
+    }
+}
+
+/// What a prompt pack says a role is expected to do: in the listed weeks, or (none listed) in
+/// every week the role exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleExpectation {
+    pub role: WeeklyRole,
+    pub weeks: Vec<u32>,
+    pub text: String,
+}
+
+/// The pack's expectation of `role` in `week`: the week's own text before the general one.
+pub fn expectation_for(expectations: &[RoleExpectation], role: WeeklyRole, week: u32) -> Option<&str> {
+    let of_role = || expectations.iter().filter(move |e| e.role == role);
+    of_role()
+        .find(|e| e.weeks.contains(&week))
+        .or_else(|| of_role().find(|e| e.weeks.is_empty()))
+        .map(|e| e.text.as_str())
+}
+
 const ROTATION: [WeeklyRole; 3] = [WeeklyRole::Practitioner, WeeklyRole::Reviewer, WeeklyRole::Synthesizer];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +76,10 @@ pub struct WeekRoles {
     pub roles: Vec<(String, WeeklyRole)>,
     /// Who leads the weekly critique: the first facilitator, if the cohort has one.
     pub critique_lead: Option<String>,
+    /// What each role held this week is expected to do, from the prompt pack (roles the pack
+    /// says nothing about are left out).
+    #[serde(default)]
+    pub expectations: Vec<(WeeklyRole, String)>,
 }
 
 impl WeekRoles {
@@ -41,6 +89,16 @@ impl WeekRoles {
 
     pub fn with_role(&self, role: WeeklyRole) -> Vec<&str> {
         self.roles.iter().filter(|(_, r)| *r == role).map(|(id, _)| id.as_str()).collect()
+    }
+
+    /// Adds the pack's expectations of the roles someone holds this week.
+    pub fn with_expectations(mut self, pack: &[RoleExpectation]) -> Self {
+        self.expectations = WeeklyRole::ALL
+            .into_iter()
+            .filter(|role| self.roles.iter().any(|(_, held)| held == role))
+            .filter_map(|role| expectation_for(pack, role, self.week).map(|text| (role, text.to_owned())))
+            .collect();
+        self
     }
 
     /// May this user edit the week's shared synthesis?
@@ -64,7 +122,13 @@ pub fn roles_for_week(blueprint: &Blueprint, roster: &Roster, week: u32) -> Week
         })
         .collect();
     roles.extend(roster.facilitators().map(|f| (f.user_id.clone(), WeeklyRole::Facilitator)));
-    WeekRoles { week, rotation, roles, critique_lead: roster.facilitators().next().map(|f| f.user_id.clone()) }
+    WeekRoles {
+        week,
+        rotation,
+        roles,
+        critique_lead: roster.facilitators().next().map(|f| f.user_id.clone()),
+        expectations: Vec::new(),
+    }
 }
 
 #[cfg(test)]
@@ -157,5 +221,33 @@ mod tests {
         let roles = roles_for_week(&blueprint(), &roster(2), 6);
         assert!(!roles.rotation);
         assert_eq!(roles.with_role(WeeklyRole::PractiseAndReview).len(), 2);
+    }
+
+    #[test]
+    fn a_week_gets_the_expectations_of_the_roles_held_in_it_its_own_text_first() {
+        let expect =
+            |role, weeks: &[u32], text: &str| RoleExpectation { role, weeks: weeks.to_vec(), text: text.into() };
+        let pack = [
+            expect(WeeklyRole::Reviewer, &[], "Review two peers"),
+            expect(WeeklyRole::Reviewer, &[8], "Review two capstone plans"),
+            expect(WeeklyRole::Facilitator, &[], "Lead the critique"),
+            expect(WeeklyRole::PractiseAndReview, &[], "Practise daily"),
+        ];
+        let week6 = roles_for_week(&blueprint(), &roster(9), 6).with_expectations(&pack);
+        assert_eq!(
+            week6.expectations,
+            vec![
+                (WeeklyRole::Reviewer, "Review two peers".into()),
+                (WeeklyRole::Facilitator, "Lead the critique".into())
+            ],
+            "practitioners and synthesizers have no text in this pack; nobody practises-and-reviews in rotation"
+        );
+        let week8 = roles_for_week(&blueprint(), &roster(9), 8).with_expectations(&pack);
+        assert_eq!(week8.expectations[0], (WeeklyRole::Reviewer, "Review two capstone plans".into()));
+        let week2 = roles_for_week(&blueprint(), &roster(9), 2).with_expectations(&pack);
+        assert_eq!(week2.expectations[0], (WeeklyRole::PractiseAndReview, "Practise daily".into()));
+        for role in WeeklyRole::ALL {
+            assert_eq!(WeeklyRole::from_slug(role.slug()), Some(role));
+        }
     }
 }

@@ -24,9 +24,18 @@ pub fn import(tx: &Transaction<'_>, pack: &PromptPack, source_name: &str, now_mi
     }
     let capstone = pack.capstone.as_ref().map(json).transpose()?;
     tx.execute(
-        "INSERT INTO prompt_packs (pack_id, version, title, description, capstone, source_name, imported_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![pack.id, pack.version, pack.title, pack.description, capstone, source_name, now_millis],
+        "INSERT INTO prompt_packs (pack_id, version, title, description, capstone, roles, source_name, imported_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            pack.id,
+            pack.version,
+            pack.title,
+            pack.description,
+            capstone,
+            json(&pack.roles)?,
+            source_name,
+            now_millis
+        ],
     )?;
     let mut insert = tx.prepare(
         "INSERT INTO prompts (pack_id, version, prompt_id, position, week, day, title, minutes, tags, rubric, body)
@@ -60,15 +69,23 @@ pub fn latest_version(conn: &Connection, pack_id: &str) -> Result<Option<u32>> {
 pub fn load(conn: &Connection, pack_id: &str, version: u32) -> Result<Option<PromptPack>> {
     let header = conn
         .query_row(
-            "SELECT title, description, capstone FROM prompt_packs WHERE pack_id = ?1 AND version = ?2",
+            "SELECT title, description, capstone, roles FROM prompt_packs WHERE pack_id = ?1 AND version = ?2",
             params![pack_id, version],
-            |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, Option<String>>(2)?)),
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, String>(3)?,
+                ))
+            },
         )
         .optional()?;
-    let Some((title, description, capstone)) = header else {
+    let Some((title, description, capstone, roles)) = header else {
         return Ok(None);
     };
     let capstone: Option<Capstone> = capstone.as_deref().map(from_json).transpose()?;
+    let roles = from_json(&roles)?;
     let mut stmt = conn.prepare(
         "SELECT prompt_id, week, day, title, minutes, tags, rubric, body FROM prompts
          WHERE pack_id = ?1 AND version = ?2 ORDER BY position",
@@ -99,7 +116,7 @@ pub fn load(conn: &Connection, pack_id: &str, version: u32) -> Result<Option<Pro
             body,
         });
     }
-    Ok(Some(PromptPack { id: pack_id.to_owned(), version, title, description, capstone, prompts }))
+    Ok(Some(PromptPack { id: pack_id.to_owned(), version, title, description, capstone, prompts, roles }))
 }
 
 /// One prompt of one pack version (for showing an old log with the text it was done with).

@@ -7,11 +7,20 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The schema version this code writes.
-pub const VERSION: u32 = 8;
+pub const VERSION: u32 = 9;
 
 /// `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
-const MIGRATIONS: [&str; VERSION as usize] =
-    [V1_BASE, V2_DAILY_ACTIVITY, V3_COHORT_DOCUMENTS, V4_SYNC, V5_INTENTS, V6_PEOPLE, V7_SHARED_LOG, V8_SECRET_HOME];
+const MIGRATIONS: [&str; VERSION as usize] = [
+    V1_BASE,
+    V2_DAILY_ACTIVITY,
+    V3_COHORT_DOCUMENTS,
+    V4_SYNC,
+    V5_INTENTS,
+    V6_PEOPLE,
+    V7_SHARED_LOG,
+    V8_SECRET_HOME,
+    V9_ROLE_EXPECTATIONS,
+];
 
 /// Tables keyed by a text id are WITHOUT ROWID: one b-tree per table instead of a table plus an
 /// index, so logging a practice touches fewer pages.
@@ -303,6 +312,11 @@ CREATE TABLE secret_home (
     in_app_store  INTEGER NOT NULL
 );
 INSERT INTO secret_home (id, scope, in_app_store) VALUES (1, lower(hex(randomblob(16))), 0);
+";
+
+/// What a prompt pack says each weekly role is expected to do (pack format 2), as JSON.
+const V9_ROLE_EXPECTATIONS: &str = "
+ALTER TABLE prompt_packs ADD COLUMN roles TEXT NOT NULL DEFAULT '[]';
 ";
 
 pub fn user_version(conn: &Connection) -> Result<u32> {

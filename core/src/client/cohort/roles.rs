@@ -11,8 +11,8 @@ use super::*;
 
 impl Client {
     pub fn week_roles(&self, week: u32) -> Result<WeekRoles> {
-        let blueprint = self.program()?.enrollment.blueprint.clone();
-        Ok(roles_for_week(&blueprint, &self.roster()?, week))
+        let program = self.program()?;
+        Ok(roles_for_week(&program.enrollment.blueprint, &self.roster()?, week).with_expectations(&program.pack.roles))
     }
 
     pub fn my_role(&self, week: u32) -> Result<Option<WeeklyRole>> {

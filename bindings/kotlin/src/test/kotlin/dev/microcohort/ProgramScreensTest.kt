@@ -48,6 +48,17 @@ class ProgramScreensTest {
                 val capstone = checkNotNull(ana.capstoneBrief()) { "the default pack has a capstone" }
                 assertTrue(capstone.title.isNotBlank() && capstone.rubric.isNotEmpty())
 
+                // Each role held in a week comes with what it is expected to do, in the pack's words;
+                // the capstone weeks have their own text.
+                ana.syncNow()
+                val weekTwo = ana.weekRoles(2u)
+                val held = weekTwo.roles.map { it.role }.toSet()
+                assertTrue(weekTwo.expectations.isNotEmpty() && weekTwo.expectations.all { it.role in held }, "$weekTwo")
+                suspend fun practise(week: UInt) =
+                    ana.weekRoles(week).expectations.first { it.role == WeeklyRole.PRACTISE_AND_REVIEW }.text
+                assertTrue(practise(2u).contains("daily practice"))
+                assertTrue(practise(10u).contains("capstone") && practise(10u) != practise(2u))
+
                 val everything = ana.library(LibraryFilter(null, null, null))
                 val weekFive = ana.library(LibraryFilter(5u, null, null))
                 assertTrue(weekFive.isNotEmpty() && weekFive.all { it.prompt.week == 5u })
