@@ -26,10 +26,12 @@ use crate::error::{MicrocohortError, Result, guarded, internal_failure, invalid}
 use crate::events::{ClientListener, Subscription, forward};
 use crate::program_types::ProgramSchedule;
 use crate::secrets::{AppSecrets, SecretStore};
+use crate::types::Timestamp;
 use crate::types::{
     CohortPracticeLog, EntryLateness, PackImport, Profile, PromptView, ReminderPreferences, SyncOutcome, Today,
     WeekRoles,
 };
+use microcohort_core::domain::notifications::Notification;
 use microcohort_core::domain::prompt_pack::Capstone;
 use microcohort_core::domain::schedule::{CritiqueSlot, LibraryFilter};
 
@@ -324,6 +326,20 @@ impl Client {
     /// The local notifications to schedule for the next `days` days (replace all pending ones).
     pub async fn reminder_plan(&self, days: u32) -> Result<Vec<PlannedReminder>> {
         self.run(move |core| core.reminder_plan(days)).await
+    }
+
+    /// Everything to schedule as local notifications for the next `days` days: reminders and
+    /// what happened in the cohort (feedback on her work, replies, ratings, reviews due, her role,
+    /// the synthesis). Replace every pending notification with it after each sync, local change
+    /// and time-zone change; an event is in one plan only.
+    pub async fn notification_plan(&self, days: u32) -> Result<Vec<Notification>> {
+        self.run(move |core| core.notification_plan(days)).await
+    }
+
+    /// When to wake up next for a background sync (before a feedback window closes or a
+    /// critique, else after a quiet period): give it to WorkManager / BGTaskScheduler.
+    pub async fn next_sync_at(&self) -> Result<Timestamp> {
+        self.run(move |core| core.next_sync_at()).await
     }
 
     /// The program's weeks: dates, phase, critique and when feedback closes.

@@ -5,6 +5,7 @@
 //!
 //! - [`client`]: the one `Client` object the apps use (learner, member and facilitator).
 //! - [`types`]: the records and enums it exchanges.
+//! - [`notification_types`]: the notification plan's records.
 //! - [`events`]: the app's listener for data and sync-status changes, and its `Subscription`.
 //! - [`error`]: the one error enum an app can act on.
 //! - [`android_tls`]: the JNI call that lets the TLS verifier read Android's trust store.
@@ -14,6 +15,7 @@ pub mod android_tls;
 pub mod client;
 pub mod error;
 pub mod events;
+pub mod notification_types;
 pub mod program_types;
 pub mod secrets;
 pub mod types;

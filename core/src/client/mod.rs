@@ -9,6 +9,7 @@ mod cohort;
 mod dashboard;
 pub mod events;
 pub mod intents;
+mod notifications;
 mod person;
 mod program_info;
 

@@ -4,6 +4,7 @@ pub mod blueprint;
 pub mod cohort_metrics;
 pub mod error;
 pub mod metrics;
+pub mod notifications;
 pub mod practice;
 pub mod prompt_pack;
 pub mod reminders;

@@ -33,7 +33,7 @@ pub struct QuietHours {
 }
 
 impl QuietHours {
-    fn contains(&self, time: NaiveTime) -> bool {
+    pub(crate) fn contains(&self, time: NaiveTime) -> bool {
         if self.start <= self.end {
             self.start <= time && time < self.end
         } else {
@@ -42,7 +42,7 @@ impl QuietHours {
     }
 
     /// The instant quiet hours end, for an instant inside them.
-    fn end_after(&self, at: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
+    pub(crate) fn end_after(&self, at: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
         let local = at.with_timezone(&zone).naive_local();
         let date = if self.start > self.end && local.time() >= self.start {
             local.date().succ_opt().unwrap_or(local.date())
@@ -146,6 +146,12 @@ pub struct ReminderContext<'a> {
 
 /// Plans the reminders for the learner-local days `today..today + days`.
 pub fn plan_reminders(ctx: &ReminderContext<'_>, days: u32) -> Vec<PlannedReminder> {
+    apply_budget(candidate_reminders(ctx, days), ctx)
+}
+
+/// Every reminder the preferences ask for in those days, before the weekly budget and the
+/// pending limit (the notification plan budgets them together with the cohort's notifications).
+pub(crate) fn candidate_reminders(ctx: &ReminderContext<'_>, days: u32) -> Vec<PlannedReminder> {
     let today = local_day(ctx.now, ctx.zone, ctx.day_start);
     let last = today + Duration::days(i64::from(days.max(1)) - 1);
     let in_program = |date: NaiveDate| ctx.blueprint.start_date <= date && date <= ctx.blueprint.end_date();
@@ -174,7 +180,7 @@ pub fn plan_reminders(ctx: &ReminderContext<'_>, days: u32) -> Vec<PlannedRemind
             }
         }
     }
-    apply_budget(planned, ctx)
+    planned
 }
 
 fn practice_reminder(ctx: &ReminderContext<'_>, date: NaiveDate) -> Option<PlannedReminder> {

@@ -9,8 +9,9 @@ use crate::private_text::PersonKey;
 use crate::error::Result;
 
 /// Her own data: practice, settings, her key, this device's actor.
-const OWN_TABLES: [&str; 10] = [
+const OWN_TABLES: [&str; 11] = [
     "person_key",
+    "notified_events",
     "refused_logs",
     "enrollment",
     "profile",

@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The schema version this code writes.
-pub const VERSION: u32 = 9;
+pub const VERSION: u32 = 10;
 
 /// `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
 const MIGRATIONS: [&str; VERSION as usize] = [
@@ -20,6 +20,7 @@ const MIGRATIONS: [&str; VERSION as usize] = [
     V7_SHARED_LOG,
     V8_SECRET_HOME,
     V9_ROLE_EXPECTATIONS,
+    V10_NOTIFIED_EVENTS,
 ];
 
 /// Tables keyed by a text id are WITHOUT ROWID: one b-tree per table instead of a table plus an
@@ -317,6 +318,14 @@ INSERT INTO secret_home (id, scope, in_app_store) VALUES (1, lower(hex(randomblo
 /// What a prompt pack says each weekly role is expected to do (pack format 2), as JSON.
 const V9_ROLE_EXPECTATIONS: &str = "
 ALTER TABLE prompt_packs ADD COLUMN roles TEXT NOT NULL DEFAULT '[]';
+";
+
+/// Cohort events already handed to the app as notifications (see `store::notified`).
+const V10_NOTIFIED_EVENTS: &str = "
+CREATE TABLE notified_events (
+    id  TEXT PRIMARY KEY,
+    at  INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
 
 pub fn user_version(conn: &Connection) -> Result<u32> {

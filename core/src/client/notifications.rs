@@ -1,0 +1,131 @@
+//! The notification plan and the sync hint, read from the device's projections (see
+//! `domain::notifications` for the rules). A device outside any cohort gets its practice and
+//! critique reminders only.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+
+use super::Client;
+use crate::docs::news::week_news;
+use crate::domain::DomainError;
+use crate::domain::notifications::{
+    Notification, NotificationContext, WeekActivity, is_cohort_kind, next_sync, plan_notifications,
+};
+use crate::domain::reminders::ReminderContext;
+use crate::domain::review::assign_reviews;
+use crate::domain::time::{local_day, resolve_wall_clock};
+use crate::error::{Error, Result};
+use crate::store::practice as logs;
+use crate::store::{self, notified};
+
+impl Client {
+    /// The local notifications to schedule now for the next `days` days: reminders and what
+    /// happened in her cohort. Replace every pending notification with it after each sync, local
+    /// change and time-zone change; a cohort notification keeps its time in later plans until it
+    /// has fired, and is never handed out again after that.
+    pub fn notification_plan(&self, days: u32) -> Result<Vec<Notification>> {
+        if !(1..=super::MAX_REMINDER_DAYS).contains(&days) {
+            let max = super::MAX_REMINDER_DAYS;
+            return Err(DomainError::invalid("days", format!("{days} is outside 1..={max}")).into());
+        }
+        let plan = self.with_notification_context(days, |ctx| plan_notifications(ctx, days))?;
+        let handed: Vec<(&str, DateTime<Utc>)> =
+            plan.iter().filter(|n| is_cohort_kind(n.kind)).map(|n| (n.id.as_str(), n.fire_at)).collect();
+        if !handed.is_empty() {
+            let now = store::to_millis(self.now());
+            self.store().write(|tx| notified::record(tx, &handed, now))?;
+        }
+        Ok(plan)
+    }
+
+    /// When the app should next wake up to sync in the background: before a feedback window
+    /// closes, before a critique, else after a quiet period.
+    pub fn next_sync_at(&self) -> Result<DateTime<Utc>> {
+        self.with_notification_context(1, next_sync)
+    }
+
+    fn with_notification_context<T>(&self, days: u32, f: impl FnOnce(&NotificationContext<'_>) -> T) -> Result<T> {
+        let program = self.program()?;
+        let profile = self.profile()?;
+        let now = self.now();
+        let blueprint = &program.enrollment.blueprint;
+        let today = local_day(now, profile.time_zone, profile.day_start);
+        let active = self.store().read(|conn| {
+            logs::daily_activity(conn, &program.enrollment.program_id, today + Days::new(u64::from(days)))
+        })?;
+        let practised: HashSet<NaiveDate> = active.iter().map(|day| day.date).collect();
+        let prompt_on = |date: NaiveDate| {
+            let position = blueprint.position_on(date);
+            let prompt = program.pack.prompt_for(position.week?, position.day_of_week?)?;
+            Some((prompt.title.clone(), prompt.minutes))
+        };
+        let (handed_out, enrolled_at) =
+            self.store().read(|conn| Ok((notified::handed_out(conn)?, notified::enrolled_at(conn)?)))?;
+        let (me, weeks, roster) = match self.membership() {
+            Ok(membership) => {
+                let current = blueprint.position_at(now, profile.time_zone, profile.day_start).week;
+                let weeks = current.map_or_else(Vec::new, |w| (w.saturating_sub(1)..=w).collect::<Vec<u32>>());
+                let mut activity = Vec::with_capacity(weeks.len());
+                for week in weeks {
+                    activity.push(self.week_activity(&membership.user_id, week, &profile)?);
+                }
+                (membership.user_id, activity, Some(self.roster()?))
+            }
+            Err(Error::NotInCohort) => (String::new(), Vec::new(), None),
+            Err(err) => return Err(err),
+        };
+        let name_of = |user: &str| {
+            let member = roster.as_ref().and_then(|r| r.member(user));
+            member.map_or_else(|| "Someone".to_owned(), |m| m.display_name.clone())
+        };
+        let ctx = NotificationContext {
+            reminders: ReminderContext {
+                now,
+                zone: profile.time_zone,
+                day_start: profile.day_start,
+                blueprint,
+                preferences: &profile.reminders,
+                practised: &practised,
+                prompt_on: &prompt_on,
+            },
+            me: &me,
+            weeks,
+            name_of: &name_of,
+            handed_out: &handed_out,
+            events_since: DateTime::from_timestamp_millis(enrolled_at.unwrap_or(0)).unwrap_or_default(),
+        };
+        Ok(f(&ctx))
+    }
+
+    fn week_activity(&self, me: &str, week: u32, profile: &store::enrollment::Profile) -> Result<WeekActivity> {
+        let blueprint = self.program()?.enrollment.blueprint.clone();
+        let roles = self.week_roles(week)?;
+        let i_review: Vec<String> = assign_reviews(&roles)
+            .into_iter()
+            .filter(|a| a.reviewers.iter().any(|r| r == me))
+            .map(|a| a.practitioner)
+            .collect();
+        let rows = self.week_rows(week)?;
+        let (happenings, reviews_owed) = week_news(me, &rows, &i_review);
+        let my_role = roles.role_of(me);
+        let first_day = blueprint.date_of_day(blueprint.first_day_of_week(week));
+        Ok(WeekActivity {
+            week,
+            happenings,
+            reviews_owed,
+            synthesis_written: !rows.synthesis.trim().is_empty(),
+            my_role,
+            rotation: roles.rotation,
+            role_expectation: roles.expectations.iter().find(|(r, _)| Some(*r) == my_role).map(|(_, t)| t.clone()),
+            feedback_closes_at: blueprint.feedback_closes_at(week),
+            critique_starts_at: blueprint.critique_starts().find(|(w, _)| *w == week).map(|(_, at)| at),
+            week_starts_at: resolve_wall_clock(first_day, day_start_time(profile), profile.time_zone),
+        })
+    }
+}
+
+/// The wall-clock time her day starts (midnight moved by her day-start offset).
+fn day_start_time(profile: &store::enrollment::Profile) -> chrono::NaiveTime {
+    chrono::NaiveTime::MIN + chrono::Duration::minutes(i64::from(profile.day_start.minutes()))
+}
