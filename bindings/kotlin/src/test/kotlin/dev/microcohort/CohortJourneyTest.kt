@@ -143,14 +143,24 @@ class CohortJourneyTest {
                     assertEquals(submission, ana.sharePractice(log.id, "Listening first", "again"))
                     assertEquals(log.id, ben.weekRows(week).submissions.single().practiceLog)
 
-                    // --- Ana rates the feedback and replies ----------------------------------------
+                    // --- Ana is told of the feedback, once; she rates it and replies ---------------
                     ana.syncNow()
+                    val told = ana.notificationPlan(7u).filter { it.kind == NotificationKind.FEEDBACK_ON_MY_WORK }
+                    assertEquals(1, told.size, "$told")
+                    assertEquals("feedback-${feedback.key}", told.single().id)
+                    assertEquals(feedback.key, told.single().entry)
+                    val details = told.single().details as NotificationDetails.FeedbackOnMyWork
+                    assertEquals(Triple(week, "Ben", "Listening first"), Triple(details.week, details.from, details.submissionTitle))
+                    assertTrue(ana.notificationPlan(7u).none { it.kind == NotificationKind.FEEDBACK_ON_MY_WORK }, "told once")
+                    assertTrue(ana.nextSyncAt().isAfter(java.time.Instant.now()))
                     assertEquals(feedback.key, ana.weekRows(week).feedback.single().meta.key)
                     assertEquals(listOf(0u), ana.weekRows(week).feedback.single().criteria, "structured, not JSON")
                     ana.rateFeedback(feedback, 5u.toUByte())
                     ana.reply(feedback, null, "Thanks, I will try that tomorrow.")
                     ana.syncNow()
                     ben.syncNow()
+                    val benTold = ben.notificationPlan(7u).map { it.kind }
+                    assertTrue(NotificationKind.REPLY_TO_ME in benTold && NotificationKind.RATING_OF_MY_FEEDBACK in benTold, "$benTold")
                     val benView = ben.weekRows(week)
                     assertEquals(5L, benView.ratings.single().score)
                     assertTrue(benView.ratings.single().counted)

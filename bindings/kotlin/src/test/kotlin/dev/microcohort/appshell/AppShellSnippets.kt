@@ -5,9 +5,9 @@ package dev.microcohort.appshell
 
 import dev.microcohort.Client
 import dev.microcohort.MicrocohortException
-import dev.microcohort.PlannedReminder
+import dev.microcohort.Notification
+import dev.microcohort.NotificationDetails
 import dev.microcohort.RejectCode
-import dev.microcohort.ReminderDetails
 import dev.microcohort.SecretStore
 import java.io.File
 import java.security.GeneralSecurityException
@@ -74,34 +74,42 @@ interface NotificationScheduler {
     fun schedule(id: String, at: Instant, title: String, body: String)
 }
 
-/** How many days of reminders to keep scheduled (iOS holds at most 64 pending; the plan stays under it). */
-const val REMINDER_DAYS: UInt = 14u
+/** How many days of notifications to keep scheduled (iOS holds at most 64 pending; the plan stays under it). */
+const val PLAN_DAYS: UInt = 14u
 
 /**
- * Replaces every pending reminder with the core's plan. Call it after a sync, after the person
- * changes her reminder preferences or time zone, and when the phone restarts (pending alarms do
- * not survive a reboot on Android).
+ * Replaces every pending notification with the core's plan: reminders, and what happened in the
+ * cohort. Call it after a sync, a local change, a change of the person's reminder preferences or
+ * time zone, and when the phone restarts (pending alarms do not survive a reboot on Android). A
+ * cohort notification comes in one plan after another until it has fired, then never again.
  */
-suspend fun rescheduleReminders(client: Client, scheduler: NotificationScheduler) {
-    val plan = client.reminderPlan(REMINDER_DAYS)
+suspend fun rescheduleNotifications(client: Client, scheduler: NotificationScheduler) {
+    val plan = client.notificationPlan(PLAN_DAYS)
     scheduler.cancelAll()
-    for (reminder in plan) {
-        scheduler.schedule(reminder.id, reminder.fireAt, reminder.title, reminder.body)
+    for (notification in plan) {
+        val (title, body) = notificationText(notification, ZoneId.systemDefault())
+        scheduler.schedule(notification.id, notification.fireAt, title, body)
     }
 }
 
 /**
- * A reminder's text in the app's own words, from its details rather than the English defaults
- * (`title`, `body`). Here in English; a localised app uses its string resources.
+ * A notification's text in the app's own words, from its details rather than the English
+ * defaults (`title`, `body`). Here in English; a localised app uses its string resources. The
+ * `when` is exhaustive: a new kind of notification fails this build until the app words it.
  */
-fun reminderText(reminder: PlannedReminder, zone: ZoneId): Pair<String, String> =
-    when (val details = reminder.details) {
-        is ReminderDetails.Practice ->
-            "Your practice for today" to "${details.promptTitle} (${details.minutes} min)"
-        is ReminderDetails.Critique -> {
-            val at = details.startsAt.atZone(zone).toLocalTime()
-            "Critique of week ${details.week} at $at" to "${details.minutes} minutes with your cohort"
-        }
+fun notificationText(notification: Notification, zone: ZoneId): Pair<String, String> =
+    when (val d = notification.details) {
+        is NotificationDetails.Practice -> "Your practice for today" to "${d.promptTitle} (${d.minutes} min)"
+        is NotificationDetails.CritiqueSoon ->
+            "Critique of week ${d.week} at ${d.startsAt.atZone(zone).toLocalTime()}" to "${d.minutes} minutes with your cohort"
+        is NotificationDetails.ReviewsDue ->
+            "${d.owed} review(s) to give" to "Before ${d.closesAt.atZone(zone).toLocalTime()}"
+        is NotificationDetails.ReviewsOverdue -> "${d.owed} review(s) overdue" to "Late feedback still helps"
+        is NotificationDetails.FeedbackOnMyWork -> "${d.from} gave you feedback" to "On \"${d.submissionTitle}\""
+        is NotificationDetails.ReplyToMe -> "${d.from} replied to you" to notification.body
+        is NotificationDetails.RatingOfMyFeedback -> "${d.from} rated your feedback" to "${d.score} of 5"
+        is NotificationDetails.MyRole -> "Your role this week: ${d.role}" to (d.expectation ?: "")
+        is NotificationDetails.SynthesisPublished -> "Week ${d.week}'s synthesis is ready" to "What your cohort learned"
     }
 
 /** What the background job tells the platform's scheduler. */
@@ -114,7 +122,7 @@ enum class SyncResult { DONE, RETRY_LATER, SIGN_IN_AGAIN, UPDATE_APP, CHECK_SERV
 suspend fun backgroundSync(client: Client, scheduler: NotificationScheduler): SyncResult =
     try {
         client.syncWithRetry(3u)
-        rescheduleReminders(client, scheduler)
+        rescheduleNotifications(client, scheduler)
         SyncResult.DONE
     } catch (e: MicrocohortException.Offline) {
         SyncResult.RETRY_LATER
@@ -129,7 +137,7 @@ suspend fun backgroundSync(client: Client, scheduler: NotificationScheduler): Sy
 /** The phone's time zone changed (ACTION_TIMEZONE_CHANGED, NSSystemTimeZoneDidChange). */
 suspend fun onTimeZoneChanged(client: Client, zoneId: String, scheduler: NotificationScheduler) {
     client.setTimeZone(zoneId)
-    rescheduleReminders(client, scheduler)
+    rescheduleNotifications(client, scheduler)
 }
 
 /**

@@ -2,8 +2,8 @@ package dev.microcohort.appshell
 
 import dev.microcohort.LibraryFilter
 import dev.microcohort.MicrocohortException
-import dev.microcohort.ReminderDetails
-import dev.microcohort.ReminderKind
+import dev.microcohort.NotificationDetails
+import dev.microcohort.NotificationKind
 import dev.microcohort.SecretStore
 import dev.microcohort.TestServer
 import java.nio.file.Files
@@ -58,25 +58,25 @@ class AppShellSnippetsTest {
         val scheduler = RecordingScheduler()
 
         assertEquals(SyncResult.DONE, backgroundSync(client, scheduler))
-        val plan = client.reminderPlan(REMINDER_DAYS)
+        val plan = client.notificationPlan(PLAN_DAYS)
         assertTrue(plan.isNotEmpty(), "a program under way has reminders")
         assertEquals(plan.associate { it.id to it.fireAt }, scheduler.pending)
         // Each reminder says what it is about, so the app words it itself.
-        val practice = plan.first { it.kind == ReminderKind.PRACTICE }
-        val details = practice.details as ReminderDetails.Practice
+        val practice = plan.first { it.kind == NotificationKind.PRACTICE }
+        val details = practice.details as NotificationDetails.Practice
         val library = client.library(LibraryFilter(null, null, null)).map { it.prompt }
         assertTrue(library.any { it.title == details.promptTitle && it.minutes == details.minutes }, "$details")
         assertTrue(practice.body.contains(details.promptTitle))
-        val critique = plan.first { it.kind == ReminderKind.CRITIQUE }
-        val critiqueDetails = critique.details as ReminderDetails.Critique
+        val critique = plan.first { it.kind == NotificationKind.CRITIQUE_SOON }
+        val critiqueDetails = critique.details as NotificationDetails.CritiqueSoon
         assertTrue(critique.fireAt.isBefore(critiqueDetails.startsAt))
-        val (title, _) = reminderText(critique, ZoneId.of("UTC"))
+        val (title, _) = notificationText(critique, ZoneId.of("UTC"))
         assertEquals("Critique of week ${critiqueDetails.week} at ${critiqueDetails.startsAt.atZone(ZoneId.of("UTC")).toLocalTime()}", title)
 
         // Practice reminders fire at a local time: nine hours earlier in Tokyo than in UTC.
         val before = scheduler.pending.toMap()
         onTimeZoneChanged(client, "Asia/Tokyo", scheduler)
-        assertEquals(client.reminderPlan(REMINDER_DAYS).associate { it.id to it.fireAt }, scheduler.pending)
+        assertEquals(client.notificationPlan(PLAN_DAYS).associate { it.id to it.fireAt }, scheduler.pending)
         assertNotEquals(before, scheduler.pending, "the reminders moved with the zone")
 
         server.stop()
