@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use microcohort_core::docs::projection::WeekRows;
+use microcohort_core::docs::projection::{AgendaRow, WeekRows};
 use microcohort_core::domain::cohort_metrics::CohortReport;
 use microcohort_core::domain::metrics::LearnerMetrics;
 use microcohort_core::domain::practice::PracticeOutcome;
@@ -451,6 +451,26 @@ impl Client {
     /// The facilitator records who attended a weekly critique.
     pub async fn record_attendance(&self, week: u32, member: String, present: bool) -> Result<()> {
         self.run(move |core| core.record_attendance(week, &member, present)).await
+    }
+
+    /// The week's critique agenda, in order (items taken off it left out).
+    pub async fn agenda(&self, week: u32) -> Result<Vec<AgendaRow>> {
+        self.run(move |core| core.agenda(week)).await
+    }
+
+    /// A facilitator puts a shared piece of work on its week's critique agenda, last.
+    pub async fn add_agenda_item(&self, submission: EntryRef, note: String) -> Result<EntryRef> {
+        self.run(move |core| core.add_agenda_item(&submission, &note)).await
+    }
+
+    /// A facilitator moves one of their agenda items to `index` (0 = first).
+    pub async fn move_agenda_item(&self, item: EntryRef, index: u32) -> Result<()> {
+        self.run(move |core| core.move_agenda_item(&item, index)).await
+    }
+
+    /// A facilitator takes one of their items off the agenda.
+    pub async fn remove_agenda_item(&self, item: EntryRef) -> Result<()> {
+        self.run(move |core| core.remove_agenda_item(&item)).await
     }
 
     /// Everything a week screen shows.

@@ -437,3 +437,35 @@ fn feedback_names_only_criteria_of_the_submissions_rubric() {
     assert!(err.to_string().contains("no rubric"), "{err}");
     devices[1].give_feedback(&shared, &feedback("Clear", None)).unwrap();
 }
+
+#[test]
+fn the_facilitator_writes_and_orders_the_critique_agenda_and_learners_read_it() {
+    let (devices, _) = cohort_devices(3, "2026-03-13T08:00:00Z");
+    let facilitator = devices.last().unwrap();
+    let first = practise_and_share(&devices[0], "First");
+    let second = practise_and_share(&devices[1], "Second");
+    let third = practise_and_share(&devices[2], "Third");
+    sync_all(&devices, &week_doc(first.week));
+
+    let a = facilitator.add_agenda_item(&first, "Open with this one").unwrap();
+    let b = facilitator.add_agenda_item(&second, "").unwrap();
+    let c = facilitator.add_agenda_item(&third, "If time allows").unwrap();
+    facilitator.move_agenda_item(&c, 0).unwrap();
+    facilitator.move_agenda_item(&a, 1).unwrap();
+    facilitator.remove_agenda_item(&b).unwrap();
+    sync_all(&devices, &week_doc(first.week));
+    let seen: Vec<(String, String)> =
+        devices[0].agenda(first.week).unwrap().into_iter().map(|item| (item.submission, item.note)).collect();
+    assert_eq!(
+        seen,
+        vec![(third.key.clone(), "If time allows".to_owned()), (first.key.clone(), "Open with this one".to_owned())]
+    );
+
+    // A learner writes no agenda; an unknown submission or item is named; nothing is written.
+    assert!(matches!(devices[0].add_agenda_item(&second, "mine"), Err(Error::FacilitatorOnly)));
+    assert!(matches!(devices[0].move_agenda_item(&a, 0), Err(Error::FacilitatorOnly)));
+    let missing = EntryRef { week: first.week, key: "u00/nothing".into() };
+    assert!(matches!(facilitator.add_agenda_item(&missing, ""), Err(Error::UnknownEntry { what: "submission", .. })));
+    assert!(matches!(facilitator.move_agenda_item(&b, 0), Err(Error::UnknownEntry { what: "agenda item", .. })));
+    assert_eq!(facilitator.agenda(first.week).unwrap().len(), 2);
+}

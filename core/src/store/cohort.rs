@@ -176,10 +176,21 @@ pub fn replace_week(tx: &Transaction<'_>, doc_id: &str, week: u32, rows: &WeekRo
     for a in &rows.agenda {
         let m = &a.meta;
         tx.prepare_cached(
-            "INSERT INTO agenda (doc_id, week, key, author, submission, position, note, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO agenda (doc_id, week, key, author, submission, position, note, created_at, edited_at, retracted)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?
-        .execute(params![doc_id, week, m.key, m.author, a.submission, a.position, a.note, m.created_at])?;
+        .execute(params![
+            doc_id,
+            week,
+            m.key,
+            m.author,
+            a.submission,
+            a.position,
+            a.note,
+            m.created_at,
+            m.edited_at,
+            m.retracted
+        ])?;
     }
     tx.prepare_cached("INSERT INTO synthesis (doc_id, week, text) VALUES (?1, ?2, ?3)")?.execute(params![
         doc_id,
@@ -292,10 +303,10 @@ pub fn week_rows(conn: &Connection, doc_id: &str) -> Result<WeekRows> {
     })?
     .collect::<rusqlite::Result<Vec<_>>>()?;
     let agenda =
-        query("SELECT key, author, submission, position, note, created_at FROM agenda WHERE doc_id = ?1 ORDER BY key")?
+        query("SELECT key, author, submission, position, note, created_at, edited_at, retracted FROM agenda WHERE doc_id = ?1 ORDER BY key")?
             .query_map([doc_id], |r| {
                 Ok(AgendaRow {
-                    meta: meta(r, 0, 1, 5, None, None)?,
+                    meta: meta(r, 0, 1, 5, Some(6), Some(7))?,
                     submission: r.get(2)?,
                     position: r.get(3)?,
                     note: r.get(4)?,

@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The schema version this code writes.
-pub const VERSION: u32 = 10;
+pub const VERSION: u32 = 11;
 
 /// `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
 const MIGRATIONS: [&str; VERSION as usize] = [
@@ -21,6 +21,7 @@ const MIGRATIONS: [&str; VERSION as usize] = [
     V8_SECRET_HOME,
     V9_ROLE_EXPECTATIONS,
     V10_NOTIFIED_EVENTS,
+    V11_AGENDA_EDITS,
 ];
 
 /// Tables keyed by a text id are WITHOUT ROWID: one b-tree per table instead of a table plus an
@@ -326,6 +327,12 @@ CREATE TABLE notified_events (
     id  TEXT PRIMARY KEY,
     at  INTEGER NOT NULL
 ) WITHOUT ROWID;
+";
+
+/// Agenda items can be moved and taken off the agenda: their projection keeps both.
+const V11_AGENDA_EDITS: &str = "
+ALTER TABLE agenda ADD COLUMN edited_at INTEGER;
+ALTER TABLE agenda ADD COLUMN retracted INTEGER NOT NULL DEFAULT 0;
 ";
 
 pub fn user_version(conn: &Connection) -> Result<u32> {

@@ -2,7 +2,7 @@
 //! projected into SQLite after every local change and every merge. This module holds the
 //! membership, the entry writes every action goes through and intents replayed after a refusal;
 //! `sharing` (submissions), `feedback` (feedback, replies, ratings, edits, synthesis, attendance),
-//! `roles` (roles, review assignments, windows, size), `merging` (the server's changes in, the
+//! `agenda` (the critique's agenda), `roles` (roles, review assignments, windows, size), `merging` (the server's changes in, the
 //! device's out) and `local_docs` (documents open on the device) the rest.
 
 use std::collections::HashMap;
@@ -114,6 +114,7 @@ impl OpenDocs {
     }
 }
 
+mod agenda;
 mod feedback;
 mod local_docs;
 mod merging;

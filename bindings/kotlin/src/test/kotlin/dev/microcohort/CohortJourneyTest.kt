@@ -168,6 +168,14 @@ class CohortJourneyTest {
 
                     // --- Fay, the facilitator: the cohort's logs, attendance, the synthesis --------
                     fay.syncNow()
+                    // She sets the critique agenda; learners read it and cannot write it.
+                    val item = fay.addAgendaItem(submission, "Start with the three-second pause")
+                    fay.moveAgendaItem(item, 0u)
+                    val learnerAgenda = assertThrows<MicrocohortException.Rejected> { ana.addAgendaItem(submission, "mine") }
+                    assertEquals(RejectCode.FACILITATOR_ONLY, learnerAgenda.code)
+                    fay.syncNow()
+                    ana.syncNow()
+                    assertEquals(listOf(submission.key to "Start with the three-second pause"), ana.agenda(week).map { it.submission to it.note })
                     val relayed = fay.cohortPracticeLogs()
                     assertEquals(listOf(log.id), relayed.map { it.id })
                     assertEquals("completed", relayed.single().status)
