@@ -410,6 +410,17 @@ impl Client {
         self.run(move |core| core.give_feedback(&submission, &feedback)).await
     }
 
+    /// Reviews a capstone against the capstone rubric: one score from 1 to 5 per criterion, in
+    /// the order `capstoneBrief().rubric` lists them.
+    pub async fn give_capstone_feedback(
+        &self,
+        submission: EntryRef,
+        feedback: FeedbackInput,
+        scores: Vec<u8>,
+    ) -> Result<EntryRef> {
+        self.run(move |core| core.give_capstone_feedback(&submission, &feedback, &scores)).await
+    }
+
     /// Replies to feedback, or to an earlier reply in its thread (`parent`).
     pub async fn reply(&self, feedback: EntryRef, parent: Option<EntryRef>, body: String) -> Result<EntryRef> {
         self.run(move |core| core.reply(&feedback, parent.as_ref(), &body)).await

@@ -401,6 +401,8 @@ pub struct FeedbackRow {
     pub body: String,
     pub suggestion: Option<String>,
     pub criteria: Vec<u32>,
+    /// A capstone review's 1–5 score per capstone rubric criterion; empty for other feedback.
+    pub scores: Vec<u8>,
 }
 
 #[uniffi::remote(Record)]

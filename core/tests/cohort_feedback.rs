@@ -231,8 +231,23 @@ fn capstones_and_public_reflections_belong_to_the_consolidation_weeks() {
         rows.submissions.iter().find(|s| s.meta.key == capstone.key).unwrap().attachments,
         vec!["https://example.org/deck".to_owned()]
     );
-    // Peers review them like any submission.
+    // Peers review them like any submission, and score a capstone on the capstone rubric.
     devices[1].give_feedback(&capstone, &feedback("Strong evidence.", Some("Show the before numbers."))).unwrap();
+    let rubric = devices[2].capstone_brief().unwrap().expect("the default pack's capstone").rubric.len();
+    let scores: Vec<u8> = (0..rubric).map(|i| 1 + (i % 5) as u8).collect();
+    let review = feedback("Honest about what failed.", None);
+    let scored = devices[2].give_capstone_feedback(&capstone, &review, &scores).unwrap();
+    for (bad, named) in [(&scores[1..], "criteria"), (&[0u8; 5][..rubric.min(5)], "outside 1..=5")] {
+        let err = devices[2].give_capstone_feedback(&capstone, &review, bad).unwrap_err();
+        assert!(err.to_string().contains(named), "{err}");
+    }
+    let err = devices[2].give_capstone_feedback(&reflection, &review, &scores).unwrap_err();
+    assert!(err.to_string().contains("for capstones"), "{err}");
+    sync_all(&devices, &week_doc(10));
+    let rows = devices[0].week_rows(10).unwrap();
+    let row = rows.feedback.iter().find(|f| f.meta.key == scored.key).expect("the scored review");
+    assert_eq!(row.scores, scores);
+    assert!(rows.feedback.iter().filter(|f| f.meta.key != scored.key).all(|f| f.scores.is_empty()));
 }
 
 #[test]

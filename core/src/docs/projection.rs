@@ -41,9 +41,12 @@ pub struct FeedbackRow {
     pub submission: String,
     pub body: String,
     pub suggestion: Option<String>,
-    /// JSON list of addressed rubric criteria (indices into the prompt's rubric).
     /// Indices of the rubric criteria the feedback addresses.
     pub criteria: Vec<u32>,
+    /// A capstone review's score (1–5) per capstone rubric criterion, in order; empty for other
+    /// feedback, and for a list a device could not have written (a score outside 1–5).
+    #[serde(default)]
+    pub scores: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,6 +188,9 @@ pub fn project_week(am: &AutoCommit) -> WeekRows {
             body: e.text(field::BODY).unwrap_or_default(),
             suggestion: e.optional_text(field::SUGGESTION),
             criteria: json_list(e.text(field::CRITERIA)),
+            scores: Some(json_list::<u8>(e.text(field::SCORES)))
+                .filter(|scores| scores.iter().all(|s| (1..=5).contains(s)))
+                .unwrap_or_default(),
         })
         .collect();
     let replies = r

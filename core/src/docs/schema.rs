@@ -107,6 +107,8 @@ pub mod field {
     pub const PRESENT: &str = "present";
     pub const POSITION: &str = "position";
     pub const NOTE: &str = "note";
+    /// A capstone review's rubric scores: a JSON list, one 1–5 score per criterion.
+    pub const SCORES: &str = "scores";
     pub const CREATED_AT: &str = "created_at";
     pub const EDITED_AT: &str = "edited_at";
     pub const RETRACTED: &str = "retracted";

@@ -134,10 +134,10 @@ pub fn replace_week(tx: &Transaction<'_>, doc_id: &str, week: u32, rows: &WeekRo
     for f in &rows.feedback {
         let m = &f.meta;
         tx.prepare_cached(
-            "INSERT INTO feedback (doc_id, week, key, author, submission, body, suggestion, criteria, created_at, edited_at, retracted, late)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            "INSERT INTO feedback (doc_id, week, key, author, submission, body, suggestion, criteria, created_at, edited_at, retracted, late, scores)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?
-        .execute(params![doc_id, week, m.key, m.author, f.submission, f.body, f.suggestion, json(&f.criteria), m.created_at, m.edited_at, m.retracted, false])?;
+        .execute(params![doc_id, week, m.key, m.author, f.submission, f.body, f.suggestion, json(&f.criteria), m.created_at, m.edited_at, m.retracted, false, json(&f.scores)])?;
     }
     for r in &rows.replies {
         let m = &r.meta;
@@ -284,9 +284,9 @@ pub fn week_rows(conn: &Connection, doc_id: &str) -> Result<WeekRows> {
             Ok(SubmissionRow { meta: meta(r, 0, 1, 7, Some(8), Some(9))?, kind: r.get(2)?, title: r.get(3)?, body: r.get(4)?, prompt_id: r.get(5)?, attachments: list(r.get(6)?), practice_log: r.get(10)? })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let feedback = query("SELECT key, author, submission, body, suggestion, criteria, created_at, edited_at, retracted FROM feedback WHERE doc_id = ?1 ORDER BY key")?
+    let feedback = query("SELECT key, author, submission, body, suggestion, criteria, created_at, edited_at, retracted, scores FROM feedback WHERE doc_id = ?1 ORDER BY key")?
         .query_map([doc_id], |r| {
-            Ok(FeedbackRow { meta: meta(r, 0, 1, 6, Some(7), Some(8))?, submission: r.get(2)?, body: r.get(3)?, suggestion: r.get(4)?, criteria: list(r.get(5)?) })
+            Ok(FeedbackRow { meta: meta(r, 0, 1, 6, Some(7), Some(8))?, submission: r.get(2)?, body: r.get(3)?, suggestion: r.get(4)?, criteria: list(r.get(5)?), scores: list(r.get(9)?) })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let replies = query("SELECT key, author, feedback, parent, body, created_at, edited_at, retracted FROM replies WHERE doc_id = ?1 ORDER BY key")?

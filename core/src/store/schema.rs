@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The schema version this code writes.
-pub const VERSION: u32 = 11;
+pub const VERSION: u32 = 12;
 
 /// `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
 const MIGRATIONS: [&str; VERSION as usize] = [
@@ -22,6 +22,7 @@ const MIGRATIONS: [&str; VERSION as usize] = [
     V9_ROLE_EXPECTATIONS,
     V10_NOTIFIED_EVENTS,
     V11_AGENDA_EDITS,
+    V12_CAPSTONE_SCORES,
 ];
 
 /// Tables keyed by a text id are WITHOUT ROWID: one b-tree per table instead of a table plus an
@@ -333,6 +334,11 @@ CREATE TABLE notified_events (
 const V11_AGENDA_EDITS: &str = "
 ALTER TABLE agenda ADD COLUMN edited_at INTEGER;
 ALTER TABLE agenda ADD COLUMN retracted INTEGER NOT NULL DEFAULT 0;
+";
+
+/// A capstone review's rubric scores (JSON), kept with its feedback row.
+const V12_CAPSTONE_SCORES: &str = "
+ALTER TABLE feedback ADD COLUMN scores TEXT NOT NULL DEFAULT '[]';
 ";
 
 pub fn user_version(conn: &Connection) -> Result<u32> {

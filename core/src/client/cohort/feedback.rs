@@ -16,6 +16,37 @@ impl Client {
     /// Writes feedback on a submission. After the week's window closes it is still kept, flagged
     /// late.
     pub fn give_feedback(&self, submission: &EntryRef, input: &FeedbackInput) -> Result<EntryRef> {
+        self.write_feedback(submission, input, &[])
+    }
+
+    /// Reviews a capstone against the capstone brief's rubric: `scores` rates every criterion
+    /// of the rubric, in its order, from 1 (not yet) to 5 (fully).
+    pub fn give_capstone_feedback(
+        &self,
+        submission: &EntryRef,
+        input: &FeedbackInput,
+        scores: &[u8],
+    ) -> Result<EntryRef> {
+        let rows = self.week_rows(submission.week)?;
+        let target = rows.submissions.iter().find(|s| s.meta.key == submission.key).ok_or_else(|| {
+            Error::UnknownEntry { what: "submission", week: submission.week, key: submission.key.clone() }
+        })?;
+        if target.kind != "capstone" {
+            return Err(DomainError::invalid("submission", "rubric scores are for capstones").into());
+        }
+        let rubric = self.program()?.pack.capstone.as_ref().map_or(0, |c| c.rubric.len());
+        if scores.len() != rubric {
+            let problem =
+                format!("{} scores for a rubric of {rubric} criteria; score each criterion once", scores.len());
+            return Err(DomainError::invalid("scores", problem).into());
+        }
+        if let Some(bad) = scores.iter().find(|s| !(1..=5).contains(*s)) {
+            return Err(DomainError::invalid("scores", format!("{bad} is outside 1..=5")).into());
+        }
+        self.write_feedback(submission, input, scores)
+    }
+
+    fn write_feedback(&self, submission: &EntryRef, input: &FeedbackInput, scores: &[u8]) -> Result<EntryRef> {
         let body = checked_text("body", &input.body, MAX_BODY_CHARS)?;
         let suggestion = match input.suggestion.as_deref().map(str::trim) {
             Some(s) if !s.is_empty() => checked_text("suggestion", s, MAX_BODY_CHARS)?,
@@ -47,7 +78,7 @@ impl Client {
         criteria.sort_unstable();
         criteria.dedup();
         let criteria = serde_json::to_string(&criteria).map_err(|e| Error::Corrupt(e.to_string()))?;
-        let fields = [
+        let mut fields = vec![
             (field::SUBMISSION, ScalarValue::from(submission.key.as_str())),
             (field::BODY, body.into()),
             (field::SUGGESTION, suggestion.into()),
@@ -55,6 +86,10 @@ impl Client {
             (field::CREATED_AT, ScalarValue::Int(self.now().timestamp_millis())),
             (field::RETRACTED, false.into()),
         ];
+        if !scores.is_empty() {
+            let scores = serde_json::to_string(scores).map_err(|e| Error::Corrupt(e.to_string()))?;
+            fields.push((field::SCORES, scores.into()));
+        }
         self.add_entry(submission.week, Container::Feedback, &fields)
     }
 
