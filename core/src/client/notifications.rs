@@ -13,7 +13,6 @@ use crate::domain::notifications::{
     Notification, NotificationContext, WeekActivity, is_cohort_kind, next_sync, plan_notifications,
 };
 use crate::domain::reminders::ReminderContext;
-use crate::domain::review::assign_reviews;
 use crate::domain::time::{local_day, resolve_wall_clock};
 use crate::error::{Error, Result};
 use crate::store::practice as logs;
@@ -101,7 +100,8 @@ impl Client {
     fn week_activity(&self, me: &str, week: u32, profile: &store::enrollment::Profile) -> Result<WeekActivity> {
         let blueprint = self.program()?.enrollment.blueprint.clone();
         let roles = self.week_roles(week)?;
-        let i_review: Vec<String> = assign_reviews(&roles)
+        let i_review: Vec<String> = self
+            .review_assignments(week)?
             .into_iter()
             .filter(|a| a.reviewers.iter().any(|r| r == me))
             .map(|a| a.practitioner)

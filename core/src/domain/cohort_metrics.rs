@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::blueprint::Blueprint;
 use super::metrics::{DayActivity, learner_metrics};
-use super::review::assign_reviews;
+use super::review::assign_reviews_on;
 use super::roles::{WeeklyRole, roles_for_week};
 use super::roster::{MemberRole, Roster, SizeStatus};
 use super::time::{local_day, parse_time_zone};
@@ -430,7 +430,8 @@ fn reviews_owed(facts: &CohortFacts, now: DateTime<Utc>, week: Option<u32>) -> H
     for w in week.saturating_sub(1).max(1)..=week {
         let Some(practitioners) = shared.get(&w) else { continue };
         let closed = facts.blueprint.feedback_closes_at(w).is_some_and(|close| close <= now);
-        for assignment in assign_reviews(&roles_for_week(&facts.blueprint, &facts.roster, w)) {
+        let today = now.with_timezone(&facts.blueprint.cohort_time_zone).date_naive();
+        for assignment in assign_reviews_on(&roles_for_week(&facts.blueprint, &facts.roster, w), &facts.roster, today) {
             if !practitioners.contains(assignment.practitioner.as_str()) {
                 continue;
             }

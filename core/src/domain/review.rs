@@ -11,7 +11,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use chrono::NaiveDate;
+
 use super::roles::{WeekRoles, WeeklyRole};
+use super::roster::Roster;
 
 pub const REVIEWERS_PER_SUBMISSION: usize = 2;
 
@@ -23,11 +26,34 @@ pub struct ReviewAssignment {
 
 /// Assignments for a week, from its roles.
 pub fn assign_reviews(roles: &WeekRoles) -> Vec<ReviewAssignment> {
+    assign_reviews_without(roles, &[])
+}
+
+/// Assignments for a week as of `day`: members who left the cohort by then (mid-week too) are
+/// out of it, so the others take over their reviews and nobody owes a review of their work.
+pub fn assign_reviews_on(roles: &WeekRoles, roster: &Roster, day: NaiveDate) -> Vec<ReviewAssignment> {
+    let gone: Vec<&str> = roster
+        .members()
+        .iter()
+        .filter(|m| m.left_on.is_some_and(|left| left <= day))
+        .map(|m| m.user_id.as_str())
+        .collect();
+    assign_reviews_without(roles, &gone)
+}
+
+fn assign_reviews_without(roles: &WeekRoles, gone: &[&str]) -> Vec<ReviewAssignment> {
     let facilitator = roles.critique_lead.as_deref();
-    let learners: Vec<&str> =
-        roles.roles.iter().filter(|(_, r)| *r != WeeklyRole::Facilitator).map(|(id, _)| id.as_str()).collect();
+    let here = |id: &&str| !gone.contains(id);
+    let learners: Vec<&str> = roles
+        .roles
+        .iter()
+        .filter(|(_, r)| *r != WeeklyRole::Facilitator)
+        .map(|(id, _)| id.as_str())
+        .filter(here)
+        .collect();
     let (practitioners, reviewers) = if roles.rotation {
-        (roles.with_role(WeeklyRole::Practitioner), roles.with_role(WeeklyRole::Reviewer))
+        let with = |role| roles.with_role(role).into_iter().filter(here).collect::<Vec<&str>>();
+        (with(WeeklyRole::Practitioner), with(WeeklyRole::Reviewer))
     } else {
         (learners.clone(), learners.clone())
     };
@@ -114,8 +140,7 @@ mod tests {
     use super::*;
     use crate::domain::blueprint::Blueprint;
     use crate::domain::roles::roles_for_week;
-    use crate::domain::roster::{Member, MemberRole, Roster};
-    use chrono::NaiveDate;
+    use crate::domain::roster::{Member, MemberRole};
     use proptest::prelude::*;
 
     fn roster(learners: usize, facilitator: bool) -> Roster {
@@ -183,5 +208,44 @@ mod tests {
         let assignments = assign_reviews(&roles_for_week(&blueprint, &roster(12, true), 2));
         assert_eq!(assignments.len(), 12);
         assert!(assignments.iter().all(|a| a.reviewers.len() == 2 && !a.reviewers.iter().any(|r| r == "fac")));
+    }
+
+    proptest! {
+        /// Whoever leaves mid-week, in or out of rotation: nobody reviews for them or owes a
+        /// review of their work, and everyone else's work still gets two reviewers.
+        #[test]
+        fn who_leaves_mid_week_hands_their_reviews_to_the_others(
+            learners in 3usize..=12,
+            week in 1u32..=12,
+            leaving in proptest::collection::btree_set(0usize..12, 1..4),
+        ) {
+            let blueprint = Blueprint::default_90_days(NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(), chrono_tz::UTC);
+            let first = blueprint.date_of_day(blueprint.first_day_of_week(week));
+            let mut members = roster(learners, true).members().to_vec();
+            let gone: Vec<String> = leaving.iter().filter(|i| **i < learners).map(|i| format!("u{i:02}")).collect();
+            for m in members.iter_mut().filter(|m| gone.contains(&m.user_id)) {
+                m.left_on = Some(first + chrono::Days::new(2));
+            }
+            let roster = Roster::new(members);
+            let roles = roles_for_week(&blueprint, &roster, week);
+            let before = assign_reviews_on(&roles, &roster, first);
+            prop_assert_eq!(&before, &assign_reviews(&roles), "nobody has left yet");
+            let after = assign_reviews_on(&roles, &roster, first + chrono::Days::new(3));
+            let left_in_cohort = learners - gone.len();
+            // One learner left alone has only the facilitator to review her.
+            let needed = if left_in_cohort == 1 { 1 } else { REVIEWERS_PER_SUBMISSION };
+            for a in &after {
+                prop_assert!(!gone.contains(&a.practitioner));
+                prop_assert!(!a.reviewers.iter().any(|r| gone.contains(r)), "{:?}", a);
+                prop_assert!(a.reviewers.len() >= needed, "{:?}", a);
+            }
+            let staying = roles.roles.iter().filter(|(id, r)| *r != WeeklyRole::Facilitator && !gone.contains(id));
+            let practising = if roles.rotation {
+                staying.filter(|(_, r)| *r == WeeklyRole::Practitioner).count()
+            } else {
+                staying.count()
+            };
+            prop_assert_eq!(after.len(), practising);
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! review assignments, the feedback window and the cohort's size.
 
 use crate::client::Client;
-use crate::domain::review::{ReviewAssignment, assign_reviews};
+use crate::domain::review::{ReviewAssignment, assign_reviews_on};
 use crate::domain::roles::{WeekRoles, WeeklyRole, roles_for_week};
 use crate::domain::roster::SizeStatus;
 use crate::error::Result;
@@ -20,8 +20,11 @@ impl Client {
         Ok(self.week_roles(week)?.role_of(&me))
     }
 
+    /// Who reviews whose work in a week, as of today: members who left are out of it.
     pub fn review_assignments(&self, week: u32) -> Result<Vec<ReviewAssignment>> {
-        Ok(assign_reviews(&self.week_roles(week)?))
+        let zone = self.program()?.enrollment.blueprint.cohort_time_zone;
+        let today = self.now().with_timezone(&zone).date_naive();
+        Ok(assign_reviews_on(&self.week_roles(week)?, &self.roster()?, today))
     }
 
     pub fn feedback_window(&self, week: u32) -> Result<FeedbackWindow> {
