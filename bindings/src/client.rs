@@ -31,7 +31,7 @@ use crate::types::{
     CohortPracticeLog, EntryLateness, PackImport, Profile, PromptView, ReminderPreferences, SyncOutcome, Today,
     WeekRoles,
 };
-use microcohort_core::domain::notifications::Notification;
+use microcohort_core::domain::notifications::{Notification, UnreadEntry};
 use microcohort_core::domain::prompt_pack::Capstone;
 use microcohort_core::domain::schedule::{CritiqueSlot, LibraryFilter};
 
@@ -334,6 +334,17 @@ impl Client {
     /// and time-zone change; an event is in one plan only.
     pub async fn notification_plan(&self, days: u32) -> Result<Vec<Notification>> {
         self.run(move |core| core.notification_plan(days)).await
+    }
+
+    /// Her inbox: what happened in her cohort that concerns her and she has not seen on any of
+    /// her devices, newest first (its length is the badge).
+    pub async fn unread(&self) -> Result<Vec<UnreadEntry>> {
+        self.run(move |core| core.unread()).await
+    }
+
+    /// She has looked at everything up to now, here and (after the next sync) everywhere.
+    pub async fn mark_all_read(&self) -> Result<()> {
+        self.run(move |core| core.mark_all_read()).await
     }
 
     /// When to wake up next for a background sync (before a feedback window closes or a

@@ -1,7 +1,7 @@
 //! The notification plan's records: what to tell the person, with the parameters an app words it
 //! with and the week and entry a tap opens.
 
-use microcohort_core::domain::notifications::{Notification, NotificationDetails, NotificationKind};
+use microcohort_core::domain::notifications::{Notification, NotificationDetails, NotificationKind, UnreadEntry};
 use microcohort_core::domain::roles::WeeklyRole;
 
 use crate::types::Timestamp;
@@ -45,4 +45,15 @@ pub struct Notification {
     pub details: NotificationDetails,
     pub week: Option<u32>,
     pub entry: Option<String>,
+}
+
+/// Something in her cohort she has not seen on any of her devices: an inbox row.
+#[uniffi::remote(Record)]
+pub struct UnreadEntry {
+    pub kind: NotificationKind,
+    pub week: u32,
+    /// The entry a tap opens (for a rating: the feedback rated).
+    pub entry: String,
+    pub from: String,
+    pub created_at: Timestamp,
 }

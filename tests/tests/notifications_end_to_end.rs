@@ -76,6 +76,20 @@ fn feedback_is_told_once_on_each_of_her_phones(backend: Backend) {
     }
     assert!(of_kind(&cy.notification_plan(7).unwrap(), NotificationKind::FeedbackOnMyWork).is_empty(), "not Cy's work");
 
+    // Unread on both of her phones until she looks on one of them and it syncs.
+    for client in [&ana, &ana_tablet] {
+        let unread = client.unread().unwrap();
+        assert_eq!(unread.len(), 1, "{unread:?}");
+        assert_eq!((unread[0].entry.as_str(), unread[0].from.as_str()), (feedback.key.as_str(), "Ben"));
+    }
+    clock.advance(chrono::Duration::minutes(1));
+    ana.mark_all_read().unwrap();
+    assert!(ana.unread().unwrap().is_empty());
+    assert_eq!(ana_tablet.unread().unwrap().len(), 1, "not synced yet");
+    ana.sync_now().unwrap();
+    ana_tablet.sync_now().unwrap();
+    assert!(ana_tablet.unread().unwrap().is_empty(), "read on her phone");
+
     // Ana replies on her tablet: Ben is told once.
     let reply = ana_tablet.reply(&feedback, None, "Thanks, I'll try it again tomorrow.").unwrap();
     ana_tablet.sync_now().unwrap();
@@ -85,6 +99,8 @@ fn feedback_is_told_once_on_each_of_her_phones(backend: Backend) {
     assert_eq!(replies.len(), 1, "{plan:?}");
     assert_eq!(replies[0].entry.as_deref(), Some(reply.key.as_str()));
     assert!(of_kind(&ben.notification_plan(7).unwrap(), NotificationKind::ReplyToMe).is_empty());
+    let ben_unread = ben.unread().unwrap();
+    assert_eq!(ben_unread.iter().map(|u| u.kind).collect::<Vec<_>>(), vec![NotificationKind::ReplyToMe]);
 
     // Cy owes reviews of this week's work (three learners all review each other): due before
     // the window closes, with that time.

@@ -10,7 +10,7 @@ use super::Client;
 use crate::docs::news::week_news;
 use crate::domain::DomainError;
 use crate::domain::notifications::{
-    Notification, NotificationContext, WeekActivity, is_cohort_kind, next_sync, plan_notifications,
+    Notification, NotificationContext, UnreadEntry, WeekActivity, is_cohort_kind, next_sync, plan_notifications, unread,
 };
 use crate::domain::reminders::ReminderContext;
 use crate::domain::time::{local_day, resolve_wall_clock};
@@ -44,6 +44,37 @@ impl Client {
         self.with_notification_context(1, next_sync)
     }
 
+    /// What happened in her cohort that concerns her and she has not seen on any of her devices
+    /// (feedback on her work, replies to her, ratings of her feedback), newest first: the app's
+    /// inbox and badge.
+    pub fn unread(&self) -> Result<Vec<UnreadEntry>> {
+        let membership = self.membership()?;
+        let program = self.program()?;
+        let profile = self.profile()?;
+        let blueprint = &program.enrollment.blueprint;
+        let current = blueprint.position_at(self.now(), profile.time_zone, profile.day_start).week;
+        let last = current.unwrap_or(blueprint.weeks).min(blueprint.weeks);
+        let mut weeks = Vec::new();
+        for week in 0..=last {
+            let i_review: Vec<String> = Vec::new();
+            let (happenings, _) = week_news(&membership.user_id, &self.week_rows(week)?, &i_review);
+            weeks.push((week, happenings));
+        }
+        let roster = self.roster()?;
+        let name_of = |user: &str| roster.member(user).map_or_else(|| "Someone".to_owned(), |m| m.display_name.clone());
+        let seen_until = self.store().read(notified::seen_until)?;
+        Ok(unread(&weeks, seen_until, &name_of))
+    }
+
+    /// She has looked at everything up to now: nothing is unread, here and (after the next
+    /// sync) on her other devices.
+    pub fn mark_all_read(&self) -> Result<()> {
+        let now = store::to_millis(self.now());
+        self.store().write(|tx| notified::raise_seen_until(tx, now, false))?;
+        self.notify(super::ClientEvent::DataChanged(super::DataChange::Program));
+        Ok(())
+    }
+
     fn with_notification_context<T>(&self, days: u32, f: impl FnOnce(&NotificationContext<'_>) -> T) -> Result<T> {
         let program = self.program()?;
         let profile = self.profile()?;
@@ -59,8 +90,9 @@ impl Client {
             let prompt = program.pack.prompt_for(position.week?, position.day_of_week?)?;
             Some((prompt.title.clone(), prompt.minutes))
         };
-        let (handed_out, enrolled_at) =
-            self.store().read(|conn| Ok((notified::handed_out(conn)?, notified::enrolled_at(conn)?)))?;
+        let (handed_out, enrolled_at, seen_until) = self.store().read(|conn| {
+            Ok((notified::handed_out(conn)?, notified::enrolled_at(conn)?, notified::seen_until(conn)?))
+        })?;
         let (me, weeks, roster) = match self.membership() {
             Ok(membership) => {
                 let current = blueprint.position_at(now, profile.time_zone, profile.day_start).week;
@@ -92,7 +124,9 @@ impl Client {
             weeks,
             name_of: &name_of,
             handed_out: &handed_out,
-            events_since: DateTime::from_timestamp_millis(enrolled_at.unwrap_or(0)).unwrap_or_default(),
+            // What she has already seen on any of her devices is no news either.
+            events_since: DateTime::from_timestamp_millis(enrolled_at.unwrap_or(0).max(seen_until + 1))
+                .unwrap_or_default(),
         };
         Ok(f(&ctx))
     }

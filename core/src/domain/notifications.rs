@@ -130,6 +130,48 @@ pub enum HappeningKind {
     },
 }
 
+impl HappeningKind {
+    pub fn notification_kind(&self) -> NotificationKind {
+        match self {
+            Self::FeedbackOnMyWork { .. } => NotificationKind::FeedbackOnMyWork,
+            Self::ReplyToMe { .. } => NotificationKind::ReplyToMe,
+            Self::RatingOfMyFeedback { .. } => NotificationKind::RatingOfMyFeedback,
+        }
+    }
+}
+
+/// Something in her cohort she has not seen: newer than her unread mark.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnreadEntry {
+    pub kind: NotificationKind,
+    pub week: u32,
+    /// The entry a tap opens (for a rating: the feedback rated).
+    pub entry: String,
+    pub from: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Her unread entries, newest first: what others did that concerns her after `seen_until` (ms).
+pub fn unread(weeks: &[(u32, Vec<Happening>)], seen_until: i64, name_of: &dyn Fn(&str) -> String) -> Vec<UnreadEntry> {
+    let mut out: Vec<UnreadEntry> = weeks
+        .iter()
+        .flat_map(|(week, happenings)| happenings.iter().map(move |h| (*week, h)))
+        .filter(|(_, h)| h.created_at > seen_until)
+        .map(|(week, h)| UnreadEntry {
+            kind: h.what.notification_kind(),
+            week,
+            entry: match &h.what {
+                HappeningKind::RatingOfMyFeedback { feedback, .. } => feedback.clone(),
+                _ => h.key.clone(),
+            },
+            from: name_of(&h.author),
+            created_at: DateTime::from_timestamp_millis(h.created_at).unwrap_or_default(),
+        })
+        .collect();
+    out.sort_by(|a, b| (b.created_at, &b.entry).cmp(&(a.created_at, &a.entry)));
+    out
+}
+
 /// One cohort week as the device sees it.
 pub struct WeekActivity {
     pub week: u32,

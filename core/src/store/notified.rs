@@ -1,6 +1,7 @@
-//! The cohort notifications this device has handed to the app, with the time each was set to
-//! fire, so a later plan keeps that time and never repeats one that fired. Kept for 30 days;
-//! older events are no longer news anyway.
+//! What the person has been told and has seen: the cohort notifications this device handed to
+//! the app, with the time each was set to fire (so a later plan keeps that time and never repeats
+//! one that fired; kept for 30 days, older events are no longer news anyway), and her unread mark
+//! (until when she has looked at her cohort's news, the latest of all her devices).
 
 use std::collections::HashMap;
 
@@ -36,4 +37,38 @@ pub fn record(tx: &Transaction<'_>, handed: &[(&str, DateTime<Utc>)], now_millis
 pub fn enrolled_at(conn: &Connection) -> Result<Option<i64>> {
     use rusqlite::OptionalExtension;
     Ok(conn.query_row("SELECT enrolled_at FROM enrollment WHERE id = 1", [], |r| r.get(0)).optional()?)
+}
+
+/// Until when (ms) she has looked at her cohort's news (0: never).
+pub fn seen_until(conn: &Connection) -> Result<i64> {
+    use rusqlite::OptionalExtension;
+    Ok(conn.query_row("SELECT seen_until FROM read_marks WHERE id = 1", [], |r| r.get(0)).optional()?.unwrap_or(0))
+}
+
+/// The mark, if it moved on this device since the server last had it.
+pub fn unsynced_seen_until(conn: &Connection) -> Result<Option<i64>> {
+    use rusqlite::OptionalExtension;
+    Ok(conn.query_row("SELECT seen_until FROM read_marks WHERE id = 1 AND synced = 0", [], |r| r.get(0)).optional()?)
+}
+
+/// Moves the mark forward (never back); `synced` when it came from the server.
+pub fn raise_seen_until(tx: &Transaction<'_>, at: i64, synced: bool) -> Result<()> {
+    if at <= seen_until(tx)? {
+        return Ok(());
+    }
+    tx.execute(
+        "INSERT INTO read_marks (id, seen_until, synced) VALUES (1, ?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET seen_until = ?1, synced = ?2",
+        params![at, synced],
+    )?;
+    Ok(())
+}
+
+/// After a round trip: the mark sent is the server's now, and a later one from another of her
+/// devices comes here.
+pub fn settle_seen_until(tx: &Transaction<'_>, sent: Option<i64>, held: i64) -> Result<()> {
+    if let Some(sent) = sent {
+        tx.execute("UPDATE read_marks SET synced = 1 WHERE id = 1 AND seen_until <= ?1", [sent.max(held)])?;
+    }
+    raise_seen_until(tx, held, true)
 }

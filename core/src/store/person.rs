@@ -9,9 +9,10 @@ use crate::private_text::PersonKey;
 use crate::error::Result;
 
 /// Her own data: practice, settings, her key, this device's actor.
-const OWN_TABLES: [&str; 11] = [
+const OWN_TABLES: [&str; 12] = [
     "person_key",
     "notified_events",
+    "read_marks",
     "refused_logs",
     "enrollment",
     "profile",

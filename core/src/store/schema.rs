@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The schema version this code writes.
-pub const VERSION: u32 = 12;
+pub const VERSION: u32 = 13;
 
 /// `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
 const MIGRATIONS: [&str; VERSION as usize] = [
@@ -23,6 +23,7 @@ const MIGRATIONS: [&str; VERSION as usize] = [
     V10_NOTIFIED_EVENTS,
     V11_AGENDA_EDITS,
     V12_CAPSTONE_SCORES,
+    V13_READ_MARKS,
 ];
 
 /// Tables keyed by a text id are WITHOUT ROWID: one b-tree per table instead of a table plus an
@@ -339,6 +340,15 @@ ALTER TABLE agenda ADD COLUMN retracted INTEGER NOT NULL DEFAULT 0;
 /// A capstone review's rubric scores (JSON), kept with its feedback row.
 const V12_CAPSTONE_SCORES: &str = "
 ALTER TABLE feedback ADD COLUMN scores TEXT NOT NULL DEFAULT '[]';
+";
+
+/// Her unread mark: until when she has looked at her cohort's news, and whether the server has it.
+const V13_READ_MARKS: &str = "
+CREATE TABLE read_marks (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    seen_until  INTEGER NOT NULL,
+    synced      INTEGER NOT NULL
+);
 ";
 
 pub fn user_version(conn: &Connection) -> Result<u32> {

@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::private_text::{PersonKey, PrivateText};
 use crate::store::cohort as cohort_store;
 use crate::store::enrollment;
+use crate::store::notified;
 use crate::store::practice::{self as logs, PracticeStatus};
 use crate::store::sync_state;
 
@@ -361,6 +362,7 @@ impl Client {
                 post(&format!("{}/v1/sync", link.server_url), Some(&link.device_token), wire::encode(&request))?;
             outcome.bytes_received += bytes;
             self.settle_profile(request.profile.as_ref(), response.profile.as_ref())?;
+            self.store().write(|tx| notified::settle_seen_until(tx, request.seen_until, response.seen_until))?;
             let history_more = match request.history_after {
                 Some(_) => self.restore_history(&response.history, response.history_next, &mut outcome)?,
                 None => false,
@@ -473,6 +475,7 @@ impl Client {
             logs_since: link.logs_watermark,
             accepts_snapshots: true,
             profile,
+            seen_until: self.store().read(notified::unsynced_seen_until)?,
             history_after: link.history_after,
         };
         Ok((request, more_to_send))

@@ -34,6 +34,8 @@ pub struct CheckedRequest {
     pub logs_since: u64,
     pub accepts_snapshots: bool,
     pub profile: Option<WireProfile>,
+    /// Her unread mark from this device (ms; the server clamps it to its own now).
+    pub seen_until: Option<i64>,
     pub history_after: Option<u64>,
 }
 
@@ -139,6 +141,7 @@ pub fn check_request(cohort_id: &str, request: SyncRequest) -> Result<CheckedReq
         logs_since: request.logs_since,
         accepts_snapshots: request.accepts_snapshots,
         profile: request.profile,
+        seen_until: request.seen_until,
         history_after: request.history_after,
     })
 }

@@ -118,6 +118,10 @@ pub struct SyncRequest {
     /// The person's profile as changed on this device, when the server may not have it yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<WireProfile>,
+    /// Until when (ms) she looked at her cohort's news on this device, when the server may not
+    /// have it yet; the server keeps the latest of all her devices'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_until: Option<i64>,
     /// A device that joined for a person asks for her practice history (her own logs, as the
     /// server sequences them, after this point) until it has all of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -164,6 +168,9 @@ pub struct SyncResponse {
     /// The person's profile as the server holds it (newest change of any of her devices).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<WireProfile>,
+    /// Until when she has looked at her cohort's news, on any of her devices (0: never).
+    #[serde(default)]
+    pub seen_until: i64,
     /// Her own practice logs, for a device that asked (`history_after`), a page at a time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<WireLog>,

@@ -287,3 +287,10 @@ pub fn apply_profile(tx: &dyn Tx, server_actor: &ActorId, user_id: &str, sent: &
     }
     Ok(true)
 }
+
+/// A device's unread mark as the server keeps it: entries carry their authors' device clocks, so
+/// a phone a little ahead of the server may mark a little ahead; a day ahead at most.
+pub fn seen_mark(sent: i64) -> i64 {
+    const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+    sent.clamp(0, now_ms() + DAY_MS)
+}

@@ -609,6 +609,15 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
         Ok(())
     }
 
+    fn seen_until(&self, user_id: &str) -> R<i64> {
+        Ok(self.first("SELECT seen_until FROM users WHERE id = $1", &[&user_id], |r| r.get(0))?.unwrap_or(0))
+    }
+
+    fn raise_seen_until(&self, user_id: &str, at: i64) -> R<()> {
+        self.execute("UPDATE users SET seen_until = GREATEST(seen_until, $1) WHERE id = $2", &[&at, &user_id])?;
+        Ok(())
+    }
+
     fn open_invite(&self, code_hash: &[u8]) -> R<Option<OpenInvite>> {
         self.first(
             "SELECT cohort_id, role, display_name, time_zone, for_user, expires_at FROM invites
@@ -831,6 +840,9 @@ impl Storage for PostgresStorage {
     fn sync(&self, device: &Device, request: CheckedRequest) -> Result<(SyncResponse, SyncStats), ApiError> {
         if let Some(profile) = &request.profile {
             self.write(|tx| people::apply_profile(tx, &self.server_actor, &device.user_id, profile))?;
+        }
+        if let Some(seen) = request.seen_until {
+            self.write(|tx| tx.raise_seen_until(&device.user_id, people::seen_mark(seen)))?;
         }
         // Nothing pushed: nothing locked or written (most syncs).
         if request.writes() {

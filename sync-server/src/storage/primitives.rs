@@ -225,6 +225,10 @@ pub trait Tx {
     /// existing one is left as she is.
     fn insert_user(&self, user_id: &str, time_zone: &str, now: i64) -> R<()>;
     fn put_user_profile(&self, user_id: &str, profile: &WireProfile) -> R<()>;
+    /// Until when (ms) she has looked at her cohort's news, on any of her devices (0: never).
+    fn seen_until(&self, user_id: &str) -> R<i64>;
+    /// Moves her unread mark forward to `at` (never back).
+    fn raise_seen_until(&self, user_id: &str, at: i64) -> R<()>;
 
     // ---- invites and devices ----
     fn open_invite(&self, code_hash: &[u8]) -> R<Option<OpenInvite>>;

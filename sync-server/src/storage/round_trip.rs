@@ -298,6 +298,7 @@ pub fn answer(
         prompts,
         server_time: now_ms(),
         profile: tx.user_profile(&device.user_id)?,
+        seen_until: tx.seen_until(&device.user_id)?,
         history,
         history_next,
     };

@@ -2,7 +2,7 @@
 
 use rusqlite::Connection;
 
-pub const VERSION: u32 = 5;
+pub const VERSION: u32 = 6;
 
 const V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
@@ -128,6 +128,11 @@ ALTER TABLE invites ADD COLUMN expires_at INTEGER;
 CREATE INDEX invites_by_cohort ON invites (cohort_id, created_at);
 ";
 
+/// Until when each person has looked at what her cohort did (the unread mark of all her devices).
+const V6: &str = "
+ALTER TABLE users ADD COLUMN seen_until INTEGER NOT NULL DEFAULT 0;
+";
+
 /// The database's schema version, and an error for one written by a newer server.
 pub fn check_version(conn: &Connection) -> Result<u32, String> {
     let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| e.to_string())?;
@@ -142,7 +147,7 @@ pub fn check_version(conn: &Connection) -> Result<u32, String> {
 pub fn migrate(conn: &mut Connection) -> Result<(), String> {
     let version = check_version(conn)?;
     let sql = |e: rusqlite::Error| e.to_string();
-    for (target, statements) in [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)] {
+    for (target, statements) in [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6)] {
         if version < target {
             let tx = conn.transaction().map_err(sql)?;
             tx.execute_batch(statements).map_err(sql)?;

@@ -516,6 +516,19 @@ impl Tx for Connection {
         Ok(())
     }
 
+    fn seen_until(&self, user_id: &str) -> R<i64> {
+        let seen = self
+            .prepare_cached("SELECT seen_until FROM users WHERE id = ?1")?
+            .query_row([user_id], |r| r.get(0))
+            .optional()?;
+        Ok(seen.unwrap_or(0))
+    }
+
+    fn raise_seen_until(&self, user_id: &str, at: i64) -> R<()> {
+        self.execute("UPDATE users SET seen_until = MAX(seen_until, ?1) WHERE id = ?2", params![at, user_id])?;
+        Ok(())
+    }
+
     fn open_invite(&self, code_hash: &[u8]) -> R<Option<OpenInvite>> {
         Ok(self
             .query_row(
@@ -722,6 +735,9 @@ impl Storage for SqliteStorage {
     fn sync(&self, device: &Device, request: CheckedRequest) -> Result<(SyncResponse, SyncStats), ApiError> {
         if let Some(profile) = &request.profile {
             self.write(|tx| people::apply_profile(tx, &self.server_actor, &device.user_id, profile))?;
+        }
+        if let Some(seen) = request.seen_until {
+            self.write(|tx| tx.raise_seen_until(&device.user_id, people::seen_mark(seen)))?;
         }
         if request.writes() {
             // Checked and stored in a transaction shared with the other writes of the moment

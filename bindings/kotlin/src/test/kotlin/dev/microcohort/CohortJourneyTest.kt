@@ -153,6 +153,10 @@ class CohortJourneyTest {
                     assertEquals(Triple(week, "Ben", "Listening first"), Triple(details.week, details.from, details.submissionTitle))
                     assertTrue(ana.notificationPlan(7u).none { it.kind == NotificationKind.FEEDBACK_ON_MY_WORK }, "told once")
                     assertTrue(ana.nextSyncAt().isAfter(java.time.Instant.now()))
+                    // Her inbox holds it until she looks.
+                    assertEquals(listOf(feedback.key), ana.unread().map { it.entry })
+                    ana.markAllRead()
+                    assertTrue(ana.unread().isEmpty())
                     assertEquals(feedback.key, ana.weekRows(week).feedback.single().meta.key)
                     assertEquals(listOf(0u), ana.weekRows(week).feedback.single().criteria, "structured, not JSON")
                     ana.rateFeedback(feedback, 5u.toUByte())
