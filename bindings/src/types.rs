@@ -658,6 +658,8 @@ pub struct MemberReport {
     pub late_arrivals: u32,
     pub at_risk: Vec<RiskReason>,
     pub active_program_days: Vec<u32>,
+    pub critiques_attended: u32,
+    pub critiques_recorded: u32,
 }
 
 /// A practice log the server did not keep. `reason` is a stable code: `date_mismatch`,
@@ -706,4 +708,5 @@ pub struct CohortReport {
     pub retention: Vec<f64>,
     pub activity_60: Option<Activity60>,
     pub feedback: FeedbackSummary,
+    pub attendance_share: Option<f64>,
 }

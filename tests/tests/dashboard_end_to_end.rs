@@ -43,6 +43,7 @@ fn figures(m: &MemberReport) -> impl PartialEq + std::fmt::Debug {
         (m.feedback_given, m.feedback_received, m.mean_helpfulness_given, m.suggestion_share, m.criteria_share),
         (m.reviews_owed, m.reviews_overdue, m.role_this_week, m.transfer_evidence),
         (m.at_risk.clone(), m.active_program_days.clone()),
+        (m.critiques_attended, m.critiques_recorded),
     )
 }
 
@@ -115,6 +116,13 @@ fn reports_agree_with_the_device_and_the_dashboard_renders(backend: Backend) {
         learner.sync_now().unwrap();
     }
     facilitator.sync_now().unwrap();
+    // She records who came to the week's critique: Ada and Ben did, Dee did not.
+    for (name, present) in [("Ada", true), ("Ben", true), ("Dee", false)] {
+        let member =
+            facilitator.roster().unwrap().members().iter().find(|m| m.display_name == name).unwrap().user_id.clone();
+        facilitator.record_attendance(week, &member, present).unwrap();
+    }
+    facilitator.sync_now().unwrap();
 
     // The facilitator's offline dashboard.
     assert!(matches!(learners[0].cohort_dashboard(), Err(Error::FacilitatorOnly)));
@@ -125,6 +133,9 @@ fn reports_agree_with_the_device_and_the_dashboard_renders(backend: Backend) {
     let by_name = |name: &str| learner_rows.iter().find(|m| m.display_name == name).unwrap();
     assert_eq!((by_name("Ada").active_days_7, by_name("Ada").streak, by_name("Ada").transfer_evidence), (1, 1, 1));
     assert_eq!(by_name("Dee").active_days_7, 0);
+    let attendance = |name: &str| (by_name(name).critiques_attended, by_name(name).critiques_recorded);
+    assert_eq!((attendance("Ada"), attendance("Cy"), attendance("Dee")), ((1, 1), (0, 0), (0, 1)));
+    assert_eq!(on_device.attendance_share, Some(2.0 / 3.0));
     assert_eq!(on_device.feedback.given, given);
     assert!(on_device.feedback.mean_helpfulness.is_some());
     assert_eq!(on_device.feedback.suggestion_share, Some(given.div_ceil(2) as f64 / given as f64));
@@ -146,8 +157,8 @@ fn reports_agree_with_the_device_and_the_dashboard_renders(backend: Backend) {
         on_device.members.iter().map(figures).collect::<Vec<_>>()
     );
     assert_eq!(
-        (on_server.engagement.clone(), on_server.feedback.clone()),
-        (on_device.engagement.clone(), on_device.feedback.clone())
+        (on_server.engagement.clone(), on_server.feedback.clone(), on_server.attendance_share),
+        (on_device.engagement.clone(), on_device.feedback.clone(), on_device.attendance_share)
     );
     assert_eq!(report.facilitator_load.learners, 5);
     assert_eq!(report.facilitator_load.learners_per_facilitator, Some(2.5));

@@ -2,7 +2,7 @@
 //! practice logs relayed to it.
 
 use crate::docs::DocId;
-use crate::docs::report_facts::week_facts;
+use crate::docs::report_facts::{week_attendance, week_facts};
 use crate::domain::cohort_metrics::{CohortFacts, CohortReport, activity_from_logs, cohort_report};
 use crate::error::{Error, Result};
 use crate::store::{cohort as cohort_store, dashboard};
@@ -29,11 +29,12 @@ impl Client {
                 .collect::<Result<Vec<_>>>()?;
             Ok((logs, weeks))
         })?;
-        let (mut submissions, mut feedback) = (Vec::new(), Vec::new());
+        let (mut submissions, mut feedback, mut attendance) = (Vec::new(), Vec::new(), Vec::new());
         for (week, rows) in &weeks {
             let (s, f) = week_facts(*week, rows, &program.pack);
             submissions.extend(s);
             feedback.extend(f);
+            attendance.extend(week_attendance(*week, rows));
         }
         let facts = CohortFacts {
             cohort_id: membership.cohort_id.clone(),
@@ -43,6 +44,7 @@ impl Client {
             activity: activity_from_logs(&logs),
             submissions,
             feedback,
+            attendance,
         };
         Ok(cohort_report(&facts, self.now()))
     }

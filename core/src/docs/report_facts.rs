@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::domain::cohort_metrics::{FeedbackFact, SubmissionFact, criteria_addressed};
+use crate::domain::cohort_metrics::{AttendanceFact, FeedbackFact, SubmissionFact, criteria_addressed};
 use crate::domain::prompt_pack::PromptPack;
 
 use super::projection::WeekRows;
@@ -56,4 +56,22 @@ pub fn week_facts(week: u32, rows: &WeekRows, pack: &PromptPack) -> (Vec<Submiss
         })
         .collect();
     (submissions, feedback)
+}
+
+/// Who was at the week's critique: per member, the facilitators' newest record.
+pub fn week_attendance(week: u32, rows: &WeekRows) -> Vec<AttendanceFact> {
+    let mut newest: HashMap<&str, (i64, &str, bool)> = HashMap::new();
+    for a in &rows.attendance {
+        let stamp = (a.meta.edited_at.unwrap_or(a.meta.created_at), a.meta.key.as_str(), a.present);
+        let slot = newest.entry(a.member.as_str()).or_insert(stamp);
+        if (stamp.0, stamp.1) > (slot.0, slot.1) {
+            *slot = stamp;
+        }
+    }
+    let mut facts: Vec<AttendanceFact> = newest
+        .into_iter()
+        .map(|(member, (_, _, present))| AttendanceFact { week, member: member.to_owned(), present })
+        .collect();
+    facts.sort_by(|a, b| a.member.cmp(&b.member));
+    facts
 }

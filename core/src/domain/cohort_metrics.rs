@@ -118,6 +118,14 @@ pub fn criteria_addressed(indices: &[u32], rubric_size: u32) -> u32 {
     indices.iter().filter(|&&i| i < rubric_size).collect::<HashSet<_>>().len() as u32
 }
 
+/// Whether a member was at a week's critique, as a facilitator recorded it last.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttendanceFact {
+    pub week: u32,
+    pub member: String,
+    pub present: bool,
+}
+
 /// Everything the metrics read about one cohort.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CohortFacts {
@@ -128,6 +136,9 @@ pub struct CohortFacts {
     pub activity: Vec<MemberActivity>,
     pub submissions: Vec<SubmissionFact>,
     pub feedback: Vec<FeedbackFact>,
+    /// Critique attendance, where a facilitator recorded it.
+    #[serde(default)]
+    pub attendance: Vec<AttendanceFact>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,6 +194,9 @@ pub struct MemberReport {
     pub at_risk: Vec<RiskReason>,
     /// Program days (1-based) with at least one completed practice, for the heatmap.
     pub active_program_days: Vec<u32>,
+    /// Critiques a facilitator recorded her at, of those recorded for her.
+    pub critiques_attended: u32,
+    pub critiques_recorded: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -229,6 +243,8 @@ pub struct CohortReport {
     pub retention: Vec<f64>,
     pub activity_60: Option<Activity60>,
     pub feedback: FeedbackSummary,
+    /// Of the learners' critique attendance records, the share present (`None`: none recorded).
+    pub attendance_share: Option<f64>,
 }
 
 fn share(part: u32, whole: u32) -> Option<f64> {
@@ -313,6 +329,10 @@ pub fn cohort_report(facts: &CohortFacts, now: DateTime<Utc>) -> CohortReport {
     });
 
     let reviews = reviews_owed(facts, now, position.week);
+    let attended = |user: &str| -> (u32, u32) {
+        let records = facts.attendance.iter().filter(|a| a.member == user);
+        (records.clone().filter(|a| a.present).count() as u32, records.count() as u32)
+    };
     let this_week = position.week.map(|week| roles_for_week(blueprint, &facts.roster, week));
     let members: Vec<MemberReport> = facts
         .roster
@@ -360,6 +380,8 @@ pub fn cohort_report(facts: &CohortFacts, now: DateTime<Utc>) -> CohortReport {
                 late_arrivals: activity.get(member.user_id.as_str()).map_or(0, |a| a.late_arrivals),
                 at_risk,
                 active_program_days,
+                critiques_attended: attended(&member.user_id).0,
+                critiques_recorded: attended(&member.user_id).1,
             }
         })
         .collect();
@@ -368,6 +390,11 @@ pub fn cohort_report(facts: &CohortFacts, now: DateTime<Utc>) -> CohortReport {
     let weeks_begun = position.week.map_or(0, |week| week + 1);
     let (mean_helpfulness, suggestion_share, criteria_share) = quality(facts.feedback.iter());
     let given = facts.feedback.len() as u32;
+    let learner_ids: HashSet<&str> =
+        facts.roster.members().iter().filter(|m| m.role == MemberRole::Learner).map(|m| m.user_id.as_str()).collect();
+    let learner_records = facts.attendance.iter().filter(|a| learner_ids.contains(a.member.as_str()));
+    let attendance_share =
+        share(learner_records.clone().filter(|a| a.present).count() as u32, learner_records.count() as u32);
     CohortReport {
         cohort_id: facts.cohort_id.clone(),
         title: facts.title.clone(),
@@ -389,6 +416,7 @@ pub fn cohort_report(facts: &CohortFacts, now: DateTime<Utc>) -> CohortReport {
             suggestion_share,
             criteria_share,
         },
+        attendance_share,
     }
 }
 

@@ -52,6 +52,7 @@ fn facts(members: Vec<Member>, activity: Vec<MemberActivity>) -> CohortFacts {
         activity,
         submissions: Vec::new(),
         feedback: Vec::new(),
+        attendance: Vec::new(),
     }
 }
 
@@ -364,4 +365,21 @@ fn a_members_windows_end_on_her_day_with_her_zone_and_day_start() {
     assert_eq!(moved.reference_date, date(2026, 3, 21));
     assert_eq!(moved.streak, 20);
     assert!(moved.at_risk.is_empty(), "{:?}", moved.at_risk);
+}
+
+#[test]
+fn critique_attendance_counts_per_member_and_for_the_cohort_learners_only() {
+    let fay = member("fay", MemberRole::Facilitator, "Europe/Berlin", start(), None);
+    let mut f = facts(vec![learner("ana"), learner("ben"), fay], Vec::new());
+    let present = |week: u32, member: &str, present: bool| AttendanceFact { week, member: member.into(), present };
+    f.attendance =
+        vec![present(1, "ana", true), present(2, "ana", false), present(1, "ben", true), present(1, "fay", true)];
+    let report = cohort_report(&f, noon_of_day(20));
+    let ana = member_report(&report, "ana");
+    assert_eq!((ana.critiques_attended, ana.critiques_recorded), (1, 2));
+    let ben = member_report(&report, "ben");
+    assert_eq!((ben.critiques_attended, ben.critiques_recorded), (1, 1));
+    assert_eq!(report.attendance_share, Some(2.0 / 3.0), "the facilitator's own record is not a learner's");
+    f.attendance.clear();
+    assert_eq!(cohort_report(&f, noon_of_day(20)).attendance_share, None, "nothing recorded: no figure");
 }

@@ -39,6 +39,8 @@ pub fn members_csv(report: &ProgramReport) -> Result<String, ApiError> {
         "role_this_week",
         "transfer_evidence",
         "late_arrivals",
+        "critiques_attended",
+        "critiques_recorded",
         "at_risk",
     ])
     .map_err(internal)?;
@@ -66,6 +68,8 @@ pub fn members_csv(report: &ProgramReport) -> Result<String, ApiError> {
                 m.role_this_week.map(|r| format!("{r:?}")).unwrap_or_default(),
                 m.transfer_evidence.to_string(),
                 m.late_arrivals.to_string(),
+                m.critiques_attended.to_string(),
+                m.critiques_recorded.to_string(),
                 risk.join("; "),
             ])
             .map_err(internal)?;
@@ -93,6 +97,7 @@ pub fn cohorts_csv(report: &ProgramReport) -> Result<String, ApiError> {
         "mean_helpfulness",
         "suggestion_share",
         "criteria_share",
+        "attendance_share",
     ])
     .map_err(internal)?;
     for c in &report.cohorts {
@@ -118,6 +123,7 @@ pub fn cohorts_csv(report: &ProgramReport) -> Result<String, ApiError> {
             num(c.feedback.mean_helpfulness),
             num(c.feedback.suggestion_share),
             num(c.feedback.criteria_share),
+            num(c.attendance_share),
         ])
         .map_err(internal)?;
     }

@@ -12,10 +12,10 @@ use chrono::NaiveDate;
 use microcohort_core::docs::DocId;
 use microcohort_core::docs::guard;
 use microcohort_core::docs::projection::project_week;
-use microcohort_core::docs::report_facts::week_facts;
+use microcohort_core::docs::report_facts::{week_attendance, week_facts};
 use microcohort_core::domain::blueprint::Blueprint;
 use microcohort_core::domain::cohort_metrics::{
-    CohortFacts, FeedbackFact, LogFact, SubmissionFact, activity_from_logs,
+    AttendanceFact, CohortFacts, FeedbackFact, LogFact, SubmissionFact, activity_from_logs,
 };
 use microcohort_core::domain::prompt_pack::{PromptPack, parse_pack};
 use microcohort_core::domain::roster::{Member, MemberRole, Roster};
@@ -30,9 +30,10 @@ use crate::storage::primitives::MemberRecord;
 type R<T> = Result<T, ApiError>;
 
 /// Bumped when what the report tables derive from the stored data changes (2: late arrivals,
-/// corrections by their author only, feedback on existing submissions only): on open, tables of
-/// an older version are dropped and the background refresh rebuilds them.
-pub const FACTS_VERSION: i64 = 2;
+/// corrections by their author only, feedback on existing submissions only; 3: critique
+/// attendance): on open, tables of an older version are dropped and the background refresh
+/// rebuilds them.
+pub const FACTS_VERSION: i64 = 3;
 pub const FACTS_VERSION_TABLE: &str =
     "CREATE TABLE IF NOT EXISTS report_facts_version (id INTEGER PRIMARY KEY, version BIGINT NOT NULL);";
 pub const DROP_FACTS: &str =
@@ -227,15 +228,18 @@ impl ReportStore {
             }
             let (bytes, upto) = self.storage.saved_document(doc_id)?;
             let facts = match guard::load(&bytes) {
-                Ok(doc) => week_facts(week, &project_week(&doc), &packs[&cohort_id]),
+                Ok(doc) => {
+                    let rows = project_week(&doc);
+                    let (submissions, feedback) = week_facts(week, &rows, &packs[&cohort_id]);
+                    WeekFacts { submissions, feedback, attendance: week_attendance(week, &rows) }
+                }
                 // A document the server cannot read yields no facts; it is not retried until it changes.
                 Err(err) => {
                     tracing::warn!(doc = %doc_id, %err, "a week document does not load; its facts are left out of reports until `admin repair`");
-                    (Vec::new(), Vec::new())
+                    WeekFacts::default()
                 }
             };
-            let facts = serde_json::to_string(&WeekFacts { submissions: facts.0, feedback: facts.1 })
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let facts = serde_json::to_string(&facts).map_err(|e| ApiError::Internal(e.to_string()))?;
             statements.push((
                 "INSERT INTO report_weeks (doc_id, cohort_id, upto_seq, facts) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (doc_id) DO UPDATE SET upto_seq = excluded.upto_seq, facts = excluded.facts
@@ -334,6 +338,7 @@ impl ReportStore {
             let entry = week_facts.entry(row[0].text()?).or_default();
             entry.submissions.extend(facts.submissions);
             entry.feedback.extend(facts.feedback);
+            entry.attendance.extend(facts.attendance);
         }
 
         let visible = |cohort_id: &str| match &viewer.facilitator {
@@ -355,6 +360,7 @@ impl ReportStore {
                 activity: activity_from_logs(&log_facts.remove(cohort_id).unwrap_or_default()),
                 submissions: weeks.submissions,
                 feedback: weeks.feedback,
+                attendance: weeks.attendance,
             });
         }
         let mut facilitators: Vec<(String, String, Vec<String>)> =
@@ -474,6 +480,8 @@ impl ReportStore {
 struct WeekFacts {
     submissions: Vec<SubmissionFact>,
     feedback: Vec<FeedbackFact>,
+    #[serde(default)]
+    attendance: Vec<AttendanceFact>,
 }
 
 #[cfg(test)]

@@ -120,12 +120,13 @@ fn cohort_section(cohort: &CohortReport) -> Markup {
                 div.figure { b { (decimal(cohort.activity_60.map(|a| a.mean_active_days))) } "active days, days 1–60" @if cohort.activity_60.is_some_and(|a| !a.complete) { " so far" } }
                 div.figure { b { (cohort.feedback.given) } "feedback given" }
                 div.figure { b { (decimal(cohort.feedback.mean_helpfulness)) } "mean helpfulness (1–5)" }
+                div.figure { b { (percent(cohort.attendance_share)) } "at the critiques" }
                 div.figure.risk { b { (at_risk) } "at risk" }
             }
             h2 { "Active days" }
             (charts::heatmap(&learners, cohort.program_day, cohort.total_days))
             div.scroll { table {
-                tr { th { "Member" } th { "Streak" } th { "Active 7/14/30" } th { "Feedback given/received" } th { "Reviews owed" } }
+                tr { th { "Member" } th { "Streak" } th { "Active 7/14/30" } th { "Feedback given/received" } th { "Reviews owed" } th { "Critiques attended" } }
                 @for m in &learners {
                     tr.member data-user=(m.user_id) {
                         td {
@@ -138,6 +139,7 @@ fn cohort_section(cohort: &CohortReport) -> Markup {
                         td { (m.active_days_7) "/" (m.active_days_14) "/" (m.active_days_30) }
                         td { (m.feedback_given) "/" (m.feedback_received) }
                         td { (m.reviews_owed) @if m.reviews_overdue > 0 { span.risk { " (" (m.reviews_overdue) " overdue)" } } }
+                        td { (m.critiques_attended) "/" (m.critiques_recorded) }
                     }
                 }
             } }
