@@ -427,7 +427,7 @@ impl Client {
         &self,
         submission: EntryRef,
         feedback: FeedbackInput,
-        scores: Vec<u8>,
+        scores: Vec<u32>,
     ) -> Result<EntryRef> {
         self.run(move |core| core.give_capstone_feedback(&submission, &feedback, &scores)).await
     }

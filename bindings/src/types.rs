@@ -402,7 +402,7 @@ pub struct FeedbackRow {
     pub suggestion: Option<String>,
     pub criteria: Vec<u32>,
     /// A capstone review's 1–5 score per capstone rubric criterion; empty for other feedback.
-    pub scores: Vec<u8>,
+    pub scores: Vec<u32>,
 }
 
 #[uniffi::remote(Record)]

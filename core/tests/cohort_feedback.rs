@@ -234,10 +234,10 @@ fn capstones_and_public_reflections_belong_to_the_consolidation_weeks() {
     // Peers review them like any submission, and score a capstone on the capstone rubric.
     devices[1].give_feedback(&capstone, &feedback("Strong evidence.", Some("Show the before numbers."))).unwrap();
     let rubric = devices[2].capstone_brief().unwrap().expect("the default pack's capstone").rubric.len();
-    let scores: Vec<u8> = (0..rubric).map(|i| 1 + (i % 5) as u8).collect();
+    let scores: Vec<u32> = (0..rubric).map(|i| 1 + (i % 5) as u32).collect();
     let review = feedback("Honest about what failed.", None);
     let scored = devices[2].give_capstone_feedback(&capstone, &review, &scores).unwrap();
-    for (bad, named) in [(&scores[1..], "criteria"), (&[0u8; 5][..rubric.min(5)], "outside 1..=5")] {
+    for (bad, named) in [(&scores[1..], "criteria"), (&[0u32; 5][..rubric.min(5)], "outside 1..=5")] {
         let err = devices[2].give_capstone_feedback(&capstone, &review, bad).unwrap_err();
         assert!(err.to_string().contains(named), "{err}");
     }

@@ -46,7 +46,7 @@ pub struct FeedbackRow {
     /// A capstone review's score (1–5) per capstone rubric criterion, in order; empty for other
     /// feedback, and for a list a device could not have written (a score outside 1–5).
     #[serde(default)]
-    pub scores: Vec<u8>,
+    pub scores: Vec<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,7 +188,7 @@ pub fn project_week(am: &AutoCommit) -> WeekRows {
             body: e.text(field::BODY).unwrap_or_default(),
             suggestion: e.optional_text(field::SUGGESTION),
             criteria: json_list(e.text(field::CRITERIA)),
-            scores: Some(json_list::<u8>(e.text(field::SCORES)))
+            scores: Some(json_list::<u32>(e.text(field::SCORES)))
                 .filter(|scores| scores.iter().all(|s| (1..=5).contains(s)))
                 .unwrap_or_default(),
         })

@@ -53,7 +53,16 @@ fn assign_reviews_without(roles: &WeekRoles, gone: &[&str]) -> Vec<ReviewAssignm
         .collect();
     let (practitioners, reviewers) = if roles.rotation {
         let with = |role| roles.with_role(role).into_iter().filter(here).collect::<Vec<&str>>();
-        (with(WeeklyRole::Practitioner), with(WeeklyRole::Reviewer))
+        let practitioners = with(WeeklyRole::Practitioner);
+        let mut reviewers = with(WeeklyRole::Reviewer);
+        // Members who left leave too few reviewers: this week's synthesizers review as well,
+        // then the practitioners each other's work.
+        for extra in [with(WeeklyRole::Synthesizer), practitioners.clone()] {
+            if !gone.is_empty() && reviewers.len() < REVIEWERS_PER_SUBMISSION {
+                reviewers.extend(extra);
+            }
+        }
+        (practitioners, reviewers)
     } else {
         (learners.clone(), learners.clone())
     };

@@ -25,7 +25,7 @@ impl Client {
         &self,
         submission: &EntryRef,
         input: &FeedbackInput,
-        scores: &[u8],
+        scores: &[u32],
     ) -> Result<EntryRef> {
         let rows = self.week_rows(submission.week)?;
         let target = rows.submissions.iter().find(|s| s.meta.key == submission.key).ok_or_else(|| {
@@ -46,7 +46,7 @@ impl Client {
         self.write_feedback(submission, input, scores)
     }
 
-    fn write_feedback(&self, submission: &EntryRef, input: &FeedbackInput, scores: &[u8]) -> Result<EntryRef> {
+    fn write_feedback(&self, submission: &EntryRef, input: &FeedbackInput, scores: &[u32]) -> Result<EntryRef> {
         let body = checked_text("body", &input.body, MAX_BODY_CHARS)?;
         let suggestion = match input.suggestion.as_deref().map(str::trim) {
             Some(s) if !s.is_empty() => checked_text("suggestion", s, MAX_BODY_CHARS)?,
