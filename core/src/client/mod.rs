@@ -566,6 +566,17 @@ fn reminders(
     days: u32,
     active: &[DayActivity],
 ) -> Vec<PlannedReminder> {
+    with_reminder_context(program, profile, now, active, |ctx| plan_reminders(&ctx, days))
+}
+
+/// What the reminder rules read, from the program, her profile and the days she practised.
+pub(crate) fn with_reminder_context<T>(
+    program: &Program,
+    profile: &Profile,
+    now: DateTime<Utc>,
+    active: &[DayActivity],
+    f: impl FnOnce(ReminderContext<'_>) -> T,
+) -> T {
     let blueprint = &program.enrollment.blueprint;
     let practised: HashSet<NaiveDate> = active.iter().map(|day| day.date).collect();
     let prompt_on = |date: NaiveDate| {
@@ -573,7 +584,7 @@ fn reminders(
         let prompt = program.pack.prompt_for(position.week?, position.day_of_week?)?;
         Some((prompt.title.clone(), prompt.minutes))
     };
-    let ctx = ReminderContext {
+    f(ReminderContext {
         now,
         zone: profile.time_zone,
         day_start: profile.day_start,
@@ -581,8 +592,7 @@ fn reminders(
         preferences: &profile.reminders,
         practised: &practised,
         prompt_on: &prompt_on,
-    };
-    plan_reminders(&ctx, days)
+    })
 }
 
 fn check_name(field: &str, value: &str, max_chars: usize) -> Result<()> {

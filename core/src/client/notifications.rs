@@ -2,17 +2,14 @@
 //! `domain::notifications` for the rules). A device outside any cohort gets its practice and
 //! critique reminders only.
 
-use std::collections::HashSet;
+use chrono::{DateTime, Days, Utc};
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
-
-use super::Client;
+use super::{Client, with_reminder_context};
 use crate::docs::news::week_news;
 use crate::domain::DomainError;
 use crate::domain::notifications::{
     Notification, NotificationContext, UnreadEntry, WeekActivity, is_cohort_kind, next_sync, plan_notifications, unread,
 };
-use crate::domain::reminders::ReminderContext;
 use crate::domain::time::{local_day, resolve_wall_clock};
 use crate::error::{Error, Result};
 use crate::store::practice as logs;
@@ -84,12 +81,6 @@ impl Client {
         let active = self.store().read(|conn| {
             logs::daily_activity(conn, &program.enrollment.program_id, today + Days::new(u64::from(days)))
         })?;
-        let practised: HashSet<NaiveDate> = active.iter().map(|day| day.date).collect();
-        let prompt_on = |date: NaiveDate| {
-            let position = blueprint.position_on(date);
-            let prompt = program.pack.prompt_for(position.week?, position.day_of_week?)?;
-            Some((prompt.title.clone(), prompt.minutes))
-        };
         let (handed_out, enrolled_at, seen_until) = self.store().read(|conn| {
             Ok((notified::handed_out(conn)?, notified::enrolled_at(conn)?, notified::seen_until(conn)?))
         })?;
@@ -110,25 +101,19 @@ impl Client {
             let member = roster.as_ref().and_then(|r| r.member(user));
             member.map_or_else(|| "Someone".to_owned(), |m| m.display_name.clone())
         };
-        let ctx = NotificationContext {
-            reminders: ReminderContext {
-                now,
-                zone: profile.time_zone,
-                day_start: profile.day_start,
-                blueprint,
-                preferences: &profile.reminders,
-                practised: &practised,
-                prompt_on: &prompt_on,
-            },
-            me: &me,
-            weeks,
-            name_of: &name_of,
-            handed_out: &handed_out,
-            // What she has already seen on any of her devices is no news either.
-            events_since: DateTime::from_timestamp_millis(enrolled_at.unwrap_or(0).max(seen_until + 1))
-                .unwrap_or_default(),
-        };
-        Ok(f(&ctx))
+        // What she has already seen on any of her devices is no news either.
+        let events_since =
+            DateTime::from_timestamp_millis(enrolled_at.unwrap_or(0).max(seen_until + 1)).unwrap_or_default();
+        Ok(with_reminder_context(&program, &profile, now, &active, |reminders| {
+            f(&NotificationContext {
+                reminders,
+                me: &me,
+                weeks,
+                name_of: &name_of,
+                handed_out: &handed_out,
+                events_since,
+            })
+        }))
     }
 
     fn week_activity(&self, me: &str, week: u32, profile: &store::enrollment::Profile) -> Result<WeekActivity> {
