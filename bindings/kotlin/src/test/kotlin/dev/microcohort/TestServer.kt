@@ -45,23 +45,17 @@ class TestServer : AutoCloseable {
      * Starts `serve` and waits until it listens: the first time on a free port, then on the same
      * one (retried while the old socket is still being released).
      */
-    fun start() {
-        check(process == null) { "already running" }
-        tls = false
-        repeat(50) {
-            if (tryStart()) return
-            Thread.sleep(100)
-        }
-        error("the server did not start on $listen")
-    }
+    fun start() = startServing(https = false)
 
     /**
      * Starts `serve` with HTTPS, its certificate for `localhost` issued by the test CA in
      * `src/test/resources/tls` (which the build makes the platform trust store of the tests).
      */
-    fun startHttps() {
+    fun startHttps() = startServing(https = true)
+
+    private fun startServing(https: Boolean) {
         check(process == null) { "already running" }
-        tls = true
+        tls = https
         repeat(50) {
             if (tryStart()) return
             Thread.sleep(100)
