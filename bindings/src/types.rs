@@ -660,6 +660,8 @@ pub struct MemberReport {
     pub active_program_days: Vec<u32>,
     pub critiques_attended: u32,
     pub critiques_recorded: u32,
+    pub capstone_shared: bool,
+    pub reflection_shared: bool,
 }
 
 /// A practice log the server did not keep. `reason` is a stable code: `date_mismatch`,
@@ -709,4 +711,5 @@ pub struct CohortReport {
     pub activity_60: Option<Activity60>,
     pub feedback: FeedbackSummary,
     pub attendance_share: Option<f64>,
+    pub capstone_share: Option<f64>,
 }

@@ -103,7 +103,12 @@ fn seed(path: &Path) -> ReportStore {
     for c in 0..COHORTS {
         for week in 1..=12u32 {
             let submissions: Vec<SubmissionFact> = (0..LEARNERS)
-                .map(|l| SubmissionFact { week, key: format!("u{c}-{l}/s{week}"), author: format!("u{c}-{l}") })
+                .map(|l| SubmissionFact {
+                    week,
+                    key: format!("u{c}-{l}/s{week}"),
+                    author: format!("u{c}-{l}"),
+                    kind: "practice".into(),
+                })
                 .collect();
             let feedback: Vec<FeedbackFact> = (0..LEARNERS * 2)
                 .map(|i| FeedbackFact {

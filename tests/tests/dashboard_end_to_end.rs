@@ -43,7 +43,7 @@ fn figures(m: &MemberReport) -> impl PartialEq + std::fmt::Debug {
         (m.feedback_given, m.feedback_received, m.mean_helpfulness_given, m.suggestion_share, m.criteria_share),
         (m.reviews_owed, m.reviews_overdue, m.role_this_week, m.transfer_evidence),
         (m.at_risk.clone(), m.active_program_days.clone()),
-        (m.critiques_attended, m.critiques_recorded),
+        (m.critiques_attended, m.critiques_recorded, m.capstone_shared, m.reflection_shared),
     )
 }
 

@@ -34,7 +34,7 @@ pub fn week_facts(week: u32, rows: &WeekRows, pack: &PromptPack) -> (Vec<Submiss
         .submissions
         .iter()
         .filter(|s| !s.meta.retracted)
-        .map(|s| SubmissionFact { week, key: s.meta.key.clone(), author: s.meta.author.clone() })
+        .map(|s| SubmissionFact { week, key: s.meta.key.clone(), author: s.meta.author.clone(), kind: s.kind.clone() })
         .collect();
     // Feedback counts only on a submission that exists, and never on the reviewer's own: a key
     // that names no submission credits nobody and clears no review owed.

@@ -48,6 +48,9 @@ pub struct SubmissionFact {
     pub week: u32,
     pub key: String,
     pub author: String,
+    /// "practice", "capstone" or "reflection".
+    #[serde(default)]
+    pub kind: String,
 }
 
 /// One piece of feedback (retracted ones left out by the feeder).
@@ -197,6 +200,9 @@ pub struct MemberReport {
     /// Critiques a facilitator recorded her at, of those recorded for her.
     pub critiques_attended: u32,
     pub critiques_recorded: u32,
+    /// She shared her capstone, and a public reflection (the consolidation weeks' work).
+    pub capstone_shared: bool,
+    pub reflection_shared: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -245,6 +251,8 @@ pub struct CohortReport {
     pub feedback: FeedbackSummary,
     /// Of the learners' critique attendance records, the share present (`None`: none recorded).
     pub attendance_share: Option<f64>,
+    /// The share of the learners in the cohort now who shared their capstone.
+    pub capstone_share: Option<f64>,
 }
 
 fn share(part: u32, whole: u32) -> Option<f64> {
@@ -329,6 +337,7 @@ pub fn cohort_report(facts: &CohortFacts, now: DateTime<Utc>) -> CohortReport {
     });
 
     let reviews = reviews_owed(facts, now, position.week);
+    let shared = |user: &str, kind: &str| facts.submissions.iter().any(|s| s.author == user && s.kind == kind);
     let attended = |user: &str| -> (u32, u32) {
         let records = facts.attendance.iter().filter(|a| a.member == user);
         (records.clone().filter(|a| a.present).count() as u32, records.count() as u32)
@@ -382,6 +391,8 @@ pub fn cohort_report(facts: &CohortFacts, now: DateTime<Utc>) -> CohortReport {
                 active_program_days,
                 critiques_attended: attended(&member.user_id).0,
                 critiques_recorded: attended(&member.user_id).1,
+                capstone_shared: shared(&member.user_id, "capstone"),
+                reflection_shared: shared(&member.user_id, "reflection"),
             }
         })
         .collect();
@@ -395,6 +406,8 @@ pub fn cohort_report(facts: &CohortFacts, now: DateTime<Utc>) -> CohortReport {
     let learner_records = facts.attendance.iter().filter(|a| learner_ids.contains(a.member.as_str()));
     let attendance_share =
         share(learner_records.clone().filter(|a| a.present).count() as u32, learner_records.count() as u32);
+    let current: Vec<&MemberReport> = members.iter().filter(|m| m.role == MemberRole::Learner && !m.left).collect();
+    let capstone_share = share(current.iter().filter(|m| m.capstone_shared).count() as u32, current.len() as u32);
     CohortReport {
         cohort_id: facts.cohort_id.clone(),
         title: facts.title.clone(),
@@ -417,6 +430,7 @@ pub fn cohort_report(facts: &CohortFacts, now: DateTime<Utc>) -> CohortReport {
             criteria_share,
         },
         attendance_share,
+        capstone_share,
     }
 }
 

@@ -186,7 +186,12 @@ fn reviews_become_overdue_when_the_feedback_window_closes() {
     let week = 1;
     f.submissions = ["a", "b", "c", "d"]
         .iter()
-        .map(|author| SubmissionFact { week, key: format!("{author}/s"), author: (*author).into() })
+        .map(|author| SubmissionFact {
+            week,
+            key: format!("{author}/s"),
+            author: (*author).into(),
+            kind: "practice".into(),
+        })
         .collect();
     let owed_before: u32 = {
         let report = cohort_report(&f, noon_of_day(8));
@@ -382,4 +387,22 @@ fn critique_attendance_counts_per_member_and_for_the_cohort_learners_only() {
     assert_eq!(report.attendance_share, Some(2.0 / 3.0), "the facilitator's own record is not a learner's");
     f.attendance.clear();
     assert_eq!(cohort_report(&f, noon_of_day(20)).attendance_share, None, "nothing recorded: no figure");
+}
+
+#[test]
+fn capstone_and_reflection_completion_per_member_and_the_cohorts_capstone_share() {
+    let mut f = facts(vec![learner("ana"), learner("ben")], Vec::new());
+    let work = |author: &str, kind: &str| SubmissionFact {
+        week: 10,
+        key: format!("{author}/{kind}"),
+        author: author.into(),
+        kind: kind.into(),
+    };
+    f.submissions = vec![work("ana", "capstone"), work("ana", "reflection"), work("ben", "practice")];
+    let report = cohort_report(&f, noon_of_day(80));
+    let ana = member_report(&report, "ana");
+    assert!(ana.capstone_shared && ana.reflection_shared);
+    let ben = member_report(&report, "ben");
+    assert!(!ben.capstone_shared && !ben.reflection_shared);
+    assert_eq!(report.capstone_share, Some(0.5));
 }

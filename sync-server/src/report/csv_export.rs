@@ -41,6 +41,8 @@ pub fn members_csv(report: &ProgramReport) -> Result<String, ApiError> {
         "late_arrivals",
         "critiques_attended",
         "critiques_recorded",
+        "capstone_shared",
+        "reflection_shared",
         "at_risk",
     ])
     .map_err(internal)?;
@@ -70,6 +72,8 @@ pub fn members_csv(report: &ProgramReport) -> Result<String, ApiError> {
                 m.late_arrivals.to_string(),
                 m.critiques_attended.to_string(),
                 m.critiques_recorded.to_string(),
+                m.capstone_shared.to_string(),
+                m.reflection_shared.to_string(),
                 risk.join("; "),
             ])
             .map_err(internal)?;
@@ -98,6 +102,7 @@ pub fn cohorts_csv(report: &ProgramReport) -> Result<String, ApiError> {
         "suggestion_share",
         "criteria_share",
         "attendance_share",
+        "capstone_share",
     ])
     .map_err(internal)?;
     for c in &report.cohorts {
@@ -124,6 +129,7 @@ pub fn cohorts_csv(report: &ProgramReport) -> Result<String, ApiError> {
             num(c.feedback.suggestion_share),
             num(c.feedback.criteria_share),
             num(c.attendance_share),
+            num(c.capstone_share),
         ])
         .map_err(internal)?;
     }

@@ -31,9 +31,9 @@ type R<T> = Result<T, ApiError>;
 
 /// Bumped when what the report tables derive from the stored data changes (2: late arrivals,
 /// corrections by their author only, feedback on existing submissions only; 3: critique
-/// attendance): on open, tables of an older version are dropped and the background refresh
-/// rebuilds them.
-pub const FACTS_VERSION: i64 = 3;
+/// attendance; 4: the kind of each submission): on open, tables of an older version are dropped
+/// and the background refresh rebuilds them.
+pub const FACTS_VERSION: i64 = 4;
 pub const FACTS_VERSION_TABLE: &str =
     "CREATE TABLE IF NOT EXISTS report_facts_version (id INTEGER PRIMARY KEY, version BIGINT NOT NULL);";
 pub const DROP_FACTS: &str =

@@ -121,12 +121,13 @@ fn cohort_section(cohort: &CohortReport) -> Markup {
                 div.figure { b { (cohort.feedback.given) } "feedback given" }
                 div.figure { b { (decimal(cohort.feedback.mean_helpfulness)) } "mean helpfulness (1–5)" }
                 div.figure { b { (percent(cohort.attendance_share)) } "at the critiques" }
+                div.figure { b { (percent(cohort.capstone_share)) } "shared their capstone" }
                 div.figure.risk { b { (at_risk) } "at risk" }
             }
             h2 { "Active days" }
             (charts::heatmap(&learners, cohort.program_day, cohort.total_days))
             div.scroll { table {
-                tr { th { "Member" } th { "Streak" } th { "Active 7/14/30" } th { "Feedback given/received" } th { "Reviews owed" } th { "Critiques attended" } }
+                tr { th { "Member" } th { "Streak" } th { "Active 7/14/30" } th { "Feedback given/received" } th { "Reviews owed" } th { "Critiques attended" } th { "Capstone · reflection" } }
                 @for m in &learners {
                     tr.member data-user=(m.user_id) {
                         td {
@@ -140,6 +141,7 @@ fn cohort_section(cohort: &CohortReport) -> Markup {
                         td { (m.feedback_given) "/" (m.feedback_received) }
                         td { (m.reviews_owed) @if m.reviews_overdue > 0 { span.risk { " (" (m.reviews_overdue) " overdue)" } } }
                         td { (m.critiques_attended) "/" (m.critiques_recorded) }
+                        td { (if m.capstone_shared { "shared" } else { "–" }) " · " (if m.reflection_shared { "shared" } else { "–" }) }
                     }
                 }
             } }
