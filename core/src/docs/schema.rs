@@ -1,10 +1,14 @@
 //! Document schema: container names, entry fields and the version rule.
 //!
 //! **Version rule.** Every document carries `schema` at its root. Additions that older apps can
-//! ignore (new optional fields, new containers) do not change it: readers skip fields and
-//! containers they do not know. A change that older apps would misread bumps `schema`; an app
-//! that finds a schema newer than [`SCHEMA_VERSION`] keeps and syncs the document unchanged but
-//! does not project or edit it, and tells the user to update the app.
+//! ignore (new optional fields) do not change it: readers skip fields they do not know. A change
+//! that older apps would misread bumps `schema`; an app that finds a schema newer than
+//! [`SCHEMA_VERSION`] keeps and syncs the document unchanged but does not project or edit it, and
+//! tells the user to update the app.
+//!
+//! A new container is not such an addition: the genesis is fixed and only the server may write
+//! the root, and the validator knows the genesis containers only. Adding one is a server-written
+//! schema step the validator must learn (not built yet).
 
 pub const SCHEMA_VERSION: u64 = 1;
 pub const SCHEMA_KEY: &str = "schema";
