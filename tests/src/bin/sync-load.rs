@@ -136,6 +136,19 @@ fn apply(doc: &mut AutoCommit, changes: &[ByteBuf]) {
     doc.apply_changes(decoded).expect("server changes apply");
 }
 
+/// The version of the default prompt pack the programs use: devices that have it are not sent it.
+fn pack_version() -> u32 {
+    static VERSION: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *VERSION.get_or_init(|| {
+        microcohort_core::domain::prompt_pack::parse_pack(
+            microcohort_core::DEFAULT_PROMPT_PACK_NAME,
+            microcohort_core::DEFAULT_PROMPT_PACK,
+        )
+        .expect("the default pack parses")
+        .version
+    })
+}
+
 fn request(doc_id: &str, known: &[ChangeHash], changes: Vec<ByteBuf>) -> SyncRequest {
     SyncRequest {
         device_id: String::new(),
@@ -146,7 +159,7 @@ fn request(doc_id: &str, known: &[ChangeHash], changes: Vec<ByteBuf>) -> SyncReq
             client_heads: vec![],
         }],
         practice_logs: vec![],
-        prompts_since: 1,
+        prompts_since: pack_version(),
         logs_since: 0,
         accepts_snapshots: true,
         ..Default::default()
@@ -496,7 +509,7 @@ fn main() {
             docs: docs.map(|d| DocPush { doc_id: d.to_string(), ..Default::default() }).collect(),
             accepts_snapshots: true,
             // The prompt pack came with the join.
-            prompts_since: 1,
+            prompts_since: pack_version(),
             ..Default::default()
         };
         let mut http = KeepAlive::connect(server.address).expect("connect");
