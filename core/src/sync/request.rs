@@ -34,7 +34,7 @@ pub struct CheckedRequest {
     pub logs_since: u64,
     pub accepts_snapshots: bool,
     pub profile: Option<WireProfile>,
-    /// Her unread mark from this device (ms; the server clamps it to its own now).
+    /// Her unread mark from this device (ms; the server keeps it at most a day ahead of its clock).
     pub seen_until: Option<i64>,
     pub history_after: Option<u64>,
 }

@@ -10,6 +10,7 @@ use microcohort_core::docs::{DocId, cohort as cohort_doc};
 use microcohort_core::domain::blueprint::Blueprint;
 use microcohort_core::domain::roster::{Member, MemberRole};
 use microcohort_core::domain::time::DayStart;
+use microcohort_core::sync::request::CheckedRequest;
 use microcohort_core::sync::wire::{JoinResponse, ProgramInfo, WireProfile};
 
 use super::Device;
@@ -288,9 +289,31 @@ pub fn apply_profile(tx: &dyn Tx, server_actor: &ActorId, user_id: &str, sent: &
     Ok(true)
 }
 
+/// Whether a sync request says something about its person (a changed profile, a moved unread
+/// mark): most say nothing, and then nothing is written for her.
+pub fn speaks_for_person(request: &CheckedRequest) -> bool {
+    request.profile.is_some() || request.seen_until.is_some()
+}
+
+/// Applies what a sync request says about its person, in one transaction before the rest of it.
+pub fn apply_person(
+    tx: &dyn Tx,
+    server_actor: &ActorId,
+    user_id: &str,
+    request: &CheckedRequest,
+) -> Result<(), ApiError> {
+    if let Some(profile) = &request.profile {
+        apply_profile(tx, server_actor, user_id, profile)?;
+    }
+    if let Some(seen) = request.seen_until {
+        tx.raise_seen_until(user_id, seen_mark(seen))?;
+    }
+    Ok(())
+}
+
 /// A device's unread mark as the server keeps it: entries carry their authors' device clocks, so
 /// a phone a little ahead of the server may mark a little ahead; a day ahead at most.
-pub fn seen_mark(sent: i64) -> i64 {
+fn seen_mark(sent: i64) -> i64 {
     const DAY_MS: i64 = 24 * 60 * 60 * 1000;
     sent.clamp(0, now_ms() + DAY_MS)
 }

@@ -838,11 +838,8 @@ impl Storage for PostgresStorage {
     }
 
     fn sync(&self, device: &Device, request: CheckedRequest) -> Result<(SyncResponse, SyncStats), ApiError> {
-        if let Some(profile) = &request.profile {
-            self.write(|tx| people::apply_profile(tx, &self.server_actor, &device.user_id, profile))?;
-        }
-        if let Some(seen) = request.seen_until {
-            self.write(|tx| tx.raise_seen_until(&device.user_id, people::seen_mark(seen)))?;
+        if people::speaks_for_person(&request) {
+            self.write(|tx| people::apply_person(tx, &self.server_actor, &device.user_id, &request))?;
         }
         // Nothing pushed: nothing locked or written (most syncs).
         if request.writes() {
