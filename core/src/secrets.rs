@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use rusqlite::{Connection, OptionalExtension, Transaction};
+use rusqlite::{Connection, Transaction};
 
 use crate::error::{Error, Result};
 use crate::private_text::PersonKey;
@@ -59,10 +59,7 @@ impl Secrets {
             return Ok(Self::InDatabase);
         };
         if !moved_out {
-            let token: Option<String> = conn
-                .query_row("SELECT device_token FROM server_link WHERE id = 1", [], |r| r.get(0))
-                .optional()?
-                .filter(|t: &String| !t.is_empty());
+            let token = crate::store::sync_state::link(conn)?.map(|l| l.device_token).filter(|t| !t.is_empty());
             let key = crate::store::person::key(conn)?;
             let secrets = Self::InApp { store: store.clone(), scope: scope.clone() };
             if let Some(token) = &token {

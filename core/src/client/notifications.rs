@@ -5,15 +5,16 @@
 use chrono::{DateTime, Days, Utc};
 
 use super::{Client, with_reminder_context};
-use crate::docs::news::week_news;
+use crate::docs::news::{reviews_owed, week_news};
 use crate::domain::DomainError;
 use crate::domain::notifications::{
     Notification, NotificationContext, UnreadEntry, WeekActivity, is_cohort_kind, next_sync, plan_notifications, unread,
 };
+use crate::domain::roster::Roster;
 use crate::domain::time::{local_day, resolve_wall_clock};
 use crate::error::{Error, Result};
 use crate::store::practice as logs;
-use crate::store::{self, notified};
+use crate::store::{self, enrollment, notified};
 
 impl Client {
     /// The local notifications to schedule now for the next `days` days: reminders and what
@@ -53,12 +54,10 @@ impl Client {
         let last = current.unwrap_or(blueprint.weeks).min(blueprint.weeks);
         let mut weeks = Vec::new();
         for week in 0..=last {
-            let i_review: Vec<String> = Vec::new();
-            let (happenings, _) = week_news(&membership.user_id, &self.week_rows(week)?, &i_review);
-            weeks.push((week, happenings));
+            weeks.push((week, week_news(&membership.user_id, &self.week_rows(week)?)));
         }
         let roster = self.roster()?;
-        let name_of = |user: &str| roster.member(user).map_or_else(|| "Someone".to_owned(), |m| m.display_name.clone());
+        let name_of = |user: &str| name_in(Some(&roster), user);
         let seen_until = self.store().read(notified::seen_until)?;
         Ok(unread(&weeks, seen_until, &name_of))
     }
@@ -82,7 +81,7 @@ impl Client {
             logs::daily_activity(conn, &program.enrollment.program_id, today + Days::new(u64::from(days)))
         })?;
         let (handed_out, enrolled_at, seen_until) = self.store().read(|conn| {
-            Ok((notified::handed_out(conn)?, notified::enrolled_at(conn)?, notified::seen_until(conn)?))
+            Ok((notified::handed_out(conn)?, enrollment::enrolled_at(conn)?, notified::seen_until(conn)?))
         })?;
         let (me, weeks, roster) = match self.membership() {
             Ok(membership) => {
@@ -97,10 +96,7 @@ impl Client {
             Err(Error::NotInCohort) => (String::new(), Vec::new(), None),
             Err(err) => return Err(err),
         };
-        let name_of = |user: &str| {
-            let member = roster.as_ref().and_then(|r| r.member(user));
-            member.map_or_else(|| "Someone".to_owned(), |m| m.display_name.clone())
-        };
+        let name_of = |user: &str| name_in(roster.as_ref(), user);
         // What she has already seen on any of her devices is no news either.
         let events_since =
             DateTime::from_timestamp_millis(enrolled_at.unwrap_or(0).max(seen_until + 1)).unwrap_or_default();
@@ -120,31 +116,31 @@ impl Client {
         let blueprint = self.program()?.enrollment.blueprint.clone();
         let roles = self.week_roles(week)?;
         let i_review: Vec<String> = self
-            .review_assignments(week)?
+            .assignments_for(&roles)?
             .into_iter()
             .filter(|a| a.reviewers.iter().any(|r| r == me))
             .map(|a| a.practitioner)
             .collect();
         let rows = self.week_rows(week)?;
-        let (happenings, reviews_owed) = week_news(me, &rows, &i_review);
+
         let my_role = roles.role_of(me);
         let first_day = blueprint.date_of_day(blueprint.first_day_of_week(week));
         Ok(WeekActivity {
             week,
-            happenings,
-            reviews_owed,
+            happenings: week_news(me, &rows),
+            reviews_owed: reviews_owed(me, &rows, &i_review),
             synthesis_written: !rows.synthesis.trim().is_empty(),
             my_role,
             rotation: roles.rotation,
             role_expectation: roles.expectations.iter().find(|(r, _)| Some(*r) == my_role).map(|(_, t)| t.clone()),
             feedback_closes_at: blueprint.feedback_closes_at(week),
             critique_starts_at: blueprint.critique_starts().find(|(w, _)| *w == week).map(|(_, at)| at),
-            week_starts_at: resolve_wall_clock(first_day, day_start_time(profile), profile.time_zone),
+            week_starts_at: resolve_wall_clock(first_day, profile.day_start.wall_time(), profile.time_zone),
         })
     }
 }
 
-/// The wall-clock time her day starts (midnight moved by her day-start offset).
-fn day_start_time(profile: &store::enrollment::Profile) -> chrono::NaiveTime {
-    chrono::NaiveTime::MIN + chrono::Duration::minutes(i64::from(profile.day_start.minutes()))
+/// A member's display name, for the words of a notification ("Someone" if she is not on it).
+fn name_in(roster: Option<&Roster>, user: &str) -> String {
+    roster.and_then(|r| r.member(user)).map_or_else(|| "Someone".to_owned(), |m| m.display_name.clone())
 }

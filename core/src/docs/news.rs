@@ -1,5 +1,5 @@
-//! What in a week's entries concerns one member, as the facts her notification plan reads:
-//! feedback on her work, replies to her, ratings of her feedback, the reviews she still owes.
+//! What in a week's entries concerns one member, as the facts her notification plan and inbox
+//! read: feedback on her work, replies to her, ratings of her feedback, the reviews she still owes.
 
 use std::collections::HashSet;
 
@@ -7,9 +7,8 @@ use crate::domain::notifications::{Happening, HappeningKind};
 
 use super::projection::WeekRows;
 
-/// Her news in one week: what others did that concerns her, and how many of the submissions she
-/// is assigned to review (`i_review`: their authors) still lack her feedback.
-pub fn week_news(me: &str, rows: &WeekRows, i_review: &[String]) -> (Vec<Happening>, u32) {
+/// Her news in one week: what others did that concerns her.
+pub fn week_news(me: &str, rows: &WeekRows) -> Vec<Happening> {
     let by_others = |author: &str, retracted: bool| author != me && !retracted;
     let mut news = Vec::new();
     let my_work: HashSet<&str> =
@@ -51,11 +50,15 @@ pub fn week_news(me: &str, rows: &WeekRows, i_review: &[String]) -> (Vec<Happeni
             what: HappeningKind::RatingOfMyFeedback { feedback: r.feedback.clone(), score: r.score },
         });
     }
-    let owed = rows
-        .submissions
+    news
+}
+
+/// How many of the week's submissions she is assigned to review (`i_review`: their authors)
+/// still lack her feedback.
+pub fn reviews_owed(me: &str, rows: &WeekRows, i_review: &[String]) -> u32 {
+    rows.submissions
         .iter()
         .filter(|s| !s.meta.retracted && i_review.contains(&s.meta.author))
         .filter(|s| !rows.feedback.iter().any(|f| f.submission == s.meta.key && f.meta.author == me))
-        .count() as u32;
-    (news, owed)
+        .count() as u32
 }

@@ -36,6 +36,11 @@ impl DayStart {
     pub fn minutes(self) -> u16 {
         self.minutes
     }
+
+    /// The wall-clock time her day begins: midnight moved by the offset.
+    pub fn wall_time(self) -> NaiveTime {
+        NaiveTime::MIN + Duration::minutes(i64::from(self.minutes))
+    }
 }
 
 /// The learner-local day an instant belongs to: the wall clock in `zone`, moved back by the

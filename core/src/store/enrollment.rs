@@ -51,6 +51,11 @@ pub fn enrollment(conn: &Connection) -> Result<Option<StoredEnrollment>> {
     .transpose()
 }
 
+/// When this device took up its program (ms): cohort events from before are history on it.
+pub fn enrolled_at(conn: &Connection) -> Result<Option<i64>> {
+    Ok(conn.query_row("SELECT enrolled_at FROM enrollment WHERE id = 1", [], |r| r.get(0)).optional()?)
+}
+
 pub fn save_profile(tx: &Transaction<'_>, profile: &Profile) -> Result<()> {
     tx.execute(
         "INSERT INTO profile (id, time_zone, day_start_minutes, reminders) VALUES (1, ?1, ?2, ?3)

@@ -33,12 +33,6 @@ pub fn record(tx: &Transaction<'_>, handed: &[(&str, DateTime<Utc>)], now_millis
     Ok(())
 }
 
-/// When this device took up its program: events from before are history on it.
-pub fn enrolled_at(conn: &Connection) -> Result<Option<i64>> {
-    use rusqlite::OptionalExtension;
-    Ok(conn.query_row("SELECT enrolled_at FROM enrollment WHERE id = 1", [], |r| r.get(0)).optional()?)
-}
-
 /// Until when (ms) she has looked at her cohort's news (0: never).
 pub fn seen_until(conn: &Connection) -> Result<i64> {
     use rusqlite::OptionalExtension;

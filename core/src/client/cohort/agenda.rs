@@ -81,10 +81,7 @@ impl Client {
 
     fn check_facilitator(&self) -> Result<()> {
         let me = self.membership()?.user_id;
-        match self.roster()?.member(&me) {
-            Some(member) if member.role == crate::domain::roster::MemberRole::Facilitator => Ok(()),
-            _ => Err(Error::FacilitatorOnly),
-        }
+        if self.roster()?.is_facilitator(&me) { Ok(()) } else { Err(Error::FacilitatorOnly) }
     }
 
     fn own_agenda_item(&self, item: &EntryRef) -> Result<()> {

@@ -22,9 +22,14 @@ impl Client {
 
     /// Who reviews whose work in a week, as of today: members who left are out of it.
     pub fn review_assignments(&self, week: u32) -> Result<Vec<ReviewAssignment>> {
+        self.assignments_for(&self.week_roles(week)?)
+    }
+
+    /// The review assignments of a week whose roles the caller already has.
+    pub(crate) fn assignments_for(&self, roles: &WeekRoles) -> Result<Vec<ReviewAssignment>> {
         let zone = self.program()?.enrollment.blueprint.cohort_time_zone;
         let today = self.now().with_timezone(&zone).date_naive();
-        Ok(assign_reviews_on(&self.week_roles(week)?, &self.roster()?, today))
+        Ok(assign_reviews_on(roles, &self.roster()?, today))
     }
 
     pub fn feedback_window(&self, week: u32) -> Result<FeedbackWindow> {
