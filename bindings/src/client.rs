@@ -37,7 +37,7 @@ use microcohort_core::domain::schedule::{CritiqueSlot, LibraryFilter};
 
 #[derive(uniffi::Object)]
 pub struct Client {
-    core: Arc<microcohort_core::Client>,
+    pub(crate) core: Arc<microcohort_core::Client>,
 }
 
 fn id(field: &str, text: &str) -> Result<Uuid> {
@@ -49,7 +49,7 @@ fn count(field: &str, value: u32) -> Result<usize> {
 }
 
 /// Runs blocking core work on the core's runtime and awaits it from the app's coroutine/task.
-async fn on_runtime<T: Send + 'static>(
+pub(crate) async fn on_runtime<T: Send + 'static>(
     work: impl FnOnce() -> microcohort_core::Result<T> + Send + 'static,
 ) -> Result<T> {
     match spawn_on_runtime(move || guarded(work)).await {
@@ -61,7 +61,7 @@ async fn on_runtime<T: Send + 'static>(
 
 impl Client {
     /// Runs core work that touches storage on the core's runtime, off the app's threads.
-    async fn run<T: Send + 'static>(
+    pub(crate) async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&microcohort_core::Client) -> microcohort_core::Result<T> + Send + 'static,
     ) -> Result<T> {
@@ -202,8 +202,9 @@ impl Client {
         on_runtime(move || core.change_server(&server_url)).await
     }
 
-    /// Leaves the cohort (after sending what is unsent): the server records today as her last
-    /// day; this device drops the cohort's documents and keeps her practice history.
+    /// Leaves the selected membership's cohort (after sending what is unsent): the server records
+    /// today as her last day; this device drops the cohort's documents, keeps her practice
+    /// history and selects another of her memberships, if any.
     pub async fn leave_cohort(&self) -> Result<()> {
         let core = self.core.clone();
         on_runtime(move || core.leave_cohort()).await

@@ -4,6 +4,7 @@
 //! `if` about the product, that belongs in the core.
 //!
 //! - [`client`]: the one `Client` object the apps use (learner, member and facilitator).
+//! - [`memberships`]: the person's memberships on the device (one selected for the screens).
 //! - [`types`]: the records and enums it exchanges.
 //! - [`notification_types`]: the notification plan's records.
 //! - [`events`]: the app's listener for data and sync-status changes, and its `Subscription`.
@@ -15,6 +16,7 @@ pub mod android_tls;
 pub mod client;
 pub mod error;
 pub mod events;
+pub mod memberships;
 pub mod notification_types;
 pub mod program_types;
 pub mod secrets;

@@ -577,6 +577,14 @@ pub struct SyncOutcome {
     pub history_logs_received: u32,
     /// Documents whose local branch the server refused; the user's entries were re-applied.
     pub rejected: Vec<RejectedDocument>,
+    /// Memberships the server no longer syncs (she left or was removed elsewhere), with its words.
+    pub memberships_refused: Vec<RefusedMembership>,
+}
+
+#[derive(uniffi::Record)]
+pub struct RefusedMembership {
+    pub cohort_id: String,
+    pub reason: String,
 }
 
 impl From<microcohort_core::SyncOutcome> for SyncOutcome {
@@ -592,6 +600,11 @@ impl From<microcohort_core::SyncOutcome> for SyncOutcome {
             cohort_logs_received: count(o.cohort_logs_received),
             history_logs_received: count(o.history_logs_received),
             rejected: o.rejected.into_iter().map(|(doc_id, reason)| RejectedDocument { doc_id, reason }).collect(),
+            memberships_refused: o
+                .memberships_refused
+                .into_iter()
+                .map(|(cohort_id, reason)| RefusedMembership { cohort_id, reason })
+                .collect(),
         }
     }
 }

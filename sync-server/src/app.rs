@@ -102,6 +102,8 @@ fn api_routes() -> Router<Arc<AppState>> {
         .route("/healthz", get(healthz))
         .route("/v1/join", post(sync::join))
         .route("/v1/sync", post(sync::sync))
+        .route("/v1/sync/memberships", post(sync::sync_memberships))
+        .route("/v1/memberships", get(sync::memberships))
         .route("/v1/devices", get(sync::people::list))
         .route("/v1/devices/revoke", post(sync::people::revoke))
         .route("/v1/link-codes", post(sync::people::link_code))

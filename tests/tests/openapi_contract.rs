@@ -5,7 +5,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use microcohort_core::sync::wire::{self, DocPush, JoinRequest, LinkRequest, RevokeDevice, SyncRequest};
+use microcohort_core::sync::wire::{
+    self, DocPush, JoinRequest, LinkRequest, MembershipSyncs, RevokeDevice, SyncRequest,
+};
 use microcohort_tests::{
     ServerProcess, admin, http_get, http_request, program_under_way, raw_get, raw_post, session_cookie,
 };
@@ -55,6 +57,8 @@ fn the_running_server_matches_its_openapi_description() {
             "/metrics",
             "/v1/join",
             "/v1/sync",
+            "/v1/sync/memberships",
+            "/v1/memberships",
             "/v1/devices",
             "/v1/devices/revoke",
             "/v1/link-codes",
@@ -158,6 +162,37 @@ fn people_match_their_description(spec: &Value, server: &ServerProcess, token: &
     let revoke = wire::encode(&RevokeDevice { device_id: "nope".into() });
     let (status, _, _) = raw_post(server.address, "/v1/devices/revoke", Some(token), &revoke);
     assert!(documented(spec, "/v1/devices/revoke", "post").contains(&status) && status == 404);
+    memberships_match_their_description(spec, server, token);
+}
+
+/// Her memberships, and one round trip for several: a cohort she is not in is refused on its own.
+fn memberships_match_their_description(spec: &Value, server: &ServerProcess, token: &str) {
+    let (status, _, body) = raw_get_with_token(server, "/v1/memberships", token);
+    assert!(documented(spec, "/v1/memberships", "get").contains(&status) && status == 200);
+    let list: ciborium::Value = ciborium::from_reader(body.as_slice()).unwrap();
+    assert_eq!(keys(&list), required(spec, "MembershipList"));
+    let first = &field(&list, "memberships").as_array().unwrap()[0];
+    assert_eq!(keys(first), required(spec, "MembershipInfo"));
+
+    let codes = documented(spec, "/v1/sync/memberships", "post");
+    let for_cohort = |cohort: Option<&str>| SyncRequest { cohort_id: cohort.map(str::to_owned), ..Default::default() };
+    let batch = MembershipSyncs { requests: vec![for_cohort(Some("c1")), for_cohort(Some("zz"))] };
+    let (status, _, body) = raw_post(server.address, "/v1/sync/memberships", Some(token), &wire::encode(&batch));
+    assert!(codes.contains(&status) && status == 200, "{status}");
+    let answers: ciborium::Value = ciborium::from_reader(body.as_slice()).unwrap();
+    assert_eq!(keys(&answers), required(spec, "MembershipAnswers"));
+    let answers = field(&answers, "answers").as_array().unwrap();
+    assert_eq!(keys(&answers[0]), required(spec, "MembershipAnswer"));
+    assert!(!field(&answers[0], "response").is_null() && field(&answers[0], "refused").is_null());
+    assert!(field(&answers[1], "response").is_null(), "not her cohort");
+    let refused = field(&answers[1], "refused").as_array().unwrap();
+    assert_eq!(refused[0].as_integer().map(i128::from), Some(403));
+    let unnamed = MembershipSyncs { requests: vec![for_cohort(None)] };
+    let (status, _, _) = raw_post(server.address, "/v1/sync/memberships", Some(token), &wire::encode(&unnamed));
+    assert!(codes.contains(&status) && status == 400, "a request without its cohort: {status}");
+    let many = MembershipSyncs { requests: vec![for_cohort(Some("c1")); 17] };
+    let (status, _, _) = raw_post(server.address, "/v1/sync/memberships", Some(token), &wire::encode(&many));
+    assert!(codes.contains(&status) && status == 413, "{status}");
 }
 
 fn raw_get_with_token(server: &ServerProcess, path: &str, token: &str) -> (u16, String, Vec<u8>) {

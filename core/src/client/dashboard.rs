@@ -5,6 +5,7 @@ use crate::docs::DocId;
 use crate::docs::report_facts::{week_attendance, week_facts};
 use crate::domain::cohort_metrics::{CohortFacts, CohortReport, activity_from_logs, cohort_report};
 use crate::error::{Error, Result};
+use crate::store::cohort::MembershipRow;
 use crate::store::{cohort as cohort_store, dashboard};
 
 use super::Client;
@@ -12,16 +13,21 @@ use super::Client;
 impl Client {
     /// Every member's figures and the cohort's engagement and feedback quality, as of now.
     /// Only the cohort's facilitators receive the members' practice logs, so only they get it.
+    /// The selected membership's cohort (see `facilitator_overview` for all of hers).
     pub fn cohort_dashboard(&self) -> Result<CohortReport> {
-        let membership = self.membership()?;
-        let roster = self.roster()?;
+        let selected = self.membership()?;
+        self.cohort_dashboard_of(&self.membership_row(&selected.cohort_id)?)
+    }
+
+    pub(super) fn cohort_dashboard_of(&self, membership: &MembershipRow) -> Result<CohortReport> {
+        let roster = self.store().read(|conn| cohort_store::roster(conn, &membership.cohort_id))?;
         if !roster.is_facilitator(&membership.user_id) {
             return Err(Error::FacilitatorOnly);
         }
-        let program = self.program()?;
+        let program = self.program_of(membership)?;
         let blueprint = program.enrollment.blueprint.clone();
         let (logs, weeks) = self.store().read(|conn| {
-            let logs = dashboard::cohort_log_facts(conn)?;
+            let logs = dashboard::cohort_log_facts(conn, &membership.cohort_id)?;
             let weeks = (0..=blueprint.weeks)
                 .map(|week| {
                     Ok((week, cohort_store::week_rows(conn, &DocId::week(&membership.cohort_id, week).to_string())?))

@@ -3,12 +3,14 @@
 //!
 //! `mod.rs` holds the learner's own loop (prompts, practice, metrics, reminders, calendar);
 //! `cohort/` the cohort documents (sharing, feedback, roles, merging, the documents open here);
-//! `person.rs` the device's person (deleting her data, leaving a cohort).
+//! `memberships.rs` the person's memberships (one selected for the screens); `person.rs` the
+//! device's person (deleting her data, leaving a cohort).
 
 mod cohort;
 mod dashboard;
 pub mod events;
 pub mod intents;
+mod memberships;
 mod notifications;
 mod person;
 mod program_info;
@@ -40,6 +42,7 @@ use crate::store::prompts::{self, ImportOutcome};
 pub use crate::store::practice::PracticeSession;
 pub use cohort::{EntryRef, FeedbackInput, FeedbackWindow, Lateness, ReceiveReport, WorkKind};
 pub use events::{ClientEvent, DataChange};
+pub use memberships::MembershipView;
 pub use person::UnsentWork;
 pub use program_info::ProgramSchedule;
 
@@ -154,10 +157,8 @@ impl Client {
         let pack = parse_pack(file_name, text)?;
         let now = crate::store::to_millis(self.now());
         let outcome = self.store().write(|tx| {
-            // A new version takes over an enrolled program at once: it must cover every day.
-            if let Some(enrolled) = enrollment::enrollment(tx)?
-                && enrolled.pack_id == pack.id
-            {
+            // A new version takes over the programs on it at once: it must cover every day.
+            for enrolled in enrollment::enrollments_with_pack(tx, &pack.id)? {
                 pack.check_covers(&enrolled.blueprint)?;
             }
             prompts::import(tx, &pack, file_name, now)
@@ -507,10 +508,7 @@ impl Client {
         }
         let program = self.store().read(|conn| {
             let enrollment = enrollment::enrollment(conn)?.ok_or(Error::NotEnrolled)?;
-            let version = prompts::latest_version(conn, &enrollment.pack_id)?
-                .ok_or_else(|| Error::UnknownPack(enrollment.pack_id.clone()))?;
-            let pack = prompts::load(conn, &enrollment.pack_id, version)?
-                .ok_or_else(|| Error::UnknownPack(enrollment.pack_id.clone()))?;
+            let pack = prompts::latest(conn, &enrollment.pack_id)?;
             Ok(Arc::new(Program { enrollment, pack }))
         })?;
         *cached = Some(program.clone());

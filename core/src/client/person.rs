@@ -29,10 +29,17 @@ impl Client {
         Ok(())
     }
 
-    /// Drops what the device holds of the cohort she left (see `leave_cohort`).
+    /// Drops what the device holds of a cohort she left (see `leave_cohort`); with her last
+    /// membership, the link to the server goes too. Her other memberships stay.
     #[cfg(feature = "sync-client")]
-    pub(crate) fn forget_cohort(&self) -> Result<()> {
-        self.store().write(person::forget_cohort)?;
+    pub(crate) fn forget_cohort(&self, cohort_id: &str) -> Result<()> {
+        self.store().write(|tx| {
+            if !crate::store::cohort::forget_membership(tx, cohort_id)? {
+                crate::store::sync_state::forget_link(tx)?;
+            }
+            Ok(())
+        })?;
+        self.forget_program();
         self.open_docs().clear();
         self.notify(ClientEvent::DataChanged(DataChange::Program));
         self.notify(ClientEvent::SyncStatusChanged);
@@ -47,6 +54,6 @@ impl Client {
     /// The person whose data this database holds, if any.
     #[cfg(feature = "sync-client")]
     pub(crate) fn current_person(&self) -> Result<Option<String>> {
-        Ok(self.store().read(crate::store::cohort::membership)?.map(|m| m.user_id))
+        self.store().read(crate::store::cohort::person)
     }
 }

@@ -34,22 +34,140 @@ pub struct Membership {
     pub user_id: String,
 }
 
+/// A membership as the device keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipRow {
+    pub cohort_id: String,
+    pub user_id: String,
+    /// `None` for a cohort joined without a program on this device.
+    pub program_id: Option<String>,
+    /// `learner` or `facilitator`, as the server said when the device joined ('' before).
+    pub role: String,
+    pub logs_watermark: u64,
+    pub selected: bool,
+}
+
+/// The selected membership (the screens' cohort).
 pub fn membership(conn: &Connection) -> Result<Option<Membership>> {
     Ok(conn
-        .query_row("SELECT cohort_id, user_id FROM membership WHERE id = 1", [], |r| {
-            Ok(Membership { cohort_id: r.get(0)?, user_id: r.get(1)? })
-        })
+        .prepare_cached(
+            "SELECT m.cohort_id, m.user_id FROM memberships m JOIN selection s ON s.cohort_id = m.cohort_id",
+        )?
+        .query_row([], |r| Ok(Membership { cohort_id: r.get(0)?, user_id: r.get(1)? }))
         .optional()?)
 }
 
-pub fn save_membership(tx: &Transaction<'_>, m: &Membership) -> Result<()> {
+/// Every membership on this device, the selected one first, then by cohort.
+pub fn memberships(conn: &Connection) -> Result<Vec<MembershipRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT m.cohort_id, m.user_id, m.program_id, m.role, m.logs_watermark,
+                m.cohort_id IS (SELECT cohort_id FROM selection) AS selected
+         FROM memberships m ORDER BY selected DESC, m.cohort_id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(MembershipRow {
+            cohort_id: r.get(0)?,
+            user_id: r.get(1)?,
+            program_id: r.get(2)?,
+            role: r.get(3)?,
+            logs_watermark: r.get::<_, i64>(4)?.max(0) as u64,
+            selected: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The person whose data this database holds, if it holds anyone's.
+pub fn person(conn: &Connection) -> Result<Option<String>> {
+    Ok(conn.query_row("SELECT user_id FROM memberships LIMIT 1", [], |r| r.get(0)).optional()?)
+}
+
+/// Records a membership of the selected program (if any) and selects it.
+pub fn save_membership(tx: &Transaction<'_>, m: &Membership, role: &str) -> Result<()> {
     tx.execute(
-        "INSERT INTO membership (id, cohort_id, user_id) VALUES (1, ?1, ?2)
-         ON CONFLICT (id) DO UPDATE SET cohort_id = ?1, user_id = ?2",
-        params![m.cohort_id, m.user_id],
+        "INSERT INTO memberships (cohort_id, user_id, program_id, role)
+         VALUES (?1, ?2, (SELECT program_id FROM selection), ?3)
+         ON CONFLICT (cohort_id) DO UPDATE SET user_id = ?2,
+             program_id = COALESCE((SELECT program_id FROM selection), program_id),
+             role = CASE WHEN ?3 = '' THEN role ELSE ?3 END",
+        params![m.cohort_id, m.user_id, role],
+    )?;
+    select_membership(tx, &m.cohort_id).map(|_| ())
+}
+
+/// Records a membership of `program_id` without selecting it (another membership of the person,
+/// set up in the background).
+pub fn add_membership(tx: &Transaction<'_>, m: &Membership, program_id: &str, role: &str) -> Result<()> {
+    tx.execute(
+        "INSERT INTO memberships (cohort_id, user_id, program_id, role) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (cohort_id) DO UPDATE SET program_id = ?3, role = ?4",
+        params![m.cohort_id, m.user_id, program_id, role],
+    )?;
+    tx.execute(
+        "INSERT OR IGNORE INTO selection (id, program_id, cohort_id) VALUES (1, ?1, ?2)",
+        params![program_id, m.cohort_id],
     )?;
     Ok(())
 }
+
+/// Selects a membership for the screens, and its program; `false` when there is no such membership.
+pub fn select_membership(tx: &Transaction<'_>, cohort_id: &str) -> Result<bool> {
+    let program: Option<Option<String>> = tx
+        .query_row("SELECT program_id FROM memberships WHERE cohort_id = ?1", [cohort_id], |r| r.get(0))
+        .optional()?;
+    let Some(program) = program else { return Ok(false) };
+    tx.execute(
+        "INSERT INTO selection (id, program_id, cohort_id) VALUES (1, ?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET program_id = COALESCE(?1, program_id), cohort_id = ?2",
+        params![program, cohort_id],
+    )?;
+    Ok(true)
+}
+
+/// Removes a membership and what the device holds of its cohort (documents, their projections,
+/// relayed logs, pending entries); another membership is selected if there is one. Returns
+/// whether any membership is left.
+pub fn forget_membership(tx: &Transaction<'_>, cohort_id: &str) -> Result<bool> {
+    let cohort_doc = format!("cohort:{cohort_id}");
+    let week_prefix = format!("week:{cohort_id}:");
+    for table in DOC_TABLES {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE doc_id = ?1 OR substr(doc_id, 1, length(?2)) = ?2"),
+            params![cohort_doc, week_prefix],
+        )?;
+    }
+    tx.execute("DELETE FROM roster WHERE cohort_id = ?1", [cohort_id])?;
+    tx.execute("DELETE FROM cohort_practice_logs WHERE cohort_id = ?1", [cohort_id])?;
+    tx.execute("DELETE FROM memberships WHERE cohort_id = ?1", [cohort_id])?;
+    let next: Option<String> =
+        tx.query_row("SELECT cohort_id FROM memberships ORDER BY cohort_id LIMIT 1", [], |r| r.get(0)).optional()?;
+    match &next {
+        Some(next) => {
+            select_membership(tx, next)?;
+        }
+        None => {
+            tx.execute("UPDATE selection SET cohort_id = NULL", [])?;
+        }
+    }
+    Ok(next.is_some())
+}
+
+/// Tables keyed by document id.
+const DOC_TABLES: [&str; 13] = [
+    "doc_chunks",
+    "submissions",
+    "feedback",
+    "replies",
+    "ratings",
+    "attendance",
+    "agenda",
+    "synthesis",
+    "doc_sync",
+    "doc_intents",
+    "replay_needed",
+    "failed_intents",
+    "late_entries",
+];
 
 // ---- document chunks ----------------------------------------------------------------------
 

@@ -6,13 +6,13 @@ use rusqlite::Connection;
 use crate::domain::cohort_metrics::LogFact;
 use crate::error::{Error, Result};
 
-/// The cohort members' practice logs relayed to this (facilitator's) device.
-pub fn cohort_log_facts(conn: &Connection) -> Result<Vec<LogFact>> {
+/// A cohort's members' practice logs relayed to this (facilitator's) device.
+pub fn cohort_log_facts(conn: &Connection, cohort_id: &str) -> Result<Vec<LogFact>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, user_id, local_date, status, duration_secs, transfer_kind, corrects, late_arrival
-         FROM cohort_practice_logs",
+         FROM cohort_practice_logs WHERE cohort_id = ?1",
     )?;
-    let rows = stmt.query_map([], |r| {
+    let rows = stmt.query_map([cohort_id], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,

@@ -24,11 +24,32 @@ pub struct Profile {
     pub reminders: ReminderPreferences,
 }
 
+/// Records (or updates) a program on this device and selects it for the screens. A selected
+/// membership of another program is unselected.
 pub fn save_enrollment(tx: &Transaction<'_>, enrollment: &StoredEnrollment, now_millis: i64) -> Result<()> {
+    add_enrollment(tx, enrollment, now_millis)?;
+    // A cohort joined before its program was known on this device takes this one.
     tx.execute(
-        "INSERT INTO enrollment (id, program_id, program_title, pack_id, blueprint, enrolled_at)
-         VALUES (1, ?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (id) DO UPDATE SET program_id = ?1, program_title = ?2, pack_id = ?3, blueprint = ?4",
+        "UPDATE memberships SET program_id = ?1
+         WHERE program_id IS NULL AND cohort_id = (SELECT cohort_id FROM selection)",
+        [&enrollment.program_id],
+    )?;
+    tx.execute(
+        "INSERT INTO selection (id, program_id, cohort_id) VALUES (1, ?1, NULL)
+         ON CONFLICT (id) DO UPDATE SET program_id = ?1,
+             cohort_id = CASE WHEN (SELECT program_id FROM memberships WHERE cohort_id = selection.cohort_id) IS ?1
+                              THEN cohort_id END",
+        [&enrollment.program_id],
+    )?;
+    Ok(())
+}
+
+/// Records (or updates) a program on this device; the selection stays.
+pub fn add_enrollment(tx: &Transaction<'_>, enrollment: &StoredEnrollment, now_millis: i64) -> Result<()> {
+    tx.execute(
+        "INSERT INTO enrollments (program_id, program_title, pack_id, blueprint, enrolled_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (program_id) DO UPDATE SET program_title = ?2, pack_id = ?3, blueprint = ?4",
         params![
             enrollment.program_id,
             enrollment.program_title,
@@ -40,20 +61,56 @@ pub fn save_enrollment(tx: &Transaction<'_>, enrollment: &StoredEnrollment, now_
     Ok(())
 }
 
+const ENROLLMENT_COLUMNS: &str = "e.program_id, e.program_title, e.pack_id, e.blueprint";
+
+fn enrollment_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, String)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+}
+
+fn parsed(
+    (program_id, program_title, pack_id, blueprint): (String, String, String, String),
+) -> Result<StoredEnrollment> {
+    Ok(StoredEnrollment { program_id, program_title, pack_id, blueprint: from_json(&blueprint)? })
+}
+
+/// The selected program (the screens' program).
 pub fn enrollment(conn: &Connection) -> Result<Option<StoredEnrollment>> {
-    conn.query_row("SELECT program_id, program_title, pack_id, blueprint FROM enrollment WHERE id = 1", [], |row| {
-        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?, row.get::<_, String>(3)?))
-    })
+    conn.query_row(
+        &format!("SELECT {ENROLLMENT_COLUMNS} FROM enrollments e JOIN selection s ON s.program_id = e.program_id"),
+        [],
+        enrollment_row,
+    )
     .optional()?
-    .map(|(program_id, program_title, pack_id, blueprint)| {
-        Ok(StoredEnrollment { program_id, program_title, pack_id, blueprint: from_json(&blueprint)? })
-    })
+    .map(parsed)
     .transpose()
 }
 
-/// When this device took up its program (ms): cohort events from before are history on it.
+/// A program on this device by its id.
+pub fn enrollment_of(conn: &Connection, program_id: &str) -> Result<Option<StoredEnrollment>> {
+    conn.query_row(
+        &format!("SELECT {ENROLLMENT_COLUMNS} FROM enrollments e WHERE e.program_id = ?1"),
+        [program_id],
+        enrollment_row,
+    )
+    .optional()?
+    .map(parsed)
+    .transpose()
+}
+
+/// Every program on this device that runs on the pack `pack_id`.
+pub fn enrollments_with_pack(conn: &Connection, pack_id: &str) -> Result<Vec<StoredEnrollment>> {
+    let mut stmt = conn.prepare(&format!("SELECT {ENROLLMENT_COLUMNS} FROM enrollments e WHERE e.pack_id = ?1"))?;
+    let rows = stmt.query_map([pack_id], enrollment_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter().map(parsed).collect()
+}
+
+/// When this device took up the selected program (ms): cohort events from before are history on it.
 pub fn enrolled_at(conn: &Connection) -> Result<Option<i64>> {
-    Ok(conn.query_row("SELECT enrolled_at FROM enrollment WHERE id = 1", [], |r| r.get(0)).optional()?)
+    Ok(conn
+        .query_row("SELECT e.enrolled_at FROM enrollments e JOIN selection s ON s.program_id = e.program_id", [], |r| {
+            r.get(0)
+        })
+        .optional()?)
 }
 
 pub fn save_profile(tx: &Transaction<'_>, profile: &Profile) -> Result<()> {

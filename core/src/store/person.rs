@@ -9,12 +9,13 @@ use crate::private_text::PersonKey;
 use crate::error::Result;
 
 /// Her own data: practice, settings, her key, this device's actor.
-const OWN_TABLES: [&str; 12] = [
+const OWN_TABLES: [&str; 13] = [
     "person_key",
+    "selection",
     "notified_events",
     "read_marks",
     "refused_logs",
-    "enrollment",
+    "enrollments",
     "profile",
     "practice_sessions",
     "practice_logs",
@@ -24,10 +25,11 @@ const OWN_TABLES: [&str; 12] = [
     "device",
 ];
 
-/// What the device holds of its cohort (documents, their projections, relayed logs, the link):
-/// gone when she leaves it; her own practice, settings and key stay.
+/// What the device holds of her cohorts (documents, their projections, relayed logs, the link).
+/// Leaving one removes its part (`cohort::forget_membership`); her own practice, settings and key
+/// stay.
 const COHORT_TABLES: [&str; 17] = [
-    "membership",
+    "memberships",
     "doc_chunks",
     "submissions",
     "feedback",
@@ -75,17 +77,11 @@ pub fn key_for_earlier_person(tx: &Transaction<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Removes what the device holds of the cohort she left.
-pub fn forget_cohort(tx: &Transaction<'_>) -> Result<()> {
+/// Removes the person's data: practice and reflections, cohort copies, sign-in, device actor.
+pub fn forget_person(tx: &Transaction<'_>) -> Result<()> {
     for table in COHORT_TABLES {
         tx.execute(&format!("DELETE FROM {table}"), [])?;
     }
-    Ok(())
-}
-
-/// Removes the person's data: practice and reflections, cohort copies, sign-in, device actor.
-pub fn forget_person(tx: &Transaction<'_>) -> Result<()> {
-    forget_cohort(tx)?;
     for table in OWN_TABLES {
         tx.execute(&format!("DELETE FROM {table}"), [])?;
     }

@@ -66,6 +66,13 @@ pub fn latest_version(conn: &Connection, pack_id: &str) -> Result<Option<u32>> {
         .flatten())
 }
 
+/// The newest imported version of a pack (what a program runs on).
+pub fn latest(conn: &Connection, pack_id: &str) -> Result<PromptPack> {
+    let unknown = || Error::UnknownPack(pack_id.to_owned());
+    let version = latest_version(conn, pack_id)?.ok_or_else(unknown)?;
+    load(conn, pack_id, version)?.ok_or_else(unknown)
+}
+
 pub fn load(conn: &Connection, pack_id: &str, version: u32) -> Result<Option<PromptPack>> {
     let header = conn
         .query_row(

@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The schema version this code writes.
-pub const VERSION: u32 = 13;
+pub const VERSION: u32 = 14;
 
 /// `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
 const MIGRATIONS: [&str; VERSION as usize] = [
@@ -24,6 +24,7 @@ const MIGRATIONS: [&str; VERSION as usize] = [
     V11_AGENDA_EDITS,
     V12_CAPSTONE_SCORES,
     V13_READ_MARKS,
+    V14_MEMBERSHIPS,
 ];
 
 /// Tables keyed by a text id are WITHOUT ROWID: one b-tree per table instead of a table plus an
@@ -349,6 +350,47 @@ CREATE TABLE read_marks (
     seen_until  INTEGER NOT NULL,
     synced      INTEGER NOT NULL
 );
+";
+
+/// One database holds every membership of its person (a learner in two programs, a facilitator of
+/// several cohorts): a program per row, a membership per row with its own relayed-log watermark,
+/// and the selection the screens show. Relayed logs name their cohort.
+const V14_MEMBERSHIPS: &str = "
+CREATE TABLE enrollments (
+    program_id     TEXT PRIMARY KEY,
+    program_title  TEXT NOT NULL,
+    pack_id        TEXT NOT NULL,
+    blueprint      TEXT NOT NULL,    -- JSON
+    enrolled_at    INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO enrollments (program_id, program_title, pack_id, blueprint, enrolled_at)
+SELECT program_id, program_title, pack_id, blueprint, enrolled_at FROM enrollment;
+
+CREATE TABLE memberships (
+    cohort_id       TEXT PRIMARY KEY,
+    user_id         TEXT NOT NULL,
+    program_id      TEXT,                        -- NULL: joined without a program here
+    role            TEXT NOT NULL DEFAULT '',    -- as the server said at joining ('' before)
+    logs_watermark  INTEGER NOT NULL DEFAULT 0   -- the server's relayed-log sequence seen
+) WITHOUT ROWID;
+INSERT INTO memberships (cohort_id, user_id, program_id, logs_watermark)
+SELECT cohort_id, user_id, (SELECT program_id FROM enrollment), COALESCE((SELECT logs_watermark FROM server_link), 0)
+FROM membership;
+
+-- The program and membership the screens show (the app switches between them).
+CREATE TABLE selection (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    program_id  TEXT,
+    cohort_id   TEXT
+);
+INSERT INTO selection (id, program_id, cohort_id)
+SELECT 1, (SELECT program_id FROM enrollment), (SELECT cohort_id FROM membership);
+
+DROP TABLE enrollment;
+DROP TABLE membership;
+ALTER TABLE server_link DROP COLUMN logs_watermark;
+ALTER TABLE cohort_practice_logs ADD COLUMN cohort_id TEXT NOT NULL DEFAULT '';
+UPDATE cohort_practice_logs SET cohort_id = COALESCE((SELECT cohort_id FROM memberships), '');
 ";
 
 pub fn user_version(conn: &Connection) -> Result<u32> {

@@ -11,7 +11,6 @@ pub struct ServerLink {
     pub server_url: String,
     pub device_id: String,
     pub device_token: String,
-    pub logs_watermark: u64,
     pub last_attempt: Option<i64>,
     pub last_success: Option<i64>,
     pub last_error: Option<String>,
@@ -22,8 +21,7 @@ pub struct ServerLink {
 pub fn link(conn: &Connection) -> Result<Option<ServerLink>> {
     Ok(conn
         .query_row(
-            "SELECT server_url, device_id, device_token, logs_watermark, last_attempt, last_success, last_error,
-                    history_after
+            "SELECT server_url, device_id, device_token, last_attempt, last_success, last_error, history_after
              FROM server_link WHERE id = 1",
             [],
             |r| {
@@ -31,11 +29,10 @@ pub fn link(conn: &Connection) -> Result<Option<ServerLink>> {
                     server_url: r.get(0)?,
                     device_id: r.get(1)?,
                     device_token: r.get(2)?,
-                    logs_watermark: r.get::<_, i64>(3)?.max(0) as u64,
-                    last_attempt: r.get(4)?,
-                    last_success: r.get(5)?,
-                    last_error: r.get(6)?,
-                    history_after: r.get::<_, Option<i64>>(7)?.map(|after| after.max(0) as u64),
+                    last_attempt: r.get(3)?,
+                    last_success: r.get(4)?,
+                    last_error: r.get(5)?,
+                    history_after: r.get::<_, Option<i64>>(6)?.map(|after| after.max(0) as u64),
                 })
             },
         )
@@ -45,10 +42,15 @@ pub fn link(conn: &Connection) -> Result<Option<ServerLink>> {
 pub fn save_link(tx: &Transaction<'_>, url: &str, device_id: &str, token: &str) -> Result<()> {
     tx.execute(
         "INSERT INTO server_link (id, server_url, device_id, device_token, history_after) VALUES (1, ?1, ?2, ?3, 0)
-         ON CONFLICT (id) DO UPDATE SET server_url = ?1, device_id = ?2, device_token = ?3, logs_watermark = 0,
-             history_after = 0",
+         ON CONFLICT (id) DO UPDATE SET server_url = ?1, device_id = ?2, device_token = ?3, history_after = 0",
         params![url, device_id, token],
     )?;
+    Ok(())
+}
+
+/// The device is no longer linked (its person has no membership left on it).
+pub fn forget_link(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute("DELETE FROM server_link", [])?;
     Ok(())
 }
 
@@ -154,13 +156,14 @@ pub fn refused_logs(conn: &Connection) -> Result<Vec<RefusedLog>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub fn store_cohort_logs(tx: &Transaction<'_>, logs: &[WireLog], watermark: u64) -> Result<()> {
+/// Practice logs relayed for the members of `cohort_id`, and the server's sequence they reach.
+pub fn store_cohort_logs(tx: &Transaction<'_>, cohort_id: &str, logs: &[WireLog], watermark: u64) -> Result<()> {
     for l in logs {
         tx.prepare_cached(
             "INSERT OR IGNORE INTO cohort_practice_logs
              (id, user_id, program_id, prompt_id, local_date, time_zone, status, duration_secs, transfer_kind, corrects, recorded_at,
-              late_arrival)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+              late_arrival, cohort_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?
         .execute(params![
             l.id,
@@ -174,17 +177,22 @@ pub fn store_cohort_logs(tx: &Transaction<'_>, logs: &[WireLog], watermark: u64)
             l.transfer_kind,
             l.corrects,
             l.recorded_at,
-            l.late_arrival
+            l.late_arrival,
+            cohort_id
         ])?;
     }
-    tx.execute("UPDATE server_link SET logs_watermark = MAX(logs_watermark, ?1) WHERE id = 1", [watermark as i64])?;
+    tx.execute(
+        "UPDATE memberships SET logs_watermark = MAX(logs_watermark, ?1) WHERE cohort_id = ?2",
+        params![watermark as i64, cohort_id],
+    )?;
     Ok(())
 }
 
-/// Relayed practice logs: `(log id, user id, local date, status)`, oldest first.
-pub fn cohort_logs(conn: &Connection) -> Result<Vec<(String, String, String, String)>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT id, user_id, local_date, status FROM cohort_practice_logs ORDER BY recorded_at, id")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+/// A cohort's relayed practice logs: `(log id, user id, local date, status)`, oldest first.
+pub fn cohort_logs(conn: &Connection, cohort_id: &str) -> Result<Vec<(String, String, String, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, user_id, local_date, status FROM cohort_practice_logs WHERE cohort_id = ?1 ORDER BY recorded_at, id",
+    )?;
+    let rows = stmt.query_map([cohort_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

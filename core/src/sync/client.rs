@@ -5,6 +5,7 @@
 //! stored, outbox rows go only after the server acknowledged them, and everything sent again is
 //! deduplicated (changes by hash, logs by id).
 
+use std::collections::HashSet;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -12,9 +13,14 @@ use automerge::ChangeHash;
 use rand::Rng;
 use serde_bytes::ByteBuf;
 
-use super::limits::{MAX_CHANGES_PER_REQUEST, MAX_LOGS_PER_REQUEST, MAX_REQUEST_CHANGE_BYTES};
+use super::limits::{
+    MAX_CHANGES_PER_REQUEST, MAX_LOGS_PER_REQUEST, MAX_MEMBERSHIPS_PER_REQUEST, MAX_REQUEST_CHANGE_BYTES,
+};
 use super::person;
-use super::wire::{self, DocPush, DocStatus, JoinRequest, JoinResponse, SyncRequest, SyncResponse, WireLog};
+use super::wire::{
+    self, DocPush, DocStatus, JoinRequest, JoinResponse, MembershipAnswers, MembershipList, MembershipSyncs,
+    ProgramInfo, SyncRequest, SyncResponse, WireLog,
+};
 use crate::client::intents::Intent;
 use crate::client::{Client, ClientEvent, DataChange, Enrollment};
 use crate::docs::DocId;
@@ -160,6 +166,11 @@ fn tls_cause(err: &(dyn std::error::Error + 'static)) -> Option<String> {
     None
 }
 
+fn blueprint_of(program: &ProgramInfo) -> Result<Blueprint> {
+    serde_json::from_str(&program.blueprint_json)
+        .map_err(|err| Error::Server { status: 200, message: format!("unreadable program blueprint: {err}") })
+}
+
 /// What joining did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinOutcome {
@@ -185,6 +196,29 @@ pub struct SyncOutcome {
     pub history_logs_received: usize,
     /// Documents whose local branch the server refused, with its reason.
     pub rejected: Vec<(String, String)>,
+    /// Memberships the server no longer syncs (she left or was removed elsewhere), with its
+    /// words; the others synced all the same.
+    pub memberships_refused: Vec<(String, String)>,
+}
+
+/// Room left in one request for the server's bounds, shared by every membership it carries.
+struct Room {
+    changes: usize,
+    bytes: usize,
+    logs: usize,
+    /// Practice logs already placed (each goes with one membership of its program).
+    logs_taken: HashSet<String>,
+}
+
+impl Default for Room {
+    fn default() -> Self {
+        Self {
+            changes: MAX_CHANGES_PER_REQUEST,
+            bytes: MAX_REQUEST_CHANGE_BYTES,
+            logs: MAX_LOGS_PER_REQUEST,
+            logs_taken: HashSet::new(),
+        }
+    }
 }
 
 /// What the next round trip of a sync must do.
@@ -246,7 +280,15 @@ impl Client {
             device_name: device_name.into(),
             expected_user: self.current_person()?,
         });
-        let (joined, _): (JoinResponse, usize) = post(&format!("{url}/v1/join"), None, body).map_err(wrong_address)?;
+        // A device already signed in to this server joins another of its person's cohorts with
+        // its own token: the server adds the membership to it.
+        let signed_in = match self.server_link() {
+            Ok(link) if link.server_url == *url => Some(link.device_token),
+            Ok(_) | Err(Error::NotLinked) => None,
+            Err(err) => return Err(err),
+        };
+        let (joined, _): (JoinResponse, usize) =
+            post(&format!("{url}/v1/join"), signed_in.as_deref(), body).map_err(wrong_address)?;
         let key = joined.new_person.then(PersonKey::generate);
         self.finish_join(url, joined, time_zone, key)
     }
@@ -262,8 +304,7 @@ impl Client {
     ) -> Result<JoinOutcome> {
         let program = &joined.program;
         self.import_prompt_pack(&program.pack.file_name, &program.pack.toml)?;
-        let blueprint: Blueprint = serde_json::from_str(&program.blueprint_json)
-            .map_err(|err| Error::Server { status: 200, message: format!("unreadable program blueprint: {err}") })?;
+        let blueprint = blueprint_of(program)?;
         self.enroll(Enrollment {
             program_id: program.program_id.clone(),
             program_title: program.title.clone(),
@@ -271,16 +312,63 @@ impl Client {
             blueprint,
             learner_time_zone: time_zone.into(),
         })?;
-        self.join_cohort(&joined.cohort_id, &joined.user_id)?;
-        let token = self.secrets().keep_token(&joined.device_token)?;
-        self.store().write(|tx| {
-            if let Some(key) = &key {
-                self.secrets().keep_key(tx, key)?;
-            }
-            sync_state::save_link(tx, url, &joined.device_id, &token)
-        })?;
+        self.join_cohort_as(&joined.cohort_id, &joined.user_id, &joined.role)?;
+        if !joined.keeps_token() {
+            let token = self.secrets().keep_token(&joined.device_token)?;
+            self.store().write(|tx| {
+                if let Some(key) = &key {
+                    self.secrets().keep_key(tx, key)?;
+                }
+                sync_state::save_link(tx, url, &joined.device_id, &token)
+            })?;
+        }
         self.notify(ClientEvent::SyncStatusChanged);
+        // A person who already existed brings her other memberships; the join stands even if
+        // they cannot be fetched now (`refresh_memberships` later).
+        if !joined.new_person
+            && let Err(err) = self.refresh_memberships()
+        {
+            tracing::warn!(%err, "the person's other memberships could not be fetched");
+        }
         Ok(JoinOutcome { user_id: joined.user_id, cohort_id: joined.cohort_id, role: joined.role })
+    }
+
+    /// Sets up, on this device, each of the person's memberships the server has and this device
+    /// lacks (another cohort she joined from another device, a new device's first minutes): its
+    /// program and prompt pack; the next sync brings its documents. The selection stays.
+    /// Returns how many were added.
+    pub fn refresh_memberships(&self) -> Result<usize> {
+        let link = self.server_link()?;
+        let bytes = call(http().get(format!("{}/v1/memberships", link.server_url)), Some(&link.device_token))?;
+        let list: MembershipList = wire::decode(&bytes).map_err(|message| Error::Server { status: 200, message })?;
+        let Some(user_id) = self.current_person()? else { return Ok(0) };
+        let held = self.store().read(cohort_store::memberships)?;
+        let mut added = 0;
+        for membership in list.memberships {
+            if held.iter().any(|m| m.cohort_id == membership.cohort_id) {
+                continue;
+            }
+            let program = &membership.program;
+            self.import_prompt_pack(&program.pack.file_name, &program.pack.toml)?;
+            let enrollment = enrollment::StoredEnrollment {
+                program_id: program.program_id.clone(),
+                program_title: program.title.clone(),
+                pack_id: program.pack.pack_id.clone(),
+                blueprint: blueprint_of(program)?,
+            };
+            enrollment.blueprint.validate()?;
+            let now = self.now().timestamp_millis();
+            self.store().write(|tx| {
+                enrollment::add_enrollment(tx, &enrollment, now)?;
+                let m = cohort_store::Membership { cohort_id: membership.cohort_id.clone(), user_id: user_id.clone() };
+                cohort_store::add_membership(tx, &m, &program.program_id, &membership.role)
+            })?;
+            added += 1;
+        }
+        if added > 0 {
+            self.notify(ClientEvent::DataChanged(DataChange::Program));
+        }
+        Ok(added)
     }
 
     /// The link to the server with this device's token, wherever the token is kept.
@@ -356,26 +444,92 @@ impl Client {
         for round in 1..=MAX_ROUNDS {
             outcome.rounds = round;
             let intent_watermark = self.store().read(cohort_store::intent_watermark)?;
-            let (request, more_to_send) = self.build_request(link, &resend_all, &mut outcome)?;
-            outcome.changes_sent += request.docs.iter().map(|d| d.changes.len()).sum::<usize>();
-            let (response, bytes): (SyncResponse, usize) =
-                post(&format!("{}/v1/sync", link.server_url), Some(&link.device_token), wire::encode(&request))?;
-            outcome.bytes_received += bytes;
-            self.settle_profile(request.profile.as_ref(), response.profile.as_ref())?;
-            self.store().write(|tx| notified::settle_seen_until(tx, request.seen_until, response.seen_until))?;
-            let history_more = match request.history_after {
-                Some(_) => self.restore_history(&response.history, response.history_next, &mut outcome)?,
-                None => false,
-            };
-            let round_trip = self.apply_response(&response, &mut outcome, intent_watermark)?;
-            resend_all = round_trip.resend;
+            // The selected membership first: it carries the person's own parts.
+            let mut memberships = self.store().read(cohort_store::memberships)?;
+            if memberships.is_empty() {
+                return Err(Error::NotInCohort);
+            }
+            let left_over = memberships.len() > MAX_MEMBERSHIPS_PER_REQUEST;
+            memberships.truncate(MAX_MEMBERSHIPS_PER_REQUEST);
+            let mut room = Room::default();
+            let mut requests = Vec::with_capacity(memberships.len());
+            let mut more_to_send = left_over;
+            for (index, membership) in memberships.iter().enumerate() {
+                let (request, more) =
+                    self.build_request(link, membership, index == 0, &resend_all, &mut room, &mut outcome)?;
+                outcome.changes_sent += request.docs.iter().map(|d| d.changes.len()).sum::<usize>();
+                more_to_send |= more;
+                requests.push(request);
+            }
+            let answers = self.round_trip(link, &requests, &mut outcome)?;
+            let mut next = RoundTrip::default();
+            for (index, (request, answer)) in requests.iter().zip(&answers).enumerate() {
+                let cohort_id = request.cohort_id.as_deref().unwrap_or_default();
+                let response = match answer {
+                    Ok(response) => response,
+                    Err(refusal) => {
+                        tracing::warn!(cohort = %cohort_id, %refusal, "the server refused this membership's sync");
+                        outcome.memberships_refused.push((cohort_id.to_owned(), refusal.clone()));
+                        continue;
+                    }
+                };
+                if index == 0 {
+                    self.settle_profile(request.profile.as_ref(), response.profile.as_ref())?;
+                    self.store()
+                        .write(|tx| notified::settle_seen_until(tx, request.seen_until, response.seen_until))?;
+                    if request.history_after.is_some() {
+                        next.more |= self.restore_history(&response.history, response.history_next, &mut outcome)?;
+                    }
+                }
+                let round_trip = self.apply_response(response, cohort_id, &mut outcome, intent_watermark)?;
+                next.resend.extend(round_trip.resend);
+                next.replayed |= round_trip.replayed;
+                next.more |= round_trip.more;
+            }
+            resend_all = next.resend;
             // Replayed intents are new local changes; the rest of an upload or of a catch-up
             // comes in the next request.
-            if resend_all.is_empty() && !round_trip.replayed && !round_trip.more && !more_to_send && !history_more {
+            if resend_all.is_empty() && !next.replayed && !next.more && !more_to_send {
                 break;
             }
         }
         Ok(outcome)
+    }
+
+    /// Sends one request per membership in one round trip: `/v1/sync` for one (as every server
+    /// understands), `/v1/sync/memberships` for several. A membership the server refuses is
+    /// answered with its words; a refused sign-in fails the whole sync.
+    fn round_trip(
+        &self,
+        link: &sync_state::ServerLink,
+        requests: &[SyncRequest],
+        outcome: &mut SyncOutcome,
+    ) -> Result<Vec<std::result::Result<SyncResponse, String>>> {
+        if let [request] = requests {
+            let (response, bytes): (SyncResponse, usize) =
+                post(&format!("{}/v1/sync", link.server_url), Some(&link.device_token), wire::encode(request))?;
+            outcome.bytes_received += bytes;
+            return Ok(vec![Ok(response)]);
+        }
+        let batch = MembershipSyncs { requests: requests.to_vec() };
+        let (answers, bytes): (MembershipAnswers, usize) =
+            post(&format!("{}/v1/sync/memberships", link.server_url), Some(&link.device_token), wire::encode(&batch))?;
+        outcome.bytes_received += bytes;
+        if answers.answers.len() != requests.len() {
+            return Err(Error::Server {
+                status: 200,
+                message: "the server answered another number of memberships".into(),
+            });
+        }
+        Ok(answers
+            .answers
+            .into_iter()
+            .map(|answer| match (answer.response, answer.refused) {
+                (Some(response), _) => Ok(response),
+                (None, Some((status, message))) => Err(format!("{message} ({status})")),
+                (None, None) => Err("no answer".into()),
+            })
+            .collect())
     }
 
     /// The next request, within the server's bounds: `(request, whether changes were left for the
@@ -384,13 +538,15 @@ impl Client {
     fn build_request(
         &self,
         link: &sync_state::ServerLink,
+        membership: &cohort_store::MembershipRow,
+        with_person: bool,
         resend_all: &[DocId],
+        room: &mut Room,
         outcome: &mut SyncOutcome,
     ) -> Result<(SyncRequest, bool)> {
         let mut docs = Vec::new();
-        let (mut room_changes, mut room_bytes) = (MAX_CHANGES_PER_REQUEST, MAX_REQUEST_CHANGE_BYTES);
         let mut more_to_send = false;
-        for doc in self.synced_docs()? {
+        for doc in self.synced_docs(membership)? {
             let id = doc.to_string();
             let known = if resend_all.contains(&doc) {
                 Vec::new()
@@ -411,14 +567,14 @@ impl Client {
             // the server's heads then cover it, and the rest goes next time.
             let mut sent = Vec::new();
             for change in changes {
-                if sent.len() == room_changes || change.len() > room_bytes {
+                if sent.len() == room.changes || change.len() > room.bytes {
                     more_to_send = true;
                     break;
                 }
-                room_bytes -= change.len();
+                room.bytes -= change.len();
                 sent.push(ByteBuf::from(change));
             }
-            room_changes -= sent.len();
+            room.changes -= sent.len();
             docs.push(DocPush {
                 doc_id: id,
                 known_server_heads: known.iter().map(|h| ByteBuf::from(h.0.to_vec())).collect(),
@@ -426,18 +582,27 @@ impl Client {
                 client_heads: heads.iter().map(|h| ByteBuf::from(h.0.to_vec())).collect(),
             });
         }
-        let program_id = self.program()?.enrollment.program_id.clone();
+        let program = self.program_of(membership)?;
+        let program_id = program.enrollment.program_id.clone();
+        let mut logs_full = false;
         let practice_logs = self.store().read(|conn| {
             let key = self.secrets().key(conn)?;
             let mut out = Vec::new();
             for id in sync_state::pending_log_ids(conn)? {
+                if room.logs_taken.contains(&id) {
+                    continue;
+                }
                 // The rest go in the next request.
-                if out.len() == MAX_LOGS_PER_REQUEST {
+                if room.logs == 0 {
+                    logs_full = true;
                     break;
                 }
                 let Ok(uuid) = id.parse() else { continue };
-                // Logs of an earlier, device-only program stay on the device.
+                // A log goes with a membership of its program; logs of a device-only program
+                // stay on the device.
                 if let Some(log) = logs::log(conn, uuid)?.filter(|l| l.program_id == program_id) {
+                    room.logs -= 1;
+                    room.logs_taken.insert(id.clone());
                     let sealed = key.as_ref().and_then(|key| sealed_private_text(key, &log));
                     out.push(WireLog {
                         sealed,
@@ -464,19 +629,27 @@ impl Client {
             }
             Ok(out)
         })?;
-        let more_to_send = more_to_send || practice_logs.len() == MAX_LOGS_PER_REQUEST;
-        let profile =
-            self.store().read(enrollment::unsynced_profile)?.map(|(p, changed_at)| person::to_wire(&p, changed_at));
+        let more_to_send = more_to_send || logs_full;
+        // The person's own parts go with one membership only (each read on its own: a store
+        // guard held across a second read would deadlock).
+        let (mut profile, mut seen_until, mut history_after) = (None, None, None);
+        if with_person {
+            profile = self.store().read(enrollment::unsynced_profile)?;
+            seen_until = self.store().read(notified::unsynced_seen_until)?;
+            history_after = link.history_after;
+        }
+        let profile = profile.map(|(p, changed_at)| person::to_wire(&p, changed_at));
         let request = SyncRequest {
             device_id: link.device_id.clone(),
+            cohort_id: Some(membership.cohort_id.clone()),
             docs,
             practice_logs,
-            prompts_since: self.program()?.pack.version,
-            logs_since: link.logs_watermark,
+            prompts_since: program.pack.version,
+            logs_since: membership.logs_watermark,
             accepts_snapshots: true,
             profile,
-            seen_until: self.store().read(notified::unsynced_seen_until)?,
-            history_after: link.history_after,
+            seen_until,
+            history_after,
         };
         Ok((request, more_to_send))
     }
@@ -485,6 +658,7 @@ impl Client {
     fn apply_response(
         &self,
         response: &SyncResponse,
+        cohort_id: &str,
         outcome: &mut SyncOutcome,
         intent_watermark: i64,
     ) -> Result<RoundTrip> {
@@ -554,7 +728,7 @@ impl Client {
         self.store().write(|tx| {
             sync_state::ack_logs(tx, &response.practice_logs_acked)?;
             sync_state::refuse_logs(tx, &response.practice_logs_refused, now)?;
-            sync_state::store_cohort_logs(tx, &response.practice_logs, response.logs_watermark)
+            sync_state::store_cohort_logs(tx, cohort_id, &response.practice_logs, response.logs_watermark)
         })?;
         if !response.practice_logs.is_empty() {
             self.notify(ClientEvent::DataChanged(DataChange::CohortPracticeLogs));
@@ -614,8 +788,10 @@ impl Client {
         self.store().read(sync_state::refused_logs)
     }
 
-    /// Relayed practice logs of the cohort (facilitator devices): `(id, user, local date, status)`.
+    /// Relayed practice logs of the selected membership's cohort (facilitator devices):
+    /// `(id, user, local date, status)`.
     pub fn cohort_practice_logs(&self) -> Result<Vec<(String, String, String, String)>> {
-        self.store().read(sync_state::cohort_logs)
+        let cohort_id = self.membership()?.cohort_id;
+        self.store().read(|conn| sync_state::cohort_logs(conn, &cohort_id))
     }
 }

@@ -39,9 +39,12 @@ impl Client {
     }
 }
 
-/// A POST with this device's token and no body.
-fn post_signed_in(link: &sync_state::ServerLink, path: &str) -> Result<Vec<u8>> {
-    let request = http().post(format!("{}{path}", link.server_url)).header("content-type", "application/cbor");
+/// A POST with this device's token and no body, about the membership of `cohort_id`.
+fn post_signed_in(link: &sync_state::ServerLink, path: &str, cohort_id: &str) -> Result<Vec<u8>> {
+    let request = http()
+        .post(format!("{}{path}", link.server_url))
+        .header("content-type", "application/cbor")
+        .header(wire::COHORT_HEADER, cohort_id);
     call(request, Some(&link.device_token))
 }
 
@@ -181,21 +184,25 @@ impl Client {
         Ok(())
     }
 
-    /// Leaves the cohort: sends what is unsent, the server records today as her last day in it
-    /// (her facilitators and the reports show it) and her devices there stop syncing; this device
-    /// drops the cohort's documents. Her practice history, settings and key stay on it.
+    /// Leaves the selected membership's cohort: sends what is unsent, the server records today
+    /// as her last day in it (her facilitators and the reports show it) and her devices stop
+    /// syncing it; this device drops the cohort's documents and selects another of her
+    /// memberships, if any. Her practice history, settings and key stay on it.
     pub fn leave_cohort(&self) -> Result<()> {
         let link = self.server_link()?;
+        let cohort_id = self.membership()?.cohort_id;
         self.sync_now()?;
-        post_signed_in(&link, "/v1/leave")?;
-        self.forget_cohort()
+        post_signed_in(&link, "/v1/leave", &cohort_id)?;
+        self.forget_cohort(&cohort_id)
     }
 
-    /// A one-time link that opens the web dashboard in a browser as this facilitator, for a few
-    /// minutes (the app opens it; the device token never leaves the app).
+    /// A one-time link that opens the web dashboard in a browser as this facilitator (of the
+    /// selected membership's cohort), for a few minutes (the app opens it; the device token
+    /// never leaves the app).
     pub fn dashboard_sign_in_link(&self) -> Result<String> {
         let link = self.server_link()?;
-        let made: DashboardLink = decoded(&post_signed_in(&link, "/v1/dashboard-links")?)?;
+        let cohort_id = self.membership()?.cohort_id;
+        let made: DashboardLink = decoded(&post_signed_in(&link, "/v1/dashboard-links", &cohort_id)?)?;
         Ok(format!("{}{}", link.server_url, made.path))
     }
 

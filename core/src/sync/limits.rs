@@ -28,6 +28,10 @@ pub const MAX_CHANGES_PER_REQUEST: usize = 2_000;
 /// Bytes of change data in one request (the whole body may be at most 4 MiB).
 pub const MAX_REQUEST_CHANGE_BYTES: usize = 3 * 1024 * 1024;
 
+/// Memberships in one `/v1/sync/memberships` round trip (a facilitator of many cohorts syncs the
+/// rest in the next one).
+pub const MAX_MEMBERSHIPS_PER_REQUEST: usize = 16;
+
 /// Documents in one request: the cohort document and every week of the longest program (52).
 pub const MAX_DOCS_PER_REQUEST: usize = 64;
 

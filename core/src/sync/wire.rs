@@ -30,6 +30,14 @@ pub struct JoinResponse {
     pub new_person: bool,
 }
 
+impl JoinResponse {
+    /// A device that joined with its own token (another membership of its person) keeps that
+    /// token: the server sends none.
+    pub fn keeps_token(&self) -> bool {
+        self.device_token.is_empty()
+    }
+}
+
 /// `POST /v1/link-codes` (bearer token): a short-lived code for linking another of the person's
 /// devices; the device that asked shows it (with its key, as a QR payload) to the new one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,10 +109,54 @@ pub struct DashboardLink {
     pub expires_at: i64,
 }
 
+/// `GET /v1/memberships`: the signed-in person's memberships that have not ended, each with
+/// what a device needs to run its program offline.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipList {
+    pub memberships: Vec<MembershipInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipInfo {
+    pub cohort_id: String,
+    pub role: String,
+    pub program: ProgramInfo,
+}
+
+/// The header that names which of the person's memberships a request is about (`/v1/sync`,
+/// `/v1/leave`, `/v1/dashboard-links`); without it, the cohort the device joined through.
+pub const COHORT_HEADER: &str = "x-microcohort-cohort";
+
+/// `POST /v1/sync/memberships`: one round trip for several of the person's memberships; each
+/// request names its cohort and is checked and answered as if it came alone to `/v1/sync`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipSyncs {
+    pub requests: Vec<SyncRequest>,
+}
+
+/// The answers, in the order of the requests: a response, or why that membership was refused
+/// (left, removed; the others are answered all the same).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipAnswers {
+    pub answers: Vec<MembershipAnswer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipAnswer {
+    pub cohort_id: String,
+    pub response: Option<SyncResponse>,
+    /// HTTP status and message as `/v1/sync` would have answered.
+    pub refused: Option<(u16, String)>,
+}
+
 /// `POST /v1/sync`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncRequest {
     pub device_id: String,
+    /// Which of the person's memberships this is about; required in a [`MembershipSyncs`],
+    /// otherwise the cohort the device joined through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cohort_id: Option<String>,
     pub docs: Vec<DocPush>,
     pub practice_logs: Vec<WireLog>,
     /// The newest pack version the device has; the server answers with a newer one if any.

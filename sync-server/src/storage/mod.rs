@@ -81,6 +81,10 @@ macro_rules! admin_writes {
             self.write(|tx| people::link(tx, request))
         }
 
+        fn memberships(&self, user_id: &str) -> Result<Vec<microcohort_core::sync::wire::MembershipInfo>, ApiError> {
+            self.write(|tx| people::memberships(tx, user_id))
+        }
+
         fn create_link_code(&self, device: &Device) -> Result<(String, i64), ApiError> {
             let code = auth::new_invite_code();
             let expires_at = self.write(|tx| people::create_link_code(tx, device, &auth::hash_invite(&code)))?;
@@ -197,6 +201,18 @@ pub trait Storage: Send + Sync + 'static {
     fn join(&self, request: &people::JoinRequest<'_>) -> Result<JoinResponse, ApiError>;
     /// Redeems a link code another device of the person showed.
     fn link(&self, request: &people::JoinRequest<'_>) -> Result<JoinResponse, ApiError>;
+    /// The person's memberships that have not ended, with their programs.
+    fn memberships(&self, user_id: &str) -> Result<Vec<microcohort_core::sync::wire::MembershipInfo>, ApiError>;
+    /// The device speaking for its person's membership of `cohort_id` (`None`: she is not, or no
+    /// longer, a member there).
+    fn device_in_cohort(&self, device: &Device, cohort_id: &str) -> Result<Option<Device>, ApiError> {
+        let members = self.members(cohort_id)?;
+        Ok(members.into_iter().find(|m| m.user_id == device.user_id && m.left_on.is_none()).map(|m| Device {
+            cohort_id: cohort_id.to_owned(),
+            role: m.role,
+            ..device.clone()
+        }))
+    }
     /// A link code for the device's person: `(code, expires_at ms)`, shown once.
     fn create_link_code(&self, device: &Device) -> Result<(String, i64), ApiError>;
     /// One round trip, on a request checked by [`check_request`].

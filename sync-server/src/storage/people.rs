@@ -11,7 +11,7 @@ use microcohort_core::domain::blueprint::Blueprint;
 use microcohort_core::domain::roster::{Member, MemberRole};
 use microcohort_core::domain::time::DayStart;
 use microcohort_core::sync::request::CheckedRequest;
-use microcohort_core::sync::wire::{JoinResponse, ProgramInfo, WireProfile};
+use microcohort_core::sync::wire::{JoinResponse, MembershipInfo, ProgramInfo, WireProfile};
 
 use super::Device;
 use super::documents::{CohortProgram, internal, now_ms, pack_of, program_of_cohort, roster, server_edit};
@@ -31,12 +31,15 @@ pub struct JoinRequest<'a> {
     pub token: &'a str,
     /// The person whose data the joining device already holds, if any.
     pub expected_user: Option<&'a str>,
+    /// A signed-in device of that person joining another of her cohorts: it keeps its id and
+    /// token (no new device row, no token in the answer).
+    pub existing_device: Option<&'a str>,
 }
 
 impl<'a> JoinRequest<'a> {
     /// A request from a device that holds no one's data yet.
     pub fn new(code_hash: &'a [u8], device_name: &'a str, token_hash: &'a [u8], token: &'a str) -> Self {
-        Self { code_hash, device_name, token_hash, token, expected_user: None }
+        Self { code_hash, device_name, token_hash, token, expected_user: None, existing_device: None }
     }
 }
 
@@ -126,24 +129,45 @@ fn add_device(
     role: &str,
     new_person: bool,
 ) -> Result<JoinResponse, ApiError> {
-    let pack = pack_of(tx, &program.program_id)?;
-    let device_id = uuid::Uuid::now_v7().simple().to_string();
-    let name: String = request.device_name.chars().take(100).collect();
-    tx.insert_device(&device_id, user_id, cohort_id, request.token_hash, &name, now_ms())?;
+    let (device_id, device_token) = match request.existing_device {
+        Some(device_id) => (device_id.to_owned(), String::new()),
+        None => {
+            let device_id = uuid::Uuid::now_v7().simple().to_string();
+            let name: String = request.device_name.chars().take(100).collect();
+            tx.insert_device(&device_id, user_id, cohort_id, request.token_hash, &name, now_ms())?;
+            (device_id, request.token.to_owned())
+        }
+    };
     Ok(JoinResponse {
         device_id,
-        device_token: request.token.to_owned(),
+        device_token,
         user_id: user_id.to_owned(),
         cohort_id: cohort_id.to_owned(),
         role: role.to_owned(),
-        program: ProgramInfo {
-            program_id: program.program_id,
-            title: program.title,
-            blueprint_json: serde_json::to_string(&program.blueprint).map_err(internal)?,
-            pack,
-        },
+        program: program_info(tx, program)?,
         new_person,
     })
+}
+
+/// What a device needs to run a cohort's program offline.
+fn program_info(tx: &dyn Tx, program: CohortProgram) -> Result<ProgramInfo, ApiError> {
+    Ok(ProgramInfo {
+        pack: pack_of(tx, &program.program_id)?,
+        program_id: program.program_id,
+        title: program.title,
+        blueprint_json: serde_json::to_string(&program.blueprint).map_err(internal)?,
+    })
+}
+
+/// The person's memberships that have not ended, each with its program.
+pub fn memberships(tx: &dyn Tx, user_id: &str) -> Result<Vec<MembershipInfo>, ApiError> {
+    let mut out = Vec::new();
+    for cohort_id in tx.active_cohorts(user_id)? {
+        let Some(member) = roster(tx, &cohort_id)?.member(user_id).cloned() else { continue };
+        let program = program_info(tx, program_of_cohort(tx, &cohort_id)?)?;
+        out.push(MembershipInfo { cohort_id, role: member.role.as_str().to_owned(), program });
+    }
+    Ok(out)
 }
 
 /// Who joins a roster.

@@ -794,10 +794,10 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
         Ok(self.first(sql, &[&user_id, &local_date], |r| r.get(0))?.unwrap_or(0))
     }
 
-    fn own_logs_after(&self, cohort_id: &str, user_id: &str, after: i64, limit: i64) -> R<Vec<(i64, String)>> {
+    fn own_logs_after(&self, user_id: &str, after: i64, limit: i64) -> R<Vec<(i64, String)>> {
         let rows = self.query(
-            "SELECT seq, body FROM practice_logs WHERE user_id = $1 AND cohort_id = $2 AND seq > $3 ORDER BY seq LIMIT $4",
-            &[&user_id, &cohort_id, &after, &limit],
+            "SELECT seq, body FROM practice_logs WHERE user_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            &[&user_id, &after, &limit],
         )?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
@@ -823,9 +823,11 @@ impl Storage for PostgresStorage {
     fn authenticate(&self, token_hash: &[u8]) -> Result<Option<Device>, ApiError> {
         self.read(|conn| {
             let rows = conn.query(
-                "SELECT d.id, d.user_id, d.cohort_id, m.role FROM devices d
-                 JOIN members m ON m.cohort_id = d.cohort_id AND m.user_id = d.user_id
-                 WHERE d.token_hash = $1 AND d.revoked_at IS NULL AND m.left_on IS NULL",
+                "SELECT d.id, d.user_id, m.cohort_id, m.role FROM devices d
+                 JOIN members m ON m.user_id = d.user_id AND m.left_on IS NULL
+                 WHERE d.token_hash = $1 AND d.revoked_at IS NULL
+                 -- The cohort it joined through while she is a member there, else another of hers.
+                 ORDER BY m.cohort_id = d.cohort_id DESC, m.cohort_id LIMIT 1",
                 &[&token_hash],
             )?;
             Ok(rows.first().map(|r| Device {

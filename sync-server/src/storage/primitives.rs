@@ -267,8 +267,8 @@ pub trait Tx {
     fn practice_log_user(&self, id: &str) -> R<Option<String>>;
     /// How many logs a user has for a local day.
     fn logs_on_day(&self, user_id: &str, local_date: &str) -> R<i64>;
-    /// `(seq, body)` of one user's logs in a cohort after `after`, oldest first.
-    fn own_logs_after(&self, cohort_id: &str, user_id: &str, after: i64, limit: i64) -> R<Vec<(i64, String)>>;
+    /// `(seq, body)` of one user's logs (in all her cohorts) after `after`, oldest first.
+    fn own_logs_after(&self, user_id: &str, after: i64, limit: i64) -> R<Vec<(i64, String)>>;
     /// `(seq, body)` of a cohort's logs after `after`, except one user's, oldest first.
     fn practice_logs_after(&self, cohort_id: &str, after: i64, except_user: &str, limit: i64) -> R<Vec<(i64, String)>>;
 }

@@ -324,7 +324,7 @@ fn late_entries(
 /// where the next page starts (`None`: that was all).
 fn own_history(tx: &dyn Tx, device: &Device, after: u64) -> Result<(Vec<WireLog>, Option<u64>), ApiError> {
     let after = i64::try_from(after).unwrap_or(i64::MAX);
-    let rows = tx.own_logs_after(&device.cohort_id, &device.user_id, after, LOGS_PER_RESPONSE)?;
+    let rows = tx.own_logs_after(&device.user_id, after, LOGS_PER_RESPONSE)?;
     let next = (rows.len() as i64 == LOGS_PER_RESPONSE).then(|| rows.last().map(|(seq, _)| *seq as u64)).flatten();
     let logs = rows
         .iter()

@@ -699,11 +699,11 @@ impl Tx for Connection {
             .query_row(params![user_id, local_date], |r| r.get(0))?)
     }
 
-    fn own_logs_after(&self, cohort_id: &str, user_id: &str, after: i64, limit: i64) -> R<Vec<(i64, String)>> {
+    fn own_logs_after(&self, user_id: &str, after: i64, limit: i64) -> R<Vec<(i64, String)>> {
         let mut stmt = self.prepare_cached(
-            "SELECT seq, body FROM practice_logs WHERE user_id = ?1 AND cohort_id = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
+            "SELECT seq, body FROM practice_logs WHERE user_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
         )?;
-        let rows = stmt.query_map(params![user_id, cohort_id, after, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows = stmt.query_map(params![user_id, after, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -721,9 +721,11 @@ impl Storage for SqliteStorage {
         self.read(|conn| {
             Ok(conn
                 .prepare_cached(
-                    "SELECT d.id, d.user_id, d.cohort_id, m.role FROM devices d
-                     JOIN members m ON m.cohort_id = d.cohort_id AND m.user_id = d.user_id
-                     WHERE d.token_hash = ?1 AND d.revoked_at IS NULL AND m.left_on IS NULL",
+                    "SELECT d.id, d.user_id, m.cohort_id, m.role FROM devices d
+                     JOIN members m ON m.user_id = d.user_id AND m.left_on IS NULL
+                     WHERE d.token_hash = ?1 AND d.revoked_at IS NULL
+                     -- The cohort it joined through while she is a member there, else another of hers.
+                     ORDER BY m.cohort_id = d.cohort_id DESC, m.cohort_id LIMIT 1",
                 )?
                 .query_row([token_hash], |r| {
                     Ok(Device { device_id: r.get(0)?, user_id: r.get(1)?, cohort_id: r.get(2)?, role: r.get(3)? })

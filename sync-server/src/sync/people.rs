@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use microcohort_core::sync::wire::{self, DeviceInfo, DeviceList, LinkCode, RevokeDevice};
 
-use super::{authenticate, cbor};
+use super::{authenticate, authenticate_member, cbor};
 use crate::app::{AppState, blocking};
 use crate::error::ApiError;
 
@@ -43,7 +43,7 @@ pub async fn link_code(State(state): State<Arc<AppState>>, headers: HeaderMap) -
 }
 
 pub async fn leave(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let device = authenticate(&state, &headers).await?;
+    let device = authenticate_member(&state, &headers).await?;
     state.limits.check_device(&device.device_id)?;
     let (cohort, user) = (device.cohort_id.clone(), device.user_id.clone());
     let left_on = blocking(&state, move |s| s.storage.remove_member(&cohort, &user, None)).await?;

@@ -57,9 +57,21 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         .map(|(_, value)| value)
 }
 
-/// The viewer behind a facilitator's device token, and that device.
-fn facilitator_viewer(state: &AppState, token: &str) -> Result<(Viewer, String), ApiError> {
-    let device = state.storage.authenticate(&auth::hash_secret(token))?.ok_or(ApiError::Unauthorized)?;
+/// The cohort a request names (`COHORT_HEADER`): a facilitator of several cohorts picks one.
+fn named_cohort(headers: &HeaderMap) -> Option<String> {
+    headers.get(microcohort_core::sync::wire::COHORT_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// The viewer behind a facilitator's device token (as a member of `cohort`, when named), and
+/// that device.
+fn facilitator_viewer(state: &AppState, token: &str, cohort: Option<&str>) -> Result<(Viewer, String), ApiError> {
+    let mut device = state.storage.authenticate(&auth::hash_secret(token))?.ok_or(ApiError::Unauthorized)?;
+    if let Some(cohort) = cohort.filter(|c| *c != device.cohort_id) {
+        device = state
+            .storage
+            .device_in_cohort(&device, cohort)?
+            .ok_or_else(|| ApiError::Forbidden(format!("you are not a member of cohort {cohort}")))?;
+    }
     if device.role != "facilitator" {
         return Err(ApiError::Forbidden("program reports are for facilitators and program leads".into()));
     }
@@ -72,8 +84,9 @@ fn facilitator_viewer(state: &AppState, token: &str) -> Result<(Viewer, String),
 async fn viewer(state: &Arc<AppState>, headers: &HeaderMap) -> Result<Viewer, ApiError> {
     let bearer = auth::bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())).map(str::to_owned);
     let cookie = session_cookie(headers).map(str::to_owned);
+    let cohort = named_cohort(headers);
     blocking(state, move |state| match (bearer, cookie) {
-        (Some(token), _) => facilitator_viewer(state, &token).map(|(viewer, _)| viewer),
+        (Some(token), _) => facilitator_viewer(state, &token, cohort.as_deref()).map(|(viewer, _)| viewer),
         (None, Some(session)) => state.reports.session(&session)?.ok_or(ApiError::Unauthorized),
         (None, None) => Err(ApiError::Unauthorized),
     })
@@ -156,8 +169,9 @@ pub async fn app_sign_in_link(State(state): State<Arc<AppState>>, headers: Heade
     let token = auth::bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))
         .map(str::to_owned)
         .ok_or(ApiError::Unauthorized)?;
+    let cohort = named_cohort(&headers);
     let (code, expires_at) = blocking(&state, move |state| {
-        let (viewer, device_id) = facilitator_viewer(state, &token)?;
+        let (viewer, device_id) = facilitator_viewer(state, &token, cohort.as_deref())?;
         state.reports.create_facilitator_link(&viewer, &device_id)
     })
     .await?;

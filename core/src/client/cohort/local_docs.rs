@@ -50,11 +50,14 @@ impl Client {
         intent: &Intent,
         edit: impl FnOnce(&mut AutoCommit) -> Result<T>,
     ) -> Result<T> {
-        let membership = self.membership()?;
-        let roster = self.roster()?;
+        // The document's own membership: a replayed intent may be of one not selected now.
+        let membership = self.membership_row(doc.cohort_id())?;
+        let roster = self.store().read(|conn| cohort_store::roster(conn, &membership.cohort_id))?;
         let actor = self.store().write(cohort_store::device_actor)?;
         let roles = match doc {
-            DocId::Week { week, .. } => Some(roles_for_week(&self.program()?.enrollment.blueprint, &roster, *week)),
+            DocId::Week { week, .. } => {
+                Some(roles_for_week(&self.program_of(&membership)?.enrollment.blueprint, &roster, *week))
+            }
             DocId::Cohort { .. } => None,
         };
         let submitter = Submitter {

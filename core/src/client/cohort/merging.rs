@@ -57,10 +57,11 @@ impl Client {
         })
     }
 
-    /// This cohort's document `doc_id`, named by something received.
+    /// A document of one of the person's cohorts on this device, named by something received.
     pub(super) fn received_doc(&self, doc_id: &str) -> Result<DocId> {
         let doc = DocId::parse(doc_id)?;
-        if doc.cohort_id() != self.membership()?.cohort_id {
+        let cohorts = self.store().read(cohort_store::memberships)?;
+        if !cohorts.iter().any(|m| m.cohort_id == doc.cohort_id()) {
             return Err(DomainError::invalid("doc_id", format!("{doc_id} belongs to another cohort")).into());
         }
         Ok(doc)
@@ -106,11 +107,11 @@ impl Client {
     // ---- for the sync client ---------------------------------------------------------------
 
     #[cfg(feature = "sync-client")]
-    /// The documents this device syncs: the cohort document and every week up to the current one
-    /// (or the last, after the program), plus any other document it holds.
-    pub(crate) fn synced_docs(&self) -> Result<Vec<DocId>> {
-        let cohort_id = self.membership()?.cohort_id;
-        let blueprint = self.program()?.enrollment.blueprint.clone();
+    /// The documents this device syncs for a membership: the cohort document and every week up
+    /// to the current one (or the last, after the program), plus any other it holds of the cohort.
+    pub(crate) fn synced_docs(&self, membership: &cohort_store::MembershipRow) -> Result<Vec<DocId>> {
+        let cohort_id = membership.cohort_id.clone();
+        let blueprint = self.program_of(membership)?.enrollment.blueprint.clone();
         let today = self.today_date()?;
         let last_week = match blueprint.position_on(today).week {
             Some(week) => week,

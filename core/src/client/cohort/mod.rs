@@ -126,21 +126,31 @@ impl Client {
     /// Another person on a database that held someone's data starts with a new automerge actor
     /// (the old one is bound to that person on the server); joining through `join_server`
     /// never mixes two people (the server refuses), this keeps direct callers as safe.
+    /// The membership joins the person's others on this device (of the selected program) and
+    /// becomes the selected one.
     pub fn join_cohort(&self, cohort_id: &str, user_id: &str) -> Result<()> {
+        self.join_cohort_as(cohort_id, user_id, "")
+    }
+
+    /// [`Client::join_cohort`] with the role the server gave (`''`: unknown).
+    pub(crate) fn join_cohort_as(&self, cohort_id: &str, user_id: &str, role: &str) -> Result<()> {
         check_id("cohort_id", cohort_id)?;
         check_id("user_id", user_id)?;
         self.store().write(|tx| {
-            if cohort_store::membership(tx)?.is_some_and(|m| m.user_id != user_id) {
+            if cohort_store::person(tx)?.is_some_and(|person| person != user_id) {
                 cohort_store::new_device_actor(tx)?;
             }
             cohort_store::device_actor(tx)?;
-            cohort_store::save_membership(tx, &Membership { cohort_id: cohort_id.into(), user_id: user_id.into() })
+            let membership = Membership { cohort_id: cohort_id.into(), user_id: user_id.into() };
+            cohort_store::save_membership(tx, &membership, role)
         })?;
         self.open_docs().docs.clear();
+        self.forget_program();
         self.notify(ClientEvent::DataChanged(DataChange::Program));
         Ok(())
     }
 
+    /// The selected membership: the cohort every screen call is about.
     pub(crate) fn membership(&self) -> Result<Membership> {
         self.store().read(cohort_store::membership)?.ok_or(Error::NotInCohort)
     }
