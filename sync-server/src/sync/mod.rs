@@ -32,12 +32,13 @@ fn cbor(bytes: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/cbor")], bytes).into_response()
 }
 
-/// Redeems an invite. With a device token (a device of the person, joining another of her
-/// cohorts) the membership is added to that device, which keeps its token.
+/// Redeems an invite. With a device token that works (a device of the person, joining another
+/// of her cohorts) the membership is added to that device, which keeps its token; a revoked
+/// device's token is ignored and the invite makes it a new device.
 pub async fn join(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let request: JoinRequest = wire::decode(&body).map_err(ApiError::BadRequest)?;
     let signed_in = match bearer_token(&headers) {
-        Some(_) => Some(authenticate(&state, &headers).await?),
+        Some(_) => authenticate(&state, &headers).await.ok(),
         None => None,
     };
     let (code, name, expected) = (request.invite_code, request.device_name, request.expected_user);
