@@ -511,6 +511,39 @@ mod tests {
     }
 
     #[test]
+    fn version_fourteen_keeps_the_single_membership_selected() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 13).unwrap();
+        conn.execute_batch(
+            "INSERT INTO enrollment (id, program_id, program_title, pack_id, blueprint, enrolled_at)
+                 VALUES (1, 'p1', 'Everyday Leadership', 'pack', '{}', 5);
+             INSERT INTO membership (id, cohort_id, user_id) VALUES (1, 'c1', 'ada');
+             INSERT INTO server_link (id, server_url, device_id, device_token, logs_watermark)
+                 VALUES (1, 'http://s', 'd1', 't', 42);
+             INSERT INTO cohort_practice_logs (id, user_id, program_id, prompt_id, local_date, time_zone, status,
+                 recorded_at) VALUES ('l1', 'bo', 'p1', 'w01-d1', '2026-03-01', 'UTC', 'completed', 0);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let membership: (String, String, Option<String>, i64) = conn
+            .query_row("SELECT cohort_id, user_id, program_id, logs_watermark FROM memberships", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .unwrap();
+        assert_eq!(membership, ("c1".into(), "ada".into(), Some("p1".into()), 42));
+        let selected: (String, String) =
+            conn.query_row("SELECT program_id, cohort_id FROM selection", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        assert_eq!(selected, ("p1".into(), "c1".into()));
+        let enrolled: (String, i64) = conn
+            .query_row("SELECT program_title, enrolled_at FROM enrollments", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!(enrolled, ("Everyday Leadership".into(), 5));
+        let relayed: String = conn.query_row("SELECT cohort_id FROM cohort_practice_logs", [], |r| r.get(0)).unwrap();
+        assert_eq!(relayed, "c1");
+        assert_eq!(crate::store::cohort::membership(&conn).unwrap().unwrap().cohort_id, "c1");
+    }
+
+    #[test]
     fn a_newer_database_is_refused() {
         let conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "user_version", VERSION + 1).unwrap();
