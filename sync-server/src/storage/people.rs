@@ -43,6 +43,16 @@ impl<'a> JoinRequest<'a> {
     }
 }
 
+/// The device behind a token hash (`$1`) as a member of the cohort it joined through, while she
+/// is a member there (almost every request: one primary-key join)…
+pub const DEVICE_IN_ITS_COHORT: &str = "SELECT d.id, d.user_id, d.cohort_id, m.role FROM devices d
+     JOIN members m ON m.cohort_id = d.cohort_id AND m.user_id = d.user_id
+     WHERE d.token_hash = $1 AND d.revoked_at IS NULL AND m.left_on IS NULL";
+/// …else as a member of another of her cohorts (she left that one and stays in others).
+pub const DEVICE_IN_ANOTHER_COHORT: &str = "SELECT d.id, d.user_id, m.cohort_id, m.role FROM devices d
+     JOIN members m ON m.user_id = d.user_id AND m.left_on IS NULL
+     WHERE d.token_hash = $1 AND d.revoked_at IS NULL ORDER BY m.cohort_id LIMIT 1";
+
 /// How long a link code one device shows for another stays redeemable.
 pub const LINK_CODE_MINUTES: i64 = 10;
 

@@ -822,20 +822,18 @@ fn count(value: i64) -> u32 {
 impl Storage for PostgresStorage {
     fn authenticate(&self, token_hash: &[u8]) -> Result<Option<Device>, ApiError> {
         self.read(|conn| {
-            let rows = conn.query(
-                "SELECT d.id, d.user_id, m.cohort_id, m.role FROM devices d
-                 JOIN members m ON m.user_id = d.user_id AND m.left_on IS NULL
-                 WHERE d.token_hash = $1 AND d.revoked_at IS NULL
-                 -- The cohort it joined through while she is a member there, else another of hers.
-                 ORDER BY m.cohort_id = d.cohort_id DESC, m.cohort_id LIMIT 1",
-                &[&token_hash],
-            )?;
-            Ok(rows.first().map(|r| Device {
-                device_id: r.get(0),
-                user_id: r.get(1),
-                cohort_id: r.get(2),
-                role: r.get(3),
-            }))
+            for query in [people::DEVICE_IN_ITS_COHORT, people::DEVICE_IN_ANOTHER_COHORT] {
+                let rows = conn.query(query, &[&token_hash])?;
+                if let Some(r) = rows.first() {
+                    return Ok(Some(Device {
+                        device_id: r.get(0),
+                        user_id: r.get(1),
+                        cohort_id: r.get(2),
+                        role: r.get(3),
+                    }));
+                }
+            }
+            Ok(None)
         })
     }
 

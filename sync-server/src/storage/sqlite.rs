@@ -719,18 +719,18 @@ impl Tx for Connection {
 impl Storage for SqliteStorage {
     fn authenticate(&self, token_hash: &[u8]) -> Result<Option<Device>, ApiError> {
         self.read(|conn| {
-            Ok(conn
-                .prepare_cached(
-                    "SELECT d.id, d.user_id, m.cohort_id, m.role FROM devices d
-                     JOIN members m ON m.user_id = d.user_id AND m.left_on IS NULL
-                     WHERE d.token_hash = ?1 AND d.revoked_at IS NULL
-                     -- The cohort it joined through while she is a member there, else another of hers.
-                     ORDER BY m.cohort_id = d.cohort_id DESC, m.cohort_id LIMIT 1",
-                )?
-                .query_row([token_hash], |r| {
-                    Ok(Device { device_id: r.get(0)?, user_id: r.get(1)?, cohort_id: r.get(2)?, role: r.get(3)? })
-                })
-                .optional()?)
+            for query in [people::DEVICE_IN_ITS_COHORT, people::DEVICE_IN_ANOTHER_COHORT] {
+                let found = conn
+                    .prepare_cached(query)?
+                    .query_row([token_hash], |r| {
+                        Ok(Device { device_id: r.get(0)?, user_id: r.get(1)?, cohort_id: r.get(2)?, role: r.get(3)? })
+                    })
+                    .optional()?;
+                if found.is_some() {
+                    return Ok(found);
+                }
+            }
+            Ok(None)
         })
     }
 
