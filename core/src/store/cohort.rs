@@ -152,8 +152,8 @@ pub fn forget_membership(tx: &Transaction<'_>, cohort_id: &str) -> Result<bool> 
     Ok(next.is_some())
 }
 
-/// Tables keyed by document id.
-const DOC_TABLES: [&str; 13] = [
+/// Tables keyed by document id (a cohort's documents, their projections and sync state).
+pub const DOC_TABLES: [&str; 13] = [
     "doc_chunks",
     "submissions",
     "feedback",

@@ -4,6 +4,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Transaction};
 
+use super::cohort::DOC_TABLES;
 use crate::private_text::PersonKey;
 
 use crate::error::Result;
@@ -25,28 +26,10 @@ const OWN_TABLES: [&str; 13] = [
     "device",
 ];
 
-/// What the device holds of her cohorts (documents, their projections, relayed logs, the link).
-/// Leaving one removes its part (`cohort::forget_membership`); her own practice, settings and key
-/// stay.
-const COHORT_TABLES: [&str; 17] = [
-    "memberships",
-    "doc_chunks",
-    "submissions",
-    "feedback",
-    "replies",
-    "ratings",
-    "attendance",
-    "agenda",
-    "synthesis",
-    "roster",
-    "server_link",
-    "doc_sync",
-    "cohort_practice_logs",
-    "doc_intents",
-    "replay_needed",
-    "failed_intents",
-    "late_entries",
-];
+/// What the device holds of her cohorts besides their documents (`cohort::DOC_TABLES`): the
+/// memberships, rosters, relayed logs and the link. Leaving one cohort removes its part
+/// (`cohort::forget_membership`); her own practice, settings and key stay.
+const COHORT_TABLES: [&str; 4] = ["memberships", "roster", "server_link", "cohort_practice_logs"];
 
 /// Tables that are not the person's: the prompt library, shared by whoever uses the device, and
 /// where this database keeps its secrets.
@@ -79,7 +62,7 @@ pub fn key_for_earlier_person(tx: &Transaction<'_>) -> Result<()> {
 
 /// Removes the person's data: practice and reflections, cohort copies, sign-in, device actor.
 pub fn forget_person(tx: &Transaction<'_>) -> Result<()> {
-    for table in COHORT_TABLES {
+    for table in COHORT_TABLES.iter().chain(DOC_TABLES.iter()) {
         tx.execute(&format!("DELETE FROM {table}"), [])?;
     }
     for table in OWN_TABLES {
@@ -107,7 +90,7 @@ mod tests {
             .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
             .unwrap();
         let mut tables: Vec<String> = stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
-        let listed = OWN_TABLES.iter().chain(COHORT_TABLES.iter()).chain(KEPT_TABLES.iter());
+        let listed = OWN_TABLES.iter().chain(COHORT_TABLES.iter()).chain(DOC_TABLES.iter()).chain(KEPT_TABLES.iter());
         let mut listed: Vec<String> = listed.map(|t| t.to_string()).collect();
         tables.sort();
         listed.sort();
