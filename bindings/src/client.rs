@@ -105,7 +105,8 @@ impl Client {
     // ---- joining and sync (network) -------------------------------------------------------
 
     /// Joins a cohort with an invite code: links the device, imports the program and enrolls
-    /// the learner in `time_zone` (an IANA name such as "Europe/Berlin").
+    /// the learner in `time_zone` (an IANA name such as "Europe/Berlin"). On a device already
+    /// signed in, an invite for her adds another membership to this database and selects it.
     pub async fn join_server(
         &self,
         server_url: String,

@@ -265,7 +265,8 @@ pub struct SyncStatus {
 
 impl Client {
     /// Joins a cohort on a server with an invite code: links the device, imports the program's
-    /// prompt pack and enrolls the learner in `time_zone`.
+    /// prompt pack and enrolls the learner in `time_zone`. A device signed in to that server
+    /// adds the membership (the invite must be for its person) and selects it.
     pub fn join_server(
         &self,
         server_url: &str,
