@@ -82,6 +82,10 @@ fn a_facilitator_of_three_cohorts_uses_one_database(backend: Backend) {
         assert_eq!(learners, 1, "only {cohort}'s learner: {report:?}");
     }
 
+    // One person on one device: she counts once in the facilitator load.
+    let load = admin(SERVER, data.path(), &["facilitator-load"]);
+    assert_eq!(load, format!("{fay_id}\tFay\t1 programs\t3 cohorts\t3 learners"));
+
     // The screens follow the selected membership.
     fay.select_membership("c2").unwrap();
     assert_eq!(fay.cohort_dashboard().unwrap().cohort_id, "c2");
