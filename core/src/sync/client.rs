@@ -80,8 +80,12 @@ pub(super) fn post<T: for<'de> serde::Deserialize<'de>>(
     body: Vec<u8>,
 ) -> Result<(T, usize)> {
     let bytes = call(http().post(url).header("content-type", "application/cbor").body(body), token)?;
-    let decoded = wire::decode(&bytes).map_err(|message| Error::Server { status: 200, message })?;
-    Ok((decoded, bytes.len()))
+    Ok((decoded(&bytes)?, bytes.len()))
+}
+
+/// A CBOR answer the server sent, or an error naming what was wrong with it.
+pub(super) fn decoded<T: for<'de> serde::Deserialize<'de>>(bytes: &[u8]) -> Result<T> {
+    wire::decode(bytes).map_err(|message| Error::Server { status: 200, message })
 }
 
 /// Sends a request and returns the body of a successful answer.
@@ -341,7 +345,7 @@ impl Client {
     pub fn refresh_memberships(&self) -> Result<usize> {
         let link = self.server_link()?;
         let bytes = call(http().get(format!("{}/v1/memberships", link.server_url)), Some(&link.device_token))?;
-        let list: MembershipList = wire::decode(&bytes).map_err(|message| Error::Server { status: 200, message })?;
+        let list: MembershipList = decoded(&bytes)?;
         let Some(user_id) = self.current_person()? else { return Ok(0) };
         let held = self.store().read(cohort_store::memberships)?;
         let mut added = 0;
@@ -545,9 +549,10 @@ impl Client {
         room: &mut Room,
         outcome: &mut SyncOutcome,
     ) -> Result<(SyncRequest, bool)> {
+        let program = self.program_of(membership)?;
         let mut docs = Vec::new();
         let mut more_to_send = false;
-        for doc in self.synced_docs(membership)? {
+        for doc in self.synced_docs(membership, &program.enrollment.blueprint)? {
             let id = doc.to_string();
             let known = if resend_all.contains(&doc) {
                 Vec::new()
@@ -583,7 +588,6 @@ impl Client {
                 client_heads: heads.iter().map(|h| ByteBuf::from(h.0.to_vec())).collect(),
             });
         }
-        let program = self.program_of(membership)?;
         let program_id = program.enrollment.program_id.clone();
         let mut logs_full = false;
         let practice_logs = self.store().read(|conn| {

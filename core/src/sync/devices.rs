@@ -2,7 +2,7 @@
 //! her private-text key), list them, sign one out (a lost phone), sign out here.
 
 use super::JoinOutcome;
-use super::client::{call, http, post};
+use super::client::{call, decoded, http, post};
 use super::wire::{self, DashboardLink, DeviceInfo, DeviceList, JoinResponse, LinkCode, LinkRequest, RevokeDevice};
 use crate::client::Client;
 use crate::domain::DomainError;
@@ -54,10 +54,6 @@ fn not_this_server() -> Error {
         "the server at this address does not know this device; to use another server, sign out and join it with an invite",
     )
     .into()
-}
-
-fn decoded<T: for<'de> serde::Deserialize<'de>>(bytes: &[u8]) -> Result<T> {
-    wire::decode(bytes).map_err(|message| Error::Server { status: 200, message })
 }
 
 fn revoke(link: &sync_state::ServerLink, device_id: &str) -> Result<()> {
@@ -115,7 +111,7 @@ impl Client {
         let request =
             http().post(format!("{}/v1/link-codes", link.server_url)).header("content-type", "application/cbor");
         let bytes = call(request, Some(&link.device_token))?;
-        let code: LinkCode = wire::decode(&bytes).map_err(|message| Error::Server { status: 200, message })?;
+        let code: LinkCode = decoded(&bytes)?;
         let key = self.store().read(|conn| self.secrets().key(conn))?;
         Ok(DeviceLink {
             payload: encode_payload(&link.server_url, &code.code, key.as_ref()),

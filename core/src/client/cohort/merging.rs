@@ -109,9 +109,12 @@ impl Client {
     #[cfg(feature = "sync-client")]
     /// The documents this device syncs for a membership: the cohort document and every week up
     /// to the current one (or the last, after the program), plus any other it holds of the cohort.
-    pub(crate) fn synced_docs(&self, membership: &cohort_store::MembershipRow) -> Result<Vec<DocId>> {
+    pub(crate) fn synced_docs(
+        &self,
+        membership: &cohort_store::MembershipRow,
+        blueprint: &crate::domain::blueprint::Blueprint,
+    ) -> Result<Vec<DocId>> {
         let cohort_id = membership.cohort_id.clone();
-        let blueprint = self.program_of(membership)?.enrollment.blueprint.clone();
         let today = self.today_date()?;
         let last_week = match blueprint.position_on(today).week {
             Some(week) => week,
