@@ -23,7 +23,7 @@ pub enum NotificationKind {
 #[uniffi::remote(Enum)]
 pub enum NotificationDetails {
     Practice { prompt_title: String, minutes: u32 },
-    CritiqueSoon { week: u32, starts_at: Timestamp, minutes: u32 },
+    CritiqueSoon { week: u32, starts_at: Timestamp, minutes: u32, link: Option<String> },
     ReviewsDue { week: u32, owed: u32, closes_at: Timestamp },
     ReviewsOverdue { week: u32, owed: u32, closed_at: Timestamp },
     FeedbackOnMyWork { week: u32, from: String, submission_title: String },

@@ -145,7 +145,7 @@ pub struct PlannedReminder {
 #[uniffi::remote(Enum)]
 pub enum ReminderDetails {
     Practice { prompt_title: String, minutes: u32 },
-    Critique { week: u32, starts_at: Timestamp, minutes: u32 },
+    Critique { week: u32, starts_at: Timestamp, minutes: u32, link: Option<String> },
 }
 
 /// Everything the today screen shows.

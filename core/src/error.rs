@@ -46,7 +46,7 @@ pub enum Error {
     #[error("this device has not joined a cohort yet")]
     NotInCohort,
 
-    #[error("only the cohort's facilitators see the cohort dashboard")]
+    #[error("only the cohort's facilitators may do this (the agenda also takes the week's critique lead)")]
     FacilitatorOnly,
 
     #[error("no {what} {key:?} in week {week}")]

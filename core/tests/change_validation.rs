@@ -36,7 +36,7 @@ struct World {
 }
 
 fn member(user: &str) -> Submitter<'_> {
-    Submitter { user_id: user, facilitator: false, may_edit_synthesis: false }
+    Submitter { user_id: user, facilitator: false, may_edit_synthesis: false, leads_critique: false }
 }
 
 impl World {
@@ -228,7 +228,12 @@ fn server_only_containers_and_facilitator_containers_are_guarded() {
         am.put_object(&agenda, "mallory/a1", ObjType::Map).unwrap();
     };
     assert_eq!(week.submit(MALLORY, member(MALLORY), add), Err(RejectReason::RoleRequired));
-    let facilitator = Submitter { user_id: MALLORY, facilitator: true, may_edit_synthesis: false };
+    let lead = Submitter { leads_critique: true, ..member(ALICE) };
+    let add_own = |am: &mut AutoCommit| {
+        am.put_object(&agenda, "alice/a1", ObjType::Map).unwrap();
+    };
+    assert_eq!(week.submit(ALICE, lead, add_own), Ok(()), "the week's critique lead writes the agenda");
+    let facilitator = Submitter { facilitator: true, ..member(MALLORY) };
     assert_eq!(week.submit(MALLORY, facilitator, add), Ok(()));
 }
 
@@ -236,7 +241,7 @@ fn server_only_containers_and_facilitator_containers_are_guarded() {
 fn only_synthesizers_and_facilitators_edit_the_synthesis_but_they_edit_each_others_words() {
     let mut w = World::new(DocId::week("c1", 6));
     let text = w.container("synthesis");
-    let synthesizer = |user| Submitter { user_id: user, facilitator: false, may_edit_synthesis: true };
+    let synthesizer = |user| Submitter { may_edit_synthesis: true, ..member(user) };
     w.submit(ALICE, synthesizer(ALICE), |am| am.splice_text(&text, 0, 0, "Alice's draft").unwrap()).unwrap();
     assert_eq!(
         w.submit(MALLORY, member(MALLORY), |am| am.splice_text(&text, 0, 5, "").unwrap()),

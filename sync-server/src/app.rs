@@ -109,6 +109,7 @@ fn api_routes() -> Router<Arc<AppState>> {
         .route("/v1/link-codes", post(sync::people::link_code))
         .route("/v1/link", post(sync::link))
         .route("/v1/leave", post(sync::people::leave))
+        .route(microcohort_core::sync::wire::CRITIQUE_WEEKS_PATH, post(sync::critique_weeks::change))
         .route("/v1/dashboard-links", post(web::app_sign_in_link))
         .route("/v1/programs/{program_id}/report", get(web::report_json))
         .route("/v1/programs/{program_id}/report.csv", get(web::report_csv))

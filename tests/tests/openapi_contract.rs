@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use microcohort_core::domain::critique_week::CritiqueWeekChange;
 use microcohort_core::sync::wire::{
     self, DocPush, JoinRequest, LinkRequest, MembershipSyncs, RevokeDevice, SyncRequest,
 };
@@ -64,6 +65,7 @@ fn the_running_server_matches_its_openapi_description() {
             "/v1/link-codes",
             "/v1/link",
             "/v1/leave",
+            "/v1/critique-weeks",
             "/v1/dashboard-links",
             "/v1/programs/{program_id}/report",
             "/v1/programs/{program_id}/report.csv",
@@ -141,7 +143,37 @@ fn the_running_server_matches_its_openapi_description() {
     assert!(sync_codes.contains(&status) && status == 403);
 
     people_match_their_description(&spec, &server, &token);
+    critique_weeks_match_their_description(&spec, &server, data.path(), &token);
     reports_match_their_description(&spec, &server, data.path());
+}
+
+/// A facilitator's change of a week answers with the documented fields; a learner and garbage
+/// are refused as documented.
+fn critique_weeks_match_their_description(spec: &Value, server: &ServerProcess, data: &Path, learner: &str) {
+    let path = wire::CRITIQUE_WEEKS_PATH;
+    let codes = documented(spec, path, "post");
+    let code = admin(SERVER, data, &["invite", "--cohort", "c1", "--role", "facilitator", "--name", "Fay"]);
+    let join = JoinRequest { invite_code: code, device_name: "d".into(), expected_user: None };
+    let (_, _, body) = raw_post(server.address, "/v1/join", None, &wire::encode(&join));
+    let joined: wire::JoinResponse = wire::decode(&body).unwrap();
+    let change = CritiqueWeekChange { week: 2, link: Some("https://meet.example/w2".into()), ..Default::default() };
+    let encoded = wire::encode(&change);
+    let sent: ciborium::Value = ciborium::from_reader(encoded.as_slice()).unwrap();
+    assert!(required(spec, "CritiqueWeekChange").is_subset(&keys(&sent)));
+    assert!(keys(&sent).is_subset(&documented_fields(spec, "CritiqueWeekChange")), "{:?}", keys(&sent));
+    let (status, _, body) = raw_post(server.address, path, Some(&joined.device_token), &encoded);
+    assert!(codes.contains(&status) && status == 200, "{status}");
+    let answer: ciborium::Value = ciborium::from_reader(body.as_slice()).unwrap();
+    assert!(required(spec, "CritiqueWeek").is_subset(&keys(&answer)));
+    assert!(keys(&answer).is_subset(&documented_fields(spec, "CritiqueWeek")), "{:?}", keys(&answer));
+    for (token, body, expected) in [
+        (Some(learner), encoded.clone(), 403),
+        (Some(joined.device_token.as_str()), b"\x00garbage".to_vec(), 400),
+        (None, encoded.clone(), 401),
+    ] {
+        let (status, _, _) = raw_post(server.address, path, token, &body);
+        assert!(codes.contains(&status) && status == expected, "{status}, expected {expected}");
+    }
 }
 
 /// A person's devices, link codes and the app's dashboard link answer as documented.

@@ -2,6 +2,8 @@
 //! as recurring events with alarms. Pure: the caller passes the stamp time and the sequence.
 //!
 //! Events use `DTSTART;TZID=<IANA zone>` with a wall-clock time, so 07:30 stays 07:30 across DST.
+//! A week whose critique a facilitator changed (moved, a meeting link, a member leading) gets its
+//! own instance (`RECURRENCE-ID` of the regular slot) with that week's revision added to SEQUENCE.
 //! The `icalendar` crate does not emit VTIMEZONE, which RFC 5545 requires for every TZID used;
 //! [`vtimezone`] builds them from the tz database and they are spliced in before the events.
 
@@ -9,7 +11,7 @@ mod vtimezone;
 
 use chrono::{DateTime, Duration, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
-use icalendar::{Alarm, Calendar, CalendarDateTime, Component, EventLike, Trigger};
+use icalendar::{Alarm, Calendar, CalendarDateTime, Component, EventLike, Property, Trigger};
 
 use crate::domain::blueprint::Blueprint;
 
@@ -37,7 +39,7 @@ impl CalendarInput<'_> {
     pub fn fingerprint(&self) -> String {
         let b = self.blueprint;
         format!(
-            "{}|{}|{}|{}|{}|{}|{}|{}|{}|{:?}|{}|{}|{}",
+            "{}|{}|{}|{}|{}|{}|{}|{}|{}|{:?}|{}|{}|{}|{}",
             self.program_title,
             b.start_date,
             b.total_days(),
@@ -51,6 +53,7 @@ impl CalendarInput<'_> {
             self.practice_minutes,
             self.practice_alarm_minutes,
             self.critique_alarm_minutes,
+            serde_json::to_string(&b.critique_weeks).unwrap_or_default(),
         )
     }
 }
@@ -85,20 +88,36 @@ pub fn program_calendar(input: &CalendarInput<'_>) -> String {
     calendar.push(practice);
 
     let mut zones = vec![input.learner_zone];
-    if let Some(first) = b.critique_date(1) {
-        let critique_start = NaiveDateTime::new(first, b.critique.time);
-        let critique = icalendar::Event::new()
-            .uid(&critique_uid)
-            .summary(&format!("Weekly cohort critique · {}", input.program_title))
-            .description("The cohort's weekly critique, led by the facilitator. Bring this week's practice.")
-            .starts(zoned(critique_start, b.cohort_time_zone))
-            .ends(zoned(critique_start + Duration::minutes(i64::from(b.critique.minutes)), b.cohort_time_zone))
-            .add_property("RRULE", format!("FREQ=WEEKLY;COUNT={}", b.weeks))
-            .sequence(input.sequence)
-            .timestamp(input.stamp)
-            .alarm(alarm(&critique_uid, "Weekly critique coming up", input.critique_alarm_minutes, input.stamp))
-            .done();
-        calendar.push(critique);
+    if let Some(first) = b.regular_critique_start(1) {
+        let critique = |start: NaiveDateTime, sequence: u32| {
+            icalendar::Event::new()
+                .uid(&critique_uid)
+                .summary(&format!("Weekly cohort critique · {}", input.program_title))
+                .description("The cohort's weekly critique. Bring this week's practice.")
+                .starts(zoned(start, b.cohort_time_zone))
+                .ends(zoned(start + Duration::minutes(i64::from(b.critique.minutes)), b.cohort_time_zone))
+                .sequence(sequence)
+                .timestamp(input.stamp)
+                .alarm(alarm(&critique_uid, "Weekly critique coming up", input.critique_alarm_minutes, input.stamp))
+                .done()
+        };
+        let mut weekly = critique(first, input.sequence);
+        weekly.add_property("RRULE", format!("FREQ=WEEKLY;COUNT={}", b.weeks));
+        calendar.push(weekly);
+        for (week, changed) in b.critique_weeks.range(1..=b.weeks) {
+            let (Some(regular), Some(start)) = (b.regular_critique_start(*week), b.critique_local_start(*week)) else {
+                continue;
+            };
+            let mut instance = critique(start, input.sequence.saturating_add(changed.revision));
+            let recurrence = Property::new("RECURRENCE-ID", regular.format("%Y%m%dT%H%M%S").to_string())
+                .add_parameter("TZID", b.cohort_time_zone.name())
+                .done();
+            instance.append_property(recurrence);
+            if let Some(link) = &changed.link {
+                instance.location(link).url(link);
+            }
+            calendar.push(instance);
+        }
         zones.push(b.cohort_time_zone);
     }
     zones.dedup_by_key(|zone| zone.name());

@@ -85,15 +85,17 @@ impl Client {
             .ok_or(Error::NotInCohort)
     }
 
-    /// The program of a membership (not necessarily the selected one).
+    /// The program of a membership (not necessarily the selected one), its blueprint carrying
+    /// that cohort's critique weeks.
     pub(crate) fn program_of(&self, membership: &MembershipRow) -> Result<Arc<Program>> {
         let program_id = membership.program_id.as_deref().ok_or(Error::NotEnrolled)?;
-        let selected = self.store().read(enrollment::enrollment)?;
-        if selected.is_some_and(|e| e.program_id == program_id) {
+        let selected = self.store().read(cohort_store::membership)?;
+        if selected.is_some_and(|m| m.cohort_id == membership.cohort_id) {
             return self.program();
         }
         self.store().read(|conn| {
-            let enrollment = enrollment::enrollment_of(conn, program_id)?.ok_or(Error::NotEnrolled)?;
+            let mut enrollment = enrollment::enrollment_of(conn, program_id)?.ok_or(Error::NotEnrolled)?;
+            enrollment.blueprint.critique_weeks = cohort_store::critique_weeks(conn, &membership.cohort_id)?;
             let pack = prompts::latest(conn, &enrollment.pack_id)?;
             Ok(Arc::new(Program { enrollment, pack }))
         })

@@ -501,13 +501,18 @@ impl Client {
         self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The selected program, its blueprint carrying the selected cohort's critique weeks.
     pub(crate) fn program(&self) -> Result<Arc<Program>> {
         let mut cached = self.program.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(program) = cached.as_ref() {
             return Ok(program.clone());
         }
         let program = self.store().read(|conn| {
-            let enrollment = enrollment::enrollment(conn)?.ok_or(Error::NotEnrolled)?;
+            let mut enrollment = enrollment::enrollment(conn)?.ok_or(Error::NotEnrolled)?;
+            if let Some(membership) = crate::store::cohort::membership(conn)? {
+                enrollment.blueprint.critique_weeks =
+                    crate::store::cohort::critique_weeks(conn, &membership.cohort_id)?;
+            }
             let pack = prompts::latest(conn, &enrollment.pack_id)?;
             Ok(Arc::new(Program { enrollment, pack }))
         })?;

@@ -48,6 +48,11 @@ impl Client {
         Ok(schedule::next_critique(&self.program()?.enrollment.blueprint, self.now()))
     }
 
+    /// How a facilitator changed `week`'s critique (moved, a link, a member leading), if they did.
+    pub fn critique_week(&self, week: u32) -> Result<Option<crate::domain::critique_week::CritiqueWeek>> {
+        Ok(self.program()?.enrollment.blueprint.critique_weeks.get(&week).cloned())
+    }
+
     /// The capstone's brief and rubric, when the program's pack has a capstone.
     pub fn capstone_brief(&self) -> Result<Option<Capstone>> {
         Ok(self.program()?.pack.capstone.clone())

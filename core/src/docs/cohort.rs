@@ -1,13 +1,16 @@
-//! The cohort document: roster, critique schedule and capstone brief are written by the server's
+//! The cohort document: roster, critique weeks and capstone brief are written by the server's
 //! actor (members cannot: the validator refuses); each member may keep their own profile entry.
+
+use std::collections::BTreeMap;
 
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, ScalarValue};
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 
 use super::guard::DocError;
 use super::schema::{Container, field};
 use super::week::scalar;
+use crate::domain::critique_week::CritiqueWeek;
 use crate::domain::roster::{CohortSize, Member, MemberRole, Roster, SizeStatus};
 use crate::domain::time::DayStart;
 use crate::error::Error;
@@ -33,29 +36,91 @@ pub fn add_member(am: &mut AutoCommit, member: &Member, size: CohortSize) -> Res
 
 /// Server side: writes one roster member, touching only that member's fields.
 pub fn put_member(am: &mut AutoCommit, member: &Member) -> Result<(), DocError> {
-    let roster = match am.get(ROOT, Container::Roster.name()) {
-        Ok(Some((_, id))) => id,
-        _ => return Err(DocError::Malformed("document has no roster".into())),
-    };
-    let entry = match am.get(&roster, member.user_id.as_str()) {
-        Ok(Some((value, id))) if value.is_object() => id,
-        _ => am.put_object(&roster, member.user_id.as_str(), ObjType::Map).map_err(failed)?,
-    };
     let left_on = member.left_on.map(|d| ScalarValue::from(d.to_string())).unwrap_or(ScalarValue::Null);
-    let fields: [(&str, ScalarValue); 6] = [
-        (field::DISPLAY_NAME, member.display_name.as_str().into()),
-        (field::ROLE, member.role.as_str().into()),
-        (field::TIME_ZONE, member.time_zone.as_str().into()),
-        (field::DAY_START_MINUTES, ScalarValue::Int(i64::from(member.day_start.minutes()))),
-        (field::JOINED_ON, member.joined_on.to_string().into()),
-        (field::LEFT_ON, left_on),
-    ];
+    put_server_entry(
+        am,
+        Container::Roster,
+        &member.user_id,
+        [
+            (field::DISPLAY_NAME, member.display_name.as_str().into()),
+            (field::ROLE, member.role.as_str().into()),
+            (field::TIME_ZONE, member.time_zone.as_str().into()),
+            (field::DAY_START_MINUTES, ScalarValue::Int(i64::from(member.day_start.minutes()))),
+            (field::JOINED_ON, member.joined_on.to_string().into()),
+            (field::LEFT_ON, left_on),
+        ],
+    )
+}
+
+/// Server side: writes how one week's critique was changed, keyed by the week number.
+pub fn put_critique_week(am: &mut AutoCommit, week: u32, changed: &CritiqueWeek) -> Result<(), DocError> {
+    let text = |value: Option<String>| value.map(ScalarValue::from).unwrap_or(ScalarValue::Null);
+    put_server_entry(
+        am,
+        Container::Critique,
+        &week.to_string(),
+        [
+            (field::MOVED_TO, text(changed.moved_to.map(|at| at.format(MOVED_TO_FORMAT).to_string()))),
+            (field::LINK, text(changed.link.clone())),
+            (field::LEAD, text(changed.lead.clone())),
+            (field::REVISION, ScalarValue::Int(i64::from(changed.revision))),
+        ],
+    )
+}
+
+const MOVED_TO_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
+
+/// Writes a server entry's fields, touching only those that differ.
+fn put_server_entry<const N: usize>(
+    am: &mut AutoCommit,
+    container: Container,
+    key: &str,
+    fields: [(&str, ScalarValue); N],
+) -> Result<(), DocError> {
+    let parent = match am.get(ROOT, container.name()) {
+        Ok(Some((_, id))) => id,
+        _ => return Err(DocError::Malformed(format!("document has no {}", container.name()))),
+    };
+    let entry = match am.get(&parent, key) {
+        Ok(Some((value, id))) if value.is_object() => id,
+        _ => am.put_object(&parent, key, ObjType::Map).map_err(failed)?,
+    };
     for (name, value) in fields {
         if scalar(am, &entry, name).as_ref() != Some(&value) {
             am.put(&entry, name, value).map_err(failed)?;
         }
     }
     Ok(())
+}
+
+/// The critique weeks a facilitator changed, as the document holds them. An entry that does not
+/// read (a newer server's fields) is skipped; so is a week number out of range.
+pub fn critique_weeks(am: &AutoCommit) -> BTreeMap<u32, CritiqueWeek> {
+    let Ok(Some((_, container))) = am.get(ROOT, Container::Critique.name()) else {
+        return BTreeMap::new();
+    };
+    let keys: Vec<String> = am.map_range(&container, ..).map(|item| item.key.to_string()).collect();
+    keys.into_iter()
+        .filter_map(|key| {
+            let week: u32 = key.parse().ok().filter(|w| (1..=crate::domain::blueprint::MAX_WEEKS).contains(w))?;
+            let Ok(Some((_, entry))) = am.get(&container, key.as_str()) else { return None };
+            let text = |name: &str| scalar(am, &entry, name).and_then(|v| v.as_str().map(str::to_owned));
+            let moved_to = match text(field::MOVED_TO) {
+                Some(at) => Some(NaiveDateTime::parse_from_str(&at, MOVED_TO_FORMAT).ok()?),
+                None => None,
+            };
+            let revision = scalar(am, &entry, field::REVISION).and_then(|v| v.as_i64()).unwrap_or(0);
+            Some((
+                week,
+                CritiqueWeek {
+                    moved_to,
+                    link: text(field::LINK),
+                    lead: text(field::LEAD),
+                    revision: u32::try_from(revision).unwrap_or(0),
+                },
+            ))
+        })
+        .collect()
 }
 
 /// The roster as the document holds it. Entries that do not parse are skipped (a newer app may

@@ -55,6 +55,9 @@ pub enum Writers {
     Server,
     /// The synthesis text: the week's synthesizers and the facilitators.
     Synthesizers,
+    /// The critique agenda: facilitators and the member leading the week's critique, under
+    /// their own key.
+    CritiqueLeads,
 }
 
 impl Container {
@@ -82,10 +85,17 @@ impl Container {
         self == Self::Synthesis
     }
 
+    /// Containers whose entries the server writes under bare keys (a user id, a week number)
+    /// rather than `"<author>/<id>"`.
+    pub fn server_keyed(self) -> bool {
+        matches!(self, Self::Roster | Self::Critique)
+    }
+
     pub fn writers(self) -> Writers {
         match self {
             Self::Submissions | Self::Feedback | Self::Replies | Self::Ratings | Self::Profiles => Writers::Members,
-            Self::Agenda | Self::Attendance => Writers::Facilitators,
+            Self::Agenda => Writers::CritiqueLeads,
+            Self::Attendance => Writers::Facilitators,
             Self::Synthesis => Writers::Synthesizers,
             Self::Roster | Self::Critique | Self::Capstone => Writers::Server,
         }
@@ -122,6 +132,11 @@ pub mod field {
     pub const DAY_START_MINUTES: &str = "day_start_minutes";
     pub const JOINED_ON: &str = "joined_on";
     pub const LEFT_ON: &str = "left_on";
+    /// A critique week's new local start (`YYYY-MM-DDTHH:MM:SS` in the cohort's zone).
+    pub const MOVED_TO: &str = "moved_to";
+    pub const LINK: &str = "link";
+    pub const LEAD: &str = "lead";
+    pub const REVISION: &str = "revision";
 }
 
 /// The key of an entry: `"<author_user_id>/<entry_id>"`.

@@ -4,11 +4,14 @@
 //! `weeks` weeks of 7 days. With the defaults (6 orientation days, 12 weeks) the program is exactly
 //! 90 days: weeks 1–4 practice + weekly critique, 5–8 role rotation, 9–12 consolidation + capstone.
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, Utc, Weekday};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::DomainError;
+use super::critique_week::CritiqueWeek;
 use super::roster::CohortSize;
 use super::time::{DayStart, local_day, resolve_wall_clock};
 
@@ -34,6 +37,10 @@ pub struct Blueprint {
     pub feedback_window_hours: u32,
     #[serde(default)]
     pub cohort_size: CohortSize,
+    /// Weeks whose critique a facilitator changed (moved, a meeting link, a member leading), as
+    /// the cohort document holds them: the program's blueprint has none, a cohort's its own.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub critique_weeks: BTreeMap<u32, CritiqueWeek>,
 }
 
 fn default_feedback_window_hours() -> u32 {
@@ -97,6 +104,7 @@ impl Blueprint {
             },
             feedback_window_hours: default_feedback_window_hours(),
             cohort_size: CohortSize::default(),
+            critique_weeks: BTreeMap::new(),
         }
     }
 
@@ -203,34 +211,50 @@ impl Blueprint {
         self.position_on(local_day(instant, zone, day_start))
     }
 
-    /// The date of the weekly critique in `week` (1..=weeks): the day of that week falling on the
-    /// critique weekday. Every 7-day week holds each weekday exactly once.
-    pub fn critique_date(&self, week: u32) -> Option<NaiveDate> {
+    /// The local start of the weekly critique in `week` (1..=weeks) as the program schedules it:
+    /// the day of that week falling on the critique weekday (every 7-day week holds each weekday
+    /// exactly once), at the critique time.
+    pub fn regular_critique_start(&self, week: u32) -> Option<NaiveDateTime> {
         if week == 0 || week > self.weeks {
             return None;
         }
         let first = self.date_of_day(self.first_day_of_week(week));
         let ahead = (7 + self.critique.weekday.num_days_from_monday() - first.weekday().num_days_from_monday()) % 7;
-        Some(first + Days::new(u64::from(ahead)))
+        Some(NaiveDateTime::new(first + Days::new(u64::from(ahead)), self.critique.time))
+    }
+
+    /// The local start of `week`'s critique in the cohort's zone: where a facilitator moved it,
+    /// or its regular slot.
+    pub fn critique_local_start(&self, week: u32) -> Option<NaiveDateTime> {
+        let regular = self.regular_critique_start(week)?;
+        Some(self.critique_weeks.get(&week).and_then(|w| w.moved_to).unwrap_or(regular))
+    }
+
+    /// The date of `week`'s critique (moved or regular).
+    pub fn critique_date(&self, week: u32) -> Option<NaiveDate> {
+        self.critique_local_start(week).map(|start| start.date())
     }
 
     /// When the feedback threads of `week` close: the critique start plus the window. Week 0 has
     /// no critique and its threads never close.
     pub fn feedback_closes_at(&self, week: u32) -> Option<DateTime<Utc>> {
-        let date = self.critique_date(week)?;
         // Wall-clock hours in the cohort's zone: 48 h after a 17:00 critique is 17:00 two days
         // later, also across a DST change.
-        let close = chrono::NaiveDateTime::new(date, self.critique.time)
-            + chrono::Duration::hours(i64::from(self.feedback_window_hours));
+        let close = self.critique_local_start(week)? + chrono::Duration::hours(i64::from(self.feedback_window_hours));
         Some(resolve_wall_clock(close.date(), close.time(), self.cohort_time_zone))
     }
 
-    /// The start instant of every weekly critique, in order.
+    /// The start instant of every weekly critique, in week order (moved ones where they moved).
     pub fn critique_starts(&self) -> impl Iterator<Item = (u32, DateTime<Utc>)> + '_ {
         (1..=self.weeks).filter_map(move |week| {
-            let date = self.critique_date(week)?;
-            Some((week, resolve_wall_clock(date, self.critique.time, self.cohort_time_zone)))
+            let start = self.critique_local_start(week)?;
+            Some((week, resolve_wall_clock(start.date(), start.time(), self.cohort_time_zone)))
         })
+    }
+
+    /// The meeting link of `week`'s critique, if a facilitator set one.
+    pub fn critique_link(&self, week: u32) -> Option<&str> {
+        self.critique_weeks.get(&week).and_then(|w| w.link.as_deref())
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod blueprint;
 pub mod cohort_metrics;
+pub mod critique_week;
 pub mod error;
 pub mod metrics;
 pub mod notifications;

@@ -52,6 +52,9 @@ pub enum NotificationDetails {
         week: u32,
         starts_at: DateTime<Utc>,
         minutes: u32,
+        /// Where the cohort meets, when a facilitator set a link for the week.
+        #[serde(default)]
+        link: Option<String>,
     },
     /// `owed` reviews of this week's work are still to give before `closes_at`.
     ReviewsDue {
@@ -248,8 +251,8 @@ fn from_reminder(reminder: PlannedReminder) -> Notification {
     };
     let details = match reminder.details {
         ReminderDetails::Practice { prompt_title, minutes } => NotificationDetails::Practice { prompt_title, minutes },
-        ReminderDetails::Critique { week, starts_at, minutes } => {
-            NotificationDetails::CritiqueSoon { week, starts_at, minutes }
+        ReminderDetails::Critique { week, starts_at, minutes, link } => {
+            NotificationDetails::CritiqueSoon { week, starts_at, minutes, link }
         }
     };
     debug_assert!(matches!(reminder.kind, ReminderKind::Practice | ReminderKind::Critique));

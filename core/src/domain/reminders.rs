@@ -127,8 +127,9 @@ pub struct PlannedReminder {
 pub enum ReminderDetails {
     /// The day's practice: its prompt and stated length.
     Practice { prompt_title: String, minutes: u32 },
-    /// A weekly critique: which week, when it starts, how long it lasts.
-    Critique { week: u32, starts_at: DateTime<Utc>, minutes: u32 },
+    /// A weekly critique: which week, when it starts, how long it lasts, where the cohort meets
+    /// (when a facilitator set a link).
+    Critique { week: u32, starts_at: DateTime<Utc>, minutes: u32, link: Option<String> },
 }
 
 /// Everything the plan depends on; the caller reads it from the store.
@@ -235,7 +236,12 @@ fn critique_reminder(ctx: &ReminderContext<'_>, week: u32, starts_at: DateTime<U
             ctx.blueprint.critique.minutes,
             local_start.format("%A %H:%M")
         ),
-        details: ReminderDetails::Critique { week, starts_at, minutes: ctx.blueprint.critique.minutes },
+        details: ReminderDetails::Critique {
+            week,
+            starts_at,
+            minutes: ctx.blueprint.critique.minutes,
+            link: ctx.blueprint.critique_link(week).map(str::to_owned),
+        },
     })
 }
 
@@ -333,7 +339,7 @@ mod tests {
             ReminderDetails::Practice { prompt_title: "Listen for the need".into(), minutes: 12 }
         );
         let critique = plan.iter().find(|r| r.kind == ReminderKind::Critique).expect("a critique reminder");
-        let ReminderDetails::Critique { week, starts_at, minutes } = critique.details else {
+        let ReminderDetails::Critique { week, starts_at, minutes, .. } = critique.details else {
             panic!("critique details: {:?}", critique.details)
         };
         let expected = f.blueprint.critique_starts().find(|(w, _)| *w == week).expect("that week's critique").1;

@@ -74,7 +74,8 @@ pub struct WeekRoles {
     pub rotation: bool,
     /// Every active learner and facilitator with their role, in roster order.
     pub roles: Vec<(String, WeeklyRole)>,
-    /// Who leads the weekly critique: the first facilitator, if the cohort has one.
+    /// Who leads the weekly critique: the member a facilitator named for the week (while in the
+    /// cohort), else the first facilitator, if the cohort has one.
     pub critique_lead: Option<String>,
     /// What each role held this week is expected to do, from the prompt pack (roles the pack
     /// says nothing about are left out).
@@ -122,13 +123,15 @@ pub fn roles_for_week(blueprint: &Blueprint, roster: &Roster, week: u32) -> Week
         })
         .collect();
     roles.extend(roster.facilitators().map(|f| (f.user_id.clone(), WeeklyRole::Facilitator)));
-    WeekRoles {
-        week,
-        rotation,
-        roles,
-        critique_lead: roster.facilitators().next().map(|f| f.user_id.clone()),
-        expectations: Vec::new(),
-    }
+    WeekRoles { week, rotation, roles, critique_lead: critique_lead(blueprint, roster, week), expectations: Vec::new() }
+}
+
+fn critique_lead(blueprint: &Blueprint, roster: &Roster, week: u32) -> Option<String> {
+    let named = blueprint.critique_weeks.get(&week).and_then(|w| w.lead.as_deref());
+    named
+        .filter(|lead| roster.member(lead).is_some_and(|m| m.left_on.is_none()))
+        .map(str::to_owned)
+        .or_else(|| roster.facilitators().next().map(|f| f.user_id.clone()))
 }
 
 #[cfg(test)]

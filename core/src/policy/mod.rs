@@ -7,7 +7,8 @@
 //!    actors (including every document's genesis actor) are never accepted from a user;
 //! 2. no writes to a document root;
 //! 3. new entries only under the author's own `"<user_id>/"` keys, in containers their role may
-//!    write (roster, critique and capstone: server only; agenda and attendance: facilitators);
+//!    write (roster, critique and capstone: server only; attendance: facilitators; the agenda:
+//!    facilitators and the week's critique lead);
 //! 4. entries are flat maps created once (one key, one entry, across all the author's actors)
 //!    and never deleted (a retraction is a flag);
 //! 5. no edit or deletion of a value created by another user's actors, except in the week's
@@ -55,6 +56,8 @@ pub struct Submitter<'a> {
     pub facilitator: bool,
     /// A synthesizer of this week (or anyone, outside rotation weeks).
     pub may_edit_synthesis: bool,
+    /// The member a facilitator named to lead this week's critique.
+    pub leads_critique: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -292,10 +295,8 @@ pub fn created_entries(change: &Change, index: &mut ObjectIndex) -> Vec<NewEntry
             continue;
         };
         if let Some(ObjectKind::Container(container)) = index.kind(&(target.counter(), target.actor().clone())) {
-            let owner = match container {
-                Container::Roster => String::new(),
-                _ => key_author(key).unwrap_or_default().to_owned(),
-            };
+            let owner =
+                if container.server_keyed() { String::new() } else { key_author(key).unwrap_or_default().to_owned() };
             let id = (change.start_op().get() + offset as u64, change.actor_id().clone());
             let entry = NewEntry { id, container, key: key.to_string(), owner };
             index.add_entry(&entry);
@@ -316,5 +317,10 @@ fn check_writers(container: Container, submitter: Submitter<'_>) -> Result<(), R
             reject(RejectReason::ServerOnly, format!("the {} is written by the server", container.name()))
         }
         Writers::Synthesizers => Ok(()),
+        Writers::CritiqueLeads if submitter.facilitator || submitter.leads_critique => Ok(()),
+        Writers::CritiqueLeads => reject(
+            RejectReason::RoleRequired,
+            format!("only facilitators and the week's critique lead write the {}", container.name()),
+        ),
     }
 }

@@ -96,9 +96,9 @@ impl ObjectIndex {
             for key in keys {
                 let Ok(Some((_, id))) = am.get(&parent, key.as_str()) else { continue };
                 let Some(obj) = obj_key(&id) else { continue };
-                // Roster entries are keyed by bare user id and belong to the server.
+                // Roster and critique entries have bare keys and belong to the server.
                 let owner = match (container, key_author(&key)) {
-                    (Container::Roster, _) => Owner::Server,
+                    (c, _) if c.server_keyed() => Owner::Server,
                     (_, Some(author)) => Owner::User(author.to_owned()),
                     (_, None) => continue,
                 };

@@ -3,10 +3,14 @@
 use automerge::ActorId;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use std::collections::BTreeMap;
+
 use super::parse_date;
+use super::prompts::{from_json, json as to_json};
 use crate::docs::projection::{
     AgendaRow, AttendanceRow, EntryMeta, FeedbackRow, RatingRow, ReplyRow, SubmissionRow, WeekRows,
 };
+use crate::domain::critique_week::CritiqueWeek;
 use crate::domain::roster::{Member, MemberRole, Roster};
 use crate::domain::time::DayStart;
 use crate::error::{Error, Result};
@@ -137,6 +141,7 @@ pub fn forget_membership(tx: &Transaction<'_>, cohort_id: &str) -> Result<bool> 
         )?;
     }
     tx.execute("DELETE FROM roster WHERE cohort_id = ?1", [cohort_id])?;
+    tx.execute("DELETE FROM critique_weeks WHERE cohort_id = ?1", [cohort_id])?;
     tx.execute("DELETE FROM cohort_practice_logs WHERE cohort_id = ?1", [cohort_id])?;
     tx.execute("DELETE FROM memberships WHERE cohort_id = ?1", [cohort_id])?;
     let next: Option<String> =
@@ -337,6 +342,31 @@ pub fn replace_roster(tx: &Transaction<'_>, cohort_id: &str, roster: &Roster) ->
         ])?;
     }
     Ok(())
+}
+
+pub fn replace_critique_weeks(
+    tx: &Transaction<'_>,
+    cohort_id: &str,
+    weeks: &BTreeMap<u32, CritiqueWeek>,
+) -> Result<()> {
+    tx.execute("DELETE FROM critique_weeks WHERE cohort_id = ?1", [cohort_id])?;
+    for (week, changed) in weeks {
+        tx.prepare_cached("INSERT INTO critique_weeks (cohort_id, week, changed) VALUES (?1, ?2, ?3)")?
+            .execute(params![cohort_id, week, to_json(changed)?])?;
+    }
+    Ok(())
+}
+
+/// The cohort's changed critique weeks as last projected from its document.
+pub fn critique_weeks(conn: &Connection, cohort_id: &str) -> Result<BTreeMap<u32, CritiqueWeek>> {
+    let mut stmt = conn.prepare_cached("SELECT week, changed FROM critique_weeks WHERE cohort_id = ?1")?;
+    let rows = stmt.query_map([cohort_id], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?)))?;
+    let mut weeks = BTreeMap::new();
+    for row in rows {
+        let (week, changed) = row?;
+        weeks.insert(week, from_json(&changed)?);
+    }
+    Ok(weeks)
 }
 
 /// The cohort's roster as last projected from its document.

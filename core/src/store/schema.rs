@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The schema version this code writes.
-pub const VERSION: u32 = 14;
+pub const VERSION: u32 = 15;
 
 /// `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
 const MIGRATIONS: [&str; VERSION as usize] = [
@@ -25,6 +25,7 @@ const MIGRATIONS: [&str; VERSION as usize] = [
     V12_CAPSTONE_SCORES,
     V13_READ_MARKS,
     V14_MEMBERSHIPS,
+    V15_CRITIQUE_WEEKS,
 ];
 
 /// Tables keyed by a text id are WITHOUT ROWID: one b-tree per table instead of a table plus an
@@ -391,6 +392,17 @@ DROP TABLE membership;
 ALTER TABLE server_link DROP COLUMN logs_watermark;
 ALTER TABLE cohort_practice_logs ADD COLUMN cohort_id TEXT NOT NULL DEFAULT '';
 UPDATE cohort_practice_logs SET cohort_id = COALESCE((SELECT cohort_id FROM memberships), '');
+";
+
+/// The critique weeks a facilitator changed (moved, a meeting link, a member leading), projected
+/// from each cohort document: read into the blueprint every screen of the cohort uses.
+const V15_CRITIQUE_WEEKS: &str = "
+CREATE TABLE critique_weeks (
+    cohort_id  TEXT NOT NULL,
+    week       INTEGER NOT NULL,
+    changed    TEXT NOT NULL,     -- JSON
+    PRIMARY KEY (cohort_id, week)
+) WITHOUT ROWID;
 ";
 
 pub fn user_version(conn: &Connection) -> Result<u32> {

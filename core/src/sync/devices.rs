@@ -40,11 +40,18 @@ impl Client {
 }
 
 /// A POST with this device's token and no body, about the membership of `cohort_id`.
-fn post_signed_in(link: &sync_state::ServerLink, path: &str, cohort_id: &str) -> Result<Vec<u8>> {
+/// POSTs a CBOR body as this device, about its membership of `cohort_id`.
+pub(super) fn post_signed_in(
+    link: &sync_state::ServerLink,
+    path: &str,
+    cohort_id: &str,
+    body: Vec<u8>,
+) -> Result<Vec<u8>> {
     let request = http()
         .post(format!("{}{path}", link.server_url))
         .header("content-type", "application/cbor")
-        .header(wire::COHORT_HEADER, cohort_id);
+        .header(wire::COHORT_HEADER, cohort_id)
+        .body(body);
     call(request, Some(&link.device_token))
 }
 
@@ -188,7 +195,7 @@ impl Client {
         let link = self.server_link()?;
         let cohort_id = self.membership()?.cohort_id;
         self.sync_now()?;
-        post_signed_in(&link, "/v1/leave", &cohort_id)?;
+        post_signed_in(&link, "/v1/leave", &cohort_id, Vec::new())?;
         self.forget_cohort(&cohort_id)
     }
 
@@ -198,7 +205,7 @@ impl Client {
     pub fn dashboard_sign_in_link(&self) -> Result<String> {
         let link = self.server_link()?;
         let cohort_id = self.membership()?.cohort_id;
-        let made: DashboardLink = decoded(&post_signed_in(&link, "/v1/dashboard-links", &cohort_id)?)?;
+        let made: DashboardLink = decoded(&post_signed_in(&link, "/v1/dashboard-links", &cohort_id, Vec::new())?)?;
         Ok(format!("{}{}", link.server_url, made.path))
     }
 

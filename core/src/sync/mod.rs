@@ -6,7 +6,8 @@
 //!   before its storage is touched.
 //! - `address` (feature `sync-client`): the server address a person typed, checked;
 //! - `client` (feature `sync-client`): the device side, on reqwest and the core's own tokio runtime;
-//!   `devices`: the person's devices, listed and signed out from any of them.
+//!   `devices`: the person's devices, listed and signed out from any of them; `critique_weeks`:
+//!   a facilitator moving a week's critique, setting its link or its lead.
 
 pub mod limits;
 pub mod request;
@@ -16,6 +17,8 @@ pub mod wire;
 mod address;
 #[cfg(feature = "sync-client")]
 mod client;
+#[cfg(feature = "sync-client")]
+mod critique_weeks;
 #[cfg(feature = "sync-client")]
 mod devices;
 #[cfg(feature = "sync-client")]

@@ -127,6 +127,10 @@ pub struct MembershipInfo {
 /// `/v1/leave`, `/v1/dashboard-links`); without it, the cohort the device joined through.
 pub const COHORT_HEADER: &str = "x-microcohort-cohort";
 
+/// Where a facilitator changes one week's critique: a CBOR
+/// [`crate::domain::critique_week::CritiqueWeekChange`] in, the week as it became out.
+pub const CRITIQUE_WEEKS_PATH: &str = "/v1/critique-weeks";
+
 /// `POST /v1/sync/memberships`: one round trip for several of the person's memberships; each
 /// request names its cohort and is checked and answered as if it came alone to `/v1/sync`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

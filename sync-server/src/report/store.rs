@@ -278,8 +278,10 @@ impl ReportStore {
         let blueprint: Blueprint =
             serde_json::from_str(program[1].text()?).map_err(|e| ApiError::Internal(e.to_string()))?;
 
-        let cohorts =
-            self.db.query("SELECT id, title FROM cohorts WHERE program_id = $1 ORDER BY id", &[t(program_id)])?;
+        let cohorts = self.db.query(
+            "SELECT id, title, critique_weeks FROM cohorts WHERE program_id = $1 ORDER BY id",
+            &[t(program_id)],
+        )?;
         let members = self.db.query(
             "SELECT m.cohort_id, m.user_id, m.display_name, m.role, m.time_zone, m.joined_on, m.left_on,
                     m.day_start_minutes
@@ -352,10 +354,14 @@ impl ReportStore {
                 continue;
             }
             let weeks = week_facts.remove(cohort_id).unwrap_or_default();
+            // Each cohort runs the program's blueprint with its own changed critique weeks.
+            let mut blueprint = blueprint.clone();
+            blueprint.critique_weeks =
+                serde_json::from_str(row[2].text()?).map_err(|e| ApiError::Internal(e.to_string()))?;
             out.push(CohortFacts {
                 cohort_id: cohort_id.to_owned(),
                 title: row[1].text()?.to_owned(),
-                blueprint: blueprint.clone(),
+                blueprint,
                 roster: Roster::new(rosters.remove(cohort_id).unwrap_or_default()),
                 activity: activity_from_logs(&log_facts.remove(cohort_id).unwrap_or_default()),
                 submissions: weeks.submissions,

@@ -389,7 +389,7 @@ pub fn saved_and_reloaded(bytes: &[u8]) -> Result<Vec<u8>, String> {
     Ok(saved)
 }
 
-/// A cohort's program: what every sync needs.
+/// A cohort's program: what every sync needs. Its blueprint carries the cohort's critique weeks.
 #[derive(Clone)]
 pub struct CohortProgram {
     pub program_id: String,
@@ -402,7 +402,8 @@ pub fn program_of_cohort(tx: &dyn Tx, cohort_id: &str) -> Result<CohortProgram, 
     let row = tx
         .cohort_program(cohort_id)?
         .ok_or_else(|| ApiError::NotFound(format!("cohort {cohort_id} has no program")))?;
-    let blueprint: Blueprint = serde_json::from_str(&row.blueprint).map_err(internal)?;
+    let mut blueprint: Blueprint = serde_json::from_str(&row.blueprint).map_err(internal)?;
+    blueprint.critique_weeks = serde_json::from_str(&row.critique_weeks).map_err(internal)?;
     Ok(CohortProgram { program_id: row.program_id, title: row.title, blueprint, pack_version: row.pack_version })
 }
 

@@ -112,6 +112,14 @@ macro_rules! admin_writes {
             self.write(|tx| operations::remove_member(tx, &self.server_actor, cohort_id, user_id, left_on))
         }
 
+        fn change_critique_week(
+            &self,
+            cohort_id: &str,
+            change: &microcohort_core::domain::critique_week::CritiqueWeekChange,
+        ) -> Result<microcohort_core::domain::critique_week::CritiqueWeek, ApiError> {
+            self.write(|tx| operations::change_critique_week(tx, &self.server_actor, cohort_id, change))
+        }
+
         fn set_joined_on(&self, cohort_id: &str, user_id: &str, joined_on: chrono::NaiveDate) -> Result<(), ApiError> {
             self.write(|tx| operations::set_joined_on(tx, &self.server_actor, cohort_id, user_id, joined_on))
         }
@@ -288,6 +296,12 @@ pub trait Storage: Send + Sync + 'static {
         user_id: &str,
         left_on: Option<chrono::NaiveDate>,
     ) -> Result<chrono::NaiveDate, ApiError>;
+    /// A facilitator's change of one week's critique (see [`operations::change_critique_week`]).
+    fn change_critique_week(
+        &self,
+        cohort_id: &str,
+        change: &microcohort_core::domain::critique_week::CritiqueWeekChange,
+    ) -> Result<microcohort_core::domain::critique_week::CritiqueWeek, ApiError>;
     /// Dates a membership from `joined_on` (see [`operations::set_joined_on`]).
     fn set_joined_on(&self, cohort_id: &str, user_id: &str, joined_on: chrono::NaiveDate) -> Result<(), ApiError>;
     fn programs(&self) -> Result<Vec<ProgramRow>, ApiError>;

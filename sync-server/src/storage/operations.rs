@@ -4,6 +4,7 @@
 use automerge::ActorId;
 use microcohort_core::docs::{DocId, check_id, cohort as cohort_doc};
 use microcohort_core::domain::blueprint::Blueprint;
+use microcohort_core::domain::critique_week::{self, CritiqueWeek, CritiqueWeekChange};
 use microcohort_core::domain::prompt_pack::parse_pack;
 
 use super::documents::{internal, now_ms, program_of_cohort, roster, server_edit};
@@ -75,6 +76,26 @@ pub fn set_joined_on(
         cohort_doc::put_member(am, &member).map_err(internal)
     })?;
     tx.set_joined_on(cohort_id, user_id, &joined_on.to_string())
+}
+
+/// A facilitator's change of one week's critique (moved, a meeting link, a member leading),
+/// checked against the program and the roster, written into the cohort document (so every
+/// device's reminders and calendar follow) and kept with the cohort for the sync path.
+pub fn change_critique_week(
+    tx: &dyn Tx,
+    server_actor: &ActorId,
+    cohort_id: &str,
+    change: &CritiqueWeekChange,
+) -> Result<CritiqueWeek, ApiError> {
+    let mut blueprint = program_of_cohort(tx, cohort_id)?.blueprint;
+    let changed = critique_week::check_change(&blueprint, &roster(tx, cohort_id)?, change)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    server_edit(tx, server_actor, &DocId::cohort(cohort_id), |am| {
+        cohort_doc::put_critique_week(am, change.week, &changed).map_err(internal)
+    })?;
+    blueprint.critique_weeks.insert(change.week, changed.clone());
+    tx.set_critique_weeks(cohort_id, &serde_json::to_string(&blueprint.critique_weeks).map_err(internal)?)?;
+    Ok(changed)
 }
 
 pub fn remove_member(

@@ -471,7 +471,7 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
 
     fn cohort_program(&self, cohort_id: &str) -> R<Option<ProgramRecord>> {
         let row = self.query(
-            "SELECT p.id, p.title, p.blueprint, p.pack_version
+            "SELECT p.id, p.title, p.blueprint, p.pack_version, c.critique_weeks
              FROM cohorts c JOIN programs p ON p.id = c.program_id WHERE c.id = $1",
             &[&cohort_id],
         )?;
@@ -481,6 +481,7 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
             title: r.get(1),
             blueprint: r.get(2),
             pack_version: pack_version(r.get(3))?,
+            critique_weeks: r.get(4),
         }))
     }
 
@@ -557,6 +558,11 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
             "UPDATE members SET left_on = $1 WHERE cohort_id = $2 AND user_id = $3",
             &[&left_on, &cohort_id, &user_id],
         )?;
+        Ok(())
+    }
+
+    fn set_critique_weeks(&self, cohort_id: &str, weeks: &str) -> R<()> {
+        self.execute("UPDATE cohorts SET critique_weeks = $1 WHERE id = $2", &[&weeks, &cohort_id])?;
         Ok(())
     }
 

@@ -6,7 +6,7 @@ use postgres::Client;
 
 use crate::error::ApiError;
 
-pub const VERSION: i32 = 5;
+pub const VERSION: i32 = 6;
 
 /// Any constant shared by every server process: the advisory lock that serializes migrations.
 const MIGRATION_LOCK: i64 = 0x6d63_5f73_6368_656d;
@@ -134,6 +134,11 @@ const V5: &str = "
 ALTER TABLE users ADD COLUMN seen_until BIGINT NOT NULL DEFAULT 0;
 ";
 
+/// The critique weeks a facilitator changed, per cohort, as in the SQLite schema's version 7.
+const V6: &str = "
+ALTER TABLE cohorts ADD COLUMN critique_weeks TEXT NOT NULL DEFAULT '{}';
+";
+
 fn stored_version(client: &mut Client) -> Result<i32, postgres::Error> {
     let exists: bool = client.query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])?.get(0);
     if !exists {
@@ -165,7 +170,7 @@ pub fn migrate(client: &mut Client) -> Result<(), ApiError> {
     if version > VERSION {
         return Err(newer(version));
     }
-    for (target, sql) in [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)] {
+    for (target, sql) in [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6)] {
         if version < target {
             tx.batch_execute(sql).map_err(pg)?;
             if target == 2 {

@@ -18,6 +18,8 @@ pub struct ProgramRecord {
     pub title: String,
     pub blueprint: String,
     pub pack_version: u32,
+    /// The cohort's changed critique weeks (JSON).
+    pub critique_weeks: String,
 }
 
 /// One `members` row, as text.
@@ -213,6 +215,8 @@ pub trait Tx {
     fn insert_member(&self, cohort_id: &str, member: &MemberRecord) -> R<()>;
     fn set_left_on(&self, cohort_id: &str, user_id: &str, left_on: &str) -> R<()>;
     fn set_joined_on(&self, cohort_id: &str, user_id: &str, joined_on: &str) -> R<()>;
+    /// The cohort's changed critique weeks (JSON), as its document now holds them.
+    fn set_critique_weeks(&self, cohort_id: &str, weeks: &str) -> R<()>;
     /// Cohorts the user is a member of and has not left.
     fn active_cohorts(&self, user_id: &str) -> R<Vec<String>>;
     /// Her current zone and day start on one of her memberships.

@@ -62,7 +62,7 @@ pub struct Checked {
     program: CohortProgram,
     /// Per document of the request: whether the user may edit its synthesis, the verdict, and
     /// the document's version it was reached at (checked for a later transaction).
-    verdicts: Vec<(bool, Verdict, Option<admission::DocVersion>)>,
+    verdicts: Vec<(WeekRights, Verdict, Option<admission::DocVersion>)>,
 }
 
 /// The checking half, which writes nothing, for a [`store`] in a later transaction: the program's
@@ -94,25 +94,43 @@ fn check_docs(
     let mut bindings = Bindings::new(tx);
     let mut verdicts = Vec::with_capacity(request.docs.len());
     for item in &request.docs {
-        let may_edit_synthesis = match item.doc {
-            DocId::Week { week, .. } => roles_for_week(blueprint, &roster, week).may_edit_synthesis(&device.user_id),
-            DocId::Cohort { .. } => false,
+        let rights = match item.doc {
+            DocId::Week { week, .. } => {
+                let roles = roles_for_week(blueprint, &roster, week);
+                WeekRights {
+                    may_edit_synthesis: roles.may_edit_synthesis(&device.user_id),
+                    leads_critique: roles.critique_lead.as_deref() == Some(device.user_id.as_str()),
+                }
+            }
+            DocId::Cohort { .. } => WeekRights::default(),
         };
         let (verdict, seen) = match item.changes.is_empty() {
             true => (Verdict::Answer(DocStatus::Ok, None), None),
             false => {
                 let seen = if for_later { Some(admission::version(tx, &item.id)?) } else { None };
-                let submitter = submitter(device, may_edit_synthesis);
+                let submitter = submitter(device, rights);
                 (admission::check(tx, graphs, item, submitter, &mut bindings, seen.clone())?, seen)
             }
         };
-        verdicts.push((may_edit_synthesis, verdict, seen));
+        verdicts.push((rights, verdict, seen));
     }
     Ok(Checked { program, verdicts })
 }
 
-fn submitter(device: &Device, may_edit_synthesis: bool) -> Submitter<'_> {
-    Submitter { user_id: &device.user_id, facilitator: device.role == "facilitator", may_edit_synthesis }
+/// What a member's weekly role lets her write in a week document.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct WeekRights {
+    may_edit_synthesis: bool,
+    leads_critique: bool,
+}
+
+fn submitter(device: &Device, rights: WeekRights) -> Submitter<'_> {
+    Submitter {
+        user_id: &device.user_id,
+        facilitator: device.role == "facilitator",
+        may_edit_synthesis: rights.may_edit_synthesis,
+        leads_critique: rights.leads_critique,
+    }
 }
 
 /// What the write half of a round trip did.
@@ -148,7 +166,7 @@ pub fn store(
     let mut stats = SyncStats::default();
     let mut statuses = Vec::with_capacity(request.docs.len());
     let mut bindings = Bindings::new(tx);
-    for (item, (may_edit_synthesis, verdict, seen)) in request.docs.iter().zip(verdicts) {
+    for (item, (rights, verdict, seen)) in request.docs.iter().zip(verdicts) {
         let check_again = match &verdict {
             Verdict::Store(admitted) => !admission::still_valid(tx, item, &device.user_id, admitted)?,
             // A refusal (or a missing dependency) reached before this transaction may rest on
@@ -160,7 +178,7 @@ pub fn store(
             },
         };
         let verdict = match check_again {
-            true => admission::check(tx, graphs, item, submitter(device, may_edit_synthesis), &mut bindings, None)?,
+            true => admission::check(tx, graphs, item, submitter(device, rights), &mut bindings, None)?,
             false => verdict,
         };
         statuses.push(match verdict {

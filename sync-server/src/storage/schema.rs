@@ -2,7 +2,7 @@
 
 use rusqlite::Connection;
 
-pub const VERSION: u32 = 6;
+pub const VERSION: u32 = 7;
 
 const V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
@@ -144,10 +144,16 @@ pub fn check_version(conn: &Connection) -> Result<u32, String> {
     Ok(version)
 }
 
+/// The critique weeks a facilitator changed, per cohort (JSON, as the cohort document holds
+/// them): read with the cohort's program on every sync, so no extra query.
+const V7: &str = "
+ALTER TABLE cohorts ADD COLUMN critique_weeks TEXT NOT NULL DEFAULT '{}';
+";
+
 pub fn migrate(conn: &mut Connection) -> Result<(), String> {
     let version = check_version(conn)?;
     let sql = |e: rusqlite::Error| e.to_string();
-    for (target, statements) in [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6)] {
+    for (target, statements) in [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7)] {
         if version < target {
             let tx = conn.transaction().map_err(sql)?;
             tx.execute_batch(statements).map_err(sql)?;

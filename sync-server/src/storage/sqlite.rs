@@ -373,7 +373,7 @@ impl Tx for Connection {
     fn cohort_program(&self, cohort_id: &str) -> R<Option<ProgramRecord>> {
         Ok(self
             .prepare_cached(
-                "SELECT p.id, p.title, p.blueprint, p.pack_version
+                "SELECT p.id, p.title, p.blueprint, p.pack_version, c.critique_weeks
                  FROM cohorts c JOIN programs p ON p.id = c.program_id WHERE c.id = ?1",
             )?
             .query_row([cohort_id], |r| {
@@ -382,6 +382,7 @@ impl Tx for Connection {
                     title: r.get(1)?,
                     blueprint: r.get(2)?,
                     pack_version: r.get(3)?,
+                    critique_weeks: r.get(4)?,
                 })
             })
             .optional()?)
@@ -462,6 +463,11 @@ impl Tx for Connection {
             "UPDATE members SET left_on = ?1 WHERE cohort_id = ?2 AND user_id = ?3",
             params![left_on, cohort_id, user_id],
         )?;
+        Ok(())
+    }
+
+    fn set_critique_weeks(&self, cohort_id: &str, weeks: &str) -> R<()> {
+        self.execute("UPDATE cohorts SET critique_weeks = ?1 WHERE id = ?2", params![weeks, cohort_id])?;
         Ok(())
     }
 

@@ -1,11 +1,12 @@
 //! The weekly critique's agenda: which shared work the cohort talks through, in what order.
-//! Facilitators write it; each adds, moves and removes their own items (the validator allows no
-//! edits of another's entries); every member reads it.
+//! Facilitators and the member leading the week's critique write it; each adds, moves and removes
+//! their own items (the validator allows no edits of another's entries); every member reads it.
 
 use automerge::ScalarValue;
 
 use super::*;
 use crate::docs::projection::AgendaRow;
+use crate::domain::roles::WeeklyRole;
 
 /// Room between neighbouring positions, so a move usually changes one item only.
 const GAP: i64 = 1024;
@@ -23,7 +24,7 @@ impl Client {
 
     /// Puts a shared piece of work of the week on its critique agenda, last.
     pub fn add_agenda_item(&self, submission: &EntryRef, note: &str) -> Result<EntryRef> {
-        self.check_facilitator()?;
+        self.check_agenda_writer(submission.week)?;
         let note = note.trim();
         if note.chars().count() > MAX_BODY_CHARS {
             return Err(DomainError::invalid("note", format!("is longer than {MAX_BODY_CHARS} characters")).into());
@@ -43,7 +44,7 @@ impl Client {
         self.add_entry(submission.week, Container::Agenda, &fields)
     }
 
-    /// Moves one of this facilitator's items to `index` in the agenda (0 = first).
+    /// Moves one of this writer's items to `index` in the agenda (0 = first).
     pub fn move_agenda_item(&self, item: &EntryRef, index: u32) -> Result<()> {
         self.own_agenda_item(item)?;
         let others: Vec<AgendaRow> = self.agenda(item.week)?.into_iter().filter(|a| a.meta.key != item.key).collect();
@@ -67,7 +68,7 @@ impl Client {
         )
     }
 
-    /// Takes one of this facilitator's items off the agenda.
+    /// Takes one of this writer's items off the agenda.
     pub fn remove_agenda_item(&self, item: &EntryRef) -> Result<()> {
         self.own_agenda_item(item)?;
         let edited = ScalarValue::Int(self.now().timestamp_millis());
@@ -79,13 +80,17 @@ impl Client {
         )
     }
 
-    fn check_facilitator(&self) -> Result<()> {
+    /// Facilitators, and the member leading this week's critique; anyone else gets
+    /// [`Error::FacilitatorOnly`].
+    fn check_agenda_writer(&self, week: u32) -> Result<()> {
         let me = self.membership()?.user_id;
-        if self.roster()?.is_facilitator(&me) { Ok(()) } else { Err(Error::FacilitatorOnly) }
+        let roles = self.week_roles(week)?;
+        let writes = roles.role_of(&me) == Some(WeeklyRole::Facilitator) || roles.critique_lead == Some(me);
+        if writes { Ok(()) } else { Err(Error::FacilitatorOnly) }
     }
 
     fn own_agenda_item(&self, item: &EntryRef) -> Result<()> {
-        self.check_facilitator()?;
+        self.check_agenda_writer(item.week)?;
         let me = self.membership()?.user_id;
         let items = self.week_rows(item.week)?.agenda;
         let found = items

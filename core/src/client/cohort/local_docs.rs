@@ -64,6 +64,7 @@ impl Client {
             user_id: &membership.user_id,
             facilitator: roster.is_facilitator(&membership.user_id),
             may_edit_synthesis: roles.as_ref().is_some_and(|r| r.may_edit_synthesis(&membership.user_id)),
+            leads_critique: roles.as_ref().is_some_and(|r| r.critique_lead.as_deref() == Some(&membership.user_id)),
         };
         let now = self.now();
         // The edit is made on the open document itself (see `with_doc` for failures).
@@ -129,13 +130,16 @@ impl Client {
         let projection = match doc {
             _ if schema_version(am).is_some_and(|v| v > SCHEMA_VERSION) => Projection::None,
             DocId::Week { week, .. } => Projection::Week(*week, project_week(am)),
-            DocId::Cohort { cohort_id } => Projection::Roster(cohort_id.clone(), cohort::roster(am)),
+            DocId::Cohort { cohort_id } => {
+                Projection::Cohort(cohort_id.clone(), cohort::roster(am), cohort::critique_weeks(am))
+            }
         };
         let intent = intent
             .map(|(intent, hash)| serde_json::to_string(intent).map(|json| (json, hash)))
             .transpose()
             .map_err(|e| Error::Corrupt(e.to_string()))?;
         let now = self.now().timestamp_millis();
+        let cohort_changed = matches!(projection, Projection::Cohort(..));
         self.store().write(|tx| {
             if let Some((json, hash)) = &intent {
                 cohort_store::record_intent(tx, &doc_id, json, hash, now)?;
@@ -151,10 +155,18 @@ impl Client {
             }
             match &projection {
                 Projection::Week(week, rows) => cohort_store::replace_week(tx, &doc_id, *week, rows),
-                Projection::Roster(cohort_id, roster) => cohort_store::replace_roster(tx, cohort_id, roster),
+                Projection::Cohort(cohort_id, roster, critique_weeks) => {
+                    cohort_store::replace_roster(tx, cohort_id, roster)?;
+                    cohort_store::replace_critique_weeks(tx, cohort_id, critique_weeks)
+                }
                 Projection::None => Ok(()),
             }
-        })
+        })?;
+        if cohort_changed {
+            // The program's blueprint carries the cohort's critique weeks: read them again.
+            self.forget_program();
+        }
+        Ok(())
     }
 
     /// The stored document, or a fresh genesis (with no stored heads) if none is stored yet.

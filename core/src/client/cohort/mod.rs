@@ -357,7 +357,8 @@ enum Stored<'a> {
 
 enum Projection {
     Week(u32, WeekRows),
-    Roster(String, Roster),
+    /// The cohort document: its roster and the critique weeks a facilitator changed.
+    Cohort(String, Roster, std::collections::BTreeMap<u32, crate::domain::critique_week::CritiqueWeek>),
     None,
 }
 
