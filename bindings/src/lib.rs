@@ -5,7 +5,7 @@
 //!
 //! - [`client`]: the one `Client` object the apps use (learner, member and facilitator).
 //! - [`memberships`]: the person's memberships on the device (one selected for the screens).
-//! - [`critique_weeks`]: a week's critique moved, given a link or a member to lead it.
+//! - [`facilitators`]: what facilitators do through the server (critique weeks, moderation, messages).
 //! - [`types`]: the records and enums it exchanges.
 //! - [`notification_types`]: the notification plan's records.
 //! - [`events`]: the app's listener for data and sync-status changes, and its `Subscription`.
@@ -15,9 +15,9 @@
 
 pub mod android_tls;
 pub mod client;
-pub mod critique_weeks;
 pub mod error;
 pub mod events;
+pub mod facilitators;
 pub mod memberships;
 pub mod notification_types;
 pub mod program_types;

@@ -12,6 +12,8 @@ pub enum NotificationKind {
     CritiqueSoon,
     ReviewsDue,
     ReviewsOverdue,
+    NoteFromFacilitator,
+    Announcement,
     FeedbackOnMyWork,
     ReplyToMe,
     RatingOfMyFeedback,
@@ -31,6 +33,8 @@ pub enum NotificationDetails {
     RatingOfMyFeedback { week: u32, from: String, score: i64 },
     MyRole { week: u32, role: WeeklyRole, expectation: Option<String> },
     SynthesisPublished { week: u32 },
+    NoteFromFacilitator { from: String, excerpt: String },
+    Announcement { from: String, excerpt: String },
 }
 
 /// `id` is stable for what it is about, the same on every device of the person: schedule with it

@@ -380,6 +380,8 @@ pub struct EntryMeta {
     pub created_at: i64,
     pub edited_at: Option<i64>,
     pub retracted: bool,
+    /// Why a facilitator hid it: set for its author and the facilitators (others never get it).
+    pub hidden: Option<String>,
 }
 
 #[uniffi::remote(Record)]
@@ -403,6 +405,8 @@ pub struct FeedbackRow {
     pub criteria: Vec<u32>,
     /// A capstone review's 1–5 score per capstone rubric criterion; empty for other feedback.
     pub scores: Vec<u32>,
+    /// The facilitator who endorsed it as a model of good feedback.
+    pub endorsed_by: Option<String>,
 }
 
 #[uniffi::remote(Record)]

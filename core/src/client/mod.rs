@@ -11,6 +11,7 @@ mod dashboard;
 pub mod events;
 pub mod intents;
 mod memberships;
+mod messages;
 mod notifications;
 mod person;
 mod program_info;
@@ -43,6 +44,7 @@ pub use crate::store::practice::PracticeSession;
 pub use cohort::{EntryRef, FeedbackInput, FeedbackWindow, Lateness, ReceiveReport, WorkKind};
 pub use events::{ClientEvent, DataChange};
 pub use memberships::MembershipView;
+pub use messages::CohortMessage;
 pub use person::UnsentWork;
 pub use program_info::ProgramSchedule;
 

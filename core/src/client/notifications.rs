@@ -83,7 +83,7 @@ impl Client {
         let (handed_out, enrolled_at, seen_until) = self.store().read(|conn| {
             Ok((notified::handed_out(conn)?, enrollment::enrolled_at(conn)?, notified::seen_until(conn)?))
         })?;
-        let (me, weeks, roster) = match self.membership() {
+        let (me, weeks, roster, messages) = match self.membership() {
             Ok(membership) => {
                 let current = blueprint.position_at(now, profile.time_zone, profile.day_start).week;
                 let weeks = current.map_or_else(Vec::new, |w| (w.saturating_sub(1)..=w).collect::<Vec<u32>>());
@@ -91,9 +91,9 @@ impl Client {
                 for week in weeks {
                     activity.push(self.week_activity(&membership.user_id, week, &profile)?);
                 }
-                (membership.user_id, activity, Some(self.roster()?))
+                (membership.user_id, activity, Some(self.roster()?), self.messages()?)
             }
-            Err(Error::NotInCohort) => (String::new(), Vec::new(), None),
+            Err(Error::NotInCohort) => (String::new(), Vec::new(), None, Vec::new()),
             Err(err) => return Err(err),
         };
         let name_of = |user: &str| name_in(roster.as_ref(), user);
@@ -108,6 +108,7 @@ impl Client {
                 name_of: &name_of,
                 handed_out: &handed_out,
                 events_since,
+                messages,
             })
         }))
     }

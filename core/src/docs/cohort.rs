@@ -70,6 +70,151 @@ pub fn put_critique_week(am: &mut AutoCommit, week: u32, changed: &CritiqueWeek)
 
 const MOVED_TO_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
 
+/// Everything a device projects from a cohort document.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CohortRows {
+    pub roster: Roster,
+    pub critique_weeks: BTreeMap<u32, CritiqueWeek>,
+    pub moderation: Vec<ModerationRow>,
+    pub announcements: Vec<AnnouncementRow>,
+}
+
+pub fn project_cohort(am: &AutoCommit) -> CohortRows {
+    CohortRows {
+        roster: roster(am),
+        critique_weeks: critique_weeks(am),
+        moderation: moderation(am),
+        announcements: announcements(am),
+    }
+}
+
+/// How facilitators moderated one entry of a week (the device's read model of it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ModerationRow {
+    pub week: u32,
+    pub entry: String,
+    /// Why it is hidden, and by whom; `None` when shown.
+    pub hidden: Option<HiddenMark>,
+    pub endorsed_by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HiddenMark {
+    pub reason: String,
+    pub by: String,
+}
+
+/// A facilitator's announcement to the cohort.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AnnouncementRow {
+    pub key: String,
+    pub author: String,
+    pub body: String,
+    pub created_at: i64,
+}
+
+fn moderation_key(week: u32, entry: &str) -> String {
+    format!("{week}/{entry}")
+}
+
+/// Server side: hides an entry (`Some(mark)`) or shows it again (`None`).
+pub fn put_hidden(am: &mut AutoCommit, week: u32, entry: &str, mark: Option<&HiddenMark>) -> Result<(), DocError> {
+    let text = |value: Option<&str>| value.map(ScalarValue::from).unwrap_or(ScalarValue::Null);
+    put_server_entry(
+        am,
+        Container::Moderation,
+        &moderation_key(week, entry),
+        [
+            (field::HIDDEN, ScalarValue::Boolean(mark.is_some())),
+            (field::REASON, text(mark.map(|m| m.reason.as_str()))),
+            (field::HIDDEN_BY, text(mark.map(|m| m.by.as_str()))),
+        ],
+    )
+}
+
+/// Server side: records who endorsed a piece of feedback.
+pub fn put_endorsed(am: &mut AutoCommit, week: u32, feedback: &str, by: &str) -> Result<(), DocError> {
+    put_server_entry(am, Container::Moderation, &moderation_key(week, feedback), [(field::ENDORSED_BY, by.into())])
+}
+
+/// Server side: a facilitator's announcement, keyed by its author and the device's id (a retry
+/// writes nothing new).
+pub fn put_announcement(am: &mut AutoCommit, author: &str, id: &str, body: &str, at_ms: i64) -> Result<(), DocError> {
+    let key = super::schema::entry_key(author, id);
+    if let Ok(Some((_, parent))) = am.get(ROOT, Container::Announcements.name())
+        && am.get(&parent, key.as_str()).ok().flatten().is_some()
+    {
+        return Ok(());
+    }
+    put_server_entry(
+        am,
+        Container::Announcements,
+        &key,
+        [(field::BODY, body.into()), (field::CREATED_AT, ScalarValue::Int(at_ms))],
+    )
+}
+
+/// Every moderated entry, as the document holds them.
+pub fn moderation(am: &AutoCommit) -> Vec<ModerationRow> {
+    server_entries(am, Container::Moderation)
+        .into_iter()
+        .filter_map(|(key, fields)| {
+            let (week, entry) = key.split_once('/')?;
+            let text = |name: &str| fields.get(name).and_then(|v| v.as_str().map(str::to_owned));
+            let hidden = matches!(fields.get(field::HIDDEN), Some(ScalarValue::Boolean(true))).then(|| HiddenMark {
+                reason: text(field::REASON).unwrap_or_default(),
+                by: text(field::HIDDEN_BY).unwrap_or_default(),
+            });
+            Some(ModerationRow {
+                week: week.parse().ok()?,
+                entry: entry.to_owned(),
+                hidden,
+                endorsed_by: text(field::ENDORSED_BY),
+            })
+        })
+        .collect()
+}
+
+/// The cohort's announcements, oldest first.
+pub fn announcements(am: &AutoCommit) -> Vec<AnnouncementRow> {
+    let mut rows: Vec<AnnouncementRow> = server_entries(am, Container::Announcements)
+        .into_iter()
+        .filter_map(|(key, fields)| {
+            let author = super::schema::key_author(&key)?.to_owned();
+            Some(AnnouncementRow {
+                body: fields.get(field::BODY).and_then(|v| v.as_str().map(str::to_owned))?,
+                created_at: fields.get(field::CREATED_AT).and_then(|v| v.as_i64()).unwrap_or(0),
+                author,
+                key,
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| (a.created_at, &a.key).cmp(&(b.created_at, &b.key)));
+    rows
+}
+
+/// `(key, scalar fields)` of every entry of a server-written container (none if it is absent).
+fn server_entries(
+    am: &AutoCommit,
+    container: Container,
+) -> Vec<(String, std::collections::HashMap<String, ScalarValue>)> {
+    let Ok(Some((_, parent))) = am.get(ROOT, container.name()) else { return Vec::new() };
+    let keys: Vec<String> = am.map_range(&parent, ..).map(|item| item.key.to_string()).collect();
+    keys.into_iter()
+        .filter_map(|key| {
+            let Ok(Some((_, entry))) = am.get(&parent, key.as_str()) else { return None };
+            let fields = am
+                .map_range(&entry, ..)
+                .filter_map(|f| match f.value.into_value() {
+                    automerge::Value::Scalar(value) => Some((f.key.to_string(), value.into_owned())),
+                    automerge::Value::Object(_) => None,
+                })
+                .collect();
+            Some((key, fields))
+        })
+        .collect()
+}
+
 /// Writes a server entry's fields, touching only those that differ.
 fn put_server_entry<const N: usize>(
     am: &mut AutoCommit,
@@ -79,6 +224,10 @@ fn put_server_entry<const N: usize>(
 ) -> Result<(), DocError> {
     let parent = match am.get(ROOT, container.name()) {
         Ok(Some((_, id))) => id,
+        // A container added after the genesis is created by its first write.
+        _ if super::schema::LATER_COHORT_CONTAINERS.contains(&container) => {
+            am.put_object(ROOT, container.name(), ObjType::Map).map_err(failed)?
+        }
         _ => return Err(DocError::Malformed(format!("document has no {}", container.name()))),
     };
     let entry = match am.get(&parent, key) {

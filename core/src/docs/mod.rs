@@ -12,6 +12,7 @@
 
 pub mod cohort;
 pub mod guard;
+pub mod moderated;
 pub mod news;
 pub mod projection;
 pub mod report_facts;

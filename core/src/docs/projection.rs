@@ -19,6 +19,10 @@ pub struct EntryMeta {
     pub created_at: i64,
     pub edited_at: Option<i64>,
     pub retracted: bool,
+    /// Why a facilitator hid it (shown to its author and the facilitators only; see
+    /// [`super::moderated`]). Never set in the stored projection.
+    #[serde(default)]
+    pub hidden: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +51,9 @@ pub struct FeedbackRow {
     /// feedback, and for a list a device could not have written (a score outside 1–5).
     #[serde(default)]
     pub scores: Vec<u32>,
+    /// The facilitator who endorsed it as a model of good feedback.
+    #[serde(default)]
+    pub endorsed_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +137,7 @@ impl Fields {
             created_at: self.int(field::CREATED_AT).unwrap_or(0),
             edited_at: self.int(field::EDITED_AT),
             retracted: self.flag(field::RETRACTED),
+            hidden: None,
         }
     }
 }
@@ -191,6 +199,7 @@ pub fn project_week(am: &AutoCommit) -> WeekRows {
             scores: Some(json_list::<u32>(e.text(field::SCORES)))
                 .filter(|scores| scores.iter().all(|s| (1..=5).contains(s)))
                 .unwrap_or_default(),
+            endorsed_by: None,
         })
         .collect();
     let replies = r

@@ -6,9 +6,11 @@
 //! [`SCHEMA_VERSION`] keeps and syncs the document unchanged but does not project or edit it, and
 //! tells the user to update the app.
 //!
-//! A new container is not such an addition: the genesis is fixed and only the server may write
-//! the root, and the validator knows the genesis containers only. Adding one is a server-written
-//! schema step the validator must learn (not built yet).
+//! **New containers.** The genesis is fixed and only the server may write the root, so only the
+//! server adds a container, when it first writes to it (see [`LATER_COHORT_CONTAINERS`]); readers
+//! that do not know it skip it. Members cannot write into such a container: the validator knows
+//! the genesis containers only, and refuses a change to any other object as unknown. A
+//! container members write into would need a schema step the validator learns (not built).
 
 pub const SCHEMA_VERSION: u64 = 1;
 pub const SCHEMA_KEY: &str = "schema";
@@ -29,6 +31,9 @@ pub enum Container {
     Critique,
     Capstone,
     Profiles,
+    // added to cohort documents by the server when first written
+    Moderation,
+    Announcements,
 }
 
 pub const WEEK_CONTAINERS: [Container; 7] = [
@@ -43,6 +48,10 @@ pub const WEEK_CONTAINERS: [Container; 7] = [
 
 pub const COHORT_CONTAINERS: [Container; 4] =
     [Container::Roster, Container::Critique, Container::Capstone, Container::Profiles];
+
+/// Containers of cohort documents that are not in the genesis: the server creates each the first
+/// time it writes to it. Facilitators' actions, written by the server on their behalf.
+pub const LATER_COHORT_CONTAINERS: [Container; 2] = [Container::Moderation, Container::Announcements];
 
 /// Who may add entries to a container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,11 +83,18 @@ impl Container {
             Self::Critique => "critique",
             Self::Capstone => "capstone",
             Self::Profiles => "profiles",
+            Self::Moderation => "moderation",
+            Self::Announcements => "announcements",
         }
     }
 
     pub fn from_name(name: &str) -> Option<Self> {
-        WEEK_CONTAINERS.iter().chain(COHORT_CONTAINERS.iter()).copied().find(|c| c.name() == name)
+        WEEK_CONTAINERS
+            .iter()
+            .chain(COHORT_CONTAINERS.iter())
+            .chain(LATER_COHORT_CONTAINERS.iter())
+            .copied()
+            .find(|c| c.name() == name)
     }
 
     pub fn is_text(self) -> bool {
@@ -88,7 +104,7 @@ impl Container {
     /// Containers whose entries the server writes under bare keys (a user id, a week number)
     /// rather than `"<author>/<id>"`.
     pub fn server_keyed(self) -> bool {
-        matches!(self, Self::Roster | Self::Critique)
+        matches!(self, Self::Roster | Self::Critique | Self::Moderation | Self::Announcements)
     }
 
     pub fn writers(self) -> Writers {
@@ -97,7 +113,7 @@ impl Container {
             Self::Agenda => Writers::CritiqueLeads,
             Self::Attendance => Writers::Facilitators,
             Self::Synthesis => Writers::Synthesizers,
-            Self::Roster | Self::Critique | Self::Capstone => Writers::Server,
+            Self::Roster | Self::Critique | Self::Capstone | Self::Moderation | Self::Announcements => Writers::Server,
         }
     }
 }
@@ -137,6 +153,11 @@ pub mod field {
     pub const LINK: &str = "link";
     pub const LEAD: &str = "lead";
     pub const REVISION: &str = "revision";
+    /// Moderation of an entry: hidden (a flag), why, by whom; who endorsed it.
+    pub const HIDDEN: &str = "hidden";
+    pub const REASON: &str = "reason";
+    pub const HIDDEN_BY: &str = "hidden_by";
+    pub const ENDORSED_BY: &str = "endorsed_by";
 }
 
 /// The key of an entry: `"<author_user_id>/<entry_id>"`.

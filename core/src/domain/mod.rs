@@ -4,6 +4,7 @@ pub mod blueprint;
 pub mod cohort_metrics;
 pub mod critique_week;
 pub mod error;
+pub mod facilitation;
 pub mod metrics;
 pub mod notifications;
 pub mod practice;

@@ -32,6 +32,8 @@ pub enum NotificationKind {
     CritiqueSoon,
     ReviewsDue,
     ReviewsOverdue,
+    NoteFromFacilitator,
+    Announcement,
     FeedbackOnMyWork,
     ReplyToMe,
     RatingOfMyFeedback,
@@ -89,6 +91,15 @@ pub enum NotificationDetails {
     SynthesisPublished {
         week: u32,
     },
+    /// A private note from a facilitator (`excerpt`: its first 120 characters).
+    NoteFromFacilitator {
+        from: String,
+        excerpt: String,
+    },
+    Announcement {
+        from: String,
+        excerpt: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +152,18 @@ impl HappeningKind {
             Self::RatingOfMyFeedback { .. } => NotificationKind::RatingOfMyFeedback,
         }
     }
+}
+
+/// A facilitator's announcement to the cohort, or private note to her.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// `"<author>/<id>"`: what makes the notification's id.
+    pub key: String,
+    pub author: String,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+    pub body: String,
+    pub private: bool,
 }
 
 /// Something in her cohort she has not seen: newer than her unread mark.
@@ -203,6 +226,8 @@ pub struct NotificationContext<'a> {
     pub handed_out: &'a HashMap<String, DateTime<Utc>>,
     /// Events created before this instant are not news.
     pub events_since: DateTime<Utc>,
+    /// Facilitators' announcements and notes to her.
+    pub messages: Vec<Message>,
 }
 
 /// How long before the feedback window closes owed reviews are brought up.
@@ -216,6 +241,7 @@ pub fn plan_notifications(ctx: &NotificationContext<'_>, days: u32) -> Vec<Notif
         planned.extend(reviews_owed(ctx, week));
         planned.extend(events(ctx, week));
     }
+    planned.extend(messages(ctx));
     let planned = planned
         .into_iter()
         .filter_map(|n| after_quiet_hours(ctx, n))
@@ -375,6 +401,47 @@ fn events(ctx: &NotificationContext<'_>, w: &WeekActivity) -> Vec<Notification> 
         ));
     }
     out
+}
+
+/// Facilitators' announcements and notes to her newer than `events_since`, each once.
+fn messages(ctx: &NotificationContext<'_>) -> Vec<Notification> {
+    let now = ctx.reminders.now;
+    let since = ctx.events_since.timestamp_millis().max((now - Duration::days(7)).timestamp_millis());
+    ctx.messages
+        .iter()
+        .filter(|m| m.created_at >= since && m.author != ctx.me)
+        .map(|m| {
+            let from = (ctx.name_of)(&m.author);
+            let excerpt: String = m.body.chars().take(120).collect();
+            let (id, kind, title, details) = if m.private {
+                let details = NotificationDetails::NoteFromFacilitator { from: from.clone(), excerpt: excerpt.clone() };
+                (
+                    format!("note-{}", m.key),
+                    NotificationKind::NoteFromFacilitator,
+                    format!("A note from {from}"),
+                    details,
+                )
+            } else {
+                let details = NotificationDetails::Announcement { from: from.clone(), excerpt: excerpt.clone() };
+                (
+                    format!("announcement-{}", m.key),
+                    NotificationKind::Announcement,
+                    format!("{from} to the cohort"),
+                    details,
+                )
+            };
+            Notification {
+                id,
+                kind,
+                fire_at: now,
+                title,
+                body: excerpt,
+                details,
+                week: None,
+                entry: Some(m.key.clone()),
+            }
+        })
+        .collect()
 }
 
 /// The earliest useful sync: two hours before a feedback window closes (her reviews and her

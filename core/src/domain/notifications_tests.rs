@@ -16,6 +16,7 @@ struct Fixture {
     preferences: ReminderPreferences,
     handed_out: HashMap<String, DateTime<Utc>>,
     since: DateTime<Utc>,
+    messages: Vec<Message>,
 }
 
 impl Fixture {
@@ -28,6 +29,7 @@ impl Fixture {
             preferences: ReminderPreferences { quiet_hours: None, practice_reminders: false, ..Default::default() },
             handed_out: HashMap::new(),
             since: at("2026-03-01T00:00:00Z"),
+            messages: Vec::new(),
         }
     }
 
@@ -65,6 +67,7 @@ impl Fixture {
             name_of: &name_of,
             handed_out: &self.handed_out,
             events_since: self.since,
+            messages: self.messages.clone(),
         };
         plan_notifications(&ctx, 7)
     }
@@ -223,6 +226,7 @@ fn the_next_sync_comes_before_a_window_closes_or_a_critique_else_after_four_hour
             name_of: &name_of,
             handed_out: &f.handed_out,
             events_since: f.since,
+            messages: Vec::new(),
         })
     };
     // Thursday 12 March 15:00 UTC: the critique at 16:00 UTC is next, half an hour before it.
@@ -231,4 +235,38 @@ fn the_next_sync_comes_before_a_window_closes_or_a_critique_else_after_four_hour
     assert_eq!(hint("2026-03-14T11:00:00Z", vec![f.week(1, vec![], 0)]), at("2026-03-14T14:00:00Z"));
     // Monday morning, nothing close: four hours.
     assert_eq!(hint("2026-03-09T08:00:00Z", vec![f.week(1, vec![], 0)]), at("2026-03-09T12:00:00Z"));
+}
+
+#[test]
+fn a_facilitators_note_and_announcement_are_told_once_each_but_not_her_own_or_old_ones() {
+    let mut f = Fixture::new();
+    let message = |key: &str, author: &str, created: &str, private| Message {
+        key: key.into(),
+        author: author.into(),
+        created_at: at(created).timestamp_millis(),
+        body: "We meet on Friday this week".into(),
+        private,
+    };
+    f.messages = vec![
+        message("fay/n1", "fay", "2026-03-09T09:00:00Z", true),
+        message("fay/a1", "fay", "2026-03-09T10:00:00Z", false),
+        message("ana/a2", "ana", "2026-03-09T10:00:00Z", false),
+        message("fay/old", "fay", "2026-02-20T10:00:00Z", false),
+    ];
+    let plan = f.plan("2026-03-09T12:00:00Z", vec![]);
+    let told: Vec<(&str, NotificationKind)> = plan
+        .iter()
+        .filter(|n| matches!(n.kind, NotificationKind::NoteFromFacilitator | NotificationKind::Announcement))
+        .map(|n| (n.id.as_str(), n.kind))
+        .collect();
+    assert_eq!(
+        told,
+        [
+            ("note-fay/n1", NotificationKind::NoteFromFacilitator),
+            ("announcement-fay/a1", NotificationKind::Announcement)
+        ]
+    );
+    let note = plan.iter().find(|n| n.kind == NotificationKind::NoteFromFacilitator).unwrap();
+    assert!(matches!(&note.details, NotificationDetails::NoteFromFacilitator { from, .. } if from == "name of fay"));
+    assert_eq!(note.entry.as_deref(), Some("fay/n1"));
 }

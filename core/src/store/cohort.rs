@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use super::parse_date;
 use super::prompts::{from_json, json as to_json};
+use crate::docs::cohort::CohortRows;
 use crate::docs::projection::{
     AgendaRow, AttendanceRow, EntryMeta, FeedbackRow, RatingRow, ReplyRow, SubmissionRow, WeekRows,
 };
@@ -140,8 +141,9 @@ pub fn forget_membership(tx: &Transaction<'_>, cohort_id: &str) -> Result<bool> 
             params![cohort_doc, week_prefix],
         )?;
     }
-    tx.execute("DELETE FROM roster WHERE cohort_id = ?1", [cohort_id])?;
-    tx.execute("DELETE FROM critique_weeks WHERE cohort_id = ?1", [cohort_id])?;
+    for table in COHORT_TABLES {
+        tx.execute(&format!("DELETE FROM {table} WHERE cohort_id = ?1"), [cohort_id])?;
+    }
     tx.execute("DELETE FROM cohort_practice_logs WHERE cohort_id = ?1", [cohort_id])?;
     tx.execute("DELETE FROM memberships WHERE cohort_id = ?1", [cohort_id])?;
     let next: Option<String> =
@@ -156,6 +158,9 @@ pub fn forget_membership(tx: &Transaction<'_>, cohort_id: &str) -> Result<bool> 
     }
     Ok(next.is_some())
 }
+
+/// Tables of a cohort document's projection, keyed by cohort id.
+const COHORT_TABLES: [&str; 5] = ["roster", "critique_weeks", "moderation", "announcements", "facilitator_notes"];
 
 /// Tables keyed by document id (a cohort's documents, their projections and sync state).
 pub const DOC_TABLES: [&str; 13] = [
@@ -344,11 +349,14 @@ pub fn replace_roster(tx: &Transaction<'_>, cohort_id: &str, roster: &Roster) ->
     Ok(())
 }
 
-pub fn replace_critique_weeks(
-    tx: &Transaction<'_>,
-    cohort_id: &str,
-    weeks: &BTreeMap<u32, CritiqueWeek>,
-) -> Result<()> {
+/// Replaces a cohort document's projection.
+pub fn replace_cohort(tx: &Transaction<'_>, cohort_id: &str, rows: &CohortRows) -> Result<()> {
+    replace_roster(tx, cohort_id, &rows.roster)?;
+    replace_critique_weeks(tx, cohort_id, &rows.critique_weeks)?;
+    super::facilitation::replace(tx, cohort_id, &rows.moderation, &rows.announcements)
+}
+
+fn replace_critique_weeks(tx: &Transaction<'_>, cohort_id: &str, weeks: &BTreeMap<u32, CritiqueWeek>) -> Result<()> {
     tx.execute("DELETE FROM critique_weeks WHERE cohort_id = ?1", [cohort_id])?;
     for (week, changed) in weeks {
         tx.prepare_cached("INSERT INTO critique_weeks (cohort_id, week, changed) VALUES (?1, ?2, ?3)")?
@@ -424,6 +432,7 @@ pub fn week_rows(conn: &Connection, doc_id: &str) -> Result<WeekRows> {
                 Some(i) => r.get(i)?,
                 None => false,
             },
+            hidden: None,
         })
     };
     let query = |sql: &str| conn.prepare_cached(sql);
@@ -434,7 +443,7 @@ pub fn week_rows(conn: &Connection, doc_id: &str) -> Result<WeekRows> {
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let feedback = query("SELECT key, author, submission, body, suggestion, criteria, created_at, edited_at, retracted, scores FROM feedback WHERE doc_id = ?1 ORDER BY key")?
         .query_map([doc_id], |r| {
-            Ok(FeedbackRow { meta: meta(r, 0, 1, 6, Some(7), Some(8))?, submission: r.get(2)?, body: r.get(3)?, suggestion: r.get(4)?, criteria: list(r.get(5)?), scores: list(r.get(9)?) })
+            Ok(FeedbackRow { meta: meta(r, 0, 1, 6, Some(7), Some(8))?, submission: r.get(2)?, body: r.get(3)?, suggestion: r.get(4)?, criteria: list(r.get(5)?), scores: list(r.get(9)?), endorsed_by: None })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let replies = query("SELECT key, author, feedback, parent, body, created_at, edited_at, retracted FROM replies WHERE doc_id = ?1 ORDER BY key")?

@@ -7,6 +7,7 @@
 pub mod cohort;
 pub mod dashboard;
 pub mod enrollment;
+pub mod facilitation;
 pub mod notified;
 mod owner;
 pub mod person;

@@ -29,7 +29,16 @@ const OWN_TABLES: [&str; 13] = [
 /// What the device holds of her cohorts besides their documents (`cohort::DOC_TABLES`): the
 /// memberships, rosters, relayed logs and the link. Leaving one cohort removes its part
 /// (`cohort::forget_membership`); her own practice, settings and key stay.
-const COHORT_TABLES: [&str; 5] = ["memberships", "roster", "critique_weeks", "server_link", "cohort_practice_logs"];
+const COHORT_TABLES: [&str; 8] = [
+    "memberships",
+    "roster",
+    "critique_weeks",
+    "moderation",
+    "announcements",
+    "facilitator_notes",
+    "server_link",
+    "cohort_practice_logs",
+];
 
 /// Tables that are not the person's: the prompt library, shared by whoever uses the device, and
 /// where this database keeps its secrets.

@@ -25,7 +25,7 @@ const MIGRATIONS: [&str; VERSION as usize] = [
     V12_CAPSTONE_SCORES,
     V13_READ_MARKS,
     V14_MEMBERSHIPS,
-    V15_CRITIQUE_WEEKS,
+    V15_FACILITATION,
 ];
 
 /// Tables keyed by a text id are WITHOUT ROWID: one b-tree per table instead of a table plus an
@@ -394,14 +394,46 @@ ALTER TABLE cohort_practice_logs ADD COLUMN cohort_id TEXT NOT NULL DEFAULT '';
 UPDATE cohort_practice_logs SET cohort_id = COALESCE((SELECT cohort_id FROM memberships), '');
 ";
 
-/// The critique weeks a facilitator changed (moved, a meeting link, a member leading), projected
-/// from each cohort document: read into the blueprint every screen of the cohort uses.
-const V15_CRITIQUE_WEEKS: &str = "
+/// What facilitators did through the server, projected from each cohort document: the critique
+/// weeks they changed (moved, a meeting link, a member leading; read into the blueprint every
+/// screen of the cohort uses), the entries they hid or endorsed, their announcements; and the
+/// private notes the sync brought her.
+const V15_FACILITATION: &str = "
 CREATE TABLE critique_weeks (
     cohort_id  TEXT NOT NULL,
     week       INTEGER NOT NULL,
     changed    TEXT NOT NULL,     -- JSON
     PRIMARY KEY (cohort_id, week)
+) WITHOUT ROWID;
+
+CREATE TABLE moderation (
+    cohort_id    TEXT NOT NULL,
+    week         INTEGER NOT NULL,
+    entry        TEXT NOT NULL,
+    hidden_reason TEXT,           -- NULL: shown
+    hidden_by    TEXT,
+    endorsed_by  TEXT,
+    PRIMARY KEY (cohort_id, week, entry)
+) WITHOUT ROWID;
+
+CREATE TABLE announcements (
+    cohort_id   TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    author      TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (cohort_id, key)
+) WITHOUT ROWID;
+
+-- Private notes to her from a cohort's facilitators, as the sync brought them.
+CREATE TABLE facilitator_notes (
+    cohort_id   TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    id          TEXT NOT NULL,
+    from_user   TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (cohort_id, seq)
 ) WITHOUT ROWID;
 ";
 

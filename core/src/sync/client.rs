@@ -29,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::private_text::{PersonKey, PrivateText};
 use crate::store::cohort as cohort_store;
 use crate::store::enrollment;
+use crate::store::facilitation;
 use crate::store::notified;
 use crate::store::practice::{self as logs, PracticeStatus};
 use crate::store::sync_state;
@@ -486,6 +487,10 @@ impl Client {
                         next.more |= self.restore_history(&response.history, response.history_next, &mut outcome)?;
                     }
                 }
+                if !response.notes.is_empty() {
+                    self.store().write(|tx| facilitation::store_notes(tx, cohort_id, &response.notes))?;
+                    self.notify(ClientEvent::DataChanged(DataChange::Program));
+                }
                 let round_trip = self.apply_response(response, cohort_id, &mut outcome, intent_watermark)?;
                 next.resend.extend(round_trip.resend);
                 next.replayed |= round_trip.replayed;
@@ -644,6 +649,7 @@ impl Client {
             history_after = link.history_after;
         }
         let profile = profile.map(|(p, changed_at)| person::to_wire(&p, changed_at));
+        let notes_after = self.store().read(|conn| facilitation::notes_watermark(conn, &membership.cohort_id))?;
         let request = SyncRequest {
             device_id: link.device_id.clone(),
             cohort_id: Some(membership.cohort_id.clone()),
@@ -655,6 +661,7 @@ impl Client {
             profile,
             seen_until,
             history_after,
+            notes_after: Some(notes_after),
         };
         Ok((request, more_to_send))
     }

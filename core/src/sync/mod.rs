@@ -6,8 +6,8 @@
 //!   before its storage is touched.
 //! - `address` (feature `sync-client`): the server address a person typed, checked;
 //! - `client` (feature `sync-client`): the device side, on reqwest and the core's own tokio runtime;
-//!   `devices`: the person's devices, listed and signed out from any of them; `critique_weeks`:
-//!   a facilitator moving a week's critique, setting its link or its lead.
+//!   `devices`: the person's devices, listed and signed out from any of them; `facilitators`:
+//!   what a facilitator does through the server (a week's critique, moderation, messages).
 
 pub mod limits;
 pub mod request;
@@ -18,9 +18,9 @@ mod address;
 #[cfg(feature = "sync-client")]
 mod client;
 #[cfg(feature = "sync-client")]
-mod critique_weeks;
-#[cfg(feature = "sync-client")]
 mod devices;
+#[cfg(feature = "sync-client")]
+mod facilitators;
 #[cfg(feature = "sync-client")]
 mod person;
 #[cfg(feature = "sync-client")]

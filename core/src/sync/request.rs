@@ -37,6 +37,7 @@ pub struct CheckedRequest {
     /// Her unread mark from this device (ms; the server keeps it at most a day ahead of its clock).
     pub seen_until: Option<i64>,
     pub history_after: Option<u64>,
+    pub notes_after: Option<u64>,
 }
 
 impl CheckedRequest {
@@ -143,6 +144,7 @@ pub fn check_request(cohort_id: &str, request: SyncRequest) -> Result<CheckedReq
         profile: request.profile,
         seen_until: request.seen_until,
         history_after: request.history_after,
+        notes_after: request.notes_after,
     })
 }
 

@@ -131,6 +131,10 @@ pub const COHORT_HEADER: &str = "x-microcohort-cohort";
 /// [`crate::domain::critique_week::CritiqueWeekChange`] in, the week as it became out.
 pub const CRITIQUE_WEEKS_PATH: &str = "/v1/critique-weeks";
 
+/// Where a facilitator acts on the cohort: a CBOR
+/// [`crate::domain::facilitation::FacilitatorAction`] in, 204 out.
+pub const FACILITATOR_ACTIONS_PATH: &str = "/v1/facilitator-actions";
+
 /// `POST /v1/sync/memberships`: one round trip for several of the person's memberships; each
 /// request names its cohort and is checked and answered as if it came alone to `/v1/sync`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,6 +186,10 @@ pub struct SyncRequest {
     /// server sequences them, after this point) until it has all of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history_after: Option<u64>,
+    /// The last private note to her in this cohort the device holds (0: none); the server
+    /// answers with later ones. A device that does not ask gets none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes_after: Option<u64>,
 }
 
 /// A person's profile: the same on all her devices (the newest change wins), and what every
@@ -233,6 +241,22 @@ pub struct SyncResponse {
     /// Where `history` ends: the next request asks after it; `None` when the history is complete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history_next: Option<u64>,
+    /// Private notes to her from the cohort's facilitators after `notes_after`, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<WireNote>,
+}
+
+/// A facilitator's private note to one member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireNote {
+    /// The cohort's number for it: the device asks after the last it holds.
+    pub seq: u64,
+    pub id: String,
+    /// The facilitator's user id.
+    pub from: String,
+    pub body: String,
+    /// Milliseconds since the epoch, the server's clock.
+    pub created_at: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

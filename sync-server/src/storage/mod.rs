@@ -120,6 +120,15 @@ macro_rules! admin_writes {
             self.write(|tx| operations::change_critique_week(tx, &self.server_actor, cohort_id, change))
         }
 
+        fn facilitate(
+            &self,
+            cohort_id: &str,
+            by: &str,
+            action: &microcohort_core::domain::facilitation::FacilitatorAction,
+        ) -> Result<(), ApiError> {
+            self.write(|tx| operations::facilitate(tx, &self.server_actor, cohort_id, by, action))
+        }
+
         fn set_joined_on(&self, cohort_id: &str, user_id: &str, joined_on: chrono::NaiveDate) -> Result<(), ApiError> {
             self.write(|tx| operations::set_joined_on(tx, &self.server_actor, cohort_id, user_id, joined_on))
         }
@@ -302,6 +311,13 @@ pub trait Storage: Send + Sync + 'static {
         cohort_id: &str,
         change: &microcohort_core::domain::critique_week::CritiqueWeekChange,
     ) -> Result<microcohort_core::domain::critique_week::CritiqueWeek, ApiError>;
+    /// A facilitator's action by `by` (see [`operations::facilitate`]).
+    fn facilitate(
+        &self,
+        cohort_id: &str,
+        by: &str,
+        action: &microcohort_core::domain::facilitation::FacilitatorAction,
+    ) -> Result<(), ApiError>;
     /// Dates a membership from `joined_on` (see [`operations::set_joined_on`]).
     fn set_joined_on(&self, cohort_id: &str, user_id: &str, joined_on: chrono::NaiveDate) -> Result<(), ApiError>;
     fn programs(&self) -> Result<Vec<ProgramRow>, ApiError>;

@@ -2,13 +2,16 @@
 //! transaction. People, invites and devices are in [`super::people`].
 
 use automerge::ActorId;
+use microcohort_core::docs::cohort::HiddenMark;
+use microcohort_core::docs::schema::Container;
 use microcohort_core::docs::{DocId, check_id, cohort as cohort_doc};
 use microcohort_core::domain::blueprint::Blueprint;
 use microcohort_core::domain::critique_week::{self, CritiqueWeek, CritiqueWeekChange};
+use microcohort_core::domain::facilitation::{self, FacilitatorAction};
 use microcohort_core::domain::prompt_pack::parse_pack;
 
 use super::documents::{internal, now_ms, program_of_cohort, roster, server_edit};
-use super::primitives::{NewProgram, Tx};
+use super::primitives::{NewProgram, NoteRecord, Tx};
 use crate::error::ApiError;
 
 /// A program checked before any transaction starts: `(blueprint, pack id, pack version)`.
@@ -96,6 +99,69 @@ pub fn change_critique_week(
     blueprint.critique_weeks.insert(change.week, changed.clone());
     tx.set_critique_weeks(cohort_id, &serde_json::to_string(&blueprint.critique_weeks).map_err(internal)?)?;
     Ok(changed)
+}
+
+/// A facilitator's action (see [`FacilitatorAction`]), checked against the program, the roster
+/// and the week's entries: moderation and announcements go into the cohort document (every
+/// device applies them after its next sync), a private note into the server's notes, for the
+/// member's devices only. Repeating an action changes nothing more.
+pub fn facilitate(
+    tx: &dyn Tx,
+    server_actor: &ActorId,
+    cohort_id: &str,
+    by: &str,
+    action: &FacilitatorAction,
+) -> Result<(), ApiError> {
+    let blueprint = program_of_cohort(tx, cohort_id)?.blueprint;
+    facilitation::check(action, &blueprint, &roster(tx, cohort_id)?)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let cohort_doc = DocId::cohort(cohort_id);
+    let entry_in = |week: u32, key: &str, containers: &[Container]| -> Result<(), ApiError> {
+        let doc = DocId::week(cohort_id, week).to_string();
+        for container in containers {
+            if tx.entry_exists(&doc, container.name(), key)? {
+                return Ok(());
+            }
+        }
+        Err(ApiError::NotFound(format!("no entry {key:?} in week {week} of {cohort_id}")))
+    };
+    let written = [Container::Submissions, Container::Feedback, Container::Replies];
+    match action {
+        FacilitatorAction::Hide { week, entry, reason } => {
+            entry_in(*week, entry, &written)?;
+            let mark = HiddenMark { reason: reason.trim().to_owned(), by: by.to_owned() };
+            server_edit(tx, server_actor, &cohort_doc, |am| {
+                cohort_doc::put_hidden(am, *week, entry, Some(&mark)).map_err(internal)
+            })
+        }
+        FacilitatorAction::Show { week, entry } => {
+            entry_in(*week, entry, &written)?;
+            server_edit(tx, server_actor, &cohort_doc, |am| {
+                cohort_doc::put_hidden(am, *week, entry, None).map_err(internal)
+            })
+        }
+        FacilitatorAction::Endorse { week, feedback } => {
+            entry_in(*week, feedback, &[Container::Feedback])?;
+            server_edit(tx, server_actor, &cohort_doc, |am| {
+                cohort_doc::put_endorsed(am, *week, feedback, by).map_err(internal)
+            })
+        }
+        FacilitatorAction::Announce { id, body } => server_edit(tx, server_actor, &cohort_doc, |am| {
+            cohort_doc::put_announcement(am, by, id, body.trim(), now_ms()).map_err(internal)
+        }),
+        FacilitatorAction::Note { id, member, body } => {
+            let note = NoteRecord {
+                cohort_id: cohort_id.to_owned(),
+                seq: 0,
+                id: id.clone(),
+                from_user: by.to_owned(),
+                to_user: member.clone(),
+                body: body.trim().to_owned(),
+                created_at: now_ms(),
+            };
+            tx.insert_note(&note, now_ms())
+        }
+    }
 }
 
 pub fn remove_member(

@@ -28,8 +28,8 @@ use super::log_rules::LogRules;
 use super::operations;
 use super::people;
 use super::primitives::{
-    ChangeRecord, DeviceRecord, GraphRow, InviteRow, MemberRecord, NewChange, NewInvite, NewLog, NewProgram, ObjectRow,
-    OpenInvite, ProgramRecord, R, Tx,
+    ChangeRecord, DeviceRecord, GraphRow, InviteRow, MemberRecord, NewChange, NewInvite, NewLog, NewProgram,
+    NoteRecord, ObjectRow, OpenInvite, ProgramRecord, R, Tx,
 };
 use super::repair::{self, DocProblem};
 use super::{CohortRow, Device, MemberRow, ProgramRow, Storage, SyncStats, round_trip};
@@ -559,6 +559,39 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
             &[&left_on, &cohort_id, &user_id],
         )?;
         Ok(())
+    }
+
+    fn insert_note(&self, n: &NoteRecord, now: i64) -> R<()> {
+        // The cohort's row lock orders the numbering by commit, so a device asking after the
+        // last note it has never skips one committed later with a lower number.
+        self.execute("SELECT 1 FROM cohorts WHERE id = $1 FOR UPDATE", &[&n.cohort_id])?;
+        self.execute(
+            "INSERT INTO member_notes (cohort_id, seq, id, from_user, to_user, body, created_at)
+             SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6 FROM member_notes WHERE cohort_id = $1
+             ON CONFLICT (from_user, id) DO NOTHING",
+            &[&n.cohort_id, &n.id, &n.from_user, &n.to_user, &n.body, &now],
+        )?;
+        Ok(())
+    }
+
+    fn notes_after(&self, cohort_id: &str, to_user: &str, after: i64, limit: i64) -> R<Vec<NoteRecord>> {
+        let rows = self.query(
+            "SELECT seq, id, from_user, body, created_at FROM member_notes
+             WHERE to_user = $1 AND cohort_id = $2 AND seq > $3 ORDER BY seq LIMIT $4",
+            &[&to_user, &cohort_id, &after, &limit],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| NoteRecord {
+                cohort_id: cohort_id.to_owned(),
+                seq: r.get(0),
+                id: r.get(1),
+                from_user: r.get(2),
+                to_user: to_user.to_owned(),
+                body: r.get(3),
+                created_at: r.get(4),
+            })
+            .collect())
     }
 
     fn set_critique_weeks(&self, cohort_id: &str, weeks: &str) -> R<()> {

@@ -134,9 +134,17 @@ const V5: &str = "
 ALTER TABLE users ADD COLUMN seen_until BIGINT NOT NULL DEFAULT 0;
 ";
 
-/// The critique weeks a facilitator changed, per cohort, as in the SQLite schema's version 7.
+/// The critique weeks a facilitator changed, per cohort, and private notes, as in the SQLite
+/// schema's version 7.
 const V6: &str = "
 ALTER TABLE cohorts ADD COLUMN critique_weeks TEXT NOT NULL DEFAULT '{}';
+
+CREATE TABLE member_notes (
+    cohort_id TEXT NOT NULL, seq BIGINT NOT NULL, id TEXT NOT NULL, from_user TEXT NOT NULL,
+    to_user TEXT NOT NULL, body TEXT NOT NULL, created_at BIGINT NOT NULL,
+    PRIMARY KEY (cohort_id, seq), UNIQUE (from_user, id)
+);
+CREATE INDEX member_notes_to ON member_notes (to_user, cohort_id, seq);
 ";
 
 fn stored_version(client: &mut Client) -> Result<i32, postgres::Error> {

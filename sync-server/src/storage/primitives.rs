@@ -22,6 +22,18 @@ pub struct ProgramRecord {
     pub critique_weeks: String,
 }
 
+/// A facilitator's private note to one member (`seq` is the server's, 0 before it is stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoteRecord {
+    pub cohort_id: String,
+    pub seq: i64,
+    pub id: String,
+    pub from_user: String,
+    pub to_user: String,
+    pub body: String,
+    pub created_at: i64,
+}
+
 /// One `members` row, as text.
 pub struct MemberRecord {
     pub user_id: String,
@@ -217,6 +229,11 @@ pub trait Tx {
     fn set_joined_on(&self, cohort_id: &str, user_id: &str, joined_on: &str) -> R<()>;
     /// The cohort's changed critique weeks (JSON), as its document now holds them.
     fn set_critique_weeks(&self, cohort_id: &str, weeks: &str) -> R<()>;
+    /// Stores a facilitator's private note once (by its author and id), numbered after the
+    /// cohort's last in commit order.
+    fn insert_note(&self, note: &NoteRecord, now: i64) -> R<()>;
+    /// Up to `limit` notes to a member in a cohort after `after`, oldest first.
+    fn notes_after(&self, cohort_id: &str, to_user: &str, after: i64, limit: i64) -> R<Vec<NoteRecord>>;
     /// Cohorts the user is a member of and has not left.
     fn active_cohorts(&self, user_id: &str) -> R<Vec<String>>;
     /// Her current zone and day start on one of her memberships.

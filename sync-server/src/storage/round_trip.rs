@@ -12,7 +12,7 @@ use microcohort_core::domain::roles::roles_for_week;
 use microcohort_core::domain::roster::Roster;
 use microcohort_core::policy::{RejectReason, Submitter};
 use microcohort_core::sync::limits::{MAX_LOGS_PER_DAY, MAX_RESPONSE_CHANGE_BYTES};
-use microcohort_core::sync::wire::{DocPull, DocStatus, RefusedLog, SyncResponse, WireLog};
+use microcohort_core::sync::wire::{DocPull, DocStatus, RefusedLog, SyncResponse, WireLog, WireNote};
 use serde_bytes::ByteBuf;
 
 use super::admission::{self, Verdict};
@@ -26,6 +26,8 @@ use microcohort_core::sync::request::CheckedRequest;
 
 /// Facilitators receive at most this many practice logs per round trip (the rest next time).
 const LOGS_PER_RESPONSE: i64 = 5000;
+/// Private notes per response; a device asks again after the last.
+const NOTES_PER_RESPONSE: i64 = 100;
 /// Change rows read at a time while filling a response.
 const ROWS_PER_READ: i64 = 512;
 /// A device that lacks at least this many of the changes a stored snapshot covers gets the
@@ -307,6 +309,25 @@ pub fn answer(
         Some(after) => own_history(tx, device, after)?,
         None => (Vec::new(), None),
     };
+    let notes = match request.notes_after {
+        Some(after) => tx
+            .notes_after(
+                &device.cohort_id,
+                &device.user_id,
+                i64::try_from(after).unwrap_or(i64::MAX),
+                NOTES_PER_RESPONSE,
+            )?
+            .into_iter()
+            .map(|n| WireNote {
+                seq: u64::try_from(n.seq).unwrap_or(0),
+                id: n.id,
+                from: n.from_user,
+                body: n.body,
+                created_at: n.created_at,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     let response = SyncResponse {
         docs,
         practice_logs_acked: acked,
@@ -319,6 +340,7 @@ pub fn answer(
         seen_until: tx.seen_until(&device.user_id)?,
         history,
         history_next,
+        notes,
     };
     Ok((response, stats))
 }

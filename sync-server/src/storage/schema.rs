@@ -145,9 +145,17 @@ pub fn check_version(conn: &Connection) -> Result<u32, String> {
 }
 
 /// The critique weeks a facilitator changed, per cohort (JSON, as the cohort document holds
-/// them): read with the cohort's program on every sync, so no extra query.
+/// them): read with the cohort's program on every sync, so no extra query. Facilitators' private
+/// notes to one member, numbered per cohort in commit order (a device asks after the last it has).
 const V7: &str = "
 ALTER TABLE cohorts ADD COLUMN critique_weeks TEXT NOT NULL DEFAULT '{}';
+
+CREATE TABLE member_notes (
+    cohort_id TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, from_user TEXT NOT NULL,
+    to_user TEXT NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL,
+    PRIMARY KEY (cohort_id, seq), UNIQUE (from_user, id)
+);
+CREATE INDEX member_notes_to ON member_notes (to_user, cohort_id, seq);
 ";
 
 pub fn migrate(conn: &mut Connection) -> Result<(), String> {

@@ -26,7 +26,7 @@ use crate::metrics::ReasonLabels;
 use crate::storage::people as storage_people;
 use crate::storage::{Device, Storage};
 
-pub mod critique_weeks;
+pub mod facilitators;
 pub mod people;
 
 fn cbor(bytes: Vec<u8>) -> Response {

@@ -130,9 +130,7 @@ impl Client {
         let projection = match doc {
             _ if schema_version(am).is_some_and(|v| v > SCHEMA_VERSION) => Projection::None,
             DocId::Week { week, .. } => Projection::Week(*week, project_week(am)),
-            DocId::Cohort { cohort_id } => {
-                Projection::Cohort(cohort_id.clone(), cohort::roster(am), cohort::critique_weeks(am))
-            }
+            DocId::Cohort { cohort_id } => Projection::Cohort(cohort_id.clone(), Box::new(cohort::project_cohort(am))),
         };
         let intent = intent
             .map(|(intent, hash)| serde_json::to_string(intent).map(|json| (json, hash)))
@@ -155,10 +153,7 @@ impl Client {
             }
             match &projection {
                 Projection::Week(week, rows) => cohort_store::replace_week(tx, &doc_id, *week, rows),
-                Projection::Cohort(cohort_id, roster, critique_weeks) => {
-                    cohort_store::replace_roster(tx, cohort_id, roster)?;
-                    cohort_store::replace_critique_weeks(tx, cohort_id, critique_weeks)
-                }
+                Projection::Cohort(cohort_id, rows) => cohort_store::replace_cohort(tx, cohort_id, rows),
                 Projection::None => Ok(()),
             }
         })?;

@@ -22,6 +22,7 @@ use crate::domain::roster::Roster;
 use crate::error::{Error, Result};
 use crate::policy::ObjectIndex;
 use crate::store::cohort::{self as cohort_store, Membership};
+use crate::store::facilitation;
 use crate::sync::limits::MAX_VALUE_CHARS;
 
 /// After this many incremental chunks a document is compacted into one snapshot.
@@ -167,10 +168,16 @@ impl Client {
 
     // ---- sharing and feedback -------------------------------------------------------------
 
-    /// A week's projected rows, as the UI reads them.
+    /// A week's rows as this member sees them: what facilitators hid left out (marked for its
+    /// author and the facilitators), endorsements marked.
     pub fn week_rows(&self, week: u32) -> Result<WeekRows> {
+        let membership = self.membership()?;
         let doc = self.week_doc(week)?.to_string();
-        self.store().read(|conn| cohort_store::week_rows(conn, &doc))
+        let rows = self.store().read(|conn| cohort_store::week_rows(conn, &doc))?;
+        let moderation =
+            self.store().read(|conn| facilitation::moderation_of_week(conn, &membership.cohort_id, week))?;
+        let facilitator = !moderation.is_empty() && self.roster()?.is_facilitator(&membership.user_id);
+        Ok(crate::docs::moderated::moderated(rows, &moderation, &membership.user_id, facilitator))
     }
 
     /// Keys of the week's feedback and replies the server first stored after its window closed.
@@ -357,8 +364,8 @@ enum Stored<'a> {
 
 enum Projection {
     Week(u32, WeekRows),
-    /// The cohort document: its roster and the critique weeks a facilitator changed.
-    Cohort(String, Roster, std::collections::BTreeMap<u32, crate::domain::critique_week::CritiqueWeek>),
+    /// The cohort document: roster, changed critique weeks, moderation, announcements.
+    Cohort(String, Box<crate::docs::cohort::CohortRows>),
     None,
 }
 

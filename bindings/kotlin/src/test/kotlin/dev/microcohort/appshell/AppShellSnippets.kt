@@ -110,6 +110,8 @@ fun notificationText(notification: Notification, zone: ZoneId): Pair<String, Str
         is NotificationDetails.RatingOfMyFeedback -> "${d.from} rated your feedback" to "${d.score} of 5"
         is NotificationDetails.MyRole -> "Your role this week: ${d.role}" to (d.expectation ?: "")
         is NotificationDetails.SynthesisPublished -> "Week ${d.week}'s synthesis is ready" to "What your cohort learned"
+        is NotificationDetails.NoteFromFacilitator -> "A note from ${d.from}" to d.excerpt
+        is NotificationDetails.Announcement -> "${d.from} to the cohort" to d.excerpt
     }
 
 /** What the background job tells the platform's scheduler. */

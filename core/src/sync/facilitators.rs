@@ -1,0 +1,98 @@
+//! What a facilitator does from the phone, through the server (online; each is checked here
+//! first with the server's own rules, so a mistake is a typed error even offline):
+//! - changes one week's critique: moves it (a holiday week), sets its meeting link, or names the
+//!   member who leads it; every device's reminders, calendar and feedback windows follow;
+//! - hides an entry (with a reason) or shows it again, endorses feedback, announces something to
+//!   the cohort, writes a private note to one member.
+//!
+//! Each call syncs afterwards, so this device shows the result at once.
+
+use super::client::decoded;
+use super::devices::post_signed_in;
+use super::wire::{self, CRITIQUE_WEEKS_PATH, FACILITATOR_ACTIONS_PATH};
+use crate::client::{Client, EntryRef};
+use crate::domain::critique_week::{self, CritiqueWeek, CritiqueWeekChange};
+use crate::domain::facilitation::{self, FacilitatorAction};
+use crate::error::{Error, Result};
+
+impl Client {
+    /// Changes a week's critique in the selected cohort (facilitators only), then syncs so this
+    /// device shows it at once. Checked here first with the server's own rules, so a wrong
+    /// time, lead or link is a typed error even offline; the server checks again.
+    pub fn change_critique_week(&self, change: &CritiqueWeekChange) -> Result<CritiqueWeek> {
+        let link = self.server_link()?;
+        let membership = self.membership()?;
+        let roster = self.facilitators_roster()?;
+        critique_week::check_change(&self.program()?.enrollment.blueprint, &roster, change)?;
+        let answer = post_signed_in(&link, CRITIQUE_WEEKS_PATH, &membership.cohort_id, wire::encode(change))?;
+        let changed: CritiqueWeek = decoded(&answer)?;
+        self.sync_now()?;
+        Ok(changed)
+    }
+
+    /// Hides a submission, feedback or reply on every device (its author sees it was hidden
+    /// and why; figures still count it, reports never hold its text).
+    pub fn hide_entry(&self, entry: &EntryRef, reason: &str) -> Result<()> {
+        let (week, entry, reason) = (entry.week, entry.key.clone(), reason.to_owned());
+        self.facilitate(FacilitatorAction::Hide { week, entry, reason })
+    }
+
+    /// Shows a hidden entry again.
+    pub fn show_entry(&self, entry: &EntryRef) -> Result<()> {
+        self.facilitate(FacilitatorAction::Show { week: entry.week, entry: entry.key.clone() })
+    }
+
+    /// Marks a piece of feedback as a model of good feedback, on every device.
+    pub fn endorse_feedback(&self, feedback: &EntryRef) -> Result<()> {
+        self.facilitate(FacilitatorAction::Endorse { week: feedback.week, feedback: feedback.key.clone() })
+    }
+
+    /// Announces something to the whole cohort; returns the announcement's key.
+    pub fn announce(&self, body: &str) -> Result<String> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        self.facilitate(FacilitatorAction::Announce { id: id.clone(), body: body.to_owned() })?;
+        Ok(crate::docs::schema::entry_key(&self.my_user_id()?, &id))
+    }
+
+    /// A private note to one member of the cohort (a nudge, a word of thanks): it reaches her
+    /// devices only, never the rest of the cohort.
+    pub fn send_note(&self, member: &str, body: &str) -> Result<()> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        self.facilitate(FacilitatorAction::Note { id, member: member.to_owned(), body: body.to_owned() })
+    }
+
+    fn facilitate(&self, action: FacilitatorAction) -> Result<()> {
+        let link = self.server_link()?;
+        let membership = self.membership()?;
+        let roster = self.facilitators_roster()?;
+        facilitation::check(&action, &self.program()?.enrollment.blueprint, &roster)?;
+        if let FacilitatorAction::Hide { week, entry, .. }
+        | FacilitatorAction::Show { week, entry }
+        | FacilitatorAction::Endorse { week, feedback: entry } = &action
+        {
+            let rows = self.week_rows(*week)?;
+            let keys = rows.submissions.iter().map(|s| &s.meta.key);
+            let feedback = rows.feedback.iter().map(|f| &f.meta.key);
+            let endorsing = matches!(action, FacilitatorAction::Endorse { .. });
+            let found = if endorsing {
+                rows.feedback.iter().any(|f| f.meta.key == *entry)
+            } else {
+                keys.chain(feedback).chain(rows.replies.iter().map(|r| &r.meta.key)).any(|k| k == entry)
+            };
+            if !found {
+                let what = if endorsing { "feedback" } else { "entry" };
+                return Err(Error::UnknownEntry { what, week: *week, key: entry.clone() });
+            }
+        }
+        post_signed_in(&link, FACILITATOR_ACTIONS_PATH, &membership.cohort_id, wire::encode(&action))?;
+        self.sync_now()?;
+        Ok(())
+    }
+
+    /// The selected cohort's roster, when she facilitates it.
+    fn facilitators_roster(&self) -> Result<crate::domain::roster::Roster> {
+        let me = self.my_user_id()?;
+        let roster = self.roster()?;
+        if roster.is_facilitator(&me) { Ok(roster) } else { Err(Error::FacilitatorOnly) }
+    }
+}

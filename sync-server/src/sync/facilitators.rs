@@ -1,0 +1,58 @@
+//! What facilitators of the cohort named in `x-microcohort-cohort` do through the server; each
+//! is checked against the program and the roster and written by the server's actor.
+//!
+//! - `POST /v1/critique-weeks` moves one week's critique, sets its meeting link or names the
+//!   member leading it, and answers with the week as it became.
+//! - `POST /v1/facilitator-actions` hides or shows an entry, endorses feedback, announces
+//!   something, or writes a private note to one member.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use microcohort_core::domain::critique_week::CritiqueWeekChange;
+use microcohort_core::domain::facilitation::FacilitatorAction;
+use microcohort_core::sync::wire;
+
+use super::{authenticate_member, cbor};
+use crate::app::{AppState, blocking};
+use crate::error::ApiError;
+
+pub async fn change_week(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let device = authenticate_member(&state, &headers).await?;
+    state.limits.check_device(&device.device_id)?;
+    if device.role != "facilitator" {
+        return Err(ApiError::Forbidden(format!(
+            "only facilitators of {} change its critique weeks",
+            device.cohort_id
+        )));
+    }
+    let change: CritiqueWeekChange = wire::decode(&body).map_err(ApiError::BadRequest)?;
+    let cohort = device.cohort_id.clone();
+    let week = change.week;
+    let changed = blocking(&state, move |s| s.storage.change_critique_week(&cohort, &change)).await?;
+    tracing::info!(cohort = %device.cohort_id, by = %device.user_id, week, revision = changed.revision, "critique week changed");
+    Ok(cbor(wire::encode(&changed)))
+}
+
+/// `POST /v1/facilitator-actions`: a facilitator of the named cohort hides or shows an entry,
+/// endorses feedback, announces something to the cohort or writes a private note to a member.
+pub async fn act(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let device = authenticate_member(&state, &headers).await?;
+    state.limits.check_device(&device.device_id)?;
+    if device.role != "facilitator" {
+        return Err(ApiError::Forbidden(format!("only facilitators of {} act on it", device.cohort_id)));
+    }
+    let action: FacilitatorAction = wire::decode(&body).map_err(ApiError::BadRequest)?;
+    let (cohort, by) = (device.cohort_id.clone(), device.user_id.clone());
+    let logged = format!("{action:?}").chars().take(80).collect::<String>();
+    blocking(&state, move |s| s.storage.facilitate(&cohort, &by, &action)).await?;
+    tracing::info!(cohort = %device.cohort_id, by = %device.user_id, action = %logged, "facilitator action");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
