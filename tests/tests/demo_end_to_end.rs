@@ -101,6 +101,9 @@ fn the_demo_simulates_a_cohort_and_its_sign_in_link_opens_a_report_with_the_same
     let feedback = after(totals, "shared, ");
     assert_eq!(practices_per_day.iter().sum::<u64>(), practices);
     assert!(feedback > 0, "the simulated learners gave feedback: {totals}");
+    let tools = lines.iter().find(|l| l.starts_with("facilitator tools: ")).expect("facilitator tools line");
+    let lead_name = tools.split("critique led by ").nth(1).and_then(|rest| rest.split(" (").next());
+    let lead_name = lead_name.unwrap_or_else(|| panic!("a peer leads a critique: {tools}")).to_owned();
     let engagement_7 = lines.iter().find(|l| l.trim_start().starts_with("engagement:")).expect("engagement line");
     let header = lines.iter().position(|l| l.trim_start().starts_with("learner ")).expect("member table");
     let printed: HashMap<String, PrintedMember> = lines[header + 1..]
@@ -178,6 +181,11 @@ fn the_demo_simulates_a_cohort_and_its_sign_in_link_opens_a_report_with_the_same
     assert_eq!((joined.role.as_str(), joined.cohort_id.as_str()), ("facilitator", "demo-cohort"));
     facilitator.sync_now().unwrap();
     assert_eq!(facilitator.cohort_dashboard().unwrap().learners, 12, "the simulated cohort's learners");
+    // The week the demo handed to a learner is hers on every device, with its meeting link.
+    let lead = facilitator.week_roles(1).unwrap().critique_lead.expect("a lead");
+    let roster = facilitator.roster().unwrap();
+    assert_eq!(roster.member(&lead).map(|m| m.display_name.as_str()), Some(lead_name.as_str()));
+    assert!(facilitator.critique_week(1).unwrap().and_then(|w| w.link).is_some_and(|l| l.starts_with("https://")));
 
     let _ = Command::new("kill").arg("-TERM").arg(demo.0.id().to_string()).status();
     assert!(demo.0.wait().expect("exit").success(), "the demo stops cleanly on SIGTERM");

@@ -42,7 +42,8 @@ pub fn assign_reviews_on(roles: &WeekRoles, roster: &Roster, day: NaiveDate) -> 
 }
 
 fn assign_reviews_without(roles: &WeekRoles, gone: &[&str]) -> Vec<ReviewAssignment> {
-    let facilitator = roles.critique_lead.as_deref();
+    // The facilitator reviews in a small cohort, whoever leads the week's critique.
+    let facilitator = roles.roles.iter().find(|(_, r)| *r == WeeklyRole::Facilitator).map(|(id, _)| id.as_str());
     let here = |id: &&str| !gone.contains(id);
     let learners: Vec<&str> = roles
         .roles
@@ -209,6 +210,17 @@ mod tests {
                 prop_assert!(assignments.iter().all(|a| a.reviewers.iter().any(|r| r == "fac")));
             }
         }
+    }
+
+    #[test]
+    fn a_learner_leading_the_critique_does_not_stand_in_for_the_facilitator() {
+        let mut blueprint = Blueprint::default_90_days(NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(), chrono_tz::UTC);
+        let week = crate::domain::critique_week::CritiqueWeek { lead: Some("u00".into()), ..Default::default() };
+        blueprint.critique_weeks.insert(2, week);
+        let roles = roles_for_week(&blueprint, &roster(2, true), 2);
+        assert_eq!(roles.critique_lead.as_deref(), Some("u00"));
+        let assignments = assign_reviews(&roles);
+        assert!(assignments.iter().all(|a| a.reviewers.iter().any(|r| r == "fac")), "{assignments:?}");
     }
 
     #[test]

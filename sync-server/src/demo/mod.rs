@@ -36,7 +36,7 @@ use crate::storage::Storage;
 use crate::storage::log_rules::LogRules;
 use crate::storage::sqlite::{DATABASE_FILE, SqliteStorage};
 use personas::COHORT_TIME_ZONE;
-use simulation::{Program, Tally, facilitate_day, live_day};
+use simulation::{Program, Tally, facilitate_day, hand_over_a_critique, live_day};
 
 /// Written into the data directory so a later run knows it may replace it.
 const MARKER_FILE: &str = "microcohort-demo.txt";
@@ -152,7 +152,7 @@ pub fn run(options: DemoOptions) -> Result<(), DemoError> {
         tokio::select! {
             outcome = finished => {
                 let outcome = outcome.map_err(|_| DemoError::Server("the simulation thread stopped".into()))??;
-                summary::print_summary(&outcome.report, &outcome.totals, outcome.seconds);
+                summary::print_summary(&outcome.report, &outcome.totals, outcome.seconds, outcome.peer_led);
                 let spare = storage.clone();
                 let invites = tokio::task::spawn_blocking(move || enrolment::spare_invites(spare.as_ref(), options.invites))
                     .await
@@ -219,6 +219,8 @@ struct Outcome {
     report: CohortReport,
     totals: Tally,
     seconds: f64,
+    /// The week a learner led the critique, and who.
+    peer_led: Option<(u32, &'static str)>,
 }
 
 impl Simulation {
@@ -232,12 +234,19 @@ impl Simulation {
 
         let pack = parse_pack(microcohort_core::DEFAULT_PROMPT_PACK_NAME, microcohort_core::DEFAULT_PROMPT_PACK)
             .map_err(microcohort_core::Error::from)?;
+        // The first rotation week's critique is led by the steadiest learner (week 1 in a short run).
+        let rotation = self.blueprint.last_practice_week + 1;
+        let covered = self.blueprint.position_on(self.blueprint.date_of_day(self.days)).week.unwrap_or(0);
+        let led_week = if covered >= rotation { rotation } else { 1 };
+        let lead = learners.iter().position(|l| l.persona == personas::Persona::Steady);
         let program = Program {
             rubrics: pack.prompts.iter().map(|p| (p.id.clone(), p.rubric.len() as u32)).collect(),
             blueprint: self.blueprint,
             days: self.days,
             real_now: Utc::now(),
+            peer_led: lead.filter(|_| covered >= led_week).map(|lead| (led_week, lead)),
         };
+        hand_over_a_critique(&facilitator, &learners, &program)?;
         let mut order_rng = rand::rngs::StdRng::seed_from_u64(self.seed);
         let mut totals = Tally::default();
         for day in 1..=self.days {
@@ -271,7 +280,8 @@ impl Simulation {
             }
         }
         let report = facilitator.client.cohort_dashboard()?;
-        Ok(Outcome { report, totals, seconds: began.elapsed().as_secs_f64() })
+        let peer_led = program.peer_led.map(|(week, lead)| (week, learners[lead].name));
+        Ok(Outcome { report, totals, seconds: began.elapsed().as_secs_f64(), peer_led })
     }
 }
 

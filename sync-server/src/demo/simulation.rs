@@ -32,6 +32,8 @@ pub struct Member {
     shared_weeks: HashSet<u32>,
     reviewed: HashSet<String>,
     rated: HashSet<String>,
+    /// For a facilitator: when each member was last nudged with a private note.
+    nudged_on: HashMap<String, NaiveDate>,
 }
 
 impl Member {
@@ -49,6 +51,7 @@ impl Member {
             shared_weeks: HashSet::new(),
             reviewed: HashSet::new(),
             rated: HashSet::new(),
+            nudged_on: HashMap::new(),
         }
     }
 
@@ -73,6 +76,10 @@ pub struct Tally {
     pub synthesis_edits: u32,
     pub syncs: u32,
     pub offline: Vec<&'static str>,
+    /// Private notes the facilitator sent members at risk.
+    pub nudges: u32,
+    /// Agenda items the peer leading a critique put on it.
+    pub agenda_items: u32,
 }
 
 impl Tally {
@@ -85,6 +92,8 @@ impl Tally {
         self.replies += other.replies;
         self.synthesis_edits += other.synthesis_edits;
         self.syncs += other.syncs;
+        self.nudges += other.nudges;
+        self.agenda_items += other.agenda_items;
     }
 }
 
@@ -95,6 +104,8 @@ pub struct Program {
     /// Rubric size per prompt id, for the criteria a reviewer addresses.
     pub rubrics: HashMap<String, u32>,
     pub real_now: DateTime<Utc>,
+    /// The week a learner leads the critique, and who (an index into the learners).
+    pub peer_led: Option<(u32, usize)>,
 }
 
 /// Day `day` (1-based) for a learner: offline or not, practise, share, review, rate, reply,
@@ -135,6 +146,38 @@ pub fn live_day(member: &mut Member, program: &Program, day: u32, tally: &mut Ta
     }
     if !offline {
         sync(member, tally)?;
+    }
+    Ok(())
+}
+
+/// The lead, on the critique's day, puts up to three pieces of the week's shared work on its agenda.
+fn lead_the_critique(lead: &Member, week: u32, at: DateTime<Utc>, tally: &mut Tally) -> Result<(), DemoError> {
+    lead.at(at - chrono::Duration::hours(4));
+    sync(lead, tally)?;
+    let rows = lead.client.week_rows(week)?;
+    for submission in rows.submissions.iter().filter(|s| !s.meta.retracted).take(3) {
+        let entry = EntryRef { week, key: submission.meta.key.clone() };
+        lead.client.add_agenda_item(&entry, &format!("{}: what would you try next?", submission.title))?;
+        tally.agenda_items += 1;
+    }
+    sync(lead, tally)
+}
+
+/// A private note to each member the dashboard shows at risk, at most once a week each.
+fn nudge_members_at_risk(facilitator: &mut Member, date: NaiveDate, tally: &mut Tally) -> Result<(), DemoError> {
+    let report = facilitator.client.cohort_dashboard()?;
+    for member in report.members.iter().filter(|m| !m.at_risk.is_empty() && !m.left) {
+        let recent = facilitator.nudged_on.get(&member.user_id).is_some_and(|last| (date - *last).num_days() < 7);
+        if recent {
+            continue;
+        }
+        let first_name = member.display_name.split(' ').next().unwrap_or(&member.display_name);
+        let note = format!(
+            "Hi {first_name}, I noticed a quieter week. Ten minutes today is plenty; I'm here if anything is in the way."
+        );
+        facilitator.client.send_note(&member.user_id, &note)?;
+        facilitator.nudged_on.insert(member.user_id.clone(), date);
+        tally.nudges += 1;
     }
     Ok(())
 }
@@ -287,8 +330,32 @@ fn write_synthesis(member: &mut Member, week: u32, tally: &mut Tally) -> Result<
     Ok(())
 }
 
+/// The facilitator's first evening: she hands one critique to a learner (the first rotation week,
+/// or week 1 in a short run), with the meeting link; that learner writes its agenda.
+pub fn hand_over_a_critique(facilitator: &Member, learners: &[Member], program: &Program) -> Result<(), DemoError> {
+    let Some((week, lead)) = program.peer_led else { return Ok(()) };
+    let evening = resolve_wall_clock(
+        program.blueprint.start_date,
+        NaiveTime::from_hms_opt(21, 0, 0).unwrap_or_default(),
+        facilitator.zone,
+    );
+    facilitator.at(evening.min(program.real_now));
+    // Her roster must hold everyone who joined before she names one of them.
+    facilitator.client.sync_with_retry(5)?;
+    let change = microcohort_core::domain::critique_week::CritiqueWeekChange {
+        week,
+        moved_to: None,
+        link: Some(format!("https://meet.example.org/demo-week-{week}")),
+        lead: Some(learners[lead].user_id.clone()),
+    };
+    facilitator.client.change_critique_week(&change)?;
+    Ok(())
+}
+
 /// The facilitator's evening: always online; after each weekly critique records who attended
-/// (members who practised that week) and opens the week's synthesis.
+/// (members who practised that week) and opens the week's synthesis. Each evening she reads her
+/// dashboard and nudges each member at risk (at most weekly) with a private note. Before the
+/// critique a learner leads, that learner puts the week's shared work on its agenda.
 pub fn facilitate_day(
     facilitator: &mut Member,
     learners: &[Member],
@@ -305,6 +372,14 @@ pub fn facilitate_day(
     facilitator.at(evening);
     sync(facilitator, tally)?;
     let week = blueprint.position_on(date).week.unwrap_or(0);
+    if blueprint.critique_date(week) == Some(date)
+        && let Some((led_week, lead)) = program.peer_led
+        && led_week == week
+    {
+        lead_the_critique(&learners[lead], week, evening, tally)?;
+        sync(facilitator, tally)?;
+    }
+    nudge_members_at_risk(facilitator, date, tally)?;
     if blueprint.critique_date(week) == Some(date) {
         let since = date - Days::new(6);
         for learner in learners {

@@ -29,7 +29,7 @@ fn percent(share: Option<f64>) -> String {
     share.map_or_else(|| "–".into(), |s| format!("{:.0}%", s * 100.0))
 }
 
-pub fn print_summary(report: &CohortReport, totals: &Tally, seconds: f64) {
+pub fn print_summary(report: &CohortReport, totals: &Tally, seconds: f64, peer_led: Option<(u32, &str)>) {
     println!();
     println!(
         "simulated in {seconds:.1} s: {} practices ({} with transfer evidence), {} shared, {} feedback, {} ratings, {} replies, {} synthesis edits, {} syncs",
@@ -42,6 +42,10 @@ pub fn print_summary(report: &CohortReport, totals: &Tally, seconds: f64) {
         totals.synthesis_edits,
         totals.syncs,
     );
+    let led = peer_led.map_or_else(String::new, |(week, lead)| {
+        format!("; week {week}'s critique led by {lead} ({} agenda items)", totals.agenda_items)
+    });
+    println!("facilitator tools: {} private notes to members at risk{led}", totals.nudges);
     let week = report.week.map_or_else(String::new, |w| format!(", week {w}"));
     println!(
         "facilitator dashboard: {} on program day {}{week}, {} learners",
@@ -67,6 +71,11 @@ pub fn print_summary(report: &CohortReport, totals: &Tally, seconds: f64) {
         f.mean_helpfulness.map_or_else(|| "–".into(), |v| format!("{v:.1}/5")),
         percent(f.suggestion_share),
         percent(f.criteria_share),
+    );
+    println!(
+        "  critiques: {} of attendance records present; capstone shared by {} of learners",
+        percent(report.attendance_share),
+        percent(report.capstone_share),
     );
     println!("  learner              active days 7/14/30  streak  feedback given/received  at risk");
     for member in report.members.iter().filter(|m| m.role == MemberRole::Learner) {
