@@ -73,7 +73,7 @@ fn a_facilitator_moderates_and_messages_from_the_phone(backend: Backend) {
     fay.endorse_feedback(&kind).unwrap();
     sync_all();
     for peer in [&ana, &cy, &ana_tablet] {
-        assert_eq!(feedback_keys(peer, shared.week), [kind.key.clone()], "hidden on every peer's device");
+        assert_eq!(feedback_keys(peer, shared.week), [kind.key.as_str()], "hidden on every peer's device");
         let endorsed = peer.week_rows(shared.week).unwrap().feedback.into_iter().find(|f| f.meta.key == kind.key);
         let fay_id = fay.my_user_id().unwrap();
         assert_eq!(endorsed.unwrap().endorsed_by.as_deref(), Some(fay_id.as_str()));

@@ -22,7 +22,7 @@ impl Client {
     pub fn change_critique_week(&self, change: &CritiqueWeekChange) -> Result<CritiqueWeek> {
         let link = self.server_link()?;
         let membership = self.membership()?;
-        let roster = self.facilitators_roster()?;
+        let roster = self.facilitators_roster(change.lead.as_deref())?;
         critique_week::check_change(&self.program()?.enrollment.blueprint, &roster, change)?;
         let answer = post_signed_in(&link, CRITIQUE_WEEKS_PATH, &membership.cohort_id, wire::encode(change))?;
         let changed: CritiqueWeek = decoded(&answer)?;
@@ -64,7 +64,11 @@ impl Client {
     fn facilitate(&self, action: FacilitatorAction) -> Result<()> {
         let link = self.server_link()?;
         let membership = self.membership()?;
-        let roster = self.facilitators_roster()?;
+        let naming = match &action {
+            FacilitatorAction::Note { member, .. } => Some(member.as_str()),
+            _ => None,
+        };
+        let roster = self.facilitators_roster(naming)?;
         facilitation::check(&action, &self.program()?.enrollment.blueprint, &roster)?;
         if let FacilitatorAction::Hide { week, entry, .. }
         | FacilitatorAction::Show { week, entry }
@@ -89,10 +93,26 @@ impl Client {
         Ok(())
     }
 
-    /// The selected cohort's roster, when she facilitates it.
-    fn facilitators_roster(&self) -> Result<crate::domain::roster::Roster> {
-        let me = self.my_user_id()?;
+    /// The selected cohort's roster, when she facilitates it (a learner, by the role the server
+    /// gave her membership, gets `FacilitatorOnly` even offline). A roster that does not list
+    /// her or a member she names yet (she joined, or they did, since the last sync) is synced
+    /// first, so the checks run on what the server will check against.
+    fn facilitators_roster(&self, naming: Option<&str>) -> Result<crate::domain::roster::Roster> {
+        let membership = self.membership()?;
+        // A database from before roles were kept has none: the roster decides.
+        if self.membership_row(&membership.cohort_id)?.role == "learner" {
+            return Err(Error::FacilitatorOnly);
+        }
+        let current = |roster: &crate::domain::roster::Roster| {
+            roster.is_facilitator(&membership.user_id)
+                && naming.is_none_or(|user| user.trim().is_empty() || roster.member(user).is_some())
+        };
         let roster = self.roster()?;
-        if roster.is_facilitator(&me) { Ok(roster) } else { Err(Error::FacilitatorOnly) }
+        if current(&roster) {
+            return Ok(roster);
+        }
+        self.sync_now()?;
+        let roster = self.roster()?;
+        if roster.is_facilitator(&membership.user_id) { Ok(roster) } else { Err(Error::FacilitatorOnly) }
     }
 }
