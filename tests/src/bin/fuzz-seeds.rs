@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use automerge::ActorId;
+use microcohort_core::domain::critique_week::CritiqueWeekChange;
+use microcohort_core::domain::facilitation::FacilitatorAction;
 use microcohort_core::policy::sample::SampleWeek;
 use microcohort_core::sync::wire::{self, DocPush, SyncRequest, WireLog};
 use microcohort_tests::forge::{Forger, bad_checksum, compressed, declaring_ops, huge_value, with_seq, with_start_op};
@@ -83,6 +85,18 @@ fn main() {
     ];
     for (name, request) in samples {
         write(&requests, name, &wire::encode(&request));
+    }
+    // A facilitator's requests: a week's critique changed, and each kind of action.
+    let moved = "2026-03-27T18:30:00".parse().ok();
+    let change = CritiqueWeekChange { week: 12, moved_to: moved, link: Some("https://m.example/w".into()), lead: None };
+    write(&requests, "critique-week", &wire::encode(&change));
+    let actions = [
+        ("hide", FacilitatorAction::Hide { week: 1, entry: "ben/f1".into(), reason: "A personal attack".into() }),
+        ("endorse", FacilitatorAction::Endorse { week: 1, feedback: "cy/f2".into() }),
+        ("note", FacilitatorAction::Note { id: "n1".into(), member: "ana".into(), body: "Ten minutes today?".into() }),
+    ];
+    for (name, action) in actions {
+        write(&requests, name, &wire::encode(&action));
     }
     println!("seeds written to {}", root.display());
 }
