@@ -86,6 +86,19 @@ impl Client {
         on_runtime(move || core.send_note(&member, &body)).await
     }
 
+    /// A facilitator marks a learner (her user id) as having stopped practising: her review
+    /// assignments go to the others from today, on every device.
+    pub async fn pause_member(&self, member: String) -> Result<()> {
+        let core = self.core.clone();
+        on_runtime(move || core.pause_member(&member)).await
+    }
+
+    /// A facilitator marks a paused learner back.
+    pub async fn resume_member(&self, member: String) -> Result<()> {
+        let core = self.core.clone();
+        on_runtime(move || core.resume_member(&member)).await
+    }
+
     /// The cohort's announcements, newest first (offline).
     pub async fn announcements(&self) -> Result<Vec<CohortMessage>> {
         self.run(move |core| core.announcements()).await

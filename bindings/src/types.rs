@@ -515,6 +515,8 @@ pub struct Member {
     pub day_start: DayStart,
     pub joined_on: LocalDate,
     pub left_on: Option<LocalDate>,
+    /// The day a facilitator marked her as having stopped practising (out of review assignments).
+    pub paused_on: Option<LocalDate>,
 }
 
 #[uniffi::remote(Enum)]

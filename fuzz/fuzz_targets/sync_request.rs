@@ -40,6 +40,7 @@ fn cohort() -> &'static (Blueprint, Roster) {
             day_start: DayStart::default(),
             joined_on: start,
             left_on: None,
+            paused_on: None,
         };
         (Blueprint::default_90_days(start, chrono_tz::Europe::Berlin), Roster::new(vec![member]))
     })

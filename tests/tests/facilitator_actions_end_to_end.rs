@@ -1,7 +1,8 @@
 //! A facilitator acts from the phone over a real server: a hidden entry disappears on every
 //! peer's device (its author sees why), comes back when shown again; an endorsement shows on
 //! every device; an announcement reaches the cohort and a private note only its member's
-//! devices, each notified once. Learners and wrong input are refused, nothing is written.
+//! devices, each notified once; a learner who stopped practising hands her reviews to the others.
+//! Learners and wrong input are refused, nothing is written.
 
 use std::sync::Arc;
 
@@ -114,6 +115,20 @@ fn a_facilitator_moderates_and_messages_from_the_phone(backend: Backend) {
     let cohort_bytes: Vec<u8> = ben.changes_since("cohort:c1", &[]).unwrap().concat();
     let needle = b"I missed your practice";
     assert!(!cohort_bytes.windows(needle.len()).any(|w| w == needle));
+
+    // Cy stopped practising: once the facilitator marks it, her reviews go to the others on every
+    // device, each piece of work keeping two reviewers; marked back, she reviews again.
+    let cy_id = cy.my_user_id().unwrap();
+    fay.pause_member(&cy_id).unwrap();
+    for client in [&ana, &ben, &cy] {
+        client.sync_now().unwrap();
+        let assignments = client.review_assignments(shared.week).unwrap();
+        assert!(assignments.iter().all(|a| !a.reviewers.contains(&cy_id)), "{assignments:?}");
+        assert!(assignments.iter().all(|a| a.practitioner == cy_id || a.reviewers.len() >= 2), "{assignments:?}");
+    }
+    fay.resume_member(&cy_id).unwrap();
+    ana.sync_now().unwrap();
+    assert!(ana.review_assignments(shared.week).unwrap().iter().any(|a| a.reviewers.contains(&cy_id)));
 
     // Straight to the server: a learner's token is refused; wrong input names its field or is
     // not found; a repeated announcement is kept once.

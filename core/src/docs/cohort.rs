@@ -36,7 +36,7 @@ pub fn add_member(am: &mut AutoCommit, member: &Member, size: CohortSize) -> Res
 
 /// Server side: writes one roster member, touching only that member's fields.
 pub fn put_member(am: &mut AutoCommit, member: &Member) -> Result<(), DocError> {
-    let left_on = member.left_on.map(|d| ScalarValue::from(d.to_string())).unwrap_or(ScalarValue::Null);
+    let day = |d: Option<NaiveDate>| d.map(|d| ScalarValue::from(d.to_string())).unwrap_or(ScalarValue::Null);
     put_server_entry(
         am,
         Container::Roster,
@@ -47,7 +47,8 @@ pub fn put_member(am: &mut AutoCommit, member: &Member) -> Result<(), DocError> 
             (field::TIME_ZONE, member.time_zone.as_str().into()),
             (field::DAY_START_MINUTES, ScalarValue::Int(i64::from(member.day_start.minutes()))),
             (field::JOINED_ON, member.joined_on.to_string().into()),
-            (field::LEFT_ON, left_on),
+            (field::LEFT_ON, day(member.left_on)),
+            (field::PAUSED_ON, day(member.paused_on)),
         ],
     )
 }
@@ -297,6 +298,7 @@ pub fn roster(am: &AutoCommit) -> Roster {
                     .unwrap_or_default(),
                 joined_on: date(&entry, field::JOINED_ON)?,
                 left_on: date(&entry, field::LEFT_ON),
+                paused_on: date(&entry, field::PAUSED_ON),
                 user_id,
             })
         })

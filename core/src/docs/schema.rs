@@ -148,6 +148,8 @@ pub mod field {
     pub const DAY_START_MINUTES: &str = "day_start_minutes";
     pub const JOINED_ON: &str = "joined_on";
     pub const LEFT_ON: &str = "left_on";
+    /// The day a facilitator marked a member as having stopped practising.
+    pub const PAUSED_ON: &str = "paused_on";
     /// A critique week's new local start (`YYYY-MM-DDTHH:MM:SS` in the cohort's zone).
     pub const MOVED_TO: &str = "moved_to";
     pub const LINK: &str = "link";

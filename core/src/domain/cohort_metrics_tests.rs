@@ -21,6 +21,7 @@ fn member(id: &str, role: MemberRole, zone: &str, joined: NaiveDate, left: Optio
         day_start: Default::default(),
         joined_on: joined,
         left_on: left,
+        paused_on: None,
     }
 }
 

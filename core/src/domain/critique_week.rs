@@ -140,6 +140,7 @@ mod tests {
             day_start: DayStart::default(),
             joined_on: NaiveDate::from_ymd_opt(2026, 1, 2).unwrap(),
             left_on,
+            paused_on: None,
         };
         Roster::new(vec![
             member("fac", MemberRole::Facilitator, None),

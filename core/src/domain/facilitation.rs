@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::DomainError;
 use super::blueprint::Blueprint;
-use super::roster::Roster;
+use super::roster::{Member, MemberRole, Roster};
 
 /// The longest reason for hiding an entry.
 pub const MAX_REASON_CHARS: usize = 300;
@@ -27,6 +27,11 @@ pub enum FacilitatorAction {
     Announce { id: String, body: String },
     /// A message to one member, never visible to the rest of the cohort.
     Note { id: String, member: String, body: String },
+    /// Marks a learner as having stopped practising: from today she is out of review
+    /// assignments (others take them over), still a member of the cohort.
+    Pause { member: String },
+    /// Marks her back: assignments count her again from today.
+    Resume { member: String },
 }
 
 /// Checks an action's own fields and its member against the program and the roster. Whether a
@@ -66,13 +71,23 @@ pub fn check(action: &FacilitatorAction, blueprint: &Blueprint, roster: &Roster)
         }
         FacilitatorAction::Note { id, member, body } => {
             crate::docs::check_id("id", id)?;
-            match roster.member(member) {
-                Some(m) if m.left_on.is_none() => {}
-                Some(_) => return Err(DomainError::invalid("member", format!("{member} has left the cohort"))),
-                None => return Err(DomainError::invalid("member", format!("{member} is not a member of this cohort"))),
-            }
+            active_member(roster, member)?;
             text("body", body, MAX_MESSAGE_CHARS)
         }
+        FacilitatorAction::Pause { member } | FacilitatorAction::Resume { member } => {
+            match active_member(roster, member)?.role {
+                MemberRole::Learner => Ok(()),
+                MemberRole::Facilitator => Err(DomainError::invalid("member", format!("{member} is a facilitator"))),
+            }
+        }
+    }
+}
+
+fn active_member<'a>(roster: &'a Roster, member: &str) -> Result<&'a Member, DomainError> {
+    match roster.member(member) {
+        Some(m) if m.left_on.is_none() => Ok(m),
+        Some(_) => Err(DomainError::invalid("member", format!("{member} has left the cohort"))),
+        None => Err(DomainError::invalid("member", format!("{member} is not a member of this cohort"))),
     }
 }
 
@@ -92,7 +107,6 @@ mod tests {
     use chrono::NaiveDate;
 
     use super::*;
-    use crate::domain::roster::{Member, MemberRole};
     use crate::domain::time::DayStart;
 
     fn roster() -> Roster {
@@ -104,6 +118,7 @@ mod tests {
             day_start: DayStart::default(),
             joined_on: NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
             left_on,
+            paused_on: None,
         };
         Roster::new(vec![member("ana", None), member("gone", NaiveDate::from_ymd_opt(2026, 2, 1))])
     }

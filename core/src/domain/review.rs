@@ -35,7 +35,7 @@ pub fn assign_reviews_on(roles: &WeekRoles, roster: &Roster, day: NaiveDate) -> 
     let gone: Vec<&str> = roster
         .members()
         .iter()
-        .filter(|m| m.left_on.is_some_and(|left| left <= day))
+        .filter(|m| m.left_on.is_some_and(|left| left <= day) || m.paused_on.is_some_and(|paused| paused <= day))
         .map(|m| m.user_id.as_str())
         .collect();
     assign_reviews_without(roles, &gone)
@@ -163,6 +163,7 @@ mod tests {
             day_start: Default::default(),
             joined_on: join,
             left_on: None,
+            paused_on: None,
         };
         let mut members: Vec<Member> = (0..learners).map(|i| member(format!("u{i:02}"), MemberRole::Learner)).collect();
         if facilitator {

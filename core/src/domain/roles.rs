@@ -154,6 +154,7 @@ mod tests {
             day_start: Default::default(),
             joined_on: d(1),
             left_on: None,
+            paused_on: None,
         }
     }
 

@@ -46,6 +46,10 @@ pub struct Member {
     pub day_start: DayStart,
     pub joined_on: NaiveDate,
     pub left_on: Option<NaiveDate>,
+    /// The day a facilitator marked her as having stopped practising: still a member, but out
+    /// of review assignments from that day until a facilitator marks her back.
+    #[serde(default)]
+    pub paused_on: Option<NaiveDate>,
 }
 
 /// The cohort roster in join order (then by id), which keeps role rotation stable when someone
@@ -158,6 +162,7 @@ mod tests {
             day_start: DayStart::default(),
             joined_on: d(joined),
             left_on: None,
+            paused_on: None,
         }
     }
 

@@ -332,8 +332,9 @@ pub fn replace_roster(tx: &Transaction<'_>, cohort_id: &str, roster: &Roster) ->
     tx.execute("DELETE FROM roster WHERE cohort_id = ?1", [cohort_id])?;
     for m in roster.members() {
         tx.prepare_cached(
-            "INSERT INTO roster (cohort_id, user_id, display_name, role, time_zone, day_start_minutes, joined_on, left_on)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO roster (cohort_id, user_id, display_name, role, time_zone, day_start_minutes, joined_on, left_on,
+                 paused_on)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?
         .execute(params![
             cohort_id,
@@ -343,7 +344,8 @@ pub fn replace_roster(tx: &Transaction<'_>, cohort_id: &str, roster: &Roster) ->
             m.time_zone,
             m.day_start.minutes(),
             m.joined_on.to_string(),
-            m.left_on.map(|d| d.to_string())
+            m.left_on.map(|d| d.to_string()),
+            m.paused_on.map(|d| d.to_string())
         ])?;
     }
     Ok(())
@@ -380,7 +382,7 @@ pub fn critique_weeks(conn: &Connection, cohort_id: &str) -> Result<BTreeMap<u32
 /// The cohort's roster as last projected from its document.
 pub fn roster(conn: &Connection, cohort_id: &str) -> Result<Roster> {
     let mut stmt = conn.prepare_cached(
-        "SELECT user_id, display_name, role, time_zone, day_start_minutes, joined_on, left_on
+        "SELECT user_id, display_name, role, time_zone, day_start_minutes, joined_on, left_on, paused_on
          FROM roster WHERE cohort_id = ?1",
     )?;
     let rows = stmt.query_map([cohort_id], |r| {
@@ -392,11 +394,12 @@ pub fn roster(conn: &Connection, cohort_id: &str) -> Result<Roster> {
             r.get::<_, i64>(4)?,
             r.get::<_, String>(5)?,
             r.get::<_, Option<String>>(6)?,
+            r.get::<_, Option<String>>(7)?,
         ))
     })?;
     let mut members = Vec::new();
     for row in rows {
-        let (user_id, display_name, role, time_zone, day_start, joined_on, left_on) = row?;
+        let (user_id, display_name, role, time_zone, day_start, joined_on, left_on, paused_on) = row?;
         members.push(Member {
             user_id,
             display_name,
@@ -405,6 +408,7 @@ pub fn roster(conn: &Connection, cohort_id: &str) -> Result<Roster> {
             day_start: DayStart::from_minutes(day_start).map_err(|e| Error::Corrupt(e.to_string()))?,
             joined_on: parse_date(&joined_on)?,
             left_on: left_on.as_deref().map(parse_date).transpose()?,
+            paused_on: paused_on.as_deref().map(parse_date).transpose()?,
         });
     }
     Ok(Roster::new(members))

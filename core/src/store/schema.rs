@@ -425,6 +425,9 @@ CREATE TABLE announcements (
     PRIMARY KEY (cohort_id, key)
 ) WITHOUT ROWID;
 
+-- The day a facilitator marked a member as having stopped practising.
+ALTER TABLE roster ADD COLUMN paused_on TEXT;
+
 -- Private notes to her from a cohort's facilitators, as the sync brought them.
 CREATE TABLE facilitator_notes (
     cohort_id   TEXT NOT NULL,

@@ -3,7 +3,8 @@
 //! - changes one week's critique: moves it (a holiday week), sets its meeting link, or names the
 //!   member who leads it; every device's reminders, calendar and feedback windows follow;
 //! - hides an entry (with a reason) or shows it again, endorses feedback, announces something to
-//!   the cohort, writes a private note to one member.
+//!   the cohort, writes a private note to one member, marks a learner who stopped practising
+//!   (her review assignments go to the others) and back.
 //!
 //! Each call syncs afterwards, so this device shows the result at once.
 
@@ -61,11 +62,24 @@ impl Client {
         self.facilitate(FacilitatorAction::Note { id, member: member.to_owned(), body: body.to_owned() })
     }
 
+    /// Marks a learner as having stopped practising: from today her review assignments go to
+    /// the others on every device (each submission keeps two reviewers); she stays a member.
+    pub fn pause_member(&self, member: &str) -> Result<()> {
+        self.facilitate(FacilitatorAction::Pause { member: member.to_owned() })
+    }
+
+    /// Marks a paused learner back: assignments count her again from today.
+    pub fn resume_member(&self, member: &str) -> Result<()> {
+        self.facilitate(FacilitatorAction::Resume { member: member.to_owned() })
+    }
+
     fn facilitate(&self, action: FacilitatorAction) -> Result<()> {
         let link = self.server_link()?;
         let membership = self.membership()?;
         let naming = match &action {
-            FacilitatorAction::Note { member, .. } => Some(member.as_str()),
+            FacilitatorAction::Note { member, .. }
+            | FacilitatorAction::Pause { member }
+            | FacilitatorAction::Resume { member } => Some(member.as_str()),
             _ => None,
         };
         let roster = self.facilitators_roster(naming)?;

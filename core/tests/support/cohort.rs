@@ -37,6 +37,7 @@ pub fn roster_changes(learners: usize) -> Vec<Vec<u8>> {
             day_start: Default::default(),
             joined_on: joined,
             left_on: None,
+            paused_on: None,
         };
         cohort::add_member(&mut am, &member, size).unwrap();
     }
@@ -48,6 +49,7 @@ pub fn roster_changes(learners: usize) -> Vec<Vec<u8>> {
         day_start: Default::default(),
         joined_on: joined,
         left_on: None,
+        paused_on: None,
     };
     cohort::add_member(&mut am, &facilitator, size).unwrap();
     am.commit_with(CommitOptions::default().with_time(0));

@@ -284,7 +284,7 @@ impl ReportStore {
         )?;
         let members = self.db.query(
             "SELECT m.cohort_id, m.user_id, m.display_name, m.role, m.time_zone, m.joined_on, m.left_on,
-                    m.day_start_minutes
+                    m.day_start_minutes, m.paused_on
              FROM members m JOIN cohorts c ON c.id = m.cohort_id WHERE c.program_id = $1",
             &[t(program_id)],
         )?;
@@ -310,6 +310,7 @@ impl ReportStore {
                 day_start_minutes: row[7].int()?,
                 joined_on: row[5].text()?.to_owned(),
                 left_on: row[6].opt_text().map(str::to_owned),
+                paused_on: row[8].opt_text().map(str::to_owned),
             };
             // A row the server cannot read leaves the report, not the whole report.
             let Ok(member) = documents::member(record) else { continue };

@@ -424,6 +424,7 @@ pub fn member(row: MemberRecord) -> Result<Member, ApiError> {
         role: MemberRole::parse(&row.role).ok_or_else(|| internal(format!("stored role {:?}", row.role)))?,
         joined_on: date(&row.joined_on)?,
         left_on: row.left_on.as_deref().map(date).transpose()?,
+        paused_on: row.paused_on.as_deref().map(date).transpose()?,
         day_start: DayStart::from_minutes(row.day_start_minutes)
             .map_err(|_| internal(format!("stored day start {}", row.day_start_minutes)))?,
         user_id: row.user_id,

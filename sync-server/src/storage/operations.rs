@@ -161,6 +161,18 @@ pub fn facilitate(
             };
             tx.insert_note(&note, now_ms())
         }
+        FacilitatorAction::Pause { member } | FacilitatorAction::Resume { member } => {
+            let pausing = matches!(action, FacilitatorAction::Pause { .. });
+            let mut record = roster(tx, cohort_id)?
+                .member(member)
+                .cloned()
+                .ok_or_else(|| ApiError::NotFound(format!("no member {member} in {cohort_id}")))?;
+            let today = chrono::Utc::now().with_timezone(&blueprint.cohort_time_zone).date_naive();
+            // Pausing again keeps the first day; resuming someone not paused changes nothing.
+            record.paused_on = if pausing { record.paused_on.or(Some(today)) } else { None };
+            server_edit(tx, server_actor, &cohort_doc, |am| cohort_doc::put_member(am, &record).map_err(internal))?;
+            tx.set_paused_on(cohort_id, member, record.paused_on.map(|d| d.to_string()).as_deref())
+        }
     }
 }
 

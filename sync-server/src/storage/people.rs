@@ -209,6 +209,7 @@ fn add_member(
         // The cohort's calendar day, which is what weeks and rotations count in.
         joined_on: chrono::Utc::now().with_timezone(&blueprint.cohort_time_zone).date_naive(),
         left_on: None,
+        paused_on: None,
     };
     // The roster document first: it refuses a learner past the cohort's maximum.
     server_edit(tx, server_actor, &DocId::cohort(cohort_id), |am| {
@@ -224,6 +225,7 @@ fn add_member(
         day_start_minutes: i64::from(profile.day_start_minutes),
         joined_on: member.joined_on.to_string(),
         left_on: None,
+        paused_on: None,
     };
     tx.insert_member(cohort_id, &record)
 }

@@ -138,6 +138,7 @@ ALTER TABLE users ADD COLUMN seen_until BIGINT NOT NULL DEFAULT 0;
 /// schema's version 7.
 const V6: &str = "
 ALTER TABLE cohorts ADD COLUMN critique_weeks TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE members ADD COLUMN paused_on TEXT;
 
 CREATE TABLE member_notes (
     cohort_id TEXT NOT NULL, seq BIGINT NOT NULL, id TEXT NOT NULL, from_user TEXT NOT NULL,

@@ -43,6 +43,7 @@ pub struct MemberRecord {
     pub day_start_minutes: i64,
     pub joined_on: String,
     pub left_on: Option<String>,
+    pub paused_on: Option<String>,
 }
 
 /// One row of the validator's index: an entry object, where and under which key, and whose.
@@ -226,6 +227,7 @@ pub trait Tx {
     fn roster_rows(&self, cohort_id: &str) -> R<Vec<MemberRecord>>;
     fn insert_member(&self, cohort_id: &str, member: &MemberRecord) -> R<()>;
     fn set_left_on(&self, cohort_id: &str, user_id: &str, left_on: &str) -> R<()>;
+    fn set_paused_on(&self, cohort_id: &str, user_id: &str, paused_on: Option<&str>) -> R<()>;
     fn set_joined_on(&self, cohort_id: &str, user_id: &str, joined_on: &str) -> R<()>;
     /// The cohort's changed critique weeks (JSON), as its document now holds them.
     fn set_critique_weeks(&self, cohort_id: &str, weeks: &str) -> R<()>;

@@ -149,6 +149,7 @@ pub fn check_version(conn: &Connection) -> Result<u32, String> {
 /// notes to one member, numbered per cohort in commit order (a device asks after the last it has).
 const V7: &str = "
 ALTER TABLE cohorts ADD COLUMN critique_weeks TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE members ADD COLUMN paused_on TEXT;
 
 CREATE TABLE member_notes (
     cohort_id TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, from_user TEXT NOT NULL,

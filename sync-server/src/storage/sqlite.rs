@@ -432,7 +432,7 @@ impl Tx for Connection {
 
     fn roster_rows(&self, cohort_id: &str) -> R<Vec<MemberRecord>> {
         let mut stmt = self.prepare_cached(
-            "SELECT user_id, display_name, role, time_zone, day_start_minutes, joined_on, left_on
+            "SELECT user_id, display_name, role, time_zone, day_start_minutes, joined_on, left_on, paused_on
              FROM members WHERE cohort_id = ?1",
         )?;
         let rows = stmt.query_map([cohort_id], |r| {
@@ -444,6 +444,7 @@ impl Tx for Connection {
                 day_start_minutes: r.get(4)?,
                 joined_on: r.get(5)?,
                 left_on: r.get(6)?,
+                paused_on: r.get(7)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -454,6 +455,14 @@ impl Tx for Connection {
             "INSERT INTO members (cohort_id, user_id, display_name, role, time_zone, day_start_minutes, joined_on)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![cohort_id, m.user_id, m.display_name, m.role, m.time_zone, m.day_start_minutes, m.joined_on],
+        )?;
+        Ok(())
+    }
+
+    fn set_paused_on(&self, cohort_id: &str, user_id: &str, paused_on: Option<&str>) -> R<()> {
+        self.execute(
+            "UPDATE members SET paused_on = ?1 WHERE cohort_id = ?2 AND user_id = ?3",
+            params![paused_on, cohort_id, user_id],
         )?;
         Ok(())
     }
