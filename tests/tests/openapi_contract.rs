@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use microcohort_core::domain::critique_week::CritiqueWeekChange;
+use microcohort_core::domain::facilitation::FacilitatorAction;
 use microcohort_core::sync::wire::{
     self, DocPush, JoinRequest, LinkRequest, MembershipSyncs, RevokeDevice, SyncRequest,
 };
@@ -66,6 +67,7 @@ fn the_running_server_matches_its_openapi_description() {
             "/v1/link",
             "/v1/leave",
             "/v1/critique-weeks",
+            "/v1/facilitator-actions",
             "/v1/dashboard-links",
             "/v1/programs/{program_id}/report",
             "/v1/programs/{program_id}/report.csv",
@@ -168,6 +170,30 @@ fn critique_weeks_match_their_description(spec: &Value, server: &ServerProcess, 
     assert!(keys(&answer).is_subset(&documented_fields(spec, "CritiqueWeek")), "{:?}", keys(&answer));
     for (token, body, expected) in [
         (Some(learner), encoded.clone(), 403),
+        (Some(joined.device_token.as_str()), b"\x00garbage".to_vec(), 400),
+        (None, encoded.clone(), 401),
+    ] {
+        let (status, _, _) = raw_post(server.address, path, token, &body);
+        assert!(codes.contains(&status) && status == expected, "{status}, expected {expected}");
+    }
+
+    // The facilitator's actions: a note to a member (its fields as documented), then refusals.
+    let path = wire::FACILITATOR_ACTIONS_PATH;
+    let codes = documented(spec, path, "post");
+    let member = joined.user_id.clone();
+    let note = FacilitatorAction::Note { id: "n1".into(), member, body: "Ten minutes today?".into() };
+    let encoded = wire::encode(&note);
+    let sent: ciborium::Value = ciborium::from_reader(encoded.as_slice()).unwrap();
+    let variants = spec["components"]["schemas"]["FacilitatorAction"]["oneOf"].as_array().unwrap();
+    let documented_note = variants.iter().find(|v| v["properties"]["action"]["const"] == "note").unwrap();
+    let note_fields: BTreeSet<String> = documented_note["properties"].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys(&sent), note_fields);
+    let (status, _, _) = raw_post(server.address, path, Some(&joined.device_token), &encoded);
+    assert!(codes.contains(&status) && status == 204, "{status}");
+    let missing = FacilitatorAction::Show { week: 1, entry: "nobody/nothing".into() };
+    for (token, body, expected) in [
+        (Some(learner), encoded.clone(), 403),
+        (Some(joined.device_token.as_str()), wire::encode(&missing), 404),
         (Some(joined.device_token.as_str()), b"\x00garbage".to_vec(), 400),
         (None, encoded.clone(), 401),
     ] {

@@ -5,7 +5,7 @@
 //! windows and lateness follow on every device and on the server alike.
 
 use chrono::offset::{LocalResult, TimeZone};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::DomainError;
@@ -14,6 +14,9 @@ use super::roster::Roster;
 
 /// The longest meeting link kept.
 pub const MAX_LINK_CHARS: usize = 500;
+/// How far a week's critique may move from its regular slot: it stays that week's critique
+/// (a holiday week moves by a few days), and its feedback window stays near the week's work.
+pub const MAX_MOVE_DAYS: i64 = 7;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CritiqueWeek {
@@ -62,8 +65,19 @@ pub fn check_change(
     }
     let mut next = blueprint.critique_weeks.get(&week).cloned().unwrap_or_default();
     if let Some(local) = change.moved_to {
+        // No fractions of a second: the document keeps whole seconds, and every reader must agree.
+        let local = local.with_nanosecond(0).unwrap_or(local);
         starts_at(blueprint, local)?;
-        next.moved_to = Some(local).filter(|at| Some(*at) != blueprint.regular_critique_start(week));
+        let regular = blueprint.regular_critique_start(week);
+        if let Some(regular) = regular
+            && (local - regular).num_days().abs() > MAX_MOVE_DAYS
+        {
+            return Err(DomainError::invalid(
+                "moved_to",
+                format!("{local} is more than {MAX_MOVE_DAYS} days from week {week}'s critique ({regular})"),
+            ));
+        }
+        next.moved_to = Some(local).filter(|at| Some(*at) != regular);
     }
     if let Some(link) = &change.link {
         next.link = checked_link(link)?;
@@ -179,6 +193,9 @@ mod tests {
         let late = CritiqueWeekChange { week: 12, moved_to: Some(at("2026-04-02T17:00:00")), ..Default::default() };
         let err = check_change(&b, &roster(), &late).unwrap_err().to_string();
         assert!(err.contains("outside the program"), "{err}");
+        let far = CritiqueWeekChange { week: 3, moved_to: Some(at("2026-02-20T17:00:00")), ..Default::default() };
+        let err = check_change(&b, &roster(), &far).unwrap_err().to_string();
+        assert!(err.contains("more than 7 days"), "{err}");
         let none = CritiqueWeekChange { week: 13, ..Default::default() };
         assert!(check_change(&b, &roster(), &none).unwrap_err().to_string().contains("week 13"));
     }

@@ -34,6 +34,21 @@ pub enum FacilitatorAction {
     Resume { member: String },
 }
 
+impl FacilitatorAction {
+    /// What kind of action it is, for logs (never its words).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Hide { .. } => "hide",
+            Self::Show { .. } => "show",
+            Self::Endorse { .. } => "endorse",
+            Self::Announce { .. } => "announce",
+            Self::Note { .. } => "note",
+            Self::Pause { .. } => "pause",
+            Self::Resume { .. } => "resume",
+        }
+    }
+}
+
 /// Checks an action's own fields and its member against the program and the roster. Whether a
 /// hidden or endorsed entry exists is the caller's to check (it needs the week's document).
 pub fn check(action: &FacilitatorAction, blueprint: &Blueprint, roster: &Roster) -> Result<(), DomainError> {

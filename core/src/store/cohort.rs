@@ -225,6 +225,19 @@ pub fn compact(tx: &Transaction<'_>, doc_id: &str, snapshot: &[u8]) -> Result<()
     Ok(())
 }
 
+/// Projects every stored cohort document again, in the caller's transaction: for a schema step
+/// that projects more of them (what was written before the step would otherwise wait for the
+/// document's next change). A copy that does not load is left to be fetched again.
+pub fn reproject_cohort_docs(tx: &Transaction<'_>) -> Result<()> {
+    for doc_id in doc_ids(tx)? {
+        let Some(cohort_id) = doc_id.strip_prefix("cohort:") else { continue };
+        let Some(bytes) = load_chunks(tx, &doc_id)? else { continue };
+        let Ok(am) = crate::docs::guard::load(&bytes) else { continue };
+        replace_cohort(tx, cohort_id, &crate::docs::cohort::project_cohort(&am))?;
+    }
+    Ok(())
+}
+
 pub fn doc_ids(conn: &Connection) -> Result<Vec<String>> {
     let mut stmt = conn.prepare("SELECT DISTINCT doc_id FROM doc_chunks ORDER BY doc_id")?;
     let rows = stmt.query_map([], |r| r.get(0))?;

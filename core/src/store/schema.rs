@@ -470,6 +470,10 @@ pub fn migrate_to(conn: &mut Connection, target: u32) -> Result<()> {
             // Before keys, a person had one device: this one makes her key.
             super::person::key_for_earlier_person(&tx)?;
         }
+        if version == 15 {
+            // Critique weeks, moderation and pauses the server wrote before this step.
+            super::cohort::reproject_cohort_docs(&tx)?;
+        }
         tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;
         tracing::info!(version, "device database migrated");
@@ -588,6 +592,35 @@ mod tests {
         let relayed: String = conn.query_row("SELECT cohort_id FROM cohort_practice_logs", [], |r| r.get(0)).unwrap();
         assert_eq!(relayed, "c1");
         assert_eq!(crate::store::cohort::membership(&conn).unwrap().unwrap().cohort_id, "c1");
+    }
+
+    #[test]
+    fn version_fifteen_projects_what_stored_cohort_documents_already_hold() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 14).unwrap();
+        let doc = crate::docs::DocId::cohort("c1");
+        let mut am = crate::docs::genesis(&doc);
+        am.set_actor(automerge::ActorId::random());
+        let moved =
+            crate::domain::critique_week::CritiqueWeek { lead: Some("ana".into()), revision: 1, ..Default::default() };
+        crate::docs::cohort::put_critique_week(&mut am, 2, &moved).unwrap();
+        crate::docs::cohort::put_hidden(
+            &mut am,
+            2,
+            "ben/f1",
+            Some(&crate::docs::cohort::HiddenMark { reason: "rude".into(), by: "fay".into() }),
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO doc_chunks (doc_id, seq, snapshot, bytes) VALUES ('cohort:c1', 0, 1, ?1)",
+            [am.save()],
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let weeks = crate::store::cohort::critique_weeks(&conn, "c1").unwrap();
+        assert_eq!(weeks.get(&2), Some(&moved));
+        let hidden = crate::store::facilitation::moderation_of_week(&conn, "c1", 2).unwrap();
+        assert_eq!(hidden[0].hidden.as_ref().map(|h| h.reason.as_str()), Some("rude"));
     }
 
     #[test]

@@ -171,9 +171,12 @@ fn tls_cause(err: &(dyn std::error::Error + 'static)) -> Option<String> {
     None
 }
 
+/// The program's blueprint as the device keeps it, for all its cohorts: each cohort's changed
+/// critique weeks come from that cohort's document.
 fn blueprint_of(program: &ProgramInfo) -> Result<Blueprint> {
-    serde_json::from_str(&program.blueprint_json)
-        .map_err(|err| Error::Server { status: 200, message: format!("unreadable program blueprint: {err}") })
+    let blueprint: Blueprint = serde_json::from_str(&program.blueprint_json)
+        .map_err(|err| Error::Server { status: 200, message: format!("unreadable program blueprint: {err}") })?;
+    Ok(Blueprint { critique_weeks: Default::default(), ..blueprint })
 }
 
 /// What joining did.

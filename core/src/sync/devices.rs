@@ -39,8 +39,7 @@ impl Client {
     }
 }
 
-/// A POST with this device's token and no body, about the membership of `cohort_id`.
-/// POSTs a CBOR body as this device, about its membership of `cohort_id`.
+/// POSTs a CBOR body (empty for some paths) as this device, about its membership of `cohort_id`.
 pub(super) fn post_signed_in(
     link: &sync_state::ServerLink,
     path: &str,

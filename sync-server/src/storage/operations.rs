@@ -90,6 +90,9 @@ pub fn change_critique_week(
     cohort_id: &str,
     change: &CritiqueWeekChange,
 ) -> Result<CritiqueWeek, ApiError> {
+    // Locked before anything is read: two facilitators' changes of the cohort's weeks (read
+    // whole, written whole) follow each other rather than lose one (PostgreSQL reads committed).
+    tx.lock_doc(&DocId::cohort(cohort_id).to_string())?;
     let mut blueprint = program_of_cohort(tx, cohort_id)?.blueprint;
     let changed = critique_week::check_change(&blueprint, &roster(tx, cohort_id)?, change)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
@@ -112,6 +115,8 @@ pub fn facilitate(
     by: &str,
     action: &FacilitatorAction,
 ) -> Result<(), ApiError> {
+    // Locked before the roster is read: a pause written back whole never undoes a concurrent leave.
+    tx.lock_doc(&DocId::cohort(cohort_id).to_string())?;
     let blueprint = program_of_cohort(tx, cohort_id)?.blueprint;
     facilitation::check(action, &blueprint, &roster(tx, cohort_id)?)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;

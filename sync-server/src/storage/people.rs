@@ -161,11 +161,14 @@ fn add_device(
 
 /// What a device needs to run a cohort's program offline.
 fn program_info(tx: &dyn Tx, program: CohortProgram) -> Result<ProgramInfo, ApiError> {
+    // The program's own blueprint: a device reads its cohort's changed weeks from the cohort
+    // document, and keeps one blueprint per program for all its cohorts.
+    let blueprint = Blueprint { critique_weeks: Default::default(), ..program.blueprint };
     Ok(ProgramInfo {
         pack: pack_of(tx, &program.program_id)?,
         program_id: program.program_id,
         title: program.title,
-        blueprint_json: serde_json::to_string(&program.blueprint).map_err(internal)?,
+        blueprint_json: serde_json::to_string(&blueprint).map_err(internal)?,
     })
 }
 

@@ -4,7 +4,8 @@
 //! - `POST /v1/critique-weeks` moves one week's critique, sets its meeting link or names the
 //!   member leading it, and answers with the week as it became.
 //! - `POST /v1/facilitator-actions` hides or shows an entry, endorses feedback, announces
-//!   something, or writes a private note to one member.
+//!   something, writes a private note to one member, or marks a learner who stopped practising
+//!   (and back).
 
 use std::sync::Arc;
 
@@ -51,7 +52,8 @@ pub async fn act(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
     }
     let action: FacilitatorAction = wire::decode(&body).map_err(ApiError::BadRequest)?;
     let (cohort, by) = (device.cohort_id.clone(), device.user_id.clone());
-    let logged = format!("{action:?}").chars().take(80).collect::<String>();
+    // The kind only: a note's or announcement's words are not the operator's to read in logs.
+    let logged = action.kind();
     blocking(&state, move |s| s.storage.facilitate(&cohort, &by, &action)).await?;
     tracing::info!(cohort = %device.cohort_id, by = %device.user_id, action = %logged, "facilitator action");
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -162,6 +162,8 @@ fn request(doc_id: &str, known: &[ChangeHash], changes: Vec<ByteBuf>) -> SyncReq
         prompts_since: pack_version(),
         logs_since: 0,
         accepts_snapshots: true,
+        // As a device asks: the facilitators' notes after the last it holds.
+        notes_after: Some(0),
         ..Default::default()
     }
 }
