@@ -225,6 +225,16 @@ enum Admin {
         #[arg(long)]
         date: String,
     },
+    /// Import per-learner activity of an earlier program as this program's baseline (replacing
+    /// any imported before): a CSV with the columns learner, start_date (YYYY-MM-DD) and
+    /// active_dates (YYYY-MM-DD separated by `;`). Reports then state each cohort's uplift
+    /// against it, with intervals.
+    ImportBaseline {
+        #[arg(long)]
+        program: String,
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
     ListPrograms,
     ListCohorts,
     /// Print a one-time sign-in link to a program's web dashboard (for a program lead).
@@ -501,6 +511,12 @@ fn run(cli: Cli) -> Result<(), String> {
                 println!("{user} is a member of {cohort} from {joined_on}");
                 Ok(())
             }
+            Admin::ImportBaseline { program, file } => {
+                let learners = read_baseline(&file)?;
+                let count = storage.import_baseline(&program, &learners).map_err(fail)?;
+                println!("baseline of {program}: {count} learners from {}", file.display());
+                Ok(())
+            }
             Admin::ListPrograms => {
                 for p in storage.programs().map_err(fail)? {
                     println!("{}\t{}\t{} v{}", p.id, p.title, p.pack_id, p.pack_version);
@@ -689,4 +705,18 @@ pub(crate) async fn shutdown_signal() {
         _ = terminate => {}
         _ = tokio::signal::ctrl_c() => {}
     }
+}
+
+/// Reads a baseline file: every problem names the file, the line and the field.
+fn read_baseline(file: &std::path::Path) -> Result<Vec<microcohort_core::domain::baseline::BaselineLearner>, String> {
+    let named = |what: String| format!("{}: {what}", file.display());
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(file).map_err(|e| named(e.to_string()))?;
+    let header: Vec<String> = reader.headers().map_err(|e| named(e.to_string()))?.iter().map(str::to_owned).collect();
+    let mut records = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| named(e.to_string()))?;
+        let line = record.position().map_or(0, |p| p.line());
+        records.push((line, record.iter().map(str::to_owned).collect()));
+    }
+    microcohort_core::domain::baseline::from_records(&header, &records).map_err(|e| named(e.to_string()))
 }

@@ -255,6 +255,16 @@ pub struct CohortReport {
     pub capstone_share: Option<f64>,
 }
 
+/// Active days in program days `first..=last` of one learner's days (index = program day).
+pub fn active_between(days: &[bool], first: u32, last: u32) -> u32 {
+    days.get(first as usize..=last as usize).map_or(0, |window| window.iter().filter(|a| **a).count() as u32)
+}
+
+/// Engaged on program day `day`: active at least once in the 7 days up to it.
+pub fn engaged_on(days: &[bool], day: u32) -> bool {
+    active_between(days, day.saturating_sub(6).max(1), day) > 0
+}
+
 fn share(part: u32, whole: u32) -> Option<f64> {
     (whole > 0).then(|| f64::from(part) / f64::from(whole))
 }
@@ -275,6 +285,47 @@ fn quality<'a>(items: impl Iterator<Item = &'a FeedbackFact> + Clone) -> (Option
     (helpfulness, suggestions, share(addressed, rubric))
 }
 
+/// Per member, which program days (index 1..=total) had a practice: window checks stay O(window).
+fn active_by_program_day(facts: &CohortFacts) -> HashMap<&str, Vec<bool>> {
+    let blueprint = &facts.blueprint;
+    facts
+        .activity
+        .iter()
+        .map(|a| {
+            let mut days = vec![false; blueprint.total_days() as usize + 1];
+            for d in a.days.iter().filter(|d| d.practices > 0) {
+                if let Ok(day) = usize::try_from(blueprint.position_on(d.date).program_day)
+                    && (1..days.len()).contains(&day)
+                {
+                    days[day] = true;
+                }
+            }
+            (a.user_id.as_str(), days)
+        })
+        .collect()
+}
+
+/// "Enrolled at program start": learners who joined by the first day of week 1, so people who
+/// join during orientation (as the program intends) count.
+fn enrolled_at_start(facts: &CohortFacts) -> Vec<&str> {
+    let enrolment_closes = facts.blueprint.date_of_day(facts.blueprint.first_day_of_week(1));
+    facts
+        .roster
+        .members()
+        .iter()
+        .filter(|m| m.role == MemberRole::Learner && m.joined_on <= enrolment_closes)
+        .map(|m| m.user_id.as_str())
+        .collect()
+}
+
+/// Per learner enrolled at the start, the program days she was active (index 1..=total): what
+/// a comparison against a baseline resamples, from the same facts as [`cohort_report`].
+pub fn enrolled_active_days(facts: &CohortFacts) -> Vec<Vec<bool>> {
+    let active = active_by_program_day(facts);
+    let none = vec![false; facts.blueprint.total_days() as usize + 1];
+    enrolled_at_start(facts).into_iter().map(|u| active.get(u).unwrap_or(&none).clone()).collect()
+}
+
 /// Computes the cohort's report at `now`.
 pub fn cohort_report(facts: &CohortFacts, now: DateTime<Utc>) -> CohortReport {
     let blueprint = &facts.blueprint;
@@ -285,39 +336,12 @@ pub fn cohort_report(facts: &CohortFacts, now: DateTime<Utc>) -> CohortReport {
     let program_day = u32::try_from(position.program_day.max(0)).unwrap_or(0).min(total_days);
 
     let activity: HashMap<&str, &MemberActivity> = facts.activity.iter().map(|a| (a.user_id.as_str(), a)).collect();
-    // Per member, which program days (index 1..=total) had a practice: window checks stay O(window).
-    let active_by_day: HashMap<&str, Vec<bool>> = facts
-        .activity
-        .iter()
-        .map(|a| {
-            let mut days = vec![false; total_days as usize + 1];
-            for d in a.days.iter().filter(|d| d.practices > 0) {
-                if let Ok(day) = usize::try_from(blueprint.position_on(d.date).program_day)
-                    && (1..days.len()).contains(&day)
-                {
-                    days[day] = true;
-                }
-            }
-            (a.user_id.as_str(), days)
-        })
-        .collect();
-    // "Enrolled at program start": joined by the first day of week 1, so people who join during
-    // orientation (as the program intends) count.
-    let enrolment_closes = blueprint.date_of_day(blueprint.first_day_of_week(1));
-    let enrolled: Vec<&str> = facts
-        .roster
-        .members()
-        .iter()
-        .filter(|m| m.role == MemberRole::Learner && m.joined_on <= enrolment_closes)
-        .map(|m| m.user_id.as_str())
-        .collect();
-    let active_between = |user: &str, first: u32, last: u32| -> u32 {
-        active_by_day.get(user).map_or(0, |days| {
-            days.get(first as usize..=last as usize).map_or(0, |window| window.iter().filter(|a| **a).count() as u32)
-        })
-    };
+    let active_by_day = active_by_program_day(facts);
+    let enrolled = enrolled_at_start(facts);
+    let no_days = Vec::new();
+    let days_of = |user: &str| active_by_day.get(user).unwrap_or(&no_days);
     let engagement_on = |day: u32| -> Option<f64> {
-        let active = enrolled.iter().filter(|u| active_between(u, day.saturating_sub(6).max(1), day) > 0).count();
+        let active = enrolled.iter().filter(|u| engaged_on(days_of(u), day)).count();
         share(active as u32, enrolled.len() as u32)
     };
 
@@ -329,7 +353,7 @@ pub fn cohort_report(facts: &CohortFacts, now: DateTime<Utc>) -> CohortReport {
         .collect();
     let activity_60 = (program_day > 0 && !enrolled.is_empty()).then(|| {
         let last = program_day.min(ACTIVITY_DAYS);
-        let total: u32 = enrolled.iter().map(|u| active_between(u, 1, last)).sum();
+        let total: u32 = enrolled.iter().map(|u| active_between(days_of(u), 1, last)).sum();
         Activity60 {
             mean_active_days: f64::from(total) / enrolled.len() as f64,
             complete: program_day >= ACTIVITY_DAYS,

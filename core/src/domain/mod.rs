@@ -1,5 +1,6 @@
 //! Pure domain logic: plain structs in, plain structs out. No IO, no clock, no randomness.
 
+pub mod baseline;
 pub mod blueprint;
 pub mod cohort_metrics;
 pub mod critique_week;
@@ -14,6 +15,7 @@ pub mod review;
 pub mod roles;
 pub mod roster;
 pub mod schedule;
+pub mod statistics;
 pub mod time;
 pub mod today;
 

@@ -8,7 +8,8 @@ pub mod sqlite_sql;
 pub mod store;
 
 use chrono::{DateTime, Utc};
-use microcohort_core::domain::cohort_metrics::{CohortReport, cohort_report};
+use microcohort_core::domain::baseline::{BaselineComparison, CohortActivity, compare};
+use microcohort_core::domain::cohort_metrics::{CohortReport, cohort_report, enrolled_active_days};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
@@ -22,6 +23,9 @@ pub struct ProgramReport {
     pub cohorts: Vec<CohortReport>,
     /// The cohort every uplift is stated against, when one was named.
     pub baseline: Option<Baseline>,
+    /// The program's imported baseline (`admin import-baseline`): its figures with 95 %
+    /// intervals, each cohort's uplift against it, and what that allows one to conclude.
+    pub imported_baseline: Option<BaselineComparison>,
     pub facilitator_load: FacilitatorLoad,
 }
 
@@ -100,6 +104,15 @@ pub fn program_report(
         })
         .collect();
     let learners: u32 = cohorts.iter().map(|c| learners_in(&c.cohort_id)).sum();
+    let imported_baseline = (!facts.baseline.is_empty()).then(|| {
+        let days: Vec<Vec<Vec<bool>>> = facts.cohorts.iter().map(enrolled_active_days).collect();
+        let activity: Vec<CohortActivity<'_>> = cohorts
+            .iter()
+            .zip(&days)
+            .map(|(c, days)| CohortActivity { cohort_id: &c.cohort_id, program_day: c.program_day, active_days: days })
+            .collect();
+        compare(&facts.baseline, &activity)
+    });
     Ok(ProgramReport {
         program_id: facts.program_id.clone(),
         title: facts.title.clone(),
@@ -111,6 +124,7 @@ pub fn program_report(
         },
         cohorts,
         baseline,
+        imported_baseline,
     })
 }
 

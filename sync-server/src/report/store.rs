@@ -13,6 +13,7 @@ use microcohort_core::docs::DocId;
 use microcohort_core::docs::guard;
 use microcohort_core::docs::projection::project_week;
 use microcohort_core::docs::report_facts::{week_attendance, week_facts};
+use microcohort_core::domain::baseline::BaselineLearner;
 use microcohort_core::domain::blueprint::Blueprint;
 use microcohort_core::domain::cohort_metrics::{
     AttendanceFact, CohortFacts, FeedbackFact, LogFact, SubmissionFact, activity_from_logs,
@@ -95,6 +96,8 @@ pub struct ProgramFacts {
     pub cohorts: Vec<CohortFacts>,
     /// Facilitators by user id: display name and the cohorts they facilitate.
     pub facilitators: Vec<(String, String, Vec<String>)>,
+    /// The program's imported baseline (empty when none was imported).
+    pub baseline: Vec<BaselineLearner>,
 }
 
 /// Work done per refresh step, so one refresh never holds a write transaction for long.
@@ -373,7 +376,20 @@ impl ReportStore {
         let mut facilitators: Vec<(String, String, Vec<String>)> =
             facilitators.into_iter().map(|(id, (name, cohorts))| (id, name, cohorts)).collect();
         facilitators.sort();
-        Ok(ProgramFacts { program_id: program_id.to_owned(), title, cohorts: out, facilitators })
+        let mut baseline = Vec::new();
+        let rows = self.db.query(
+            "SELECT learner, start_date, active_dates FROM baselines WHERE program_id = $1 ORDER BY learner",
+            &[t(program_id)],
+        )?;
+        for row in &rows {
+            let bad = |e: String| ApiError::Internal(format!("stored baseline of {program_id}: {e}"));
+            baseline.push(BaselineLearner {
+                learner: row[0].text()?.to_owned(),
+                start_date: row[1].text()?.parse().map_err(|e: chrono::ParseError| bad(e.to_string()))?,
+                active_dates: serde_json::from_str(row[2].text()?).map_err(|e| bad(e.to_string()))?,
+            });
+        }
+        Ok(ProgramFacts { program_id: program_id.to_owned(), title, cohorts: out, facilitators, baseline })
     }
 
     // ---- dashboard sign-in ----------------------------------------------------------------

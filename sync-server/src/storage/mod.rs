@@ -129,6 +129,14 @@ macro_rules! admin_writes {
             self.write(|tx| operations::facilitate(tx, &self.server_actor, cohort_id, by, action))
         }
 
+        fn import_baseline(
+            &self,
+            program_id: &str,
+            learners: &[microcohort_core::domain::baseline::BaselineLearner],
+        ) -> Result<usize, ApiError> {
+            self.write(|tx| operations::import_baseline(tx, program_id, learners))
+        }
+
         fn set_joined_on(&self, cohort_id: &str, user_id: &str, joined_on: chrono::NaiveDate) -> Result<(), ApiError> {
             self.write(|tx| operations::set_joined_on(tx, &self.server_actor, cohort_id, user_id, joined_on))
         }
@@ -311,6 +319,12 @@ pub trait Storage: Send + Sync + 'static {
         cohort_id: &str,
         change: &microcohort_core::domain::critique_week::CritiqueWeekChange,
     ) -> Result<microcohort_core::domain::critique_week::CritiqueWeek, ApiError>;
+    /// Replaces a program's imported baseline (see [`operations::import_baseline`]).
+    fn import_baseline(
+        &self,
+        program_id: &str,
+        learners: &[microcohort_core::domain::baseline::BaselineLearner],
+    ) -> Result<usize, ApiError>;
     /// A facilitator's action by `by` (see [`operations::facilitate`]).
     fn facilitate(
         &self,

@@ -5,6 +5,7 @@ use automerge::ActorId;
 use microcohort_core::docs::cohort::HiddenMark;
 use microcohort_core::docs::schema::Container;
 use microcohort_core::docs::{DocId, check_id, cohort as cohort_doc};
+use microcohort_core::domain::baseline::BaselineLearner;
 use microcohort_core::domain::blueprint::Blueprint;
 use microcohort_core::domain::critique_week::{self, CritiqueWeek, CritiqueWeekChange};
 use microcohort_core::domain::facilitation::{self, FacilitatorAction};
@@ -43,6 +44,22 @@ pub fn create_program(tx: &dyn Tx, program: &NewProgram<'_>, blueprint: &Bluepri
         )));
     }
     tx.upsert_program(program, now_ms())
+}
+
+/// Replaces a program's imported baseline in one transaction: a new file replaces the old one
+/// whole. Returns how many learners it holds.
+pub fn import_baseline(tx: &dyn Tx, program_id: &str, learners: &[BaselineLearner]) -> Result<usize, ApiError> {
+    if tx.program_blueprint(program_id)?.is_none() {
+        return Err(ApiError::NotFound(format!("no program {program_id}")));
+    }
+    let rows = learners
+        .iter()
+        .map(|l| {
+            Ok((l.learner.clone(), l.start_date.to_string(), serde_json::to_string(&l.active_dates).map_err(internal)?))
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    tx.replace_baseline(program_id, &rows)?;
+    Ok(rows.len())
 }
 
 pub fn create_cohort(tx: &dyn Tx, id: &str, program_id: &str, title: &str) -> Result<(), ApiError> {

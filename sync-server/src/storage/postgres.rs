@@ -603,6 +603,17 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
             .collect())
     }
 
+    fn replace_baseline(&self, program_id: &str, learners: &[(String, String, String)]) -> R<()> {
+        self.execute("DELETE FROM baselines WHERE program_id = $1", &[&program_id])?;
+        for (learner, start, dates) in learners {
+            self.execute(
+                "INSERT INTO baselines (program_id, learner, start_date, active_dates) VALUES ($1, $2, $3, $4)",
+                &[&program_id, learner, start, dates],
+            )?;
+        }
+        Ok(())
+    }
+
     fn set_critique_weeks(&self, cohort_id: &str, weeks: &str) -> R<()> {
         self.execute("UPDATE cohorts SET critique_weeks = $1 WHERE id = $2", &[&weeks, &cohort_id])?;
         Ok(())

@@ -134,8 +134,8 @@ const V5: &str = "
 ALTER TABLE users ADD COLUMN seen_until BIGINT NOT NULL DEFAULT 0;
 ";
 
-/// The critique weeks a facilitator changed, per cohort, and private notes, as in the SQLite
-/// schema's version 7.
+/// The critique weeks a facilitator changed, per cohort, private notes, pauses and imported
+/// baselines, as in the SQLite schema's version 7.
 const V6: &str = "
 ALTER TABLE cohorts ADD COLUMN critique_weeks TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE members ADD COLUMN paused_on TEXT;
@@ -146,6 +146,10 @@ CREATE TABLE member_notes (
     PRIMARY KEY (cohort_id, seq), UNIQUE (from_user, id)
 );
 CREATE INDEX member_notes_to ON member_notes (to_user, cohort_id, seq);
+CREATE TABLE baselines (
+    program_id TEXT NOT NULL, learner TEXT NOT NULL, start_date TEXT NOT NULL, active_dates TEXT NOT NULL,
+    PRIMARY KEY (program_id, learner)
+);
 ";
 
 fn stored_version(client: &mut Client) -> Result<i32, postgres::Error> {

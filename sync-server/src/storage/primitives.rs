@@ -229,6 +229,8 @@ pub trait Tx {
     fn set_left_on(&self, cohort_id: &str, user_id: &str, left_on: &str) -> R<()>;
     fn set_paused_on(&self, cohort_id: &str, user_id: &str, paused_on: Option<&str>) -> R<()>;
     fn set_joined_on(&self, cohort_id: &str, user_id: &str, joined_on: &str) -> R<()>;
+    /// Replaces a program's imported baseline (`active_dates`: a JSON list of dates).
+    fn replace_baseline(&self, program_id: &str, learners: &[(String, String, String)]) -> R<()>;
     /// The cohort's changed critique weeks (JSON), as its document now holds them.
     fn set_critique_weeks(&self, cohort_id: &str, weeks: &str) -> R<()>;
     /// Stores a facilitator's private note once (by its author and id), numbered after the

@@ -147,6 +147,7 @@ pub fn check_version(conn: &Connection) -> Result<u32, String> {
 /// The critique weeks a facilitator changed, per cohort (JSON, as the cohort document holds
 /// them): read with the cohort's program on every sync, so no extra query. Facilitators' private
 /// notes to one member, numbered per cohort in commit order (a device asks after the last it has).
+/// Baselines imported from outside (per-learner activity of an earlier program).
 const V7: &str = "
 ALTER TABLE cohorts ADD COLUMN critique_weeks TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE members ADD COLUMN paused_on TEXT;
@@ -157,6 +158,11 @@ CREATE TABLE member_notes (
     PRIMARY KEY (cohort_id, seq), UNIQUE (from_user, id)
 );
 CREATE INDEX member_notes_to ON member_notes (to_user, cohort_id, seq);
+-- Per-learner activity of an earlier program (`admin import-baseline`), for a report's uplift.
+CREATE TABLE baselines (
+    program_id TEXT NOT NULL, learner TEXT NOT NULL, start_date TEXT NOT NULL, active_dates TEXT NOT NULL,
+    PRIMARY KEY (program_id, learner)
+);
 ";
 
 pub fn migrate(conn: &mut Connection) -> Result<(), String> {

@@ -92,6 +92,19 @@ pub fn dashboard(report: &ProgramReport) -> String {
                         p { "60-day activity against baseline " b { (baseline.title) } " (" (decimal(baseline.mean_active_days_60)) " active days):" }
                         ul { @for (cohort, uplift) in &baseline.uplift { li { (cohort) ": " (uplift.map_or_else(|| "—".into(), |u| format!("{:+.0} %", u * 100.0))) } } }
                     }
+                    @if let Some(imported) = &report.imported_baseline {
+                        h2 { "Against the imported baseline" }
+                        p {
+                            (imported.learners) " learners of an earlier program; "
+                            (imported.mean_active_days_60.map_or_else(|| "—".into(), |m| format!("{:.1} active days in days 1–60 (95 % interval {:.1}–{:.1})", m.value, m.low, m.high)))
+                        }
+                        ul {
+                            @for u in &imported.uplift {
+                                li { (u.cohort_id) ": " (u.uplift.map_or_else(|| "—".into(), |e| format!("{:+.0} % (95 % interval {:+.0} to {:+.0} %), days 1–{}", e.value * 100.0, e.low * 100.0, e.high * 100.0, u.days))) }
+                            }
+                        }
+                        p.conclusion { (imported.conclusion) }
+                    }
                     h2 { "Retention" }
                     (charts::retention(&report.cohorts, total_days))
                     p.legend { @for (i, c) in report.cohorts.iter().enumerate() { span style=(format!("color:{}", charts::colour(i))) { "■ " (c.title) } } }
