@@ -284,6 +284,21 @@ pub fn join_device(server: &ServerProcess, code: &str) -> microcohort_core::Clie
     client
 }
 
+/// A device on `clock` (in-memory database, UTC) that joined cohort `c1` as `name` in `role`.
+pub fn member_device(
+    binary: &str,
+    server: &ServerProcess,
+    data_dir: &Path,
+    clock: &microcohort_core::ManualClock,
+    name: &str,
+    role: &str,
+) -> microcohort_core::Client {
+    let client = microcohort_core::Client::open_in_memory(std::sync::Arc::new(clock.clone())).expect("open a device");
+    let invite = admin(binary, data_dir, &["invite", "--cohort", "c1", "--role", role, "--name", name]);
+    client.join_server(&server.url(), &invite, "phone", "UTC").expect("join");
+    client
+}
+
 /// Redeems an invite code over bare HTTP, for tests that send what no honest client would.
 pub fn raw_join(server: &ServerProcess, code: &str) -> microcohort_core::sync::wire::JoinResponse {
     use microcohort_core::sync::wire::{self, JoinRequest};

@@ -15,7 +15,7 @@ use microcohort_core::domain::reminders::{PlannedReminder, ReminderDetails};
 use microcohort_core::sync::wire::{self, CRITIQUE_WEEKS_PATH, DocPush, DocStatus, SyncRequest, SyncResponse};
 use microcohort_core::{Client, Error, ManualClock};
 use microcohort_tests::{
-    Backend, ServerProcess, TestData, admin, on_both_backends, program_under_way, raw_join, raw_post,
+    Backend, ServerProcess, TestData, admin, member_device, on_both_backends, program_under_way, raw_join, raw_post,
 };
 use serde_bytes::ByteBuf;
 
@@ -25,10 +25,7 @@ const WEEK: &str = "week:c1:1";
 on_both_backends!(a_moved_peer_led_week_reaches_every_device);
 
 fn device(server: &ServerProcess, data: &TestData, clock: &ManualClock, name: &str, role: &str) -> Client {
-    let client = Client::open_in_memory(Arc::new(clock.clone())).unwrap();
-    let invite = admin(SERVER, data.path(), &["invite", "--cohort", "c1", "--role", role, "--name", name]);
-    client.join_server(&server.url(), &invite, "phone", "UTC").unwrap();
-    client
+    member_device(SERVER, server, data.path(), clock, name, role)
 }
 
 fn critique_reminder(client: &Client, week: u32) -> Option<PlannedReminder> {

@@ -13,7 +13,7 @@ use microcohort_core::domain::practice::PracticeOutcome;
 use microcohort_core::sync::wire::{self, FACILITATOR_ACTIONS_PATH};
 use microcohort_core::{Client, EntryRef, Error, FeedbackInput, ManualClock};
 use microcohort_tests::{
-    Backend, ServerProcess, TestData, admin, on_both_backends, program_under_way, raw_join, raw_post,
+    Backend, ServerProcess, TestData, admin, member_device, on_both_backends, program_under_way, raw_join, raw_post,
 };
 
 const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
@@ -21,10 +21,7 @@ const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
 on_both_backends!(a_facilitator_moderates_and_messages_from_the_phone);
 
 fn device(server: &ServerProcess, data: &TestData, clock: &ManualClock, name: &str, role: &str) -> Client {
-    let client = Client::open_in_memory(Arc::new(clock.clone())).unwrap();
-    let invite = admin(SERVER, data.path(), &["invite", "--cohort", "c1", "--role", role, "--name", name]);
-    client.join_server(&server.url(), &invite, "phone", "UTC").unwrap();
-    client
+    member_device(SERVER, server, data.path(), clock, name, role)
 }
 
 fn feedback_keys(client: &Client, week: u32) -> Vec<String> {
