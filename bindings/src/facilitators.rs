@@ -1,6 +1,6 @@
 //! What a facilitator does through the server (a week's critique moved, given a link or a member
-//! to lead it; an entry hidden or endorsed; an announcement; a private note) and what members
-//! read of it.
+//! to lead it; an entry hidden or endorsed; an announcement; a private note; a learner who stopped
+//! practising taken out of review assignments) and what members read of it.
 
 use chrono::NaiveDateTime;
 use microcohort_core::domain::critique_week::{CritiqueWeek, CritiqueWeekChange};
