@@ -32,14 +32,19 @@ fn baseline_csv(start: NaiveDate) -> (String, Vec<Vec<NaiveDate>>) {
     (csv, all)
 }
 
-fn report(server: &ServerProcess, data: &Path) -> Value {
+/// A program lead's report at `path` (signed in with a one-time link).
+fn fetch(server: &ServerProcess, data: &Path, path: &str) -> String {
     let link = admin(SERVER, data, &["dashboard-link", "--program", "p1", "--base-url", &server.url()]);
-    let path = link.strip_prefix(&server.url()).unwrap().to_owned();
-    let (_, headers, _) = http_request(server.address, "POST", &path, &[]);
+    let sign_in = link.strip_prefix(&server.url()).unwrap().to_owned();
+    let (_, headers, _) = http_request(server.address, "POST", &sign_in, &[]);
     let cookie = session_cookie(&headers).unwrap();
-    let (status, _, body) = http_get(server.address, "/v1/programs/p1/report", &[("Cookie", &cookie)]);
+    let (status, _, body) = http_get(server.address, path, &[("Cookie", &cookie)]);
     assert_eq!(status, 200, "{body}");
-    serde_json::from_str(&body).unwrap()
+    body
+}
+
+fn report(server: &ServerProcess, data: &Path) -> Value {
+    serde_json::from_str(&fetch(server, data, "/v1/programs/p1/report")).unwrap()
 }
 
 fn an_imported_baseline_gives_each_cohort_its_uplift(backend: Backend) {
@@ -103,6 +108,13 @@ fn an_imported_baseline_gives_each_cohort_its_uplift(backend: Backend) {
         "one learner in c1: {}",
         imported["conclusion"]
     );
+    // The same comparison as CSV: the baseline's rows, then the cohort's uplift.
+    let exported = fetch(&server, data.path(), "/v1/programs/p1/report.csv?rows=baseline");
+    let lines: Vec<&str> = exported.lines().collect();
+    assert_eq!(lines[0], "group,learners,figure,days,value,low_95,high_95,conclusion");
+    assert!(lines[1].starts_with("baseline,12,engagement,7,1.000,"), "{}", lines[1]);
+    let uplift_row = lines.iter().find(|l| l.starts_with("c1,")).expect("the cohort's row");
+    assert!(uplift_row.starts_with(&format!("c1,1,uplift,{last},{value:.3},")), "{uplift_row}");
 
     // A bad file is refused with its line and field; the baseline imported before stays.
     let bad = data.path().join("bad.csv");

@@ -1,4 +1,7 @@
-//! CSV exports of a program report: one row per member, or one row per cohort.
+//! CSV exports of a program report: one row per member, one row per cohort, or the comparison
+//! with an imported baseline (one row for the baseline, one per cohort).
+
+use microcohort_core::domain::statistics::Estimate;
 
 use super::ProgramReport;
 use crate::error::ApiError;
@@ -132,6 +135,35 @@ pub fn cohorts_csv(report: &ProgramReport) -> Result<String, ApiError> {
             num(c.capstone_share),
         ])
         .map_err(internal)?;
+    }
+    finish(out)
+}
+
+/// The comparison with the imported baseline, each figure with its 95 % interval: the baseline's
+/// row, then each cohort's uplift against it; the conclusion in its own column. An empty file
+/// (the header) when no baseline was imported.
+pub fn baseline_csv(report: &ProgramReport) -> Result<String, ApiError> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(["group", "learners", "figure", "days", "value", "low_95", "high_95", "conclusion"])
+        .map_err(internal)?;
+    let Some(b) = &report.imported_baseline else { return finish(out) };
+    let estimate = |e: Option<Estimate>| (num(e.map(|e| e.value)), num(e.map(|e| e.low)), num(e.map(|e| e.high)));
+    let mut row = |group: &str, learners: String, figure: String, days: String, e: Option<Estimate>| {
+        let (value, low, high) = estimate(e);
+        out.write_record([group.to_owned(), learners, figure, days, value, low, high, b.conclusion.clone()])
+    };
+    for (day, share) in &b.engagement {
+        row("baseline", b.learners.to_string(), "engagement".into(), day.to_string(), *share).map_err(internal)?;
+    }
+    row("baseline", b.learners.to_string(), "mean_active_days".into(), "60".into(), b.mean_active_days_60)
+        .map_err(internal)?;
+    for u in &b.uplift {
+        let learners = report
+            .cohorts
+            .iter()
+            .find(|c| c.cohort_id == u.cohort_id)
+            .map_or_else(String::new, |c| c.enrolled_at_start.to_string());
+        row(&u.cohort_id, learners, "uplift".into(), u.days.to_string(), u.uplift).map_err(internal)?;
     }
     finish(out)
 }

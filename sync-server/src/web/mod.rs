@@ -134,7 +134,12 @@ pub async fn report_csv(
     let (body, name) = match query.rows.as_deref() {
         None | Some("members") => (csv_export::members_csv(&report)?, "members"),
         Some("cohorts") => (csv_export::cohorts_csv(&report)?, "cohorts"),
-        Some(other) => return Err(ApiError::BadRequest(format!("rows: {other:?} is not \"members\" or \"cohorts\""))),
+        Some("baseline") => (csv_export::baseline_csv(&report)?, "baseline"),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "rows: {other:?} is not \"members\", \"cohorts\" or \"baseline\""
+            )));
+        }
     };
     let disposition = format!("attachment; filename=\"{program_id}-{name}.csv\"");
     let mut response = ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response();
