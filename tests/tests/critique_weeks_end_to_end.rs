@@ -1,8 +1,8 @@
 //! A facilitator runs a week's critique from the phone over a real server: she moves it, sets
 //! its meeting link and hands it to a learner, and every device's reminders, calendar and roles
 //! follow; the learner leading it writes its agenda, another learner cannot (not through the
-//! app, nor with a forged change); a wrong time, lead or link is refused with the field named,
-//! and nothing is written.
+//! app, nor with a forged change); a wrong time (one the clocks skip, too), lead or link is
+//! refused with the field named, and nothing is written.
 
 use std::sync::Arc;
 
@@ -186,4 +186,24 @@ fn a_moved_peer_led_week_reaches_every_device(backend: Backend) {
     fay.sync_now().unwrap();
     let kept: CritiqueWeek = fay.critique_week(1).unwrap().unwrap();
     assert_eq!((kept.revision, kept.moved_to), (2, Some(later)), "nothing was written");
+
+    // Where the clocks change: a program in Berlin whose week 12 holds the start of summer time
+    // (28 March 2027). A time the clocks skip is refused by the server; an hour later is kept.
+    let berlin =
+        ["create-program", "--id", "p2", "--title", "Berlin", "--start", "2027-01-04", "--time-zone", "Europe/Berlin"];
+    admin(SERVER, data.path(), &berlin);
+    admin(SERVER, data.path(), &["create-cohort", "--id", "c2", "--program", "p2", "--title", "Berlin cohort"]);
+    let hana = raw_join(
+        &server,
+        &admin(SERVER, data.path(), &["invite", "--cohort", "c2", "--role", "facilitator", "--name", "Hana"]),
+    );
+    let gap = CritiqueWeekChange { week: 12, moved_to: "2027-03-28T02:30:00".parse().ok(), ..Default::default() };
+    let (status, _, body) =
+        raw_post(server.address, CRITIQUE_WEEKS_PATH, Some(&hana.device_token), &wire::encode(&gap));
+    let text = String::from_utf8_lossy(&body);
+    assert!(status == 400 && text.contains("moved_to") && text.contains("skip"), "{status} {text}");
+    let hour_later = CritiqueWeekChange { moved_to: "2027-03-28T03:30:00".parse().ok(), ..gap };
+    let (status, _, body) =
+        raw_post(server.address, CRITIQUE_WEEKS_PATH, Some(&hana.device_token), &wire::encode(&hour_later));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
 }
