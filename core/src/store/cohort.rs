@@ -144,7 +144,6 @@ pub fn forget_membership(tx: &Transaction<'_>, cohort_id: &str) -> Result<bool> 
     for table in COHORT_TABLES {
         tx.execute(&format!("DELETE FROM {table} WHERE cohort_id = ?1"), [cohort_id])?;
     }
-    tx.execute("DELETE FROM cohort_practice_logs WHERE cohort_id = ?1", [cohort_id])?;
     tx.execute("DELETE FROM memberships WHERE cohort_id = ?1", [cohort_id])?;
     let next: Option<String> =
         tx.query_row("SELECT cohort_id FROM memberships ORDER BY cohort_id LIMIT 1", [], |r| r.get(0)).optional()?;
@@ -159,8 +158,10 @@ pub fn forget_membership(tx: &Transaction<'_>, cohort_id: &str) -> Result<bool> 
     Ok(next.is_some())
 }
 
-/// Tables of a cohort document's projection, keyed by cohort id.
-const COHORT_TABLES: [&str; 5] = ["roster", "critique_weeks", "moderation", "announcements", "facilitator_notes"];
+/// Tables keyed by cohort id: the cohort document's projection, the notes and relayed logs the
+/// sync brought of it.
+const COHORT_TABLES: [&str; 6] =
+    ["roster", "critique_weeks", "moderation", "announcements", "facilitator_notes", "cohort_practice_logs"];
 
 /// Tables keyed by document id (a cohort's documents, their projections and sync state).
 pub const DOC_TABLES: [&str; 13] = [

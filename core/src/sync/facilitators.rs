@@ -85,22 +85,21 @@ impl Client {
         };
         let roster = self.facilitators_roster(naming)?;
         facilitation::check(&action, &self.program()?.enrollment.blueprint, &roster)?;
-        if let FacilitatorAction::Hide { week, entry, .. }
-        | FacilitatorAction::Show { week, entry }
-        | FacilitatorAction::Endorse { week, feedback: entry } = &action
-        {
-            let rows = self.week_rows(*week)?;
-            let keys = rows.submissions.iter().map(|s| &s.meta.key);
-            let feedback = rows.feedback.iter().map(|f| &f.meta.key);
-            let endorsing = matches!(action, FacilitatorAction::Endorse { .. });
-            let found = if endorsing {
-                rows.feedback.iter().any(|f| f.meta.key == *entry)
-            } else {
-                keys.chain(feedback).chain(rows.replies.iter().map(|r| &r.meta.key)).any(|k| k == entry)
-            };
-            if !found {
-                let what = if endorsing { "feedback" } else { "entry" };
-                return Err(Error::UnknownEntry { what, week: *week, key: entry.clone() });
+        // The entry must be one the week holds (feedback, to endorse), as the server checks.
+        let named = match &action {
+            FacilitatorAction::Hide { week, entry, .. } | FacilitatorAction::Show { week, entry } => {
+                Some((*week, entry, "entry"))
+            }
+            FacilitatorAction::Endorse { week, feedback } => Some((*week, feedback, "feedback")),
+            _ => None,
+        };
+        if let Some((week, key, what)) = named {
+            let rows = self.week_rows(week)?;
+            let feedback = rows.feedback.iter().any(|f| f.meta.key == *key);
+            let other =
+                rows.submissions.iter().any(|s| s.meta.key == *key) || rows.replies.iter().any(|r| r.meta.key == *key);
+            if !(feedback || (other && what == "entry")) {
+                return Err(Error::UnknownEntry { what, week, key: key.clone() });
             }
         }
         post_signed_in(&link, FACILITATOR_ACTIONS_PATH, &membership.cohort_id, wire::encode(&action))?;

@@ -135,8 +135,8 @@ pub fn facilitate(
     // Locked before the roster is read: a pause written back whole never undoes a concurrent leave.
     tx.lock_doc(&DocId::cohort(cohort_id).to_string())?;
     let blueprint = program_of_cohort(tx, cohort_id)?.blueprint;
-    facilitation::check(action, &blueprint, &roster(tx, cohort_id)?)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let members = roster(tx, cohort_id)?;
+    facilitation::check(action, &blueprint, &members).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let cohort_doc = DocId::cohort(cohort_id);
     let entry_in = |week: u32, key: &str, containers: &[Container]| -> Result<(), ApiError> {
         let doc = DocId::week(cohort_id, week).to_string();
@@ -181,11 +181,11 @@ pub fn facilitate(
                 body: body.trim().to_owned(),
                 created_at: now_ms(),
             };
-            tx.insert_note(&note, now_ms())
+            tx.insert_note(&note)
         }
         FacilitatorAction::Pause { member } | FacilitatorAction::Resume { member } => {
             let pausing = matches!(action, FacilitatorAction::Pause { .. });
-            let mut record = roster(tx, cohort_id)?
+            let mut record = members
                 .member(member)
                 .cloned()
                 .ok_or_else(|| ApiError::NotFound(format!("no member {member} in {cohort_id}")))?;

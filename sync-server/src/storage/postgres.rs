@@ -570,7 +570,7 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
         Ok(())
     }
 
-    fn insert_note(&self, n: &NoteRecord, now: i64) -> R<()> {
+    fn insert_note(&self, n: &NoteRecord) -> R<()> {
         // The cohort's row lock orders the numbering by commit, so a device asking after the
         // last note it has never skips one committed later with a lower number.
         self.execute("SELECT 1 FROM cohorts WHERE id = $1 FOR UPDATE", &[&n.cohort_id])?;
@@ -578,7 +578,7 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
             "INSERT INTO member_notes (cohort_id, seq, id, from_user, to_user, body, created_at)
              SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6 FROM member_notes WHERE cohort_id = $1
              ON CONFLICT (from_user, id) DO NOTHING",
-            &[&n.cohort_id, &n.id, &n.from_user, &n.to_user, &n.body, &now],
+            &[&n.cohort_id, &n.id, &n.from_user, &n.to_user, &n.body, &n.created_at],
         )?;
         Ok(())
     }

@@ -235,7 +235,7 @@ pub trait Tx {
     fn set_critique_weeks(&self, cohort_id: &str, weeks: &str) -> R<()>;
     /// Stores a facilitator's private note once (by its author and id), numbered after the
     /// cohort's last in commit order.
-    fn insert_note(&self, note: &NoteRecord, now: i64) -> R<()>;
+    fn insert_note(&self, note: &NoteRecord) -> R<()>;
     /// Up to `limit` notes to a member in a cohort after `after`, oldest first.
     fn notes_after(&self, cohort_id: &str, to_user: &str, after: i64, limit: i64) -> R<Vec<NoteRecord>>;
     /// Cohorts the user is a member of and has not left.

@@ -475,12 +475,12 @@ impl Tx for Connection {
         Ok(())
     }
 
-    fn insert_note(&self, n: &NoteRecord, now: i64) -> R<()> {
+    fn insert_note(&self, n: &NoteRecord) -> R<()> {
         self.execute(
             "INSERT INTO member_notes (cohort_id, seq, id, from_user, to_user, body, created_at)
              SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?5, ?6 FROM member_notes WHERE cohort_id = ?1
              ON CONFLICT (from_user, id) DO NOTHING",
-            params![n.cohort_id, n.id, n.from_user, n.to_user, n.body, now],
+            params![n.cohort_id, n.id, n.from_user, n.to_user, n.body, n.created_at],
         )?;
         Ok(())
     }

@@ -20,20 +20,25 @@ use microcohort_core::sync::wire;
 use super::{authenticate_member, cbor};
 use crate::app::{AppState, blocking};
 use crate::error::ApiError;
+use crate::storage::Device;
+
+/// The device as a facilitator of the cohort the request names, or 403 saying what only
+/// facilitators may do.
+async fn facilitator(state: &Arc<AppState>, headers: &HeaderMap, doing: &str) -> Result<Device, ApiError> {
+    let device = authenticate_member(state, headers).await?;
+    state.limits.check_device(&device.device_id)?;
+    if device.role != "facilitator" {
+        return Err(ApiError::Forbidden(format!("only facilitators of {} {doing}", device.cohort_id)));
+    }
+    Ok(device)
+}
 
 pub async fn change_week(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let device = authenticate_member(&state, &headers).await?;
-    state.limits.check_device(&device.device_id)?;
-    if device.role != "facilitator" {
-        return Err(ApiError::Forbidden(format!(
-            "only facilitators of {} change its critique weeks",
-            device.cohort_id
-        )));
-    }
+    let device = facilitator(&state, &headers, "change its critique weeks").await?;
     let change: CritiqueWeekChange = wire::decode(&body).map_err(ApiError::BadRequest)?;
     let cohort = device.cohort_id.clone();
     let week = change.week;
@@ -45,11 +50,7 @@ pub async fn change_week(
 /// `POST /v1/facilitator-actions`: a facilitator of the named cohort hides or shows an entry,
 /// endorses feedback, announces something to the cohort or writes a private note to a member.
 pub async fn act(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let device = authenticate_member(&state, &headers).await?;
-    state.limits.check_device(&device.device_id)?;
-    if device.role != "facilitator" {
-        return Err(ApiError::Forbidden(format!("only facilitators of {} act on it", device.cohort_id)));
-    }
+    let device = facilitator(&state, &headers, "act on it").await?;
     let action: FacilitatorAction = wire::decode(&body).map_err(ApiError::BadRequest)?;
     let (cohort, by) = (device.cohort_id.clone(), device.user_id.clone());
     // The kind only: a note's or announcement's words are not the operator's to read in logs.
