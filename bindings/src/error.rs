@@ -74,6 +74,8 @@ pub enum RejectCode {
     TooLarge,
     /// The server found the request malformed.
     BadRequest,
+    /// A control arm's membership: no cohort to share work or feedback with.
+    ControlArm,
 }
 
 pub type Result<T, E = MicrocohortError> = std::result::Result<T, E>;
@@ -117,6 +119,7 @@ impl From<CoreError> for MicrocohortError {
             CoreError::NotYourEntry(_) => rejected(RejectCode::NotYourEntry),
             CoreError::NotYourSubmission(_) => rejected(RejectCode::NotYourSubmission),
             CoreError::FacilitatorOnly => rejected(RejectCode::FacilitatorOnly),
+            CoreError::ControlArm => rejected(RejectCode::ControlArm),
             CoreError::Rejected(_) => rejected(RejectCode::CohortRules),
             CoreError::UnknownPrompt { .. } => field("prompt_id"),
             CoreError::UnknownPractice(_) | CoreError::PracticeAlreadyFinished(_) => field("practice_id"),

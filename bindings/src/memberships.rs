@@ -2,6 +2,7 @@
 //! fetch ones joined elsewhere, and the facilitator's dashboards of every cohort she runs.
 
 use microcohort_core::MembershipView;
+use microcohort_core::domain::arms::Arm;
 use microcohort_core::domain::cohort_metrics::CohortReport;
 
 use crate::client::{Client, on_runtime};
@@ -16,6 +17,9 @@ pub struct MembershipView {
     pub role: Option<String>,
     /// The membership every screen call is about now.
     pub selected: bool,
+    /// `Control`: the practice loop alone; the app shows no cohort screens (sharing and
+    /// feedback are refused with `Rejected(ControlArm)`).
+    pub arm: Arm,
 }
 
 #[uniffi::export]

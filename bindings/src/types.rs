@@ -9,6 +9,7 @@ use microcohort_core::UnsentWork;
 use microcohort_core::docs::projection::{
     AgendaRow, AttendanceRow, EntryMeta, FeedbackRow, RatingRow, ReplyRow, SubmissionRow, WeekRows,
 };
+use microcohort_core::domain::arms::Arm;
 use microcohort_core::domain::blueprint::{Phase, ProgramPosition};
 use microcohort_core::domain::cohort_metrics::{
     Activity60, CohortReport, Engagement, FeedbackSummary, MemberReport, RiskReason,
@@ -500,6 +501,13 @@ pub struct ReviewAssignment {
     pub reviewers: Vec<String>,
 }
 
+/// A program's arms: a cohort of peers, or the control arm (the practice loop alone).
+#[uniffi::remote(Enum)]
+pub enum Arm {
+    Cohort,
+    Control,
+}
+
 #[uniffi::remote(Enum)]
 pub enum MemberRole {
     Learner,
@@ -717,6 +725,7 @@ pub struct FeedbackSummary {
 pub struct CohortReport {
     pub cohort_id: String,
     pub title: String,
+    pub arm: Arm,
     pub start_date: LocalDate,
     pub program_day: u32,
     pub total_days: u32,

@@ -46,6 +46,10 @@ pub enum Error {
     #[error("this device has not joined a cohort yet")]
     NotInCohort,
 
+    /// A control arm runs the practice loop alone: there is no one to share with or review.
+    #[error("this membership is in the program's control arm: it has no cohort to share work or feedback with")]
+    ControlArm,
+
     #[error("only the cohort's facilitators may do this (the agenda also takes the week's critique lead)")]
     FacilitatorOnly,
 

@@ -12,10 +12,12 @@ use crate::report::postgres_sql::PostgresSql;
 use crate::report::sqlite_sql::SqliteSql;
 use crate::report::store::{ReportStore, Sql};
 use crate::storage::Storage;
+use crate::storage::enrolment::Placement;
 use crate::storage::log_rules::LogRules;
 use crate::storage::postgres::PostgresStorage;
 use crate::storage::sqlite::{DATABASE_FILE, SqliteStorage};
 use clap::{Parser, Subcommand};
+use microcohort_core::domain::arms::Arm;
 
 #[derive(Parser)]
 #[command(name = "microcohort-server", version, about = "Microcohort sync server")]
@@ -152,11 +154,28 @@ enum Admin {
         program: String,
         #[arg(long)]
         title: String,
+        /// `cohort` (peers, feedback, roles) or `control`: the same prompts, reminders and
+        /// practice loop, alone. A program's arms are compared in its report.
+        #[arg(long, default_value = "cohort")]
+        arm: String,
     },
-    /// Issue a one-time invite code (printed once).
+    /// Issue a one-time invite code (printed once). With --cohort it leads to that cohort; with
+    /// --program the program places a new learner: in --arm if given, else in the arm its seeded
+    /// draw gives, in that arm's cohort with most room (the placement is printed on stderr and
+    /// kept for exports).
+    #[command(group(clap::ArgGroup::new("into").required(true).args(["cohort", "program"])))]
     Invite {
         #[arg(long)]
-        cohort: String,
+        cohort: Option<String>,
+        #[arg(long, conflicts_with_all = ["user", "role"])]
+        program: Option<String>,
+        /// With --program: the operator's choice of arm (`cohort` or `control`) instead of a draw.
+        #[arg(long, requires = "program")]
+        arm: Option<String>,
+        /// With --program: the seed of the program's draws, before its first draw (default: a
+        /// random one, recorded and printed).
+        #[arg(long, requires = "program", conflicts_with = "arm")]
+        seed: Option<u64>,
         #[arg(long, default_value = "learner")]
         role: String,
         #[arg(long)]
@@ -432,18 +451,33 @@ fn run(cli: Cli) -> Result<(), String> {
                 println!("program {id} ready");
                 Ok(())
             }
-            Admin::CreateCohort { id, program, title } => {
-                storage.create_cohort(&id, &program, &title).map_err(fail)?;
-                println!("cohort {id} ready");
+            Admin::CreateCohort { id, program, title, arm } => {
+                let arm = Arm::parse(&arm).map_err(|e| e.to_string())?;
+                storage.create_cohort_in_arm(&id, &program, &title, arm).map_err(fail)?;
+                println!("cohort {id} ready ({} arm)", arm.as_str());
                 Ok(())
             }
-            Admin::Invite { cohort, role, name, time_zone, user, valid_days } => {
+            Admin::Invite { cohort: Some(cohort), role, name, time_zone, user, valid_days, .. } => {
                 let code = storage
                     .create_invite_valid_for(&cohort, &role, &name, &time_zone, user.as_deref(), valid_days)
                     .map_err(fail)?;
                 println!("{code}");
                 Ok(())
             }
+            Admin::Invite { program: Some(program), arm, seed, name, time_zone, valid_days, .. } => {
+                let arm = arm.as_deref().map(Arm::parse).transpose().map_err(|e| e.to_string())?;
+                let placement = Placement { program_id: &program, arm, seed };
+                let (code, placed) = storage.enrol(&placement, &name, &time_zone, valid_days).map_err(fail)?;
+                println!("{code}");
+                eprintln!(
+                    "{name}: {} arm, cohort {} ({})",
+                    placed.arm.as_str(),
+                    placed.cohort_id,
+                    placed.assignment.describe()
+                );
+                Ok(())
+            }
+            Admin::Invite { .. } => Err("invite: give --cohort or --program".into()),
             Admin::AddFacilitator { cohort, name, time_zone, valid_days } => {
                 let code = storage
                     .create_invite_valid_for(&cohort, "facilitator", &name, &time_zone, None, valid_days)

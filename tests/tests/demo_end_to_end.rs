@@ -161,6 +161,24 @@ fn the_demo_simulates_a_cohort_and_its_sign_in_link_opens_a_report_with_the_same
     // Every simulated practice is one learner's active day on that program day.
     assert_eq!(active_on_day, practices_per_day, "active learners per program day");
 
+    // The control arm practised alone, and the report compares the arms as the demo printed.
+    let control = cohorts.iter().find(|c| c["cohort_id"] == "demo-control").expect("the control arm");
+    assert_eq!((control["arm"].as_str(), control["learners"].as_u64()), (Some("control"), Some(12)));
+    let alone: u64 = control["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["active_program_days"].as_array().unwrap().len() as u64)
+        .sum();
+    assert_eq!(alone, after(totals, "control arm: "), "every control practice is one active day: {totals}");
+    let arms = &report["arms"];
+    assert_eq!(arms["arms"][1]["learners"], 12);
+    let uplift = arms["uplift"][0]["uplift"]["value"].as_f64().expect("the cohort arm's uplift");
+    let printed_uplift =
+        lines.iter().find(|l| l.trim_start().starts_with("uplift over the control arm:")).expect("arms lines");
+    assert!(printed_uplift.contains(&format!("{:+.0} %", uplift * 100.0)), "{printed_uplift} vs {uplift}");
+    assert!(page.contains("Cohort arm against the control arm"), "the dashboard shows the comparison");
+
     // An app joins the running demo with the printed invites: a learner in the open cohort, a
     // facilitator who sees the simulated one.
     let invite = |label: &str| -> Vec<String> {

@@ -51,6 +51,8 @@ impl Client {
             submissions,
             feedback,
             attendance,
+            // Only a cohort has a facilitator, so a dashboard is always a cohort's.
+            arm: Default::default(),
         };
         Ok(cohort_report(&facts, self.now()))
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::{Client, ClientEvent, DataChange, Program};
 use crate::domain::DomainError;
+use crate::domain::arms::Arm;
 use crate::domain::cohort_metrics::CohortReport;
 use crate::error::{Error, Result};
 use crate::store::cohort::{self as cohort_store, MembershipRow};
@@ -22,6 +23,8 @@ pub struct MembershipView {
     pub role: Option<String>,
     /// The membership screen calls are about now.
     pub selected: bool,
+    /// In a control arm the app runs the practice loop alone (no cohort screens).
+    pub arm: Arm,
 }
 
 impl Client {
@@ -39,6 +42,7 @@ impl Client {
                 Ok(MembershipView {
                     program_title: title,
                     role: Some(row.role).filter(|r| !r.is_empty()),
+                    arm: row.arm,
                     cohort_id: row.cohort_id,
                     program_id: row.program_id,
                     selected: row.selected,
@@ -96,6 +100,7 @@ impl Client {
         self.store().read(|conn| {
             let mut enrollment = enrollment::enrollment_of(conn, program_id)?.ok_or(Error::NotEnrolled)?;
             enrollment.blueprint.critique_weeks = cohort_store::critique_weeks(conn, &membership.cohort_id)?;
+            enrollment.blueprint.control_arm = membership.arm == crate::domain::arms::Arm::Control;
             let pack = prompts::latest(conn, &enrollment.pack_id)?;
             Ok(Arc::new(Program { enrollment, pack }))
         })

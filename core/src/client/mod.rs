@@ -514,6 +514,8 @@ impl Client {
             if let Some(membership) = crate::store::cohort::membership(conn)? {
                 enrollment.blueprint.critique_weeks =
                     crate::store::cohort::critique_weeks(conn, &membership.cohort_id)?;
+                enrollment.blueprint.control_arm =
+                    crate::store::cohort::arm(conn, &membership.cohort_id)? == crate::domain::arms::Arm::Control;
             }
             let pack = prompts::latest(conn, &enrollment.pack_id)?;
             Ok(Arc::new(Program { enrollment, pack }))

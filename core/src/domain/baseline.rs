@@ -156,65 +156,72 @@ pub fn compare(baseline: &[BaselineLearner], cohorts: &[CohortActivity<'_>]) -> 
         .iter()
         .map(|&day| (day, wilson(days.iter().filter(|d| engaged_on(d, day)).count() as u32, days.len() as u32)))
         .collect();
-    let active_in = |days: &[Vec<bool>], last: u32| -> Vec<f64> {
-        days.iter().map(|d| f64::from(active_between(d, 1, last))).collect()
-    };
-    let uplift: Vec<CohortUplift> = cohorts
-        .iter()
-        .map(|c| {
-            let last = c.program_day.min(ACTIVITY_DAYS);
-            let estimate = (last > 0)
-                .then(|| uplift_estimate(&active_in(c.active_days, last), &active_in(&days, last), BOOTSTRAP_SEED))
-                .flatten();
-            CohortUplift { cohort_id: c.cohort_id.to_owned(), days: last, uplift: estimate }
-        })
-        .collect();
-    let conclusion = conclusion(baseline.len(), cohorts, &uplift);
+    let uplift = uplift_against(&days, ACTIVITY_DAYS, cohorts);
     BaselineComparison {
         learners: baseline.len() as u32,
         engagement,
         mean_active_days_60: mean_estimate(&active_in(&days, ACTIVITY_DAYS), BOOTSTRAP_SEED),
+        conclusion: conclusion("the baseline", baseline.len(), cohorts, &uplift),
         uplift,
-        conclusion,
     }
 }
 
-fn conclusion(baseline: usize, cohorts: &[CohortActivity<'_>], uplift: &[CohortUplift]) -> String {
-    let small: Vec<&str> = cohorts.iter().filter(|c| c.active_days.len() < MIN_GROUP).map(|c| c.cohort_id).collect();
-    if baseline < MIN_GROUP || !small.is_empty() {
+/// Each learner's active days in program days 1..=`last`.
+pub(super) fn active_in(days: &[Vec<bool>], last: u32) -> Vec<f64> {
+    days.iter().map(|d| f64::from(active_between(d, 1, last))).collect()
+}
+
+/// Each group's 60-day activity against a reference group's, both counted over the program days
+/// the group (and the reference, up to `reference_day`) has had.
+pub(super) fn uplift_against(
+    reference: &[Vec<bool>],
+    reference_day: u32,
+    groups: &[CohortActivity<'_>],
+) -> Vec<CohortUplift> {
+    groups
+        .iter()
+        .map(|c| {
+            let last = c.program_day.min(reference_day).min(ACTIVITY_DAYS);
+            let estimate = (last > 0)
+                .then(|| uplift_estimate(&active_in(c.active_days, last), &active_in(reference, last), BOOTSTRAP_SEED))
+                .flatten();
+            CohortUplift { cohort_id: c.cohort_id.to_owned(), days: last, uplift: estimate }
+        })
+        .collect()
+}
+
+/// What the uplifts against `reference` ("the baseline", "the control arm") allow one to say.
+pub(super) fn conclusion(
+    reference: &str,
+    reference_size: usize,
+    groups: &[CohortActivity<'_>],
+    uplift: &[CohortUplift],
+) -> String {
+    let small: Vec<&str> = groups.iter().filter(|c| c.active_days.len() < MIN_GROUP).map(|c| c.cohort_id).collect();
+    if reference_size < MIN_GROUP || !small.is_empty() {
         return format!(
             "Too few learners to conclude anything (fewer than {MIN_GROUP} in {}): read the figures as anecdotes.",
-            if baseline < MIN_GROUP { "the baseline".to_owned() } else { small.join(", ") }
+            if reference_size < MIN_GROUP { reference.to_owned() } else { small.join(", ") }
         );
     }
     let words: Vec<String> = uplift
         .iter()
-        .map(|u| match u.uplift {
-            None => format!("{}: no figure yet", u.cohort_id),
-            Some(e) if e.low > 0.0 => format!(
-                "{} was more active than the baseline ({:+.0} %, 95 % interval {:+.0} to {:+.0} %, days 1–{})",
-                u.cohort_id,
+        .map(|u| {
+            let Some(e) = u.uplift else { return format!("{}: no figure yet", u.cohort_id) };
+            let figures = format!(
+                "{:+.0} %, 95 % interval {:+.0} to {:+.0} %, days 1–{}",
                 e.value * 100.0,
                 e.low * 100.0,
                 e.high * 100.0,
                 u.days
-            ),
-            Some(e) if e.high < 0.0 => format!(
-                "{} was less active than the baseline ({:+.0} %, 95 % interval {:+.0} to {:+.0} %, days 1–{})",
-                u.cohort_id,
-                e.value * 100.0,
-                e.low * 100.0,
-                e.high * 100.0,
-                u.days
-            ),
-            Some(e) => format!(
-                "{}: no difference beyond chance ({:+.0} %, 95 % interval {:+.0} to {:+.0} %, days 1–{})",
-                u.cohort_id,
-                e.value * 100.0,
-                e.low * 100.0,
-                e.high * 100.0,
-                u.days
-            ),
+            );
+            if e.low > 0.0 {
+                format!("{} was more active than {reference} ({figures})", u.cohort_id)
+            } else if e.high < 0.0 {
+                format!("{} was less active than {reference} ({figures})", u.cohort_id)
+            } else {
+                format!("{}: no difference from {reference} beyond chance ({figures})", u.cohort_id)
+            }
         })
         .collect();
     format!("{}.", words.join("; "))

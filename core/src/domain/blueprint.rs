@@ -41,6 +41,10 @@ pub struct Blueprint {
     /// the cohort document holds them: the program's blueprint has none, a cohort's its own.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub critique_weeks: BTreeMap<u32, CritiqueWeek>,
+    /// A control arm's cohort: the same prompts and practice loop, alone — no critiques (and
+    /// no peers, roles or feedback). Set for a cohort, never in a program's blueprint.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub control_arm: bool,
 }
 
 fn default_feedback_window_hours() -> u32 {
@@ -105,6 +109,7 @@ impl Blueprint {
             feedback_window_hours: default_feedback_window_hours(),
             cohort_size: CohortSize::default(),
             critique_weeks: BTreeMap::new(),
+            control_arm: false,
         }
     }
 
@@ -215,7 +220,7 @@ impl Blueprint {
     /// the day of that week falling on the critique weekday (every 7-day week holds each weekday
     /// exactly once), at the critique time.
     pub fn regular_critique_start(&self, week: u32) -> Option<NaiveDateTime> {
-        if week == 0 || week > self.weeks {
+        if week == 0 || week > self.weeks || self.control_arm {
             return None;
         }
         let first = self.date_of_day(self.first_day_of_week(week));

@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::arms::Arm;
 use super::blueprint::Blueprint;
 use super::metrics::{DayActivity, learner_metrics};
 use super::review::assign_reviews_on;
@@ -142,6 +143,9 @@ pub struct CohortFacts {
     /// Critique attendance, where a facilitator recorded it.
     #[serde(default)]
     pub attendance: Vec<AttendanceFact>,
+    /// A control arm's learners practise alone: no roles, no size to keep.
+    #[serde(default)]
+    pub arm: Arm,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,6 +238,8 @@ pub struct FeedbackSummary {
 pub struct CohortReport {
     pub cohort_id: String,
     pub title: String,
+    #[serde(default)]
+    pub arm: Arm,
     pub start_date: NaiveDate,
     /// The cohort zone's program day, clamped to the program (0 before it starts).
     pub program_day: u32,
@@ -366,7 +372,8 @@ pub fn cohort_report(facts: &CohortFacts, now: DateTime<Utc>) -> CohortReport {
         let records = facts.attendance.iter().filter(|a| a.member == user);
         (records.clone().filter(|a| a.present).count() as u32, records.count() as u32)
     };
-    let this_week = position.week.map(|week| roles_for_week(blueprint, &facts.roster, week));
+    let peers = facts.arm == Arm::Cohort;
+    let this_week = position.week.filter(|_| peers).map(|week| roles_for_week(blueprint, &facts.roster, week));
     let members: Vec<MemberReport> = facts
         .roster
         .members()
@@ -435,11 +442,12 @@ pub fn cohort_report(facts: &CohortFacts, now: DateTime<Utc>) -> CohortReport {
     CohortReport {
         cohort_id: facts.cohort_id.clone(),
         title: facts.title.clone(),
+        arm: facts.arm,
         start_date: blueprint.start_date,
         program_day,
         total_days,
         week: position.week,
-        size_status: blueprint.cohort_size.check(learners as u32).ok(),
+        size_status: peers.then(|| blueprint.cohort_size.check(learners as u32).ok()).flatten(),
         learners: learners as u32,
         enrolled_at_start: enrolled.len() as u32,
         members,

@@ -54,6 +54,7 @@ fn facts(members: Vec<Member>, activity: Vec<MemberActivity>) -> CohortFacts {
         submissions: Vec::new(),
         feedback: Vec::new(),
         attendance: Vec::new(),
+        arm: Default::default(),
     }
 }
 

@@ -1,5 +1,7 @@
-//! Pure domain logic: plain structs in, plain structs out. No IO, no clock, no randomness.
+//! Pure domain logic: plain structs in, plain structs out. No IO, no clock, no randomness but
+//! what a recorded seed reproduces.
 
+pub mod arms;
 pub mod baseline;
 pub mod blueprint;
 pub mod cohort_metrics;

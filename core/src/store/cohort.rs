@@ -11,6 +11,7 @@ use crate::docs::cohort::CohortRows;
 use crate::docs::projection::{
     AgendaRow, AttendanceRow, EntryMeta, FeedbackRow, RatingRow, ReplyRow, SubmissionRow, WeekRows,
 };
+use crate::domain::arms::Arm;
 use crate::domain::critique_week::CritiqueWeek;
 use crate::domain::roster::{Member, MemberRole, Roster};
 use crate::domain::time::DayStart;
@@ -50,6 +51,7 @@ pub struct MembershipRow {
     pub role: String,
     pub logs_watermark: u64,
     pub selected: bool,
+    pub arm: Arm,
 }
 
 /// The selected membership (the screens' cohort).
@@ -66,7 +68,7 @@ pub fn membership(conn: &Connection) -> Result<Option<Membership>> {
 pub fn memberships(conn: &Connection) -> Result<Vec<MembershipRow>> {
     let mut stmt = conn.prepare_cached(
         "SELECT m.cohort_id, m.user_id, m.program_id, m.role, m.logs_watermark,
-                m.cohort_id IS (SELECT cohort_id FROM selection) AS selected
+                m.cohort_id IS (SELECT cohort_id FROM selection) AS selected, m.arm
          FROM memberships m ORDER BY selected DESC, m.cohort_id",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -77,6 +79,7 @@ pub fn memberships(conn: &Connection) -> Result<Vec<MembershipRow>> {
             role: r.get(3)?,
             logs_watermark: r.get::<_, i64>(4)?.max(0) as u64,
             selected: r.get(5)?,
+            arm: Arm::parse(&r.get::<_, String>(6)?).unwrap_or_default(),
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -102,17 +105,30 @@ pub fn save_membership(tx: &Transaction<'_>, m: &Membership, role: &str) -> Resu
 
 /// Records a membership of `program_id` without selecting it (another membership of the person,
 /// set up in the background).
-pub fn add_membership(tx: &Transaction<'_>, m: &Membership, program_id: &str, role: &str) -> Result<()> {
+pub fn add_membership(tx: &Transaction<'_>, m: &Membership, program_id: &str, role: &str, arm: Arm) -> Result<()> {
     tx.execute(
-        "INSERT INTO memberships (cohort_id, user_id, program_id, role) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (cohort_id) DO UPDATE SET program_id = ?3, role = ?4",
-        params![m.cohort_id, m.user_id, program_id, role],
+        "INSERT INTO memberships (cohort_id, user_id, program_id, role, arm) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (cohort_id) DO UPDATE SET program_id = ?3, role = ?4, arm = ?5",
+        params![m.cohort_id, m.user_id, program_id, role, arm.as_str()],
     )?;
     tx.execute(
         "INSERT OR IGNORE INTO selection (id, program_id, cohort_id) VALUES (1, ?1, ?2)",
         params![program_id, m.cohort_id],
     )?;
     Ok(())
+}
+
+/// Records the arm the server said a membership is in.
+pub fn set_arm(tx: &Transaction<'_>, cohort_id: &str, arm: Arm) -> Result<()> {
+    tx.execute("UPDATE memberships SET arm = ?1 WHERE cohort_id = ?2", params![arm.as_str(), cohort_id])?;
+    Ok(())
+}
+
+/// A membership's arm (the cohort arm when the device was not told).
+pub fn arm(conn: &Connection, cohort_id: &str) -> Result<Arm> {
+    let text: Option<String> =
+        conn.query_row("SELECT arm FROM memberships WHERE cohort_id = ?1", [cohort_id], |r| r.get(0)).optional()?;
+    Ok(text.and_then(|t| Arm::parse(&t).ok()).unwrap_or_default())
 }
 
 /// Selects a membership for the screens, and its program; `false` when there is no such membership.

@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The schema version this code writes.
-pub const VERSION: u32 = 15;
+pub const VERSION: u32 = 16;
 
 /// `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
 const MIGRATIONS: [&str; VERSION as usize] = [
@@ -26,6 +26,7 @@ const MIGRATIONS: [&str; VERSION as usize] = [
     V13_READ_MARKS,
     V14_MEMBERSHIPS,
     V15_FACILITATION,
+    V16_ARMS,
 ];
 
 /// Tables keyed by a text id are WITHOUT ROWID: one b-tree per table instead of a table plus an
@@ -438,6 +439,12 @@ CREATE TABLE facilitator_notes (
     created_at  INTEGER NOT NULL,
     PRIMARY KEY (cohort_id, seq)
 ) WITHOUT ROWID;
+";
+
+/// Each membership's arm, as the server said at joining: in a control arm the app runs the
+/// practice loop alone.
+const V16_ARMS: &str = "
+ALTER TABLE memberships ADD COLUMN arm TEXT NOT NULL DEFAULT 'cohort';
 ";
 
 pub fn user_version(conn: &Connection) -> Result<u32> {

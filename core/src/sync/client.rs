@@ -176,7 +176,7 @@ fn tls_cause(err: &(dyn std::error::Error + 'static)) -> Option<String> {
 fn blueprint_of(program: &ProgramInfo) -> Result<Blueprint> {
     let blueprint: Blueprint = serde_json::from_str(&program.blueprint_json)
         .map_err(|err| Error::Server { status: 200, message: format!("unreadable program blueprint: {err}") })?;
-    Ok(Blueprint { critique_weeks: Default::default(), ..blueprint })
+    Ok(Blueprint { critique_weeks: Default::default(), control_arm: false, ..blueprint })
 }
 
 /// What joining did.
@@ -322,6 +322,8 @@ impl Client {
             learner_time_zone: time_zone.into(),
         })?;
         self.join_cohort_as(&joined.cohort_id, &joined.user_id, &joined.role)?;
+        self.store().write(|tx| cohort_store::set_arm(tx, &joined.cohort_id, joined.arm))?;
+        self.forget_program();
         if !joined.keeps_token() {
             let token = self.secrets().keep_token(&joined.device_token)?;
             self.store().write(|tx| {
@@ -370,7 +372,7 @@ impl Client {
             self.store().write(|tx| {
                 enrollment::add_enrollment(tx, &enrollment, now)?;
                 let m = cohort_store::Membership { cohort_id: membership.cohort_id.clone(), user_id: user_id.clone() };
-                cohort_store::add_membership(tx, &m, &program.program_id, &membership.role)
+                cohort_store::add_membership(tx, &m, &program.program_id, &membership.role, membership.arm)
             })?;
             added += 1;
         }
@@ -568,6 +570,8 @@ impl Client {
                 self.store().read(|c| sync_state::server_heads(c, &id))?
             };
             let (changes, heads) = match self.local_changes(&doc, &known) {
+                // Only the server writes a control arm's documents.
+                Ok((_, heads)) if program.enrollment.blueprint.control_arm => (Vec::new(), heads),
                 Ok(local) => local,
                 Err(Error::Document(err)) => {
                     tracing::warn!(doc = %id, %err, "this device's copy cannot be read; fetching the cohort's");

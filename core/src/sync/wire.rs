@@ -2,6 +2,8 @@
 //! base64. Path `/v1/...`: a breaking change gets a new path, the old one keeps working.
 
 use serde::{Deserialize, Serialize};
+
+use crate::domain::arms::Arm;
 use serde_bytes::ByteBuf;
 
 /// `POST /v1/join`: trade an invite code for a device token.
@@ -28,6 +30,10 @@ pub struct JoinResponse {
     /// the key her private text is sealed with.
     #[serde(default)]
     pub new_person: bool,
+    /// The cohort's arm: in a control arm the app runs the practice loop alone (no peers, no
+    /// feedback, no roles). Older servers say nothing: the cohort arm.
+    #[serde(default)]
+    pub arm: Arm,
 }
 
 impl JoinResponse {
@@ -121,6 +127,8 @@ pub struct MembershipInfo {
     pub cohort_id: String,
     pub role: String,
     pub program: ProgramInfo,
+    #[serde(default)]
+    pub arm: Arm,
 }
 
 /// The header that names which of the person's memberships a request is about (`/v1/sync`,

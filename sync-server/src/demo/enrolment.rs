@@ -1,5 +1,5 @@
-//! Seeds the demo's program and cohort, links one real device per person over HTTP, and dates
-//! everyone's membership from the program's first day.
+//! Seeds the demo's program, its cohort and its control arm, links one real device per person
+//! over HTTP, and dates everyone's membership from the program's first day.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,20 +9,33 @@ use microcohort_core::domain::time::resolve_wall_clock;
 use microcohort_core::{Client, ManualClock};
 
 use super::DemoError;
-use super::personas::{FACILITATOR, LEARNERS, PersonSpec, Persona};
+use super::personas::{CONTROL_LEARNERS, FACILITATOR, LEARNERS, PersonSpec, Persona};
 use super::simulation::Member;
 use crate::admin::{NewProgram, create_program};
 use crate::storage::Storage;
+use crate::storage::enrolment::Placement;
+use crate::storage::people::INVITE_DAYS;
+use microcohort_core::domain::arms::Arm;
 
 pub const PROGRAM_ID: &str = "demo-leadership";
 pub const PROGRAM_TITLE: &str = "Everyday Leadership";
 pub const COHORT_ID: &str = "demo-cohort";
+/// The control arm: the same program practised alone.
+pub const CONTROL_ID: &str = "demo-control";
 /// The traveller's practices around midnight count for the evening before.
 const TRAVELLER_DAY_START_MINUTES: i64 = 180;
 
-/// Creates the program (built-in prompt pack, day 1 on `start` in `zone`) and its cohort, and
-/// returns one invite code per learner followed by the facilitator's.
-pub fn seed(storage: &dyn Storage, start: NaiveDate, zone: &str) -> Result<Vec<String>, DemoError> {
+/// Invite codes of everyone the demo simulates.
+pub struct Codes {
+    /// One per cohort learner, then the facilitator's.
+    pub cohort: Vec<String>,
+    /// One per control learner.
+    pub control: Vec<String>,
+}
+
+/// Creates the program (built-in prompt pack, day 1 on `start` in `zone`), its cohort and its
+/// control arm, and the invites of everyone the demo simulates.
+pub fn seed(storage: &dyn Storage, start: NaiveDate, zone: &str) -> Result<Codes, DemoError> {
     let program = NewProgram {
         id: PROGRAM_ID,
         title: PROGRAM_TITLE,
@@ -41,7 +54,15 @@ pub fn seed(storage: &dyn Storage, start: NaiveDate, zone: &str) -> Result<Vec<S
         codes.push(storage.create_invite(COHORT_ID, "learner", person.name, person.time_zone, None)?);
     }
     codes.push(storage.create_invite(COHORT_ID, "facilitator", FACILITATOR.name, FACILITATOR.time_zone, None)?);
-    Ok(codes)
+    // The program places the control learners itself, as an operator would with
+    // `admin invite --program --arm control`.
+    storage.create_cohort_in_arm(CONTROL_ID, PROGRAM_ID, "Control arm (practising alone)", Arm::Control)?;
+    let mut control = Vec::new();
+    for person in &CONTROL_LEARNERS {
+        let placement = Placement { program_id: PROGRAM_ID, arm: Some(Arm::Control), seed: None };
+        control.push(storage.enrol(&placement, person.name, person.time_zone, INVITE_DAYS)?.0);
+    }
+    Ok(Codes { cohort: codes, control })
 }
 
 /// The cohort an app developer's learners join: the simulated one is full.
@@ -68,18 +89,41 @@ pub fn spare_invites(storage: &dyn Storage, learners: u32) -> Result<SpareInvite
     Ok(SpareInvites { learners: codes, facilitator })
 }
 
-/// Opens a device database for each person and joins the cohort with its invite code, as an app
-/// would. Returns the learners and the facilitator.
+/// Everyone the demo simulates, on their devices.
+pub struct People {
+    pub learners: Vec<Member>,
+    pub facilitator: Member,
+    pub control: Vec<Member>,
+}
+
+/// Opens a device database for each person and joins with their invite code, as an app would.
 pub fn join_all(
     server_url: &str,
     devices: &Path,
+    codes: &Codes,
+    start: NaiveDate,
+    seed: u64,
+) -> Result<People, DemoError> {
+    let cohort: Vec<&PersonSpec> = LEARNERS.iter().chain(std::iter::once(&FACILITATOR)).collect();
+    let mut learners = join(server_url, devices, &cohort, &codes.cohort, start, seed, 0)?;
+    let facilitator = learners.pop().ok_or_else(|| DemoError::Server("no facilitator joined".into()))?;
+    let control: Vec<&PersonSpec> = CONTROL_LEARNERS.iter().collect();
+    let control = join(server_url, devices, &control, &codes.control, start, seed, cohort.len())?;
+    Ok(People { learners, facilitator, control })
+}
+
+fn join(
+    server_url: &str,
+    devices: &Path,
+    people: &[&PersonSpec],
     codes: &[String],
     start: NaiveDate,
     seed: u64,
-) -> Result<(Vec<Member>, Member), DemoError> {
-    let people: Vec<&PersonSpec> = LEARNERS.iter().chain(std::iter::once(&FACILITATOR)).collect();
+    first: usize,
+) -> Result<Vec<Member>, DemoError> {
     let mut members = Vec::new();
     for (index, (person, code)) in people.iter().zip(codes).enumerate() {
+        let index = first + index;
         let zone = person.time_zone.parse().unwrap_or(chrono_tz::UTC);
         // They install the app the evening before day 1.
         let evening = NaiveTime::from_hms_opt(20, 0, 0).unwrap_or_default();
@@ -92,8 +136,7 @@ pub fn join_all(
         }
         members.push(Member::new(person, client, clock, joined.user_id, seed, index as u64));
     }
-    let facilitator = members.pop().ok_or_else(|| DemoError::Server("no facilitator joined".into()))?;
-    Ok((members, facilitator))
+    Ok(members)
 }
 
 /// The server records a member as joining on the real day they redeemed their invite, which for
@@ -101,8 +144,10 @@ pub fn join_all(
 /// before day 1. Dates every membership from `start` (the operator's `admin set-joined-on`),
 /// before any device has fetched the roster.
 pub fn date_memberships_from(storage: &dyn Storage, start: NaiveDate) -> Result<(), DemoError> {
-    for member in storage.members(COHORT_ID)? {
-        storage.set_joined_on(COHORT_ID, &member.user_id, start)?;
+    for cohort in [COHORT_ID, CONTROL_ID] {
+        for member in storage.members(cohort)? {
+            storage.set_joined_on(cohort, &member.user_id, start)?;
+        }
     }
     Ok(())
 }

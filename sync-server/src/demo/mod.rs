@@ -31,12 +31,12 @@ use crate::error::ApiError;
 use crate::limits::{RateLimits, RateSettings};
 use crate::listener::ConnectionLimits;
 use crate::report::sqlite_sql::SqliteSql;
-use crate::report::store::ReportStore;
+use crate::report::store::{ReportStore, Viewer};
 use crate::storage::Storage;
 use crate::storage::log_rules::LogRules;
 use crate::storage::sqlite::{DATABASE_FILE, SqliteStorage};
 use personas::COHORT_TIME_ZONE;
-use simulation::{Program, Tally, facilitate_day, hand_over_a_critique, live_day};
+use simulation::{Program, Tally, facilitate_day, hand_over_a_critique, live_day, live_day_alone};
 
 /// Written into the data directory so a later run knows it may replace it.
 const MARKER_FILE: &str = "microcohort-demo.txt";
@@ -117,8 +117,14 @@ pub fn run(options: DemoOptions) -> Result<(), DemoError> {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(listen_failed)?;
         let address = listener.local_addr().map_err(|e| DemoError::Server(e.to_string()))?;
         println!("listening on http://{address}");
-        // Thirteen devices syncing as fast as the simulation runs: no per-device rate limit.
-        let rates = RateSettings { device_burst: 100_000, device_per_second: 100_000, ..RateSettings::default() };
+        // 25 devices joining from one address and syncing as fast as the simulation runs: no
+        // per-device limit, and room for every join plus the apps' (`--invite`) and sign-ins.
+        let rates = RateSettings {
+            device_burst: 100_000,
+            device_per_second: 100_000,
+            secret_burst: 100,
+            ..RateSettings::default()
+        };
         let state = AppState::new(storage.clone(), reports.clone(), RateLimits::new(rates), None, false);
         let mut server = tokio::spawn(crate::listener::serve(
             listener,
@@ -131,7 +137,7 @@ pub fn run(options: DemoOptions) -> Result<(), DemoError> {
 
         let codes = enrolment::seed(storage.as_ref(), start, COHORT_TIME_ZONE)?;
         println!(
-            "program \"{}\" starts {start} ({COHORT_TIME_ZONE}); simulating days 1–{} with 12 learners and a facilitator",
+            "program \"{}\" starts {start} ({COHORT_TIME_ZONE}); simulating days 1–{} with 12 learners and a facilitator, and a control arm of 12 practising alone",
             enrolment::PROGRAM_TITLE,
             options.days
         );
@@ -153,6 +159,17 @@ pub fn run(options: DemoOptions) -> Result<(), DemoError> {
             outcome = finished => {
                 let outcome = outcome.map_err(|_| DemoError::Server("the simulation thread stopped".into()))??;
                 summary::print_summary(&outcome.report, &outcome.totals, outcome.seconds, outcome.peer_led);
+                // The arms as the program lead's report compares them (the server's figures).
+                let lead = reports.clone();
+                let arms = tokio::task::spawn_blocking(move || {
+                    lead.refresh_for_report()?;
+                    let viewer = Viewer { program_id: enrolment::PROGRAM_ID.into(), facilitator: None };
+                    let facts = lead.program_facts(&viewer)?;
+                    Ok::<_, ApiError>(crate::report::program_report(&facts, None, Utc::now())?.arms)
+                })
+                .await
+                .map_err(|e| DemoError::Server(e.to_string()))??;
+                summary::print_arms(arms.as_ref());
                 let spare = storage.clone();
                 let invites = tokio::task::spawn_blocking(move || enrolment::spare_invites(spare.as_ref(), options.invites))
                     .await
@@ -211,7 +228,7 @@ struct Simulation {
     blueprint: Blueprint,
     days: u32,
     seed: u64,
-    codes: Vec<String>,
+    codes: enrolment::Codes,
 }
 
 /// What the simulation hands back for the summary.
@@ -228,7 +245,7 @@ impl Simulation {
         let began = Instant::now();
         let start = self.blueprint.start_date;
         let devices = self.data_dir.join("devices");
-        let (mut learners, mut facilitator) =
+        let enrolment::People { mut learners, mut facilitator, mut control } =
             enrolment::join_all(&self.server_url, &devices, &self.codes, start, self.seed)?;
         enrolment::date_memberships_from(self.storage.as_ref(), start)?;
 
@@ -260,13 +277,16 @@ impl Simulation {
             }
             facilitate_day(&mut facilitator, &learners, &program, day, &mut tally)
                 .map_err(|e| e.of(facilitator.name, day))?;
+            for learner in &mut control {
+                live_day_alone(learner, &program, day, &mut tally).map_err(|e| e.of(learner.name, day))?;
+            }
             summary::print_day(&program, day, &tally);
             totals.add(&tally);
         }
 
         // Everyone comes online; the facilitator syncs last and sees the whole cohort.
         let now = Utc::now();
-        for member in learners.iter().chain(std::iter::once(&facilitator)) {
+        for member in learners.iter().chain(&control).chain(std::iter::once(&facilitator)) {
             member.clock.set(now);
             member.client.sync_with_retry(5)?;
             totals.syncs += 1;

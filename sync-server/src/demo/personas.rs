@@ -21,6 +21,9 @@ pub enum Persona {
     DroppingOut,
     /// Practises around midnight with a 3 h day-start offset, and flies to another zone halfway.
     LateNightTraveller,
+    /// A control-arm learner, practising alone: keen at first, fading over the run. The fade is
+    /// this simulation's assumption, not a finding; real programs measure it.
+    Solo,
 }
 
 /// A simulated cohort member as the demo invites them.
@@ -51,6 +54,22 @@ pub const LEARNERS: [PersonSpec; 12] = [
     PersonSpec { name: "Lena Fischer", time_zone: "Europe/Berlin", persona: Persona::Occasional },
 ];
 
+/// The control arm: the same program alone (no cohort), in the same zones.
+pub const CONTROL_LEARNERS: [PersonSpec; 12] = [
+    PersonSpec { name: "Nadia Rahman", time_zone: "Europe/Berlin", persona: Persona::Solo },
+    PersonSpec { name: "Oscar Lindqvist", time_zone: "Europe/Stockholm", persona: Persona::Solo },
+    PersonSpec { name: "Priya Nair", time_zone: "Asia/Kolkata", persona: Persona::Solo },
+    PersonSpec { name: "Quentin Blanc", time_zone: "Europe/Paris", persona: Persona::Solo },
+    PersonSpec { name: "Rosa Alvarez", time_zone: "Europe/Madrid", persona: Persona::Solo },
+    PersonSpec { name: "Samir Aziz", time_zone: "Europe/Istanbul", persona: Persona::Solo },
+    PersonSpec { name: "Tess O'Brien", time_zone: "Europe/Dublin", persona: Persona::Solo },
+    PersonSpec { name: "Umar Bello", time_zone: "Europe/London", persona: Persona::Solo },
+    PersonSpec { name: "Vera Novak", time_zone: "Europe/Berlin", persona: Persona::Solo },
+    PersonSpec { name: "Wen Li", time_zone: "Asia/Singapore", persona: Persona::Solo },
+    PersonSpec { name: "Ximena Ruiz", time_zone: "America/New_York", persona: Persona::Solo },
+    PersonSpec { name: "Yusuf Kaya", time_zone: "Europe/Rome", persona: Persona::Solo },
+];
+
 pub const FACILITATOR: PersonSpec =
     PersonSpec { name: "Maya Rossi", time_zone: "Europe/Rome", persona: Persona::Steady };
 
@@ -68,6 +87,7 @@ impl Persona {
             Self::Slipping => 0.9,
             Self::DroppingOut if day > dropout_day(days) => 0.0,
             Self::DroppingOut => 0.75,
+            Self::Solo => 0.85 - 0.5 * f64::from(day) / f64::from(days.max(1)),
         }
     }
 
@@ -98,6 +118,7 @@ impl Persona {
             Self::Slipping => 0.45,
             Self::SkipsReviews => 0.04,
             Self::DroppingOut => 0.3,
+            Self::Solo => 0.0,
         }
     }
 
@@ -160,7 +181,7 @@ mod tests {
 
     #[test]
     fn every_time_zone_is_a_real_iana_zone() {
-        for person in LEARNERS.iter().chain([&FACILITATOR]) {
+        for person in LEARNERS.iter().chain(&CONTROL_LEARNERS).chain([&FACILITATOR]) {
             assert!(person.time_zone.parse::<chrono_tz::Tz>().is_ok(), "{}", person.time_zone);
         }
         assert!(COHORT_TIME_ZONE.parse::<chrono_tz::Tz>().is_ok());

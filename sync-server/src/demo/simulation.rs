@@ -11,6 +11,7 @@ use microcohort_core::domain::blueprint::{Blueprint, Phase};
 use microcohort_core::domain::practice::{PracticeOutcome, TransferEvidence, TransferKind};
 use microcohort_core::domain::roles::WeeklyRole;
 use microcohort_core::domain::time::resolve_wall_clock;
+use microcohort_core::store::practice::PracticeLog;
 use microcohort_core::{Client, EntryRef, FeedbackInput, ManualClock, WorkKind};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -80,6 +81,8 @@ pub struct Tally {
     pub nudges: u32,
     /// Agenda items the peer leading a critique put on it.
     pub agenda_items: u32,
+    /// Practices of the control arm's learners (not in `practices`, which is the cohort's).
+    pub control_practices: u32,
 }
 
 impl Tally {
@@ -94,6 +97,7 @@ impl Tally {
         self.syncs += other.syncs;
         self.nudges += other.nudges;
         self.agenda_items += other.agenda_items;
+        self.control_practices += other.control_practices;
     }
 }
 
@@ -150,6 +154,27 @@ pub fn live_day(member: &mut Member, program: &Program, day: u32, tally: &mut Ta
     Ok(())
 }
 
+/// Day `day` for a control-arm learner: the practice loop alone (offline or not, practise, sync).
+pub fn live_day_alone(member: &mut Member, program: &Program, day: u32, tally: &mut Tally) -> Result<(), DemoError> {
+    let date = program.blueprint.date_of_day(day);
+    let (time, _) = member.persona.session_time(&mut member.rng);
+    let session = resolve_wall_clock(date, time, member.zone);
+    let offline = member.rng.random_bool(member.persona.offline_chance());
+    let practises = member.rng.random_bool(member.persona.practice_chance(day, program.days));
+    if session > program.real_now || !practises {
+        return Ok(());
+    }
+    member.at(session);
+    // Counted apart: the day's line and the totals are the cohort's.
+    let mut alone = Tally::default();
+    log_practice(member, date, &mut alone)?;
+    tally.control_practices += alone.practices;
+    if offline {
+        return Ok(());
+    }
+    sync(member, tally)
+}
+
 /// The lead, on the critique's day, puts up to three pieces of the week's shared work on its agenda.
 fn lead_the_critique(lead: &Member, week: u32, at: DateTime<Utc>, tally: &mut Tally) -> Result<(), DemoError> {
     lead.at(at - chrono::Duration::hours(4));
@@ -188,13 +213,8 @@ fn sync(member: &Member, tally: &mut Tally) -> Result<(), DemoError> {
     Ok(())
 }
 
-fn practise(
-    member: &mut Member,
-    program: &Program,
-    date: NaiveDate,
-    week: u32,
-    tally: &mut Tally,
-) -> Result<(), DemoError> {
+/// One practice session of 8–15 minutes, sometimes with transfer evidence.
+fn log_practice(member: &mut Member, date: NaiveDate, tally: &mut Tally) -> Result<PracticeLog, DemoError> {
     let session = member.client.start_practice(None)?;
     let seconds = member.rng.random_range(8 * 60..=15 * 60u32);
     let transfer = member.rng.random_bool(0.15).then(|| TransferEvidence {
@@ -209,7 +229,17 @@ fn practise(
     let log = member.client.finish_practice(session.id, &outcome)?;
     member.practised_on.insert(log.local_date);
     tally.practices += 1;
+    Ok(log)
+}
 
+fn practise(
+    member: &mut Member,
+    program: &Program,
+    date: NaiveDate,
+    week: u32,
+    tally: &mut Tally,
+) -> Result<(), DemoError> {
+    let log = log_practice(member, date, tally)?;
     let phase = program.blueprint.phase_of_week(week);
     let role = member.client.my_role(week)?;
     let practitioner = match phase {

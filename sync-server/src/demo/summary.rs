@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 
+use microcohort_core::domain::arms::ArmComparison;
 use microcohort_core::domain::cohort_metrics::CohortReport;
 use microcohort_core::domain::roster::MemberRole;
 
@@ -29,10 +30,35 @@ fn percent(share: Option<f64>) -> String {
     share.map_or_else(|| "–".into(), |s| format!("{:.0}%", s * 100.0))
 }
 
+/// The cohort arm against the control arm, as the program report states it.
+pub fn print_arms(arms: Option<&ArmComparison>) {
+    let Some(arms) = arms else { return };
+    println!("arms (the program report, days 1–{}):", arms.program_day.min(60));
+    for arm in &arms.arms {
+        let days = arm.mean_active_days_60.map_or_else(
+            || "–".into(),
+            |e| format!("{:.1} active days (95 % interval {:.1}–{:.1})", e.value, e.low, e.high),
+        );
+        let engaged: Vec<String> =
+            arm.engagement.iter().map(|(day, e)| format!("day {day} {}", percent(e.map(|e| e.value)))).collect();
+        println!("  {} arm, {} learners: {days}; engaged {}", arm.arm.as_str(), arm.learners, engaged.join(", "));
+    }
+    if let Some(e) = arms.uplift.first().and_then(|u| u.uplift) {
+        println!(
+            "  uplift over the control arm: {:+.0} % (95 % interval {:+.0} to {:+.0} %)",
+            e.value * 100.0,
+            e.low * 100.0,
+            e.high * 100.0
+        );
+    }
+    println!("  {}", arms.conclusion);
+    println!("  (the control learners' fading practice is this simulation's assumption, not a finding)");
+}
+
 pub fn print_summary(report: &CohortReport, totals: &Tally, seconds: f64, peer_led: Option<(u32, &str)>) {
     println!();
     println!(
-        "simulated in {seconds:.1} s: {} practices ({} with transfer evidence), {} shared, {} feedback, {} ratings, {} replies, {} synthesis edits, {} syncs",
+        "simulated in {seconds:.1} s: {} practices ({} with transfer evidence), {} shared, {} feedback, {} ratings, {} replies, {} synthesis edits, {} syncs; control arm: {} practices",
         totals.practices,
         totals.transfer,
         totals.shares,
@@ -41,6 +67,7 @@ pub fn print_summary(report: &CohortReport, totals: &Tally, seconds: f64, peer_l
         totals.replies,
         totals.synthesis_edits,
         totals.syncs,
+        totals.control_practices,
     );
     let led = peer_led.map_or_else(String::new, |(week, lead)| {
         format!("; week {week}'s critique led by {lead} ({} agenda items)", totals.agenda_items)

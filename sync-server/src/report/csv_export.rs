@@ -1,6 +1,7 @@
-//! CSV exports of a program report: one row per member, one row per cohort, or the comparison
-//! with an imported baseline (one row for the baseline, one per cohort).
+//! CSV exports of a program report: one row per member, one row per cohort, the comparison with
+//! an imported baseline (one row for the baseline, one per cohort), or the comparison of the arms.
 
+use microcohort_core::domain::arms::{Assignment, COHORT_ARM};
 use microcohort_core::domain::statistics::Estimate;
 
 use super::ProgramReport;
@@ -24,6 +25,8 @@ pub fn members_csv(report: &ProgramReport) -> Result<String, ApiError> {
     out.write_record([
         "cohort_id",
         "cohort",
+        "arm",
+        "assignment",
         "user_id",
         "name",
         "role",
@@ -52,9 +55,16 @@ pub fn members_csv(report: &ProgramReport) -> Result<String, ApiError> {
     for cohort in &report.cohorts {
         for m in &cohort.members {
             let risk: Vec<String> = m.at_risk.iter().map(|r| r.describe()).collect();
+            let assignment = report
+                .assignments
+                .iter()
+                .find(|a| a.cohort_id == cohort.cohort_id && a.user_id == m.user_id)
+                .map_or(Assignment::Operator, |a| a.assignment);
             out.write_record([
                 cohort.cohort_id.clone(),
                 cohort.title.clone(),
+                cohort.arm.as_str().to_owned(),
+                assignment.describe(),
                 m.user_id.clone(),
                 m.display_name.clone(),
                 m.role.as_str().to_owned(),
@@ -143,27 +153,72 @@ pub fn cohorts_csv(report: &ProgramReport) -> Result<String, ApiError> {
 /// row, then each cohort's uplift against it; the conclusion in its own column. An empty file
 /// (the header) when no baseline was imported.
 pub fn baseline_csv(report: &ProgramReport) -> Result<String, ApiError> {
-    let mut out = csv::Writer::from_writer(Vec::new());
-    out.write_record(["group", "learners", "figure", "days", "value", "low_95", "high_95", "conclusion"])
-        .map_err(internal)?;
-    let Some(b) = &report.imported_baseline else { return finish(out) };
-    let estimate = |e: Option<Estimate>| (num(e.map(|e| e.value)), num(e.map(|e| e.low)), num(e.map(|e| e.high)));
-    let mut row = |group: &str, learners: String, figure: String, days: String, e: Option<Estimate>| {
-        let (value, low, high) = estimate(e);
-        out.write_record([group.to_owned(), learners, figure, days, value, low, high, b.conclusion.clone()])
-    };
+    let mut out = Comparison::new()?;
+    let Some(b) = &report.imported_baseline else { return out.finish() };
+    out.conclusion = b.conclusion.clone();
     for (day, share) in &b.engagement {
-        row("baseline", b.learners.to_string(), "engagement".into(), day.to_string(), *share).map_err(internal)?;
+        out.row("baseline", b.learners, "engagement", *day, *share)?;
     }
-    row("baseline", b.learners.to_string(), "mean_active_days".into(), "60".into(), b.mean_active_days_60)
-        .map_err(internal)?;
+    out.row("baseline", b.learners, "mean_active_days", 60, b.mean_active_days_60)?;
     for u in &b.uplift {
-        let learners = report
-            .cohorts
-            .iter()
-            .find(|c| c.cohort_id == u.cohort_id)
-            .map_or_else(String::new, |c| c.enrolled_at_start.to_string());
-        row(&u.cohort_id, learners, "uplift".into(), u.days.to_string(), u.uplift).map_err(internal)?;
+        out.row(&u.cohort_id, enrolled(report, &u.cohort_id), "uplift", u.days, u.uplift)?;
     }
-    finish(out)
+    out.finish()
+}
+
+/// The arms side by side, each figure with its 95 % interval: each arm's engagement and 60-day
+/// activity, then the cohort arm's and each cohort's uplift over the control arm. An empty file
+/// (the header) when the program runs no control arm.
+pub fn arms_csv(report: &ProgramReport) -> Result<String, ApiError> {
+    let mut out = Comparison::new()?;
+    let Some(arms) = &report.arms else { return out.finish() };
+    out.conclusion = arms.conclusion.clone();
+    for arm in &arms.arms {
+        let group = format!("{} arm", arm.arm.as_str());
+        for (day, share) in &arm.engagement {
+            out.row(&group, arm.learners, "engagement", *day, *share)?;
+        }
+        out.row(&group, arm.learners, "mean_active_days", arms.program_day.min(60), arm.mean_active_days_60)?;
+    }
+    for u in &arms.uplift {
+        let learners = if u.cohort_id == COHORT_ARM { arms.arms[0].learners } else { enrolled(report, &u.cohort_id) };
+        out.row(&u.cohort_id, learners, "uplift_vs_control", u.days, u.uplift)?;
+    }
+    out.finish()
+}
+
+fn enrolled(report: &ProgramReport, cohort_id: &str) -> u32 {
+    report.cohorts.iter().find(|c| c.cohort_id == cohort_id).map_or(0, |c| c.enrolled_at_start)
+}
+
+/// A comparison's rows: one figure each, with its interval and the comparison's conclusion.
+struct Comparison {
+    out: csv::Writer<Vec<u8>>,
+    conclusion: String,
+}
+
+impl Comparison {
+    fn new() -> Result<Self, ApiError> {
+        let mut out = csv::Writer::from_writer(Vec::new());
+        out.write_record(["group", "learners", "figure", "days", "value", "low_95", "high_95", "conclusion"])
+            .map_err(internal)?;
+        Ok(Self { out, conclusion: String::new() })
+    }
+
+    fn row(
+        &mut self,
+        group: &str,
+        learners: u32,
+        figure: &str,
+        days: u32,
+        e: Option<Estimate>,
+    ) -> Result<(), ApiError> {
+        let (value, low, high) = (num(e.map(|e| e.value)), num(e.map(|e| e.low)), num(e.map(|e| e.high)));
+        let fields = [group, &learners.to_string(), figure, &days.to_string(), &value, &low, &high, &self.conclusion];
+        self.out.write_record(fields).map_err(internal)
+    }
+
+    fn finish(self) -> Result<String, ApiError> {
+        finish(self.out)
+    }
 }

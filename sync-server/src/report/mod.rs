@@ -8,6 +8,7 @@ pub mod sqlite_sql;
 pub mod store;
 
 use chrono::{DateTime, Utc};
+use microcohort_core::domain::arms::{Arm, ArmCohort, ArmComparison, Assignment, compare_arms};
 use microcohort_core::domain::baseline::{BaselineComparison, CohortActivity, compare};
 use microcohort_core::domain::cohort_metrics::{CohortReport, cohort_report, enrolled_active_days};
 use serde::{Deserialize, Serialize};
@@ -26,7 +27,19 @@ pub struct ProgramReport {
     /// The program's imported baseline (`admin import-baseline`): its figures with 95 %
     /// intervals, each cohort's uplift against it, and what that allows one to conclude.
     pub imported_baseline: Option<BaselineComparison>,
+    /// The cohort arm against the control arm, when the program runs one: each arm's figures
+    /// with 95 % intervals, the uplift, and what that allows one to conclude.
+    pub arms: Option<ArmComparison>,
+    /// How each learner the program placed came to be in her arm (others: the operator's cohort).
+    pub assignments: Vec<AssignmentRow>,
     pub facilitator_load: FacilitatorLoad,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignmentRow {
+    pub cohort_id: String,
+    pub user_id: String,
+    pub assignment: Assignment,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,16 +116,33 @@ pub fn program_report(
             learners: their.iter().map(|c| learners_in(c)).sum(),
         })
         .collect();
-    let learners: u32 = cohorts.iter().map(|c| learners_in(&c.cohort_id)).sum();
-    let imported_baseline = (!facts.baseline.is_empty()).then(|| {
-        let days: Vec<Vec<Vec<bool>>> = facts.cohorts.iter().map(enrolled_active_days).collect();
-        let activity: Vec<CohortActivity<'_>> = cohorts
+    // A control arm has no facilitators: its learners are not anyone's load.
+    let learners: u32 = cohorts.iter().filter(|c| c.arm == Arm::Cohort).map(|c| learners_in(&c.cohort_id)).sum();
+    let days: Vec<Vec<Vec<bool>>> = facts.cohorts.iter().map(enrolled_active_days).collect();
+    let activity = |arm: Option<Arm>| -> Vec<CohortActivity<'_>> {
+        cohorts
             .iter()
             .zip(&days)
+            .filter(|(c, _)| arm.is_none_or(|arm| c.arm == arm))
             .map(|(c, days)| CohortActivity { cohort_id: &c.cohort_id, program_day: c.program_day, active_days: days })
-            .collect();
-        compare(&facts.baseline, &activity)
-    });
+            .collect()
+    };
+    // The baseline is compared with the cohorts: a control arm is a baseline of its own.
+    let imported_baseline =
+        (!facts.baseline.is_empty()).then(|| compare(&facts.baseline, &activity(Some(Arm::Cohort))));
+    let arm_of = |id: &str| cohorts.iter().find(|c| c.cohort_id == id).map_or(Arm::Cohort, |c| c.arm);
+    let arms = compare_arms(
+        &activity(None).into_iter().map(|a| ArmCohort { arm: arm_of(a.cohort_id), activity: a }).collect::<Vec<_>>(),
+    );
+    let assignments = facts
+        .assignments
+        .iter()
+        .map(|(cohort_id, user_id, assignment)| AssignmentRow {
+            cohort_id: cohort_id.clone(),
+            user_id: user_id.clone(),
+            assignment: *assignment,
+        })
+        .collect();
     Ok(ProgramReport {
         program_id: facts.program_id.clone(),
         title: facts.title.clone(),
@@ -125,6 +155,8 @@ pub fn program_report(
         cohorts,
         baseline,
         imported_baseline,
+        arms,
+        assignments,
     })
 }
 

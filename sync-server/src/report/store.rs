@@ -13,6 +13,7 @@ use microcohort_core::docs::DocId;
 use microcohort_core::docs::guard;
 use microcohort_core::docs::projection::project_week;
 use microcohort_core::docs::report_facts::{week_attendance, week_facts};
+use microcohort_core::domain::arms::{Arm, Assignment};
 use microcohort_core::domain::baseline::BaselineLearner;
 use microcohort_core::domain::blueprint::Blueprint;
 use microcohort_core::domain::cohort_metrics::{
@@ -98,6 +99,8 @@ pub struct ProgramFacts {
     pub facilitators: Vec<(String, String, Vec<String>)>,
     /// The program's imported baseline (empty when none was imported).
     pub baseline: Vec<BaselineLearner>,
+    /// `(cohort, user, how she was assigned to its arm)` for learners the program placed.
+    pub assignments: Vec<(String, String, Assignment)>,
 }
 
 /// Work done per refresh step, so one refresh never holds a write transaction for long.
@@ -282,7 +285,7 @@ impl ReportStore {
             serde_json::from_str(program[1].text()?).map_err(|e| ApiError::Internal(e.to_string()))?;
 
         let cohorts = self.db.query(
-            "SELECT id, title, critique_weeks FROM cohorts WHERE program_id = $1 ORDER BY id",
+            "SELECT id, title, critique_weeks, arm FROM cohorts WHERE program_id = $1 ORDER BY id",
             &[t(program_id)],
         )?;
         let members = self.db.query(
@@ -362,6 +365,8 @@ impl ReportStore {
             let mut blueprint = blueprint.clone();
             blueprint.critique_weeks =
                 serde_json::from_str(row[2].text()?).map_err(|e| ApiError::Internal(e.to_string()))?;
+            let arm = Arm::parse(row[3].text()?).map_err(|e| ApiError::Internal(e.to_string()))?;
+            blueprint.control_arm = arm == Arm::Control;
             out.push(CohortFacts {
                 cohort_id: cohort_id.to_owned(),
                 title: row[1].text()?.to_owned(),
@@ -371,6 +376,7 @@ impl ReportStore {
                 submissions: weeks.submissions,
                 feedback: weeks.feedback,
                 attendance: weeks.attendance,
+                arm,
             });
         }
         let mut facilitators: Vec<(String, String, Vec<String>)> =
@@ -389,7 +395,18 @@ impl ReportStore {
                 active_dates: serde_json::from_str(row[2].text()?).map_err(|e| bad(e.to_string()))?,
             });
         }
-        Ok(ProgramFacts { program_id: program_id.to_owned(), title, cohorts: out, facilitators, baseline })
+        let mut assignments = Vec::new();
+        let rows = self.db.query(
+            "SELECT i.cohort_id, i.user_id, i.assignment FROM invites i JOIN cohorts c ON c.id = i.cohort_id
+             WHERE c.program_id = $1 AND i.assignment IS NOT NULL AND i.user_id IS NOT NULL",
+            &[t(program_id)],
+        )?;
+        for row in &rows {
+            // Written by the server itself; one it cannot read shows as no recorded assignment.
+            let Ok(assignment) = serde_json::from_str(row[2].text()?) else { continue };
+            assignments.push((row[0].text()?.to_owned(), row[1].text()?.to_owned(), assignment));
+        }
+        Ok(ProgramFacts { program_id: program_id.to_owned(), title, cohorts: out, facilitators, baseline, assignments })
     }
 
     // ---- dashboard sign-in ----------------------------------------------------------------

@@ -11,6 +11,7 @@ use automerge::{ActorId, AutoCommit, Change, ChangeHash, ExpandedChange};
 use microcohort_core::docs::guard;
 use microcohort_core::docs::schema::Container;
 use microcohort_core::docs::{DocId, genesis};
+use microcohort_core::domain::arms::Arm;
 use microcohort_core::domain::blueprint::Blueprint;
 use microcohort_core::domain::roster::{Member, MemberRole, Roster};
 use microcohort_core::domain::time::DayStart;
@@ -359,6 +360,17 @@ pub fn server_edit(
     Ok(())
 }
 
+/// Writes a member's roster entry into her cohort's document, where every member reads it. A
+/// control arm's learners have no peers: their entries stay on the server's roster only.
+pub fn put_roster_entry(tx: &dyn Tx, server_actor: &ActorId, cohort_id: &str, member: &Member) -> Result<(), ApiError> {
+    if program_of_cohort(tx, cohort_id)?.arm == Arm::Control {
+        return Ok(());
+    }
+    server_edit(tx, server_actor, &DocId::cohort(cohort_id), |am| {
+        microcohort_core::docs::cohort::put_member(am, member).map_err(internal)
+    })
+}
+
 /// A document's saved bytes: its latest snapshot followed by the change rows after it (automerge
 /// loads the concatenation), and the last `doc_seq` they cover.
 pub fn saved_document(tx: &dyn Tx, doc: &str) -> Result<(Vec<u8>, i64), ApiError> {
@@ -396,6 +408,7 @@ pub struct CohortProgram {
     pub title: String,
     pub blueprint: Blueprint,
     pub pack_version: u32,
+    pub arm: Arm,
 }
 
 pub fn program_of_cohort(tx: &dyn Tx, cohort_id: &str) -> Result<CohortProgram, ApiError> {
@@ -404,7 +417,9 @@ pub fn program_of_cohort(tx: &dyn Tx, cohort_id: &str) -> Result<CohortProgram, 
         .ok_or_else(|| ApiError::NotFound(format!("cohort {cohort_id} has no program")))?;
     let mut blueprint: Blueprint = serde_json::from_str(&row.blueprint).map_err(internal)?;
     blueprint.critique_weeks = serde_json::from_str(&row.critique_weeks).map_err(internal)?;
-    Ok(CohortProgram { program_id: row.program_id, title: row.title, blueprint, pack_version: row.pack_version })
+    let arm = Arm::parse(&row.arm).map_err(internal)?;
+    blueprint.control_arm = arm == Arm::Control;
+    Ok(CohortProgram { program_id: row.program_id, title: row.title, blueprint, pack_version: row.pack_version, arm })
 }
 
 /// A program's prompt pack, text included (about 120 KB for the built-in one).

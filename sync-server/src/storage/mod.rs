@@ -36,8 +36,38 @@ macro_rules! admin_writes {
             self.write(|tx| operations::create_program(tx, &program, &blueprint))
         }
 
-        fn create_cohort(&self, id: &str, program_id: &str, title: &str) -> Result<(), ApiError> {
-            self.write(|tx| operations::create_cohort(tx, id, program_id, title))
+        fn create_cohort_in_arm(
+            &self,
+            id: &str,
+            program_id: &str,
+            title: &str,
+            arm: microcohort_core::domain::arms::Arm,
+        ) -> Result<(), ApiError> {
+            self.write(|tx| operations::create_cohort(tx, id, program_id, title, arm))
+        }
+
+        fn enrol(
+            &self,
+            placement: &enrolment::Placement<'_>,
+            display_name: &str,
+            time_zone: &str,
+            valid_days: u32,
+        ) -> Result<(String, enrolment::Placed), ApiError> {
+            let code = auth::new_invite_code();
+            let code_hash = auth::hash_invite(&code);
+            let expires_at = Some(super::documents::now_ms() + i64::from(valid_days) * 86_400_000);
+            let invite = NewInvite {
+                code_hash: &code_hash,
+                cohort_id: "",
+                role: "learner",
+                display_name,
+                time_zone,
+                for_user: None,
+                expires_at,
+                assignment: None,
+            };
+            let placed = self.write(|tx| enrolment::place(tx, placement, invite.clone()))?;
+            Ok((code, placed))
         }
 
         fn create_invite_valid_for(
@@ -52,8 +82,16 @@ macro_rules! admin_writes {
             let code = auth::new_invite_code();
             let code_hash = auth::hash_invite(&code);
             let expires_at = Some(super::documents::now_ms() + i64::from(valid_days) * 86_400_000);
-            let invite =
-                NewInvite { code_hash: &code_hash, cohort_id, role, display_name, time_zone, for_user, expires_at };
+            let invite = NewInvite {
+                code_hash: &code_hash,
+                cohort_id,
+                role,
+                display_name,
+                time_zone,
+                for_user,
+                expires_at,
+                assignment: None,
+            };
             self.write(|tx| people::create_invite(tx, &invite))?;
             Ok(code)
         }
@@ -150,6 +188,7 @@ macro_rules! admin_writes {
 pub mod admission;
 mod checkpoints;
 pub mod documents;
+pub mod enrolment;
 pub mod graph_cache;
 pub mod group_commit;
 pub mod log_rules;
@@ -272,7 +311,26 @@ pub trait Storage: Send + Sync + 'static {
         pack_file: &str,
         pack_toml: &str,
     ) -> Result<(), ApiError>;
-    fn create_cohort(&self, id: &str, program_id: &str, title: &str) -> Result<(), ApiError>;
+    fn create_cohort(&self, id: &str, program_id: &str, title: &str) -> Result<(), ApiError> {
+        self.create_cohort_in_arm(id, program_id, title, microcohort_core::domain::arms::Arm::Cohort)
+    }
+    /// A cohort of the cohort arm, or a control arm (the practice loop alone).
+    fn create_cohort_in_arm(
+        &self,
+        id: &str,
+        program_id: &str,
+        title: &str,
+        arm: microcohort_core::domain::arms::Arm,
+    ) -> Result<(), ApiError>;
+    /// Places a new learner in the program (the arm drawn or chosen, the arm's cohort with most
+    /// room) and returns her invite code (shown once) and where it leads.
+    fn enrol(
+        &self,
+        placement: &enrolment::Placement<'_>,
+        display_name: &str,
+        time_zone: &str,
+        valid_days: u32,
+    ) -> Result<(String, enrolment::Placed), ApiError>;
     /// Returns the invite code (shown once), valid for [`people::INVITE_DAYS`]. `for_user`: an
     /// existing person (a new device of hers, or another cohort); otherwise the invite creates one.
     fn create_invite(

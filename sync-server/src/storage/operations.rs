@@ -5,13 +5,14 @@ use automerge::ActorId;
 use microcohort_core::docs::cohort::HiddenMark;
 use microcohort_core::docs::schema::Container;
 use microcohort_core::docs::{DocId, check_id, cohort as cohort_doc};
+use microcohort_core::domain::arms::Arm;
 use microcohort_core::domain::baseline::BaselineLearner;
 use microcohort_core::domain::blueprint::Blueprint;
 use microcohort_core::domain::critique_week::{self, CritiqueWeek, CritiqueWeekChange};
 use microcohort_core::domain::facilitation::{self, FacilitatorAction};
 use microcohort_core::domain::prompt_pack::parse_pack;
 
-use super::documents::{internal, now_ms, program_of_cohort, roster, server_edit};
+use super::documents::{internal, now_ms, program_of_cohort, put_roster_entry, roster, server_edit};
 use super::primitives::{NewProgram, NoteRecord, Tx};
 use crate::error::ApiError;
 
@@ -62,7 +63,7 @@ pub fn import_baseline(tx: &dyn Tx, program_id: &str, learners: &[BaselineLearne
     Ok(rows.len())
 }
 
-pub fn create_cohort(tx: &dyn Tx, id: &str, program_id: &str, title: &str) -> Result<(), ApiError> {
+pub fn create_cohort(tx: &dyn Tx, id: &str, program_id: &str, title: &str, arm: Arm) -> Result<(), ApiError> {
     check_id("cohort id", id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if tx.program_blueprint(program_id)?.is_none() {
         return Err(ApiError::NotFound(format!("no program {program_id}")));
@@ -70,7 +71,7 @@ pub fn create_cohort(tx: &dyn Tx, id: &str, program_id: &str, title: &str) -> Re
     if tx.cohort_exists(id)? {
         return Err(ApiError::BadRequest(format!("cohort {id} already exists")));
     }
-    tx.insert_cohort(id, program_id, title, now_ms())
+    tx.insert_cohort(id, program_id, title, arm.as_str(), now_ms())
 }
 
 /// Dates a membership from `joined_on`, for members who took part before their device joined
@@ -92,9 +93,7 @@ pub fn set_joined_on(
         return Err(ApiError::BadRequest(format!("joined-on {joined_on} is after the day {user_id} left")));
     }
     member.joined_on = joined_on;
-    server_edit(tx, server_actor, &DocId::cohort(cohort_id), |am| {
-        cohort_doc::put_member(am, &member).map_err(internal)
-    })?;
+    put_roster_entry(tx, server_actor, cohort_id, &member)?;
     tx.set_joined_on(cohort_id, user_id, &joined_on.to_string())
 }
 
@@ -192,7 +191,7 @@ pub fn facilitate(
             let today = chrono::Utc::now().with_timezone(&blueprint.cohort_time_zone).date_naive();
             // Pausing again keeps the first day; resuming someone not paused changes nothing.
             record.paused_on = if pausing { record.paused_on.or(Some(today)) } else { None };
-            server_edit(tx, server_actor, &cohort_doc, |am| cohort_doc::put_member(am, &record).map_err(internal))?;
+            put_roster_entry(tx, server_actor, cohort_id, &record)?;
             tx.set_paused_on(cohort_id, member, record.paused_on.map(|d| d.to_string()).as_deref())
         }
     }
@@ -213,9 +212,7 @@ pub fn remove_member(
         .cloned()
         .ok_or_else(|| ApiError::NotFound(format!("no member {user_id} in {cohort_id}")))?;
     member.left_on = Some(left_on);
-    server_edit(tx, server_actor, &DocId::cohort(cohort_id), |am| {
-        cohort_doc::put_member(am, &member).map_err(internal)
-    })?;
+    put_roster_entry(tx, server_actor, cohort_id, &member)?;
     tx.set_left_on(cohort_id, user_id, &left_on.to_string())?;
     Ok(left_on)
 }

@@ -7,6 +7,7 @@
 
 use automerge::ActorId;
 use microcohort_core::docs::{DocId, cohort as cohort_doc};
+use microcohort_core::domain::arms::Arm;
 use microcohort_core::domain::blueprint::Blueprint;
 use microcohort_core::domain::roster::{Member, MemberRole};
 use microcohort_core::domain::time::DayStart;
@@ -14,7 +15,9 @@ use microcohort_core::sync::request::CheckedRequest;
 use microcohort_core::sync::wire::{JoinResponse, MembershipInfo, ProgramInfo, WireProfile};
 
 use super::Device;
-use super::documents::{CohortProgram, internal, now_ms, pack_of, program_of_cohort, roster, server_edit};
+use super::documents::{
+    CohortProgram, internal, now_ms, pack_of, program_of_cohort, put_roster_entry, roster, server_edit,
+};
 use super::primitives::{MemberRecord, NewInvite, Tx};
 use crate::error::ApiError;
 
@@ -83,7 +86,7 @@ pub fn join(tx: &dyn Tx, server_actor: &ActorId, request: &JoinRequest<'_>) -> R
         Some(member) => member.role.as_str().to_owned(),
         None => {
             let person = NewMember { user_id: &user_id, display_name: &invite.display_name, role: &invite.role };
-            add_member(tx, server_actor, &cohort_id, &program.blueprint, &person, &invite.time_zone)?;
+            add_member(tx, server_actor, &cohort_id, &program, &person, &invite.time_zone)?;
             invite.role.clone()
         }
     };
@@ -154,6 +157,7 @@ fn add_device(
         user_id: user_id.to_owned(),
         cohort_id: cohort_id.to_owned(),
         role: role.to_owned(),
+        arm: program.arm,
         program: program_info(tx, program)?,
         new_person,
     })
@@ -163,7 +167,7 @@ fn add_device(
 fn program_info(tx: &dyn Tx, program: CohortProgram) -> Result<ProgramInfo, ApiError> {
     // The program's own blueprint: a device reads its cohort's changed weeks from the cohort
     // document, and keeps one blueprint per program for all its cohorts.
-    let blueprint = Blueprint { critique_weeks: Default::default(), ..program.blueprint };
+    let blueprint = Blueprint { critique_weeks: Default::default(), control_arm: false, ..program.blueprint };
     Ok(ProgramInfo {
         pack: pack_of(tx, &program.program_id)?,
         program_id: program.program_id,
@@ -177,8 +181,10 @@ pub fn memberships(tx: &dyn Tx, user_id: &str) -> Result<Vec<MembershipInfo>, Ap
     let mut out = Vec::new();
     for cohort_id in tx.active_cohorts(user_id)? {
         let Some(member) = roster(tx, &cohort_id)?.member(user_id).cloned() else { continue };
-        let program = program_info(tx, program_of_cohort(tx, &cohort_id)?)?;
-        out.push(MembershipInfo { cohort_id, role: member.role.as_str().to_owned(), program });
+        let program = program_of_cohort(tx, &cohort_id)?;
+        let arm = program.arm;
+        let program = program_info(tx, program)?;
+        out.push(MembershipInfo { cohort_id, role: member.role.as_str().to_owned(), program, arm });
     }
     Ok(out)
 }
@@ -196,10 +202,11 @@ fn add_member(
     tx: &dyn Tx,
     server_actor: &ActorId,
     cohort_id: &str,
-    blueprint: &Blueprint,
+    program: &CohortProgram,
     person: &NewMember<'_>,
     invite_zone: &str,
 ) -> Result<(), ApiError> {
+    let blueprint = &program.blueprint;
     tx.insert_user(person.user_id, invite_zone, now_ms())?;
     let profile =
         tx.user_profile(person.user_id)?.ok_or_else(|| internal(format!("user {} vanished", person.user_id)))?;
@@ -214,12 +221,16 @@ fn add_member(
         left_on: None,
         paused_on: None,
     };
-    // The roster document first: it refuses a learner past the cohort's maximum.
-    server_edit(tx, server_actor, &DocId::cohort(cohort_id), |am| {
-        cohort_doc::add_member(am, &member, blueprint.cohort_size)
-            .map(|_| ())
-            .map_err(|e| ApiError::Forbidden(e.to_string()))
-    })?;
+    // The roster document first: it refuses a learner past the cohort's maximum. A control arm
+    // has no peers: its learners are on the server's roster only, never in a document the
+    // others receive.
+    if program.arm == Arm::Cohort {
+        server_edit(tx, server_actor, &DocId::cohort(cohort_id), |am| {
+            cohort_doc::add_member(am, &member, blueprint.cohort_size)
+                .map(|_| ())
+                .map_err(|e| ApiError::Forbidden(e.to_string()))
+        })?;
+    }
     let record = MemberRecord {
         user_id: person.user_id.to_owned(),
         display_name: person.display_name.to_owned(),
@@ -243,6 +254,12 @@ pub fn create_invite(tx: &dyn Tx, invite: &NewInvite<'_>) -> Result<(), ApiError
     }
     if !tx.cohort_exists(invite.cohort_id)? {
         return Err(ApiError::NotFound(format!("no cohort {}", invite.cohort_id)));
+    }
+    if invite.role != "learner" && program_of_cohort(tx, invite.cohort_id)?.arm == Arm::Control {
+        return Err(ApiError::BadRequest(format!(
+            "role: {} is a control arm; it has learners only (no facilitators, no peers)",
+            invite.cohort_id
+        )));
     }
     if let Some(user) = invite.for_user {
         if tx.user_profile(user)?.is_none() {
@@ -319,9 +336,7 @@ pub fn apply_profile(tx: &dyn Tx, server_actor: &ActorId, user_id: &str, sent: &
             let Some(mut member) = roster(tx, &cohort_id)?.member(user_id).cloned() else { continue };
             member.time_zone = sent.time_zone.clone();
             member.day_start = day_start;
-            server_edit(tx, server_actor, &DocId::cohort(&cohort_id), |am| {
-                cohort_doc::put_member(am, &member).map_err(internal)
-            })?;
+            put_roster_entry(tx, server_actor, &cohort_id, &member)?;
             tx.set_member_day(&cohort_id, user_id, &sent.time_zone, i64::from(sent.day_start_minutes))?;
         }
     }

@@ -23,13 +23,14 @@ use postgres::{Client, NoTls, Row, Statement};
 use rand::Rng;
 
 use super::documents::{self, saved_document, snapshot_of};
+use super::enrolment;
 use super::graph_cache::GraphCache;
 use super::log_rules::LogRules;
 use super::operations;
 use super::people;
 use super::primitives::{
-    ChangeRecord, DeviceRecord, GraphRow, InviteRow, MemberRecord, NewChange, NewInvite, NewLog, NewProgram,
-    NoteRecord, ObjectRow, OpenInvite, ProgramRecord, R, Tx,
+    ARM_COHORTS, ChangeRecord, DeviceRecord, GraphRow, InviteRow, MemberRecord, NewChange, NewInvite, NewLog,
+    NewProgram, NoteRecord, ObjectRow, OpenInvite, ProgramRecord, R, Tx,
 };
 use super::repair::{self, DocProblem};
 use super::{CohortRow, Device, MemberRow, ProgramRow, Storage, SyncStats, round_trip};
@@ -471,7 +472,7 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
 
     fn cohort_program(&self, cohort_id: &str) -> R<Option<ProgramRecord>> {
         let row = self.query(
-            "SELECT p.id, p.title, p.blueprint, p.pack_version, c.critique_weeks
+            "SELECT p.id, p.title, p.blueprint, p.pack_version, c.critique_weeks, c.arm
              FROM cohorts c JOIN programs p ON p.id = c.program_id WHERE c.id = $1",
             &[&cohort_id],
         )?;
@@ -482,6 +483,7 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
             blueprint: r.get(2),
             pack_version: pack_version(r.get(3))?,
             critique_weeks: r.get(4),
+            arm: r.get(5),
         }))
     }
 
@@ -516,11 +518,26 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
         Ok(!self.query("SELECT 1 FROM cohorts WHERE id = $1", &[&cohort_id])?.is_empty())
     }
 
-    fn insert_cohort(&self, id: &str, program_id: &str, title: &str, now: i64) -> R<()> {
+    fn insert_cohort(&self, id: &str, program_id: &str, title: &str, arm: &str, now: i64) -> R<()> {
         self.execute(
-            "INSERT INTO cohorts (id, program_id, title, created_at) VALUES ($1, $2, $3, $4)",
-            &[&id, &program_id, &title, &now],
+            "INSERT INTO cohorts (id, program_id, title, arm, created_at) VALUES ($1, $2, $3, $4, $5)",
+            &[&id, &program_id, &title, &arm, &now],
         )?;
+        Ok(())
+    }
+
+    fn arm_cohorts(&self, program_id: &str, arm: &str, now: i64) -> R<Vec<(String, i64)>> {
+        let rows = self.query(ARM_COHORTS, &[&program_id, &arm, &now])?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    fn arm_randomisation(&self, program_id: &str) -> R<(Option<i64>, i64)> {
+        let rows = self.query("SELECT arm_seed, arm_draws FROM programs WHERE id = $1", &[&program_id])?;
+        Ok(rows.first().map_or((None, 0), |r| (r.get(0), r.get(1))))
+    }
+
+    fn set_arm_randomisation(&self, program_id: &str, seed: i64, draws: i64) -> R<()> {
+        self.execute("UPDATE programs SET arm_seed = $1, arm_draws = $2 WHERE id = $3", &[&seed, &draws, &program_id])?;
         Ok(())
     }
 
@@ -747,9 +764,20 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
 
     fn insert_invite(&self, i: &NewInvite<'_>, now: i64) -> R<()> {
         self.execute(
-            "INSERT INTO invites (code_hash, cohort_id, role, display_name, time_zone, created_at, for_user, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[&i.code_hash, &i.cohort_id, &i.role, &i.display_name, &i.time_zone, &now, &i.for_user, &i.expires_at],
+            "INSERT INTO invites (code_hash, cohort_id, role, display_name, time_zone, created_at, for_user, expires_at,
+                 assignment)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &i.code_hash,
+                &i.cohort_id,
+                &i.role,
+                &i.display_name,
+                &i.time_zone,
+                &now,
+                &i.for_user,
+                &i.expires_at,
+                &i.assignment,
+            ],
         )?;
         Ok(())
     }

@@ -6,7 +6,7 @@ use postgres::Client;
 
 use crate::error::ApiError;
 
-pub const VERSION: i32 = 6;
+pub const VERSION: i32 = 7;
 
 /// Any constant shared by every server process: the advisory lock that serializes migrations.
 const MIGRATION_LOCK: i64 = 0x6d63_5f73_6368_656d;
@@ -152,6 +152,16 @@ CREATE TABLE baselines (
 );
 ";
 
+/// Arms: a cohort belongs to the cohort arm or to a control arm (the practice loop alone). A
+/// program that draws arms at random keeps its seed and how many draws it made; an invite keeps
+/// how its learner was assigned (JSON, `domain::arms::Assignment`; NULL: the operator's cohort).
+const V7: &str = "
+ALTER TABLE cohorts ADD COLUMN arm TEXT NOT NULL DEFAULT 'cohort';
+ALTER TABLE programs ADD COLUMN arm_seed BIGINT;
+ALTER TABLE programs ADD COLUMN arm_draws BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE invites ADD COLUMN assignment TEXT;
+";
+
 fn stored_version(client: &mut Client) -> Result<i32, postgres::Error> {
     let exists: bool = client.query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])?.get(0);
     if !exists {
@@ -183,7 +193,7 @@ pub fn migrate(client: &mut Client) -> Result<(), ApiError> {
     if version > VERSION {
         return Err(newer(version));
     }
-    for (target, sql) in [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6)] {
+    for (target, sql) in [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7)] {
         if version < target {
             tx.batch_execute(sql).map_err(pg)?;
             if target == 2 {

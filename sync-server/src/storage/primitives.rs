@@ -20,7 +20,17 @@ pub struct ProgramRecord {
     pub pack_version: u32,
     /// The cohort's changed critique weeks (JSON).
     pub critique_weeks: String,
+    /// `cohort` or `control`.
+    pub arm: String,
 }
+
+/// A program's cohorts in an arm (`$1` program, `$2` arm) with how many learners each holds or
+/// has invited (open invites unexpired at `$3`), for placing a learner where there is most room.
+pub const ARM_COHORTS: &str = "SELECT c.id,
+         (SELECT COUNT(*) FROM members m WHERE m.cohort_id = c.id AND m.role = 'learner' AND m.left_on IS NULL)
+       + (SELECT COUNT(*) FROM invites i WHERE i.cohort_id = c.id AND i.role = 'learner' AND i.used_at IS NULL
+            AND i.for_user IS NULL AND (i.expires_at IS NULL OR i.expires_at > $3))
+     FROM cohorts c WHERE c.program_id = $1 AND c.arm = $2 ORDER BY c.id";
 
 /// A facilitator's private note to one member (`seq` is the server's, 0 before it is stored).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +107,7 @@ pub struct NewLog<'a> {
     pub body: &'a str,
 }
 
+#[derive(Clone, Copy)]
 pub struct NewInvite<'a> {
     pub code_hash: &'a [u8],
     pub cohort_id: &'a str,
@@ -107,6 +118,8 @@ pub struct NewInvite<'a> {
     pub for_user: Option<&'a str>,
     /// When it stops working (ms); `None`: never (invites made before invites expired).
     pub expires_at: Option<i64>,
+    /// How the learner was assigned to the cohort's arm (JSON), when the program placed her.
+    pub assignment: Option<&'a str>,
 }
 
 /// An invite as `admin list-invites` shows it (never its code: only its hash is stored).
@@ -223,7 +236,13 @@ pub trait Tx {
     fn program_has_cohorts(&self, program_id: &str) -> R<bool>;
     fn upsert_program(&self, program: &NewProgram<'_>, now: i64) -> R<()>;
     fn cohort_exists(&self, cohort_id: &str) -> R<bool>;
-    fn insert_cohort(&self, id: &str, program_id: &str, title: &str, now: i64) -> R<()>;
+    fn insert_cohort(&self, id: &str, program_id: &str, title: &str, arm: &str, now: i64) -> R<()>;
+    /// The program's cohorts in `arm`, each with its learners who have not left plus its open
+    /// invites for new learners (unexpired at `now`), by id.
+    fn arm_cohorts(&self, program_id: &str, arm: &str, now: i64) -> R<Vec<(String, i64)>>;
+    /// The program's randomisation: its seed (none before the first draw) and draws made.
+    fn arm_randomisation(&self, program_id: &str) -> R<(Option<i64>, i64)>;
+    fn set_arm_randomisation(&self, program_id: &str, seed: i64, draws: i64) -> R<()>;
     fn roster_rows(&self, cohort_id: &str) -> R<Vec<MemberRecord>>;
     fn insert_member(&self, cohort_id: &str, member: &MemberRecord) -> R<()>;
     fn set_left_on(&self, cohort_id: &str, user_id: &str, left_on: &str) -> R<()>;

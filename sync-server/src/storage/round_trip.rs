@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use automerge::ChangeHash;
 use microcohort_core::docs::DocId;
+use microcohort_core::domain::arms::Arm;
 use microcohort_core::domain::practice::log_days;
 use microcohort_core::domain::roles::roles_for_week;
 use microcohort_core::domain::roster::Roster;
@@ -84,6 +85,12 @@ fn check_docs(
 ) -> Result<Checked, ApiError> {
     let program = program_of_cohort(tx, &device.cohort_id)?;
     let blueprint = &program.blueprint;
+    if program.arm == Arm::Control && request.docs.iter().any(|item| !item.changes.is_empty()) {
+        return Err(ApiError::Forbidden(format!(
+            "{} is a control arm: it has no peers to share with, so nothing is written to its documents",
+            device.cohort_id
+        )));
+    }
     for item in &request.docs {
         if let DocId::Week { week, .. } = item.doc
             && week > blueprint.weeks

@@ -2,7 +2,7 @@
 
 use rusqlite::Connection;
 
-pub const VERSION: u32 = 7;
+pub const VERSION: u32 = 8;
 
 const V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
@@ -165,10 +165,20 @@ CREATE TABLE baselines (
 );
 ";
 
+/// Arms: a cohort belongs to the cohort arm or to a control arm (the practice loop alone). A
+/// program that draws arms at random keeps its seed and how many draws it made; an invite keeps
+/// how its learner was assigned (JSON, `domain::arms::Assignment`; NULL: the operator's cohort).
+const V8: &str = "
+ALTER TABLE cohorts ADD COLUMN arm TEXT NOT NULL DEFAULT 'cohort';
+ALTER TABLE programs ADD COLUMN arm_seed BIGINT;
+ALTER TABLE programs ADD COLUMN arm_draws BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE invites ADD COLUMN assignment TEXT;
+";
+
 pub fn migrate(conn: &mut Connection) -> Result<(), String> {
     let version = check_version(conn)?;
     let sql = |e: rusqlite::Error| e.to_string();
-    for (target, statements) in [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7)] {
+    for (target, statements) in [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7), (8, V8)] {
         if version < target {
             let tx = conn.transaction().map_err(sql)?;
             tx.execute_batch(statements).map_err(sql)?;

@@ -10,14 +10,15 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::checkpoints::Checkpointer;
 use super::documents::{self, saved_document, snapshot_of};
+use super::enrolment;
 use super::graph_cache::GraphCache;
 use super::group_commit::GroupCommit;
 use super::log_rules::LogRules;
 use super::operations;
 use super::people;
 use super::primitives::{
-    ChangeRecord, DeviceRecord, GraphRow, InviteRow, MemberRecord, NewChange, NewInvite, NewLog, NewProgram,
-    NoteRecord, ObjectRow, OpenInvite, ProgramRecord, R, Tx,
+    ARM_COHORTS, ChangeRecord, DeviceRecord, GraphRow, InviteRow, MemberRecord, NewChange, NewInvite, NewLog,
+    NewProgram, NoteRecord, ObjectRow, OpenInvite, ProgramRecord, R, Tx,
 };
 use super::repair::{self, DocProblem};
 use super::{CohortRow, Device, MemberRow, ProgramRow, Storage, SyncStats, round_trip};
@@ -373,7 +374,7 @@ impl Tx for Connection {
     fn cohort_program(&self, cohort_id: &str) -> R<Option<ProgramRecord>> {
         Ok(self
             .prepare_cached(
-                "SELECT p.id, p.title, p.blueprint, p.pack_version, c.critique_weeks
+                "SELECT p.id, p.title, p.blueprint, p.pack_version, c.critique_weeks, c.arm
                  FROM cohorts c JOIN programs p ON p.id = c.program_id WHERE c.id = ?1",
             )?
             .query_row([cohort_id], |r| {
@@ -383,6 +384,7 @@ impl Tx for Connection {
                     blueprint: r.get(2)?,
                     pack_version: r.get(3)?,
                     critique_weeks: r.get(4)?,
+                    arm: r.get(5)?,
                 })
             })
             .optional()?)
@@ -422,10 +424,33 @@ impl Tx for Connection {
         exists(self, "SELECT 1 FROM cohorts WHERE id = ?1", [cohort_id])
     }
 
-    fn insert_cohort(&self, id: &str, program_id: &str, title: &str, now: i64) -> R<()> {
+    fn insert_cohort(&self, id: &str, program_id: &str, title: &str, arm: &str, now: i64) -> R<()> {
         self.execute(
-            "INSERT INTO cohorts (id, program_id, title, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![id, program_id, title, now],
+            "INSERT INTO cohorts (id, program_id, title, arm, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, program_id, title, arm, now],
+        )?;
+        Ok(())
+    }
+
+    fn arm_cohorts(&self, program_id: &str, arm: &str, now: i64) -> R<Vec<(String, i64)>> {
+        // `?N` binds by number; SQLite would number `$N` by first appearance.
+        let mut stmt = self.prepare_cached(&ARM_COHORTS.replace('$', "?"))?;
+        let rows = stmt.query_map(params![program_id, arm, now], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn arm_randomisation(&self, program_id: &str) -> R<(Option<i64>, i64)> {
+        Ok(self
+            .prepare_cached("SELECT arm_seed, arm_draws FROM programs WHERE id = ?1")?
+            .query_row([program_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .unwrap_or((None, 0)))
+    }
+
+    fn set_arm_randomisation(&self, program_id: &str, seed: i64, draws: i64) -> R<()> {
+        self.execute(
+            "UPDATE programs SET arm_seed = ?1, arm_draws = ?2 WHERE id = ?3",
+            params![seed, draws, program_id],
         )?;
         Ok(())
     }
@@ -659,9 +684,20 @@ impl Tx for Connection {
 
     fn insert_invite(&self, i: &NewInvite<'_>, now: i64) -> R<()> {
         self.execute(
-            "INSERT INTO invites (code_hash, cohort_id, role, display_name, time_zone, created_at, for_user, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![i.code_hash, i.cohort_id, i.role, i.display_name, i.time_zone, now, i.for_user, i.expires_at],
+            "INSERT INTO invites (code_hash, cohort_id, role, display_name, time_zone, created_at, for_user, expires_at,
+                 assignment)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                i.code_hash,
+                i.cohort_id,
+                i.role,
+                i.display_name,
+                i.time_zone,
+                now,
+                i.for_user,
+                i.expires_at,
+                i.assignment
+            ],
         )?;
         Ok(())
     }

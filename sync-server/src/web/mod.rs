@@ -135,9 +135,10 @@ pub async fn report_csv(
         None | Some("members") => (csv_export::members_csv(&report)?, "members"),
         Some("cohorts") => (csv_export::cohorts_csv(&report)?, "cohorts"),
         Some("baseline") => (csv_export::baseline_csv(&report)?, "baseline"),
+        Some("arms") => (csv_export::arms_csv(&report)?, "arms"),
         Some(other) => {
             return Err(ApiError::BadRequest(format!(
-                "rows: {other:?} is not \"members\", \"cohorts\" or \"baseline\""
+                "rows: {other:?} is not \"members\", \"cohorts\", \"baseline\" or \"arms\""
             )));
         }
     };

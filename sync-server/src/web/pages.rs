@@ -1,8 +1,10 @@
 //! The dashboard's HTML: server-rendered (maud escapes every value), mobile-first, no script.
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
+use microcohort_core::domain::arms::ArmComparison;
 use microcohort_core::domain::cohort_metrics::{CohortReport, MemberReport};
 use microcohort_core::domain::roster::MemberRole;
+use microcohort_core::domain::statistics::Estimate;
 
 use super::charts;
 use crate::report::ProgramReport;
@@ -105,6 +107,7 @@ pub fn dashboard(report: &ProgramReport) -> String {
                         }
                         p.conclusion { (imported.conclusion) }
                     }
+                    @if let Some(arms) = &report.arms { (arms_section(&report.program_id, arms)) }
                     h2 { "Retention" }
                     (charts::retention(&report.cohorts, total_days))
                     p.legend { @for (i, c) in report.cohorts.iter().enumerate() { span style=(format!("color:{}", charts::colour(i))) { "■ " (c.title) } } }
@@ -119,6 +122,38 @@ pub fn dashboard(report: &ProgramReport) -> String {
             }
         },
     )
+}
+
+/// The cohort arm against the control arm: each arm's figures with intervals, the uplift, and
+/// what that allows one to say.
+fn arms_section(program_id: &str, arms: &ArmComparison) -> Markup {
+    let interval = |e: Option<Estimate>, scale: f64, unit: &str| {
+        e.map_or_else(
+            || "—".to_owned(),
+            |e| format!("{:.1}{unit} ({:.1}–{:.1})", e.value * scale, e.low * scale, e.high * scale),
+        )
+    };
+    let days: Vec<u32> = arms.arms.first().map(|a| a.engagement.iter().map(|(d, _)| *d).collect()).unwrap_or_default();
+    html! {
+        h2 { "Cohort arm against the control arm" }
+        table id="arms" {
+            tr { th { "Arm" } th { "Learners" } @for d in &days { th { "Engaged at day " (d) } } th { "Active days, days 1–" (arms.program_day.min(60)) } }
+            @for a in &arms.arms {
+                tr data-arm=(a.arm.as_str()) {
+                    td { (a.arm.as_str()) } td { (a.learners) }
+                    @for (_, share) in &a.engagement { td { (interval(*share, 100.0, " %")) } }
+                    td { (interval(a.mean_active_days_60, 1.0, "")) }
+                }
+            }
+        }
+        ul {
+            @for u in &arms.uplift {
+                li { (u.cohort_id) " against the control arm: " (u.uplift.map_or_else(|| "—".into(), |e| format!("{:+.0} % (95 % interval {:+.0} to {:+.0} %), days 1–{}", e.value * 100.0, e.low * 100.0, e.high * 100.0, u.days))) }
+            }
+        }
+        p.conclusion { (arms.conclusion) }
+        p.muted { "Intervals are 95 %: Wilson for shares, a seeded bootstrap for means and the uplift. " a href=(format!("/v1/programs/{program_id}/report.csv?rows=arms")) { "arms CSV" } }
+    }
 }
 
 fn cohort_section(cohort: &CohortReport) -> Markup {

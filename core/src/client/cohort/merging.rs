@@ -115,6 +115,10 @@ impl Client {
         blueprint: &crate::domain::blueprint::Blueprint,
     ) -> Result<Vec<DocId>> {
         let cohort_id = membership.cohort_id.clone();
+        // A control arm's learner shares nothing: only the server's cohort document comes down.
+        if blueprint.control_arm {
+            return Ok(vec![DocId::cohort(&cohort_id)]);
+        }
         let today = self.today_date()?;
         let last_week = match blueprint.position_on(today).week {
             Some(week) => week,

@@ -291,6 +291,9 @@ impl Client {
     /// Carries out an intent as one local change (also how intents are replayed). Returns the
     /// key of the entry it wrote.
     pub(crate) fn apply_intent(&self, intent: &Intent) -> Result<String> {
+        if self.program()?.enrollment.blueprint.control_arm {
+            return Err(Error::ControlArm);
+        }
         let me = self.membership()?.user_id;
         let doc = self.week_doc(intent.week())?;
         let unknown = |name: &str| Error::Corrupt(format!("intent names unknown container {name:?}"));
