@@ -108,6 +108,7 @@ fn seed(path: &Path) -> ReportStore {
                     key: format!("u{c}-{l}/s{week}"),
                     author: format!("u{c}-{l}"),
                     kind: "practice".into(),
+                    ..Default::default()
                 })
                 .collect();
             let feedback: Vec<FeedbackFact> = (0..LEARNERS * 2)
@@ -119,6 +120,7 @@ fn seed(path: &Path) -> ReportStore {
                     criteria_addressed: (i % 4) as u32,
                     rubric_size: 3,
                     helpfulness: (i % 3 != 0).then_some(3 + (i % 3) as u8),
+                    ..Default::default()
                 })
                 .collect();
             let facts = serde_json::json!({ "submissions": submissions, "feedback": feedback }).to_string();

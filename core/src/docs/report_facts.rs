@@ -34,7 +34,14 @@ pub fn week_facts(week: u32, rows: &WeekRows, pack: &PromptPack) -> (Vec<Submiss
         .submissions
         .iter()
         .filter(|s| !s.meta.retracted)
-        .map(|s| SubmissionFact { week, key: s.meta.key.clone(), author: s.meta.author.clone(), kind: s.kind.clone() })
+        .map(|s| SubmissionFact {
+            week,
+            key: s.meta.key.clone(),
+            author: s.meta.author.clone(),
+            kind: s.kind.clone(),
+            prompt_id: s.prompt_id.clone(),
+            practice_log: s.practice_log.clone(),
+        })
         .collect();
     // Feedback counts only on a submission that exists, and never on the reviewer's own: a key
     // that names no submission credits nobody and clears no review owed.
@@ -48,6 +55,7 @@ pub fn week_facts(week: u32, rows: &WeekRows, pack: &PromptPack) -> (Vec<Submiss
                 week,
                 author: f.meta.author.clone(),
                 submission_author: submission_author.to_owned(),
+                submission: f.submission.clone(),
                 has_suggestion: f.suggestion.as_deref().is_some_and(|s| !s.trim().is_empty()),
                 criteria_addressed: criteria_addressed(&f.criteria, rubric_size),
                 rubric_size,

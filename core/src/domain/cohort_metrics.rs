@@ -44,7 +44,7 @@ pub struct MemberActivity {
 }
 
 /// A submission shared for critique (retracted ones left out by the feeder).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubmissionFact {
     pub week: u32,
     pub key: String,
@@ -52,14 +52,22 @@ pub struct SubmissionFact {
     /// "practice", "capstone" or "reflection".
     #[serde(default)]
     pub kind: String,
+    /// The prompt it answers, and the practice log it shares (a shared practice).
+    #[serde(default)]
+    pub prompt_id: Option<String>,
+    #[serde(default)]
+    pub practice_log: Option<String>,
 }
 
 /// One piece of feedback (retracted ones left out by the feeder).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FeedbackFact {
     pub week: u32,
     pub author: String,
     pub submission_author: String,
+    /// The submission's key.
+    #[serde(default)]
+    pub submission: String,
     pub has_suggestion: bool,
     /// Rubric criteria of the submission's prompt the feedback addresses, and how many there are
     /// (0 when the submission has no prompt with a rubric).
@@ -70,7 +78,7 @@ pub struct FeedbackFact {
 }
 
 /// A practice log as relayed to facilitators (no reflection): the input of [`activity_from_logs`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogFact {
     pub id: String,
     pub user_id: String,
@@ -83,6 +91,11 @@ pub struct LogFact {
     /// Arrived after the back-fill window for its day (set by the server).
     #[serde(default)]
     pub late_arrival: bool,
+    /// The prompt practised and its pack's version (for prompt analytics).
+    #[serde(default)]
+    pub prompt_id: String,
+    #[serde(default)]
+    pub pack_version: u32,
 }
 
 /// Active days and transfer evidence per member from their logs. A corrected log counts only

@@ -167,6 +167,7 @@ fn feedback_quality_is_per_giver_and_for_the_cohort() {
         criteria_addressed: addressed,
         rubric_size: 4,
         helpfulness: rating,
+        ..Default::default()
     };
     f.feedback = vec![fb("a", "b", true, 4, Some(5)), fb("a", "c", false, 2, Some(3)), fb("b", "a", true, 1, None)];
     let report = cohort_report(&f, noon_of_day(12));
@@ -193,6 +194,7 @@ fn reviews_become_overdue_when_the_feedback_window_closes() {
             key: format!("{author}/s"),
             author: (*author).into(),
             kind: "practice".into(),
+            ..Default::default()
         })
         .collect();
     let owed_before: u32 = {
@@ -273,6 +275,7 @@ fn corrected_and_abandoned_logs_do_not_count_and_transfers_are_counted() {
         transfer,
         corrects: corrects.map(Into::into),
         late_arrival: false,
+        ..Default::default()
     };
     let logs = [
         log("1", 0, true, true, None),
@@ -299,6 +302,7 @@ fn only_its_author_voids_a_log_and_late_arrivals_count_in_nothing_but_their_own_
         transfer: false,
         corrects: corrects.map(Into::into),
         late_arrival,
+        ..Default::default()
     };
     let logs = [
         log("ada-1", "ada", 0, None, false),
@@ -399,6 +403,7 @@ fn capstone_and_reflection_completion_per_member_and_the_cohorts_capstone_share(
         key: format!("{author}/{kind}"),
         author: author.into(),
         kind: kind.into(),
+        ..Default::default()
     };
     f.submissions = vec![work("ana", "capstone"), work("ana", "reflection"), work("ben", "practice")];
     let report = cohort_report(&f, noon_of_day(80));

@@ -11,6 +11,7 @@ pub mod facilitation;
 pub mod metrics;
 pub mod notifications;
 pub mod practice;
+pub mod prompt_analytics;
 pub mod prompt_pack;
 pub mod reminders;
 pub mod review;

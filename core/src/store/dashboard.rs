@@ -37,6 +37,7 @@ pub fn cohort_log_facts(conn: &Connection, cohort_id: &str) -> Result<Vec<LogFac
             transfer: transfer.is_some(),
             corrects,
             late_arrival,
+            ..Default::default()
         })
     })
     .collect()

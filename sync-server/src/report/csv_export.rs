@@ -1,5 +1,6 @@
 //! CSV exports of a program report: one row per member, one row per cohort, the comparison with
-//! an imported baseline (one row for the baseline, one per cohort), or the comparison of the arms.
+//! an imported baseline (one row for the baseline, one per cohort), the comparison of the arms, or
+//! prompt analytics (one row per prompt and pack version).
 
 use microcohort_core::domain::arms::{Assignment, COHORT_ARM};
 use microcohort_core::domain::statistics::Estimate;
@@ -185,6 +186,53 @@ pub fn arms_csv(report: &ProgramReport) -> Result<String, ApiError> {
         out.row(&u.cohort_id, learners, "uplift_vs_control", u.days, u.uplift)?;
     }
     out.finish()
+}
+
+/// Prompt analytics, one row per prompt and pack version, most abandoned first.
+pub fn prompts_csv(report: &ProgramReport) -> Result<String, ApiError> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record([
+        "prompt_id",
+        "pack_version",
+        "title",
+        "week",
+        "day",
+        "stated_minutes",
+        "started",
+        "completed",
+        "abandoned",
+        "abandoned_share",
+        "median_minutes",
+        "overrun",
+        "transfer_share",
+        "shared",
+        "feedback",
+        "mean_helpfulness",
+    ])
+    .map_err(internal)?;
+    let opt = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_default();
+    for p in &report.prompts {
+        out.write_record([
+            p.prompt_id.clone(),
+            p.pack_version.to_string(),
+            p.title.clone(),
+            opt(p.week),
+            opt(p.day),
+            opt(p.stated_minutes),
+            p.started.to_string(),
+            p.completed.to_string(),
+            p.abandoned.to_string(),
+            num(p.abandoned_share),
+            num(p.median_minutes),
+            num(p.overrun),
+            num(p.transfer_share),
+            p.shared.to_string(),
+            p.feedback.to_string(),
+            num(p.mean_helpfulness),
+        ])
+        .map_err(internal)?;
+    }
+    finish(out)
 }
 
 fn enrolled(report: &ProgramReport, cohort_id: &str) -> u32 {

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use microcohort_core::domain::arms::{Arm, ArmCohort, ArmComparison, Assignment, compare_arms};
 use microcohort_core::domain::baseline::{BaselineComparison, CohortActivity, compare};
 use microcohort_core::domain::cohort_metrics::{CohortReport, cohort_report, enrolled_active_days};
+use microcohort_core::domain::prompt_analytics::{PromptRow, prompt_analytics};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
@@ -32,6 +33,8 @@ pub struct ProgramReport {
     pub arms: Option<ArmComparison>,
     /// How each learner the program placed came to be in her arm (others: the operator's cohort).
     pub assignments: Vec<AssignmentRow>,
+    /// Per prompt and pack version, over the cohorts in the report: most abandoned first.
+    pub prompts: Vec<PromptRow>,
     pub facilitator_load: FacilitatorLoad,
 }
 
@@ -157,6 +160,12 @@ pub fn program_report(
         imported_baseline,
         arms,
         assignments,
+        prompts: prompt_analytics(
+            &facts.pack,
+            &facts.logs,
+            &facts.cohorts.iter().flat_map(|c| c.submissions.iter().cloned()).collect::<Vec<_>>(),
+            &facts.cohorts.iter().flat_map(|c| c.feedback.iter().cloned()).collect::<Vec<_>>(),
+        ),
     })
 }
 

@@ -12,7 +12,7 @@ const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS report_logs (
     cohort_id TEXT NOT NULL, id TEXT NOT NULL, user_id TEXT NOT NULL, local_date TEXT NOT NULL,
     completed BIGINT NOT NULL, secs BIGINT NOT NULL, transfer BIGINT NOT NULL, corrects TEXT,
-    late_arrival BIGINT NOT NULL DEFAULT 0,
+    late_arrival BIGINT NOT NULL DEFAULT 0, prompt_id TEXT NOT NULL DEFAULT '', pack_version BIGINT NOT NULL DEFAULT 0,
     -- Clustered by cohort: a report reads each cohort's logs as one range.
     PRIMARY KEY (cohort_id, id)
 );

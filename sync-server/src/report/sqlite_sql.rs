@@ -15,7 +15,7 @@ const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS report_logs (
     cohort_id TEXT NOT NULL, id TEXT NOT NULL, user_id TEXT NOT NULL, local_date TEXT NOT NULL,
     completed INTEGER NOT NULL, secs INTEGER NOT NULL, transfer INTEGER NOT NULL, corrects TEXT,
-    late_arrival INTEGER NOT NULL DEFAULT 0,
+    late_arrival INTEGER NOT NULL DEFAULT 0, prompt_id TEXT NOT NULL DEFAULT '', pack_version INTEGER NOT NULL DEFAULT 0,
     -- Clustered by cohort: a report reads each cohort's logs as one range.
     PRIMARY KEY (cohort_id, id)
 ) WITHOUT ROWID;

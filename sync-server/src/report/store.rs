@@ -33,9 +33,10 @@ type R<T> = Result<T, ApiError>;
 
 /// Bumped when what the report tables derive from the stored data changes (2: late arrivals,
 /// corrections by their author only, feedback on existing submissions only; 3: critique
-/// attendance; 4: the kind of each submission): on open, tables of an older version are dropped
+/// attendance; 4: the kind of each submission; 5: each log's prompt and pack version, each
+/// submission's prompt and log, each feedback's submission, for prompt analytics): on open, tables of an older version are dropped
 /// and the background refresh rebuilds them.
-pub const FACTS_VERSION: i64 = 4;
+pub const FACTS_VERSION: i64 = 5;
 pub const FACTS_VERSION_TABLE: &str =
     "CREATE TABLE IF NOT EXISTS report_facts_version (id INTEGER PRIMARY KEY, version BIGINT NOT NULL);";
 pub const DROP_FACTS: &str =
@@ -101,6 +102,10 @@ pub struct ProgramFacts {
     pub baseline: Vec<BaselineLearner>,
     /// `(cohort, user, how she was assigned to its arm)` for learners the program placed.
     pub assignments: Vec<(String, String, Assignment)>,
+    /// The practice logs of every cohort in the report, and the program's current prompt pack
+    /// (for prompt analytics).
+    pub logs: Vec<LogFact>,
+    pub pack: Arc<PromptPack>,
 }
 
 /// Work done per refresh step, so one refresh never holds a write transaction for long.
@@ -192,8 +197,8 @@ impl ReportStore {
                 let Ok(log) = serde_json::from_str::<WireLog>(row[2].text()?) else { continue };
                 statements.push((
                     "INSERT INTO report_logs (id, cohort_id, user_id, local_date, completed, secs, transfer, corrects,
-                         late_arrival)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (cohort_id, id) DO NOTHING",
+                         late_arrival, prompt_id, pack_version)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (cohort_id, id) DO NOTHING",
                     vec![
                         t(&log.id),
                         t(cohort_id),
@@ -204,6 +209,8 @@ impl ReportStore {
                         Val::Int(i64::from(log.transfer_kind.is_some())),
                         log.corrects.as_deref().map_or(Val::Null, t),
                         Val::Int(i64::from(log.late_arrival)),
+                        t(&log.prompt_id),
+                        Val::Int(i64::from(log.pack_version)),
                     ],
                 ));
             }
@@ -263,7 +270,18 @@ impl ReportStore {
             &[t(cohort_id)],
         )?;
         let row = rows.first().ok_or_else(|| ApiError::NotFound(format!("no cohort {cohort_id}")))?;
-        let key = (row[0].text()?.to_owned(), row[1].int()?);
+        self.pack((row[0].text()?.to_owned(), row[1].int()?))
+    }
+
+    /// A program's current prompt pack.
+    fn program_pack(&self, program_id: &str) -> R<Arc<PromptPack>> {
+        let rows = self.db.query("SELECT pack_version FROM programs WHERE id = $1", &[t(program_id)])?;
+        let row = rows.first().ok_or_else(|| ApiError::NotFound(format!("no program {program_id}")))?;
+        self.pack((program_id.to_owned(), row[0].int()?))
+    }
+
+    /// The pack of `(program, version)`, parsed once.
+    fn pack(&self, key: (String, i64)) -> R<Arc<PromptPack>> {
         if let Some(pack) = self.packs.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return Ok(pack.clone());
         }
@@ -296,7 +314,7 @@ impl ReportStore {
         )?;
         let logs = self.db.query(
             "SELECT l.cohort_id, l.id, l.user_id, l.local_date, l.completed, l.secs, l.transfer, l.corrects,
-                    l.late_arrival
+                    l.late_arrival, l.prompt_id, l.pack_version
              FROM report_logs l JOIN cohorts c ON c.id = l.cohort_id WHERE c.program_id = $1",
             &[t(program_id)],
         )?;
@@ -338,6 +356,8 @@ impl ReportStore {
                 transfer: row[6].int()? != 0,
                 corrects: row[7].opt_text().map(str::to_owned),
                 late_arrival: row[8].int()? != 0,
+                prompt_id: row[9].text()?.to_owned(),
+                pack_version: u32::try_from(row[10].int()?).unwrap_or(0),
             });
         }
         let mut week_facts: HashMap<&str, WeekFacts> = HashMap::new();
@@ -361,23 +381,25 @@ impl ReportStore {
                 continue;
             }
             let weeks = week_facts.remove(cohort_id).unwrap_or_default();
+            let cohort_logs = log_facts.remove(cohort_id).unwrap_or_default();
             // Each cohort runs the program's blueprint with its own changed critique weeks.
             let mut blueprint = blueprint.clone();
             blueprint.critique_weeks =
                 serde_json::from_str(row[2].text()?).map_err(|e| ApiError::Internal(e.to_string()))?;
             let arm = Arm::parse(row[3].text()?).map_err(|e| ApiError::Internal(e.to_string()))?;
             blueprint.control_arm = arm == Arm::Control;
-            out.push(CohortFacts {
+            let facts = CohortFacts {
                 cohort_id: cohort_id.to_owned(),
                 title: row[1].text()?.to_owned(),
                 blueprint,
                 roster: Roster::new(rosters.remove(cohort_id).unwrap_or_default()),
-                activity: activity_from_logs(&log_facts.remove(cohort_id).unwrap_or_default()),
+                activity: activity_from_logs(&cohort_logs),
                 submissions: weeks.submissions,
                 feedback: weeks.feedback,
                 attendance: weeks.attendance,
                 arm,
-            });
+            };
+            out.push((facts, cohort_logs));
         }
         let mut facilitators: Vec<(String, String, Vec<String>)> =
             facilitators.into_iter().map(|(id, (name, cohorts))| (id, name, cohorts)).collect();
@@ -406,7 +428,18 @@ impl ReportStore {
             let Ok(assignment) = serde_json::from_str(row[2].text()?) else { continue };
             assignments.push((row[0].text()?.to_owned(), row[1].text()?.to_owned(), assignment));
         }
-        Ok(ProgramFacts { program_id: program_id.to_owned(), title, cohorts: out, facilitators, baseline, assignments })
+        let logs = out.iter_mut().flat_map(|c| std::mem::take(&mut c.1)).collect();
+        let cohorts = out.into_iter().map(|(facts, _)| facts).collect();
+        Ok(ProgramFacts {
+            program_id: program_id.to_owned(),
+            title,
+            cohorts,
+            facilitators,
+            baseline,
+            assignments,
+            logs,
+            pack: self.program_pack(program_id)?,
+        })
     }
 
     // ---- dashboard sign-in ----------------------------------------------------------------

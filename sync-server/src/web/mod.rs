@@ -136,9 +136,10 @@ pub async fn report_csv(
         Some("cohorts") => (csv_export::cohorts_csv(&report)?, "cohorts"),
         Some("baseline") => (csv_export::baseline_csv(&report)?, "baseline"),
         Some("arms") => (csv_export::arms_csv(&report)?, "arms"),
+        Some("prompts") => (csv_export::prompts_csv(&report)?, "prompts"),
         Some(other) => {
             return Err(ApiError::BadRequest(format!(
-                "rows: {other:?} is not \"members\", \"cohorts\", \"baseline\" or \"arms\""
+                "rows: {other:?} is not \"members\", \"cohorts\", \"baseline\", \"arms\" or \"prompts\""
             )));
         }
     };

@@ -3,6 +3,7 @@
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use microcohort_core::domain::arms::ArmComparison;
 use microcohort_core::domain::cohort_metrics::{CohortReport, MemberReport};
+use microcohort_core::domain::prompt_analytics::PromptRow;
 use microcohort_core::domain::roster::MemberRole;
 use microcohort_core::domain::statistics::Estimate;
 
@@ -113,6 +114,7 @@ pub fn dashboard(report: &ProgramReport) -> String {
                     p.legend { @for (i, c) in report.cohorts.iter().enumerate() { span style=(format!("color:{}", charts::colour(i))) { "■ " (c.title) } } }
                     h2 { "Feedback quality" }
                     (charts::feedback_quality(&report.cohorts))
+                    (prompts_section(&report.program_id, &report.prompts))
                     h2 { "Facilitator load" }
                     table { tr { th { "Facilitator" } th { "Cohorts" } th { "Learners" } }
                         @for f in &report.facilitator_load.facilitators { tr { td { (f.display_name) } td { (f.cohorts) } td { (f.learners) } } } }
@@ -153,6 +155,35 @@ fn arms_section(program_id: &str, arms: &ArmComparison) -> Markup {
         }
         p.conclusion { (arms.conclusion) }
         p.muted { "Intervals are 95 %: Wilson for shares, a seeded bootstrap for means and the uplift. " a href=(format!("/v1/programs/{program_id}/report.csv?rows=arms")) { "arms CSV" } }
+    }
+}
+
+/// Prompt analytics for the curriculum team: the prompts learners abandon most, or that take
+/// longest against what they state, first.
+fn prompts_section(program_id: &str, prompts: &[PromptRow]) -> Markup {
+    let minutes = |m: Option<f64>| m.map_or_else(|| "–".into(), |m| format!("{m:.1}"));
+    html! {
+        h2 { "Prompts" }
+        @if prompts.is_empty() {
+            p.muted { "No practice logged yet." }
+        } @else {
+            div.scroll { table id="prompts" {
+                tr { th { "Prompt" } th { "Version" } th { "Started" } th { "Abandoned" } th { "Median min (stated)" } th { "Transfer" } th { "Shared" } th { "Feedback helpfulness" } }
+                @for p in prompts {
+                    tr data-prompt=(p.prompt_id) {
+                        td { (p.title) br; small.muted { (p.prompt_id) } }
+                        td { (p.pack_version) }
+                        td { (p.started) }
+                        td { (p.abandoned) " (" (percent(p.abandoned_share)) ")" }
+                        td { (minutes(p.median_minutes)) " (" (p.stated_minutes.map_or_else(|| "–".into(), |m| m.to_string())) ")" }
+                        td { (percent(p.transfer_share)) }
+                        td { (p.shared) }
+                        td { (decimal(p.mean_helpfulness)) " (" (p.feedback) ")" }
+                    }
+                }
+            } }
+            p.muted { a href=(format!("/v1/programs/{program_id}/report.csv?rows=prompts")) { "prompts CSV" } }
+        }
     }
 }
 
