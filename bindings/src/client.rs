@@ -40,7 +40,7 @@ pub struct Client {
     pub(crate) core: Arc<microcohort_core::Client>,
 }
 
-fn id(field: &str, text: &str) -> Result<Uuid> {
+pub(crate) fn parse_id(field: &str, text: &str) -> Result<Uuid> {
     Uuid::parse_str(text.trim()).map_err(|_| invalid(field, format!("{text:?} is not an id")))
 }
 
@@ -289,18 +289,18 @@ impl Client {
     }
 
     pub async fn finish_practice(&self, practice_id: String, outcome: PracticeOutcome) -> Result<PracticeLog> {
-        let practice_id = id("practice_id", &practice_id)?;
+        let practice_id = parse_id("practice_id", &practice_id)?;
         self.run(move |core| core.finish_practice(practice_id, &outcome)).await
     }
 
     pub async fn abandon_practice(&self, practice_id: String) -> Result<PracticeLog> {
-        let practice_id = id("practice_id", &practice_id)?;
+        let practice_id = parse_id("practice_id", &practice_id)?;
         self.run(move |core| core.abandon_practice(practice_id)).await
     }
 
     /// A correction is a new log that voids the old one; history is never edited.
     pub async fn correct_practice(&self, log_id: String, outcome: PracticeOutcome) -> Result<PracticeLog> {
-        let log_id = id("log_id", &log_id)?;
+        let log_id = parse_id("log_id", &log_id)?;
         self.run(move |core| core.correct_practice(log_id, &outcome)).await
     }
 
@@ -403,7 +403,7 @@ impl Client {
 
     /// Shares a logged practice with the cohort; its private reflection stays on the device.
     pub async fn share_practice(&self, log_id: String, title: String, body: String) -> Result<EntryRef> {
-        let log_id = id("log_id", &log_id)?;
+        let log_id = parse_id("log_id", &log_id)?;
         self.run(move |core| core.share_practice(log_id, &title, &body)).await
     }
 

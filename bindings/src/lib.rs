@@ -22,6 +22,7 @@ pub mod memberships;
 pub mod notification_types;
 pub mod program_types;
 pub mod secrets;
+pub mod stories;
 pub mod types;
 
 pub use client::Client;

@@ -13,7 +13,7 @@ use automerge::{AutoCommit, ROOT};
 use chrono::{Days, NaiveDate, TimeZone, Utc};
 use microcohort_core::domain::arms::{Arm, draw};
 use microcohort_core::domain::practice::PracticeOutcome;
-use microcohort_core::sync::wire::{self, DocPush, SyncRequest};
+use microcohort_core::sync::wire::{self, DocPush, DocStatus, SyncRequest, SyncResponse};
 use microcohort_core::{Client, Error, ManualClock};
 use microcohort_tests::{
     Backend, ServerProcess, TestData, admin, http_get, http_request, on_both_backends, program_under_way, raw_join,
@@ -140,6 +140,10 @@ fn a_control_arm_practises_alone_and_the_report_compares_the_arms(backend: Backe
     }
     let in_cohort = |id: &str| active.values().filter(|(_, c, _)| c == id).count();
     assert_eq!((in_cohort("c1"), in_cohort("c2"), in_cohort("k")), (3, 3, 6), "the roomiest cohort of the arm");
+    // A person takes part in one arm: a cohort learner is not invited into the control arm too.
+    let (someone, _) = active.iter().find(|(_, (arm, _, _))| *arm == Arm::Cohort).unwrap();
+    let (_, refused, ok) = run_admin(data.path(), &["invite", "--cohort", "k", "--name", "Twice", "--user", someone]);
+    assert!(!ok && refused.contains("one arm"), "{refused}");
 
     // On a control learner's phone: the practice loop, nobody else, nothing to share, no critique.
     let (_, alone) =
@@ -162,7 +166,7 @@ fn a_control_arm_practises_alone_and_the_report_compares_the_arms(backend: Backe
     assert_eq!(peer.roster().unwrap().members().len(), 3, "a cohort learner sees her cohort");
     assert!(peer.calendar().unwrap().contains("Weekly cohort critique"));
 
-    // A control learner's forged write to a week document is refused, whoever built it.
+    // A control learner's forged write to a week document is refused (her logs would still count).
     let forger = raw_join(&server, &chosen);
     assert_eq!(forger.arm, Arm::Control);
     let mut week = AutoCommit::new();
@@ -173,8 +177,13 @@ fn a_control_arm_practises_alone_and_the_report_compares_the_arms(backend: Backe
         ..Default::default()
     };
     let (status, _, body) = raw_post(server.address, "/v1/sync", Some(&forger.device_token), &wire::encode(&request));
-    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
-    assert!(String::from_utf8_lossy(&body).contains("control arm"));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let answer: SyncResponse = wire::decode(&body).unwrap();
+    assert!(
+        matches!(&answer.docs[0].status, DocStatus::Rejected { reason, .. } if reason == "control_arm"),
+        "{:?}",
+        answer.docs[0].status
+    );
 
     // The report compares the arms; this test computes the same figures from what it drove.
     let report: Value = serde_json::from_str(&fetch(&server, data.path(), "/v1/programs/p1/report")).unwrap();

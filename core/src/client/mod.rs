@@ -15,6 +15,7 @@ mod messages;
 mod notifications;
 mod person;
 mod program_info;
+mod stories;
 
 use std::collections::HashSet;
 use std::path::Path;

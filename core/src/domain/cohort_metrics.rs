@@ -98,21 +98,28 @@ pub struct LogFact {
     pub pack_version: u32,
 }
 
+/// The logs every figure counts: no late arrival, and no log its author corrected (the
+/// correction counts instead; only her own correction voids a log).
+pub fn counted_logs(logs: &[LogFact]) -> Vec<&LogFact> {
+    let timely: Vec<&LogFact> = logs.iter().filter(|l| !l.late_arrival).collect();
+    let owner: HashMap<&str, &str> = timely.iter().map(|l| (l.id.as_str(), l.user_id.as_str())).collect();
+    let voided: HashSet<&str> = timely
+        .iter()
+        .filter_map(|l| l.corrects.as_deref().filter(|c| owner.get(c) == Some(&l.user_id.as_str())))
+        .collect();
+    timely.into_iter().filter(|l| !voided.contains(l.id.as_str())).collect()
+}
+
 /// Active days and transfer evidence per member from their logs. A corrected log counts only
 /// through its correction, and only its author's correction voids it; a late arrival counts in
 /// nothing but `late_arrivals`.
 pub fn activity_from_logs(logs: &[LogFact]) -> Vec<MemberActivity> {
-    let counted: Vec<&LogFact> = logs.iter().filter(|l| !l.late_arrival).collect();
-    let owner: HashMap<&str, &str> = counted.iter().map(|l| (l.id.as_str(), l.user_id.as_str())).collect();
-    let voided: HashSet<&str> = counted
-        .iter()
-        .filter_map(|l| l.corrects.as_deref().filter(|c| owner.get(c) == Some(&l.user_id.as_str())))
-        .collect();
+    let counted = counted_logs(logs);
     let mut by_user: BTreeMap<&str, (BTreeMap<NaiveDate, DayActivity>, u32, u32)> = BTreeMap::new();
     for log in logs.iter().filter(|l| l.late_arrival) {
         by_user.entry(log.user_id.as_str()).or_default().2 += 1;
     }
-    for log in counted.into_iter().filter(|l| l.completed && !voided.contains(l.id.as_str())) {
+    for log in counted.into_iter().filter(|l| l.completed) {
         let (days, transfers, _) = by_user.entry(log.user_id.as_str()).or_default();
         let day = days.entry(log.local_date).or_insert(DayActivity { date: log.local_date, practices: 0, seconds: 0 });
         day.practices += 1;

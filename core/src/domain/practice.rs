@@ -122,7 +122,8 @@ fn check_duration(secs: i64) -> Result<u32, DomainError> {
     Ok(secs as u32)
 }
 
-fn check_transfer(evidence: &TransferEvidence) -> Result<TransferEvidence, DomainError> {
+/// Transfer evidence as a learner may record (or share) it: a note, and an http(s) link if any.
+pub fn check_transfer(evidence: &TransferEvidence) -> Result<TransferEvidence, DomainError> {
     let note = evidence.note.trim().to_owned();
     if note.is_empty() {
         return Err(DomainError::invalid("transfer.note", "say in a few words how you applied it"));

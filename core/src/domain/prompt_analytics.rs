@@ -3,11 +3,11 @@
 //! transfer evidence, how often it was shared with the cohort, and how helpful the feedback on
 //! those shares was rated. From the same facts as the cohort figures ([`super::cohort_metrics`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use super::cohort_metrics::{FeedbackFact, LogFact, SubmissionFact};
+use super::cohort_metrics::{FeedbackFact, LogFact, SubmissionFact, counted_logs};
 use super::prompt_pack::PromptPack;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,7 +18,8 @@ pub struct PromptRow {
     pub title: String,
     pub week: Option<u32>,
     pub day: Option<u32>,
-    /// The minutes the prompt states (the program's current pack).
+    /// The minutes the prompt states, for the program's current pack version (none for an
+    /// older version: what it stated is not kept).
     pub stated_minutes: Option<u32>,
     /// Practices begun and finished either way (a corrected log counts once, as corrected).
     pub started: u32,
@@ -47,8 +48,7 @@ pub fn prompt_analytics(
     submissions: &[SubmissionFact],
     feedback: &[FeedbackFact],
 ) -> Vec<PromptRow> {
-    let voided: HashSet<&str> = logs.iter().filter_map(|l| l.corrects.as_deref()).collect();
-    let counted: Vec<&LogFact> = logs.iter().filter(|l| !voided.contains(l.id.as_str()) && !l.late_arrival).collect();
+    let counted = counted_logs(logs);
     let version_of_log: HashMap<&str, u32> = logs.iter().map(|l| (l.id.as_str(), l.pack_version)).collect();
     let newest: HashMap<&str, u32> = counted.iter().fold(HashMap::new(), |mut acc, l| {
         let v = acc.entry(l.prompt_id.as_str()).or_insert(0);
@@ -107,7 +107,8 @@ pub fn prompt_analytics(
         .map(|((prompt_id, pack_version), t)| {
             let prompt = pack.prompt(&prompt_id);
             let median_minutes = median(t.minutes);
-            let stated_minutes = prompt.map(|p| p.minutes);
+            // What an older version stated is not kept: no figure rather than today's.
+            let stated_minutes = prompt.filter(|_| pack_version == pack.version).map(|p| p.minutes);
             PromptRow {
                 title: prompt.map(|p| p.title.clone()).unwrap_or_default(),
                 week: prompt.map(|p| p.week),
@@ -206,8 +207,10 @@ mod tests {
         assert_eq!(a1.median_minutes, Some(15.0));
         assert_eq!(a1.transfer_share, Some(0.5));
         assert_eq!(a1.mean_helpfulness, Some(4.5));
-        assert_eq!(a1.overrun, Some(15.0 / f64::from(a.minutes)));
+        assert_eq!(a1.overrun, None, "what version 1 stated is not kept");
         let a2 = rows.iter().find(|r| r.prompt_id == a.id && r.pack_version == 2).unwrap();
         assert_eq!((a2.shared, a2.mean_helpfulness), (0, None));
+        assert_eq!(pack.version, 2);
+        assert_eq!(a2.overrun, Some(15.0 / f64::from(a.minutes)), "the current version's stated minutes");
     }
 }

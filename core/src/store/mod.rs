@@ -14,6 +14,7 @@ pub mod person;
 pub mod practice;
 pub mod prompts;
 pub mod schema;
+pub mod stories;
 pub mod sync_state;
 
 use std::path::Path;

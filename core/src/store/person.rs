@@ -10,7 +10,7 @@ use crate::private_text::PersonKey;
 use crate::error::Result;
 
 /// Her own data: practice, settings, her key, this device's actor.
-const OWN_TABLES: [&str; 13] = [
+const OWN_TABLES: [&str; 14] = [
     "person_key",
     "selection",
     "notified_events",
@@ -22,6 +22,7 @@ const OWN_TABLES: [&str; 13] = [
     "practice_logs",
     "daily_activity",
     "outbox",
+    "transfer_stories",
     "calendar_export",
     "device",
 ];
@@ -80,9 +81,13 @@ pub fn forget_person(tx: &Transaction<'_>) -> Result<()> {
     Ok(())
 }
 
-/// `(practice logs, cohort entries)` recorded here and not yet on the server.
+/// `(practice logs and shared stories, cohort entries)` recorded here and not yet on the server.
 pub fn unsent(conn: &Connection) -> Result<(u64, u64)> {
-    let logs: i64 = conn.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?;
+    let logs: i64 = conn.query_row(
+        "SELECT (SELECT COUNT(*) FROM outbox) + (SELECT COUNT(*) FROM transfer_stories WHERE state = 'pending')",
+        [],
+        |r| r.get(0),
+    )?;
     let intents: i64 = conn.query_row("SELECT COUNT(*) FROM doc_intents", [], |r| r.get(0))?;
     Ok((logs.max(0) as u64, intents.max(0) as u64))
 }

@@ -442,9 +442,18 @@ CREATE TABLE facilitator_notes (
 ";
 
 /// Each membership's arm, as the server said at joining: in a control arm the app runs the
-/// practice loop alone.
+/// practice loop alone. Transfer stories shared with the program team.
 const V16_ARMS: &str = "
 ALTER TABLE memberships ADD COLUMN arm TEXT NOT NULL DEFAULT 'cohort';
+
+-- Transfer stories she shared with the program team, until and after the server took them.
+CREATE TABLE transfer_stories (
+    log_id      TEXT PRIMARY KEY,
+    program_id  TEXT NOT NULL,
+    evidence    TEXT NOT NULL,               -- JSON: the log's transfer evidence
+    state       TEXT NOT NULL,               -- pending, shared, refused
+    detail      TEXT
+) WITHOUT ROWID;
 ";
 
 pub fn user_version(conn: &Connection) -> Result<u32> {

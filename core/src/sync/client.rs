@@ -657,6 +657,10 @@ impl Client {
         }
         let profile = profile.map(|(p, changed_at)| person::to_wire(&p, changed_at));
         let notes_after = self.store().read(|conn| facilitation::notes_watermark(conn, &membership.cohort_id))?;
+        let sending: HashSet<&str> = practice_logs.iter().map(|l| l.id.as_str()).collect();
+        let stories = self.store().read(|conn| {
+            crate::store::stories::pending(conn, &program.enrollment.program_id, &|id| sending.contains(id))
+        })?;
         let request = SyncRequest {
             device_id: link.device_id.clone(),
             cohort_id: Some(membership.cohort_id.clone()),
@@ -669,6 +673,7 @@ impl Client {
             seen_until,
             history_after,
             notes_after: Some(notes_after),
+            stories,
         };
         Ok((request, more_to_send))
     }
@@ -746,6 +751,7 @@ impl Client {
         let now = self.now().timestamp_millis();
         self.store().write(|tx| {
             sync_state::ack_logs(tx, &response.practice_logs_acked)?;
+            crate::store::stories::answered(tx, &response.stories_acked, &response.stories_refused)?;
             sync_state::refuse_logs(tx, &response.practice_logs_refused, now)?;
             sync_state::store_cohort_logs(tx, cohort_id, &response.practice_logs, response.logs_watermark)
         })?;

@@ -10,7 +10,7 @@ use serde_bytes::ByteBuf;
 use super::limits::{
     MAX_CHANGES_PER_REQUEST, MAX_DOCS_PER_REQUEST, MAX_KNOWN_HEADS, MAX_LOGS_PER_REQUEST, MAX_REQUEST_CHANGE_BYTES,
 };
-use super::wire::{SyncRequest, WireLog, WireProfile};
+use super::wire::{SyncRequest, WireLog, WireProfile, WireStory};
 use crate::docs::DocId;
 use crate::domain::blueprint::MAX_WEEKS;
 use crate::domain::practice::MAX_DURATION_SECS;
@@ -38,12 +38,13 @@ pub struct CheckedRequest {
     pub seen_until: Option<i64>,
     pub history_after: Option<u64>,
     pub notes_after: Option<u64>,
+    pub stories: Vec<WireStory>,
 }
 
 impl CheckedRequest {
     /// Whether the request has changes or logs to store (a profile is stored on its own).
     pub fn writes(&self) -> bool {
-        !self.practice_logs.is_empty() || self.docs.iter().any(|d| !d.changes.is_empty())
+        !self.practice_logs.is_empty() || !self.stories.is_empty() || self.docs.iter().any(|d| !d.changes.is_empty())
     }
 }
 
@@ -132,6 +133,21 @@ pub fn check_request(cohort_id: &str, request: SyncRequest) -> Result<CheckedReq
     for log in &request.practice_logs {
         check_log(log)?;
     }
+    if request.stories.len() > MAX_LOGS_PER_REQUEST {
+        return Err(too_large(format!(
+            "{} transfer stories in one request; at most {MAX_LOGS_PER_REQUEST}",
+            request.stories.len()
+        )));
+    }
+    for story in &request.stories {
+        let id: String = story.log_id.chars().take(40).collect();
+        if uuid::Uuid::parse_str(&story.log_id).is_err() {
+            return Err(RequestProblem::Malformed(format!("transfer story {id}: log_id: not a UUID")));
+        }
+        if let Err(err) = crate::domain::practice::check_transfer(&story.evidence) {
+            return Err(RequestProblem::Malformed(format!("transfer story {id}: {err}")));
+        }
+    }
     if let Some(profile) = &request.profile {
         check_profile(profile)?;
     }
@@ -145,6 +161,7 @@ pub fn check_request(cohort_id: &str, request: SyncRequest) -> Result<CheckedReq
         seen_until: request.seen_until,
         history_after: request.history_after,
         notes_after: request.notes_after,
+        stories: request.stories,
     })
 }
 

@@ -198,6 +198,18 @@ pub struct SyncRequest {
     /// answers with later ones. A device that does not ask gets none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes_after: Option<u64>,
+    /// Transfer stories she chose to share with the program team, each about one of her logs
+    /// (stored before or in this request). Never the private reflection.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stories: Vec<WireStory>,
+}
+
+/// A transfer story: how a learner applied a practice at work, shared with the program team.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireStory {
+    /// The practice log it is about (hers).
+    pub log_id: String,
+    pub evidence: crate::domain::practice::TransferEvidence,
 }
 
 /// A person's profile: the same on all her devices (the newest change wins), and what every
@@ -252,6 +264,12 @@ pub struct SyncResponse {
     /// Private notes to her from the cohort's facilitators after `notes_after`, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<WireNote>,
+    /// Stories of the request the server keeps (or kept before), by log id; and those it
+    /// refused (`unknown_log`, `not_yours`), which the device stops sending.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stories_acked: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stories_refused: Vec<RefusedLog>,
 }
 
 /// A facilitator's private note to one member.

@@ -35,7 +35,24 @@ pub struct ProgramReport {
     pub assignments: Vec<AssignmentRow>,
     /// Per prompt and pack version, over the cohorts in the report: most abandoned first.
     pub prompts: Vec<PromptRow>,
+    /// Transfer stories learners shared with the program team, newest first, each with the
+    /// prompt it came from (never the private reflection).
+    pub stories: Vec<StoryRow>,
     pub facilitator_load: FacilitatorLoad,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoryRow {
+    pub cohort_id: String,
+    pub user_id: String,
+    pub display_name: String,
+    pub prompt_id: String,
+    /// The prompt's title in the program's current pack.
+    pub prompt_title: String,
+    pub local_date: String,
+    pub kind: String,
+    pub note: String,
+    pub link: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,6 +163,26 @@ pub fn program_report(
             assignment: *assignment,
         })
         .collect();
+    let stories = facts
+        .stories
+        .iter()
+        .map(|s| StoryRow {
+            display_name: cohorts
+                .iter()
+                .find(|c| c.cohort_id == s.cohort_id)
+                .and_then(|c| c.members.iter().find(|m| m.user_id == s.user_id))
+                .map(|m| m.display_name.clone())
+                .unwrap_or_default(),
+            prompt_title: facts.pack.prompt(&s.prompt_id).map(|p| p.title.clone()).unwrap_or_default(),
+            cohort_id: s.cohort_id.clone(),
+            user_id: s.user_id.clone(),
+            prompt_id: s.prompt_id.clone(),
+            local_date: s.local_date.clone(),
+            kind: s.kind.clone(),
+            note: s.note.clone(),
+            link: s.link.clone(),
+        })
+        .collect();
     Ok(ProgramReport {
         program_id: facts.program_id.clone(),
         title: facts.title.clone(),
@@ -160,6 +197,7 @@ pub fn program_report(
         imported_baseline,
         arms,
         assignments,
+        stories,
         prompts: prompt_analytics(
             &facts.pack,
             &facts.logs,

@@ -106,6 +106,24 @@ pub struct ProgramFacts {
     /// (for prompt analytics).
     pub logs: Vec<LogFact>,
     pub pack: Arc<PromptPack>,
+    /// Transfer stories learners of those cohorts shared with the program team, newest first.
+    pub stories: Vec<Story>,
+}
+
+/// A transfer story as the report reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Story {
+    pub cohort_id: String,
+    pub user_id: String,
+    pub log_id: String,
+    pub prompt_id: String,
+    pub local_date: String,
+    /// `applied_at_work` or `portfolio`.
+    pub kind: String,
+    pub note: String,
+    pub link: Option<String>,
+    /// Milliseconds since the epoch, the server's clock.
+    pub shared_at: i64,
 }
 
 /// Work done per refresh step, so one refresh never holds a write transaction for long.
@@ -424,11 +442,38 @@ impl ReportStore {
             &[t(program_id)],
         )?;
         for row in &rows {
+            // Only the cohorts the viewer may read.
+            if !out.iter().any(|(cohort, _)| cohort.cohort_id == row[0].text().unwrap_or_default()) {
+                continue;
+            }
             // Written by the server itself; one it cannot read shows as no recorded assignment.
             let Ok(assignment) = serde_json::from_str(row[2].text()?) else { continue };
             assignments.push((row[0].text()?.to_owned(), row[1].text()?.to_owned(), assignment));
         }
         let logs = out.iter_mut().flat_map(|c| std::mem::take(&mut c.1)).collect();
+        let mut stories = Vec::new();
+        let rows = self.db.query(
+            "SELECT s.cohort_id, s.user_id, s.log_id, s.prompt_id, s.local_date, s.kind, s.note, s.link, s.shared_at
+             FROM transfer_stories s JOIN cohorts c ON c.id = s.cohort_id WHERE c.program_id = $1
+             ORDER BY s.shared_at DESC, s.log_id",
+            &[t(program_id)],
+        )?;
+        for row in &rows {
+            if !out.iter().any(|(cohort, _)| cohort.cohort_id == row[0].text().unwrap_or_default()) {
+                continue;
+            }
+            stories.push(Story {
+                cohort_id: row[0].text()?.to_owned(),
+                user_id: row[1].text()?.to_owned(),
+                log_id: row[2].text()?.to_owned(),
+                prompt_id: row[3].text()?.to_owned(),
+                local_date: row[4].text()?.to_owned(),
+                kind: row[5].text()?.to_owned(),
+                note: row[6].text()?.to_owned(),
+                link: row[7].opt_text().map(str::to_owned),
+                shared_at: row[8].int()?,
+            });
+        }
         let cohorts = out.into_iter().map(|(facts, _)| facts).collect();
         Ok(ProgramFacts {
             program_id: program_id.to_owned(),
@@ -439,6 +484,7 @@ impl ReportStore {
             assignments,
             logs,
             pack: self.program_pack(program_id)?,
+            stories,
         })
     }
 

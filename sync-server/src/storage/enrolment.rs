@@ -32,15 +32,17 @@ pub const MAX_SEED: u64 = i64::MAX as u64;
 
 /// Places a learner and writes her invite (`invite` with its cohort and assignment filled in).
 pub fn place(tx: &dyn Tx, placement: &Placement<'_>, invite: NewInvite<'_>) -> Result<Placed, ApiError> {
-    if tx.program_blueprint(placement.program_id)?.is_none() {
-        return Err(ApiError::NotFound(format!("no program {}", placement.program_id)));
-    }
+    // Locked first: the draw count and the cohorts' room are read after any concurrent
+    // placement in this program committed.
+    let randomisation = tx
+        .lock_arm_randomisation(placement.program_id)?
+        .ok_or_else(|| ApiError::NotFound(format!("no program {}", placement.program_id)))?;
     if placement.seed.is_some_and(|s| s > MAX_SEED) {
         return Err(ApiError::BadRequest(format!("seed: at most {MAX_SEED}")));
     }
     let (arm, assignment) = match placement.arm {
         Some(arm) => (arm, Assignment::Operator),
-        None => draw(tx, placement)?,
+        None => draw(tx, placement, randomisation)?,
     };
     let cohort_id = roomiest_cohort(tx, placement.program_id, arm)?;
     let recorded = serde_json::to_string(&assignment).map_err(internal)?;
@@ -51,10 +53,13 @@ pub fn place(tx: &dyn Tx, placement: &Placement<'_>, invite: NewInvite<'_>) -> R
     Ok(Placed { cohort_id, arm, assignment })
 }
 
-/// The program's next draw, counted and recorded in this transaction (so concurrent enrolments
-/// never share a draw).
-fn draw(tx: &dyn Tx, placement: &Placement<'_>) -> Result<(Arm, Assignment), ApiError> {
-    let (stored, draws) = tx.arm_randomisation(placement.program_id)?;
+/// The program's next draw, counted and recorded in this transaction (under the program's lock,
+/// so concurrent enrolments never share a draw).
+fn draw(
+    tx: &dyn Tx,
+    placement: &Placement<'_>,
+    (stored, draws): (Option<i64>, i64),
+) -> Result<(Arm, Assignment), ApiError> {
     let seed = match (stored, placement.seed) {
         (Some(stored), Some(given)) if stored as u64 != given => {
             return Err(ApiError::Conflict(format!(

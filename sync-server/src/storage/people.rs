@@ -265,6 +265,18 @@ pub fn create_invite(tx: &dyn Tx, invite: &NewInvite<'_>) -> Result<(), ApiError
         if tx.user_profile(user)?.is_none() {
             return Err(ApiError::NotFound(format!("no user {user}")));
         }
+        // A person is in one arm of a program: in both, she would count on both sides.
+        let target = program_of_cohort(tx, invite.cohort_id)?;
+        for other in tx.active_cohorts(user)? {
+            let theirs = program_of_cohort(tx, &other)?;
+            if theirs.program_id == target.program_id && theirs.arm != target.arm {
+                return Err(ApiError::Conflict(format!(
+                    "{user} is in the {} arm of program {} (cohort {other}); a person takes part in one arm",
+                    theirs.arm.as_str(),
+                    target.program_id
+                )));
+            }
+        }
         if let Some(member) = roster(tx, invite.cohort_id)?.member(user) {
             if member.left_on.is_some() {
                 return Err(ApiError::Conflict(format!("{user} left cohort {}", invite.cohort_id)));

@@ -30,7 +30,7 @@ use super::operations;
 use super::people;
 use super::primitives::{
     ARM_COHORTS, ChangeRecord, DeviceRecord, GraphRow, InviteRow, MemberRecord, NewChange, NewInvite, NewLog,
-    NewProgram, NoteRecord, ObjectRow, OpenInvite, ProgramRecord, R, Tx,
+    NewProgram, NoteRecord, ObjectRow, OpenInvite, ProgramRecord, R, StoryRecord, Tx,
 };
 use super::repair::{self, DocProblem};
 use super::{CohortRow, Device, MemberRow, ProgramRow, Storage, SyncStats, round_trip};
@@ -531,9 +531,9 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    fn arm_randomisation(&self, program_id: &str) -> R<(Option<i64>, i64)> {
-        let rows = self.query("SELECT arm_seed, arm_draws FROM programs WHERE id = $1", &[&program_id])?;
-        Ok(rows.first().map_or((None, 0), |r| (r.get(0), r.get(1))))
+    fn lock_arm_randomisation(&self, program_id: &str) -> R<Option<(Option<i64>, i64)>> {
+        let rows = self.query("SELECT arm_seed, arm_draws FROM programs WHERE id = $1 FOR UPDATE", &[&program_id])?;
+        Ok(rows.first().map(|r| (r.get(0), r.get(1))))
     }
 
     fn set_arm_randomisation(&self, program_id: &str, seed: i64, draws: i64) -> R<()> {
@@ -874,6 +874,19 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
 
     fn practice_log_user(&self, id: &str) -> R<Option<String>> {
         self.first("SELECT user_id FROM practice_logs WHERE id = $1", &[&id], |r| r.get(0))
+    }
+
+    fn practice_log_body(&self, id: &str) -> R<Option<(String, String)>> {
+        self.first("SELECT user_id, body FROM practice_logs WHERE id = $1", &[&id], |r| (r.get(0), r.get(1)))
+    }
+
+    fn insert_story(&self, s: &StoryRecord) -> R<()> {
+        self.execute(
+            "INSERT INTO transfer_stories (log_id, user_id, cohort_id, prompt_id, local_date, kind, note, link, shared_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (log_id) DO NOTHING",
+            &[&s.log_id, &s.user_id, &s.cohort_id, &s.prompt_id, &s.local_date, &s.kind, &s.note, &s.link, &s.shared_at],
+        )?;
+        Ok(())
     }
 
     fn logs_on_day(&self, user_id: &str, local_date: &str) -> R<i64> {

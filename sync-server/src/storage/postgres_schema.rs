@@ -155,11 +155,18 @@ CREATE TABLE baselines (
 /// Arms: a cohort belongs to the cohort arm or to a control arm (the practice loop alone). A
 /// program that draws arms at random keeps its seed and how many draws it made; an invite keeps
 /// how its learner was assigned (JSON, `domain::arms::Assignment`; NULL: the operator's cohort).
+/// Transfer stories learners shared with the program team.
 const V7: &str = "
 ALTER TABLE cohorts ADD COLUMN arm TEXT NOT NULL DEFAULT 'cohort';
 ALTER TABLE programs ADD COLUMN arm_seed BIGINT;
 ALTER TABLE programs ADD COLUMN arm_draws BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE invites ADD COLUMN assignment TEXT;
+-- Transfer stories learners shared with the program team, one per practice log.
+CREATE TABLE transfer_stories (
+    log_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, cohort_id TEXT NOT NULL, prompt_id TEXT NOT NULL,
+    local_date TEXT NOT NULL, kind TEXT NOT NULL, note TEXT NOT NULL, link TEXT, shared_at BIGINT NOT NULL
+);
+CREATE INDEX transfer_stories_by_cohort ON transfer_stories (cohort_id);
 ";
 
 fn stored_version(client: &mut Client) -> Result<i32, postgres::Error> {

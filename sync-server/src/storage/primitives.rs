@@ -24,6 +24,19 @@ pub struct ProgramRecord {
     pub arm: String,
 }
 
+/// A transfer story as the server keeps it.
+pub struct StoryRecord {
+    pub log_id: String,
+    pub user_id: String,
+    pub cohort_id: String,
+    pub prompt_id: String,
+    pub local_date: String,
+    pub kind: String,
+    pub note: String,
+    pub link: Option<String>,
+    pub shared_at: i64,
+}
+
 /// A program's cohorts in an arm (`$1` program, `$2` arm) with how many learners each holds or
 /// has invited (open invites unexpired at `$3`), for placing a learner where there is most room.
 pub const ARM_COHORTS: &str = "SELECT c.id,
@@ -240,8 +253,10 @@ pub trait Tx {
     /// The program's cohorts in `arm`, each with its learners who have not left plus its open
     /// invites for new learners (unexpired at `now`), by id.
     fn arm_cohorts(&self, program_id: &str, arm: &str, now: i64) -> R<Vec<(String, i64)>>;
-    /// The program's randomisation: its seed (none before the first draw) and draws made.
-    fn arm_randomisation(&self, program_id: &str) -> R<(Option<i64>, i64)>;
+    /// The program's randomisation: its seed (none before the first draw) and draws made, read
+    /// under a lock on the program's row held to the end of the transaction, so concurrent
+    /// placements in one program run one after the other (none for no such program).
+    fn lock_arm_randomisation(&self, program_id: &str) -> R<Option<(Option<i64>, i64)>>;
     fn set_arm_randomisation(&self, program_id: &str, seed: i64, draws: i64) -> R<()>;
     fn roster_rows(&self, cohort_id: &str) -> R<Vec<MemberRecord>>;
     fn insert_member(&self, cohort_id: &str, member: &MemberRecord) -> R<()>;
@@ -309,6 +324,10 @@ pub trait Tx {
     fn entries_stored_after(&self, doc: &str, after_ms: i64) -> R<Vec<String>>;
     /// The user a stored log belongs to.
     fn practice_log_user(&self, id: &str) -> R<Option<String>>;
+    /// A stored log's user and body.
+    fn practice_log_body(&self, id: &str) -> R<Option<(String, String)>>;
+    /// Keeps a transfer story once per log (a resend changes nothing).
+    fn insert_story(&self, story: &StoryRecord) -> R<()>;
     /// How many logs a user has for a local day.
     fn logs_on_day(&self, user_id: &str, local_date: &str) -> R<i64>;
     /// `(seq, body)` of one user's logs (in all her cohorts) after `after`, oldest first.

@@ -20,7 +20,7 @@ use super::admission::{self, Verdict};
 use super::documents::{Bindings, CohortProgram, heads, internal, now_ms, pack_of, program_of_cohort, roster};
 use super::graph_cache::GraphCache;
 use super::log_rules::{self, LogRules, LogVerdict};
-use super::primitives::{NewLog, Tx};
+use super::primitives::{NewLog, StoryRecord, Tx};
 use super::{Device, SyncStats};
 use crate::error::ApiError;
 use microcohort_core::sync::request::CheckedRequest;
@@ -85,12 +85,6 @@ fn check_docs(
 ) -> Result<Checked, ApiError> {
     let program = program_of_cohort(tx, &device.cohort_id)?;
     let blueprint = &program.blueprint;
-    if program.arm == Arm::Control && request.docs.iter().any(|item| !item.changes.is_empty()) {
-        return Err(ApiError::Forbidden(format!(
-            "{} is a control arm: it has no peers to share with, so nothing is written to its documents",
-            device.cohort_id
-        )));
-    }
     for item in &request.docs {
         if let DocId::Week { week, .. } = item.doc
             && week > blueprint.weeks
@@ -113,9 +107,14 @@ fn check_docs(
             }
             DocId::Cohort { .. } => WeekRights::default(),
         };
-        let (verdict, seen) = match item.changes.is_empty() {
-            true => (Verdict::Answer(DocStatus::Ok, None), None),
-            false => {
+        let (verdict, seen) = match (item.changes.is_empty(), program.arm) {
+            (true, _) => (Verdict::Answer(DocStatus::Ok, None), None),
+            // Nothing is written to a control arm's documents; its practice logs still count.
+            (false, Arm::Control) => {
+                let detail = format!("{} is a control arm: it has no peers to share with", device.cohort_id);
+                (Verdict::Answer(DocStatus::Rejected { reason: "control_arm".into(), detail }, None), None)
+            }
+            (false, Arm::Cohort) => {
                 let seen = if for_later { Some(admission::version(tx, &item.id)?) } else { None };
                 let submitter = submitter(device, rights);
                 (admission::check(tx, graphs, item, submitter, &mut bindings, seen.clone())?, seen)
@@ -148,6 +147,7 @@ pub struct Stored {
     statuses: Vec<DocStatus>,
     acked: Vec<String>,
     refused: Vec<RefusedLog>,
+    stories: (Vec<String>, Vec<RefusedLog>),
     stats: SyncStats,
 }
 
@@ -235,7 +235,47 @@ pub fn store(
         tx.insert_practice_log(&row, now_ms())?;
         acked.push(log.id);
     }
-    Ok(Stored { program, statuses, acked, refused, stats })
+    let stories = store_stories(tx, device, request)?;
+    Ok(Stored { program, statuses, acked, refused, stories, stats })
+}
+
+/// Transfer stories, each about a log of hers the server holds (stored before, or just now).
+fn store_stories(
+    tx: &dyn Tx,
+    device: &Device,
+    request: &CheckedRequest,
+) -> Result<(Vec<String>, Vec<RefusedLog>), ApiError> {
+    let (mut acked, mut refused) = (Vec::new(), Vec::new());
+    let refuse = |id: &str, reason: &str, detail: &str| RefusedLog {
+        id: id.to_owned(),
+        reason: reason.to_owned(),
+        detail: detail.to_owned(),
+    };
+    for story in &request.stories {
+        let Some((owner, body)) = tx.practice_log_body(&story.log_id)? else {
+            refused.push(refuse(&story.log_id, "unknown_log", "the server has no such practice log"));
+            continue;
+        };
+        if owner != device.user_id {
+            refused.push(refuse(&story.log_id, "not_yours", "a story is about one of her own practice logs"));
+            continue;
+        }
+        // The server wrote this body itself.
+        let log: WireLog = serde_json::from_str(&body).map_err(internal)?;
+        tx.insert_story(&StoryRecord {
+            log_id: story.log_id.clone(),
+            user_id: device.user_id.clone(),
+            cohort_id: device.cohort_id.clone(),
+            prompt_id: log.prompt_id,
+            local_date: log.local_date,
+            kind: story.evidence.kind.as_str().to_owned(),
+            note: story.evidence.note.trim().to_owned(),
+            link: story.evidence.link.clone(),
+            shared_at: now_ms(),
+        })?;
+        acked.push(story.log_id.clone());
+    }
+    Ok((acked, refused))
 }
 
 /// The read half, on what is committed (after the write half's commit, outside its lock): what
@@ -247,7 +287,7 @@ pub fn answer(
     request: &CheckedRequest,
     stored: Stored,
 ) -> Result<(SyncResponse, SyncStats), ApiError> {
-    let Stored { program, statuses, acked, refused, mut stats } = stored;
+    let Stored { program, statuses, acked, refused, stories, mut stats } = stored;
     let mut docs = Vec::with_capacity(request.docs.len());
     let mut budget = MAX_RESPONSE_CHANGE_BYTES;
     for (item, status) in request.docs.iter().zip(statuses) {
@@ -348,6 +388,8 @@ pub fn answer(
         history,
         history_next,
         notes,
+        stories_acked: stories.0,
+        stories_refused: stories.1,
     };
     Ok((response, stats))
 }

@@ -18,7 +18,7 @@ use super::operations;
 use super::people;
 use super::primitives::{
     ARM_COHORTS, ChangeRecord, DeviceRecord, GraphRow, InviteRow, MemberRecord, NewChange, NewInvite, NewLog,
-    NewProgram, NoteRecord, ObjectRow, OpenInvite, ProgramRecord, R, Tx,
+    NewProgram, NoteRecord, ObjectRow, OpenInvite, ProgramRecord, R, StoryRecord, Tx,
 };
 use super::repair::{self, DocProblem};
 use super::{CohortRow, Device, MemberRow, ProgramRow, Storage, SyncStats, round_trip};
@@ -439,12 +439,12 @@ impl Tx for Connection {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn arm_randomisation(&self, program_id: &str) -> R<(Option<i64>, i64)> {
+    fn lock_arm_randomisation(&self, program_id: &str) -> R<Option<(Option<i64>, i64)>> {
+        // One writer at a time already: a plain read is under the lock.
         Ok(self
             .prepare_cached("SELECT arm_seed, arm_draws FROM programs WHERE id = ?1")?
             .query_row([program_id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?
-            .unwrap_or((None, 0)))
+            .optional()?)
     }
 
     fn set_arm_randomisation(&self, program_id: &str, seed: i64, draws: i64) -> R<()> {
@@ -782,6 +782,22 @@ impl Tx for Connection {
             .prepare_cached("SELECT user_id FROM practice_logs WHERE id = ?1")?
             .query_row([id], |r| r.get(0))
             .optional()?)
+    }
+
+    fn practice_log_body(&self, id: &str) -> R<Option<(String, String)>> {
+        Ok(self
+            .prepare_cached("SELECT user_id, body FROM practice_logs WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    fn insert_story(&self, s: &StoryRecord) -> R<()> {
+        self.prepare_cached(
+            "INSERT INTO transfer_stories (log_id, user_id, cohort_id, prompt_id, local_date, kind, note, link, shared_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (log_id) DO NOTHING",
+        )?
+        .execute(params![s.log_id, s.user_id, s.cohort_id, s.prompt_id, s.local_date, s.kind, s.note, s.link, s.shared_at])?;
+        Ok(())
     }
 
     fn logs_on_day(&self, user_id: &str, local_date: &str) -> R<i64> {

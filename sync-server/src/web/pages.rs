@@ -8,7 +8,7 @@ use microcohort_core::domain::roster::MemberRole;
 use microcohort_core::domain::statistics::Estimate;
 
 use super::charts;
-use crate::report::ProgramReport;
+use crate::report::{ProgramReport, StoryRow};
 
 const STYLE: &str = "
 body{font:15px/1.4 system-ui,sans-serif;margin:0;background:#f8fafc;color:#0f172a}
@@ -115,6 +115,7 @@ pub fn dashboard(report: &ProgramReport) -> String {
                     h2 { "Feedback quality" }
                     (charts::feedback_quality(&report.cohorts))
                     (prompts_section(&report.program_id, &report.prompts))
+                    (stories_section(&report.stories))
                     h2 { "Facilitator load" }
                     table { tr { th { "Facilitator" } th { "Cohorts" } th { "Learners" } }
                         @for f in &report.facilitator_load.facilitators { tr { td { (f.display_name) } td { (f.cohorts) } td { (f.learners) } } } }
@@ -183,6 +184,26 @@ fn prompts_section(program_id: &str, prompts: &[PromptRow]) -> Markup {
                 }
             } }
             p.muted { a href=(format!("/v1/programs/{program_id}/report.csv?rows=prompts")) { "prompts CSV" } }
+        }
+    }
+}
+
+/// Transfer stories learners shared with the program team, newest first, with their prompt.
+fn stories_section(stories: &[StoryRow]) -> Markup {
+    html! {
+        h2 { "Transfer stories" }
+        @if stories.is_empty() {
+            p.muted { "No learner has shared a transfer story yet." }
+        } @else {
+            ul id="stories" {
+                @for s in stories {
+                    li.story {
+                        b { (s.display_name) } span.muted { " · " (s.local_date) " · " (s.prompt_title) " · " (s.kind.replace('_', " ")) }
+                        br; (s.note)
+                        @if let Some(link) = &s.link { " " a href=(link) rel="noopener noreferrer" { "link" } }
+                    }
+                }
+            }
         }
     }
 }

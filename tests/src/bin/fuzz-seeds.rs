@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use automerge::ActorId;
 use microcohort_core::domain::critique_week::CritiqueWeekChange;
 use microcohort_core::domain::facilitation::FacilitatorAction;
+use microcohort_core::domain::practice::{TransferEvidence, TransferKind};
 use microcohort_core::policy::sample::SampleWeek;
-use microcohort_core::sync::wire::{self, DocPush, SyncRequest, WireLog};
+use microcohort_core::sync::wire::{self, DocPush, SyncRequest, WireLog, WireStory};
 use microcohort_tests::forge::{Forger, bad_checksum, compressed, declaring_ops, huge_value, with_seq, with_start_op};
 use serde_bytes::ByteBuf;
 
@@ -72,6 +73,14 @@ fn main() {
             "honest",
             SyncRequest {
                 docs: vec![push(week.candidates.iter().map(|c| c.raw_bytes().to_vec()).collect())],
+                stories: vec![WireStory {
+                    log_id: log.id.clone(),
+                    evidence: TransferEvidence {
+                        kind: TransferKind::AppliedAtWork,
+                        note: "Asked first, then spoke".into(),
+                        link: Some("https://example.org/n".into()),
+                    },
+                }],
                 practice_logs: vec![log],
                 prompts_since: 1,
                 logs_since: 0,

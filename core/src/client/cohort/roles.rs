@@ -41,6 +41,10 @@ impl Client {
     pub fn cohort_size_status(&self) -> Result<SizeStatus> {
         let program = self.program()?;
         let blueprint = &program.enrollment.blueprint;
+        // A control arm has no peers, so no size to keep.
+        if blueprint.control_arm {
+            return Ok(SizeStatus::Ok);
+        }
         let today = self.now().with_timezone(&blueprint.cohort_time_zone).date_naive();
         let learners = self.roster()?.learners_on(today) as u32;
         Ok(blueprint.cohort_size.check(learners)?)

@@ -174,4 +174,5 @@ fun rejectedMessage(code: RejectCode): String =
         RejectCode.SERVER_NOT_FOUND -> "This is no longer on the server."
         RejectCode.TOO_LARGE -> "This is too large to share."
         RejectCode.BAD_REQUEST -> "The app sent something the server did not understand. Please update the app."
+        RejectCode.CONTROL_ARM -> "Your program runs your practice on its own: there is no cohort to share with."
     }
