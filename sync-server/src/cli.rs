@@ -566,7 +566,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             Admin::ListCohorts => {
                 for c in storage.cohorts().map_err(fail)? {
-                    println!("{}\t{}\t{}\t{} members", c.id, c.program_id, c.title, c.members);
+                    println!("{}\t{}\t{}\t{} members\t{} arm", c.id, c.program_id, c.title, c.members, c.arm);
                 }
                 Ok(())
             }

@@ -415,6 +415,18 @@ pub fn sign_in_with_link(address: SocketAddr, path: &str) -> String {
     session_cookie(&headers).expect("a session cookie")
 }
 
+/// What program `p1`'s lead reads at `path`, signed in with a fresh one-time link from
+/// `admin dashboard-link`; the status must be 200.
+pub fn lead_get(binary: &str, server: &ServerProcess, data_dir: &Path, path: &str) -> String {
+    let link = admin(binary, data_dir, &["dashboard-link", "--program", "p1", "--base-url", &server.url()]);
+    let sign_in = link.strip_prefix(&server.url()).expect("a link on the server's address").to_owned();
+    let (_, headers, _) = http_request(server.address, "POST", &sign_in, &[]);
+    let cookie = session_cookie(&headers).expect("a session cookie");
+    let (status, _, body) = http_get(server.address, path, &[("Cookie", &cookie)]);
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
 /// A loopback HTTP proxy that adds a cookie to every request, so that a browser run from a
 /// test (headless Chromium) is signed in without a cookie store.
 pub struct CookieProxy {

@@ -16,8 +16,8 @@ use microcohort_core::domain::practice::PracticeOutcome;
 use microcohort_core::sync::wire::{self, DocPush, DocStatus, SyncRequest, SyncResponse};
 use microcohort_core::{Client, Error, ManualClock};
 use microcohort_tests::{
-    Backend, ServerProcess, TestData, admin, http_get, http_request, on_both_backends, program_under_way, raw_join,
-    raw_post, server_command, session_cookie,
+    Backend, ServerProcess, TestData, admin, lead_get, on_both_backends, program_under_way, raw_join, raw_post,
+    server_command,
 };
 use serde_bytes::ByteBuf;
 use serde_json::Value;
@@ -37,15 +37,9 @@ fn run_admin(data: &Path, args: &[&str]) -> (String, String, bool) {
     (text(&output.stdout), text(&output.stderr), output.status.success())
 }
 
-/// A program lead's view at `path`, signed in with a one-time link.
+/// A program lead's view at `path`.
 fn fetch(server: &ServerProcess, data: &Path, path: &str) -> String {
-    let link = admin(SERVER, data, &["dashboard-link", "--program", "p1", "--base-url", &server.url()]);
-    let sign_in = link.strip_prefix(&server.url()).unwrap().to_owned();
-    let (_, headers, _) = http_request(server.address, "POST", &sign_in, &[]);
-    let cookie = session_cookie(&headers).unwrap();
-    let (status, _, body) = http_get(server.address, path, &[("Cookie", &cookie)]);
-    assert_eq!(status, 200, "{body}");
-    body
+    lead_get(SERVER, server, data, path)
 }
 
 /// The days (program days 1..=10) learner `i` practises: the cohort arm every other day, the

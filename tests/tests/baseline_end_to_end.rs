@@ -10,8 +10,7 @@ use chrono::{Days, NaiveDate, Utc};
 use microcohort_core::domain::practice::PracticeOutcome;
 use microcohort_core::{Client, ManualClock};
 use microcohort_tests::{
-    Backend, ServerProcess, TestData, admin, http_get, http_request, on_both_backends, program_under_way,
-    server_command, session_cookie,
+    Backend, ServerProcess, TestData, admin, lead_get, on_both_backends, program_under_way, server_command,
 };
 use serde_json::Value;
 
@@ -32,15 +31,9 @@ fn baseline_csv(start: NaiveDate) -> (String, Vec<Vec<NaiveDate>>) {
     (csv, all)
 }
 
-/// A program lead's report at `path` (signed in with a one-time link).
+/// A program lead's view at `path`.
 fn fetch(server: &ServerProcess, data: &Path, path: &str) -> String {
-    let link = admin(SERVER, data, &["dashboard-link", "--program", "p1", "--base-url", &server.url()]);
-    let sign_in = link.strip_prefix(&server.url()).unwrap().to_owned();
-    let (_, headers, _) = http_request(server.address, "POST", &sign_in, &[]);
-    let cookie = session_cookie(&headers).unwrap();
-    let (status, _, body) = http_get(server.address, path, &[("Cookie", &cookie)]);
-    assert_eq!(status, 200, "{body}");
-    body
+    lead_get(SERVER, server, data, path)
 }
 
 fn report(server: &ServerProcess, data: &Path) -> Value {

@@ -9,8 +9,7 @@ use microcohort_core::domain::practice::{PracticeOutcome, TransferEvidence, Tran
 use microcohort_core::domain::prompt_pack::parse_pack;
 use microcohort_core::{Client, FeedbackInput, ManualClock};
 use microcohort_tests::{
-    Backend, ServerProcess, TestData, admin, http_get, http_request, member_device, on_both_backends,
-    program_under_way, session_cookie,
+    Backend, ServerProcess, TestData, lead_get, member_device, on_both_backends, program_under_way,
 };
 use serde_json::Value;
 
@@ -18,14 +17,9 @@ const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
 
 on_both_backends!(prompts_are_reported_as_learners_practised_them);
 
+/// A program lead's view at `path`.
 fn fetch(server: &ServerProcess, data: &Path, path: &str) -> String {
-    let link = admin(SERVER, data, &["dashboard-link", "--program", "p1", "--base-url", &server.url()]);
-    let sign_in = link.strip_prefix(&server.url()).unwrap().to_owned();
-    let (_, headers, _) = http_request(server.address, "POST", &sign_in, &[]);
-    let cookie = session_cookie(&headers).unwrap();
-    let (status, _, body) = http_get(server.address, path, &[("Cookie", &cookie)]);
-    assert_eq!(status, 200, "{body}");
-    body
+    lead_get(SERVER, server, data, path)
 }
 
 /// Practises `prompt` (today's when `None`) for `minutes`, or abandons it after a minute.

@@ -539,7 +539,7 @@ fn two_server_processes_over_one_postgresql_converge() {
     // The operator's listings read the shared database.
     assert!(admin(SERVER, data.path(), &["list-programs"]).starts_with("p1\tEveryday Leadership\t"));
     let cohorts = admin(SERVER, data.path(), &["list-cohorts"]);
-    assert!(cohorts.contains(&format!("c1\tp1\tCohort c1\t{} members", MEMBERS + 1)), "{cohorts}");
+    assert!(cohorts.contains(&format!("c1\tp1\tCohort c1\t{} members\tcohort arm", MEMBERS + 1)), "{cohorts}");
     let members = admin(SERVER, data.path(), &["list-members", "--cohort", "c1"]);
     assert_eq!(members.lines().count(), MEMBERS + 1);
     assert!(members.lines().all(|line| line.ends_with("\t1 devices")), "{members}");

@@ -11,8 +11,8 @@ use microcohort_core::store::stories::StoryState;
 use microcohort_core::sync::wire::{self, SyncRequest, SyncResponse, WireStory};
 use microcohort_core::{Client, Error, ManualClock};
 use microcohort_tests::{
-    Backend, ServerProcess, TestData, admin, http_get, http_request, member_device, on_both_backends,
-    program_under_way, raw_join, raw_post, session_cookie,
+    Backend, ServerProcess, TestData, admin, http_get, lead_get, member_device, on_both_backends, program_under_way,
+    raw_join, raw_post,
 };
 use serde_json::Value;
 
@@ -22,14 +22,8 @@ const REFLECTION: &str = "PRIVATE: I was nervous the whole time";
 on_both_backends!(a_shared_story_reaches_the_program_team_and_nothing_private_goes_with_it);
 
 fn lead_report(server: &ServerProcess, data: &Path) -> (Value, String) {
-    let link = admin(SERVER, data, &["dashboard-link", "--program", "p1", "--base-url", &server.url()]);
-    let sign_in = link.strip_prefix(&server.url()).unwrap().to_owned();
-    let (_, headers, _) = http_request(server.address, "POST", &sign_in, &[]);
-    let cookie = session_cookie(&headers).unwrap();
-    let (status, _, body) = http_get(server.address, "/v1/programs/p1/report", &[("Cookie", &cookie)]);
-    assert_eq!(status, 200, "{body}");
-    let (_, _, page) = http_get(server.address, "/dashboard/programs/p1", &[("Cookie", &cookie)]);
-    (serde_json::from_str(&body).unwrap(), page)
+    let report = lead_get(SERVER, server, data, "/v1/programs/p1/report");
+    (serde_json::from_str(&report).unwrap(), lead_get(SERVER, server, data, "/dashboard/programs/p1"))
 }
 
 fn practise(device: &Client, clock: &ManualClock, transfer: Option<&str>) -> uuid::Uuid {

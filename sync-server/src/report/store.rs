@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ApiError;
 use crate::storage::Storage;
 use crate::storage::documents::{self, now_ms};
-use crate::storage::primitives::MemberRecord;
+use crate::storage::primitives::{MemberRecord, StoryRecord};
 
 type R<T> = Result<T, ApiError>;
 
@@ -107,23 +107,7 @@ pub struct ProgramFacts {
     pub logs: Vec<LogFact>,
     pub pack: Arc<PromptPack>,
     /// Transfer stories learners of those cohorts shared with the program team, newest first.
-    pub stories: Vec<Story>,
-}
-
-/// A transfer story as the report reads it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Story {
-    pub cohort_id: String,
-    pub user_id: String,
-    pub log_id: String,
-    pub prompt_id: String,
-    pub local_date: String,
-    /// `applied_at_work` or `portfolio`.
-    pub kind: String,
-    pub note: String,
-    pub link: Option<String>,
-    /// Milliseconds since the epoch, the server's clock.
-    pub shared_at: i64,
+    pub stories: Vec<StoryRecord>,
 }
 
 /// Work done per refresh step, so one refresh never holds a write transaction for long.
@@ -462,7 +446,7 @@ impl ReportStore {
             if !out.iter().any(|(cohort, _)| cohort.cohort_id == row[0].text().unwrap_or_default()) {
                 continue;
             }
-            stories.push(Story {
+            stories.push(StoryRecord {
                 cohort_id: row[0].text()?.to_owned(),
                 user_id: row[1].text()?.to_owned(),
                 log_id: row[2].text()?.to_owned(),

@@ -247,6 +247,8 @@ pub struct CohortRow {
     pub program_id: String,
     pub title: String,
     pub members: u32,
+    /// `cohort` or `control`.
+    pub arm: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1023,13 +1023,19 @@ impl Storage for PostgresStorage {
     fn cohorts(&self) -> Result<Vec<CohortRow>, ApiError> {
         self.read(|conn| {
             let rows = conn.query(
-                "SELECT c.id, c.program_id, c.title, (SELECT COUNT(*) FROM members m WHERE m.cohort_id = c.id)
+                "SELECT c.id, c.program_id, c.title, (SELECT COUNT(*) FROM members m WHERE m.cohort_id = c.id), c.arm
                  FROM cohorts c ORDER BY c.id",
                 &[],
             )?;
             Ok(rows
                 .iter()
-                .map(|r| CohortRow { id: r.get(0), program_id: r.get(1), title: r.get(2), members: count(r.get(3)) })
+                .map(|r| CohortRow {
+                    id: r.get(0),
+                    program_id: r.get(1),
+                    title: r.get(2),
+                    members: count(r.get(3)),
+                    arm: r.get(4),
+                })
                 .collect())
         })
     }

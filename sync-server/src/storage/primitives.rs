@@ -24,7 +24,8 @@ pub struct ProgramRecord {
     pub arm: String,
 }
 
-/// A transfer story as the server keeps it.
+/// A transfer story as the server keeps it (and the report reads it).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoryRecord {
     pub log_id: String,
     pub user_id: String,

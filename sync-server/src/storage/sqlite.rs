@@ -920,9 +920,11 @@ impl Storage for SqliteStorage {
     fn cohorts(&self) -> Result<Vec<CohortRow>, ApiError> {
         self.read(|conn| {
             let mut stmt = conn.prepare(
-                "SELECT c.id, c.program_id, c.title, (SELECT COUNT(*) FROM members m WHERE m.cohort_id = c.id) FROM cohorts c ORDER BY c.id",
+                "SELECT c.id, c.program_id, c.title, (SELECT COUNT(*) FROM members m WHERE m.cohort_id = c.id), c.arm FROM cohorts c ORDER BY c.id",
             )?;
-            let rows = stmt.query_map([], |r| Ok(CohortRow { id: r.get(0)?, program_id: r.get(1)?, title: r.get(2)?, members: r.get(3)? }))?;
+            let rows = stmt.query_map([], |r| {
+                Ok(CohortRow { id: r.get(0)?, program_id: r.get(1)?, title: r.get(2)?, members: r.get(3)?, arm: r.get(4)? })
+            })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
