@@ -14,6 +14,7 @@
 //! - [`secrets`]: the app's secure storage (Keychain, Keystore) that holds the device's secrets.
 
 pub mod android_tls;
+pub mod calibration;
 pub mod client;
 pub mod error;
 pub mod events;

@@ -20,8 +20,8 @@ pub mod store;
 pub mod sync;
 
 pub use client::{
-    Client, ClientEvent, CohortMessage, DataChange, Enrollment, EntryRef, FeedbackInput, FeedbackWindow, Lateness,
-    MembershipView, PracticeSession, ProgramSchedule, ReceiveReport, TodayView, UnsentWork, WorkKind,
+    Client, ClientEvent, CohortMessage, DataChange, Enrollment, EntryRef, ExemplarView, FeedbackInput, FeedbackWindow,
+    Lateness, MembershipView, PracticeSession, ProgramSchedule, ReceiveReport, TodayView, UnsentWork, WorkKind,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};

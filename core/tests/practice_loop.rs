@@ -173,15 +173,15 @@ fn a_new_pack_version_keeps_old_logs_on_the_version_they_used() {
         1,
     );
     let conflict = client.import_prompt_pack("edited.toml", &edited).unwrap_err();
-    assert!(matches!(conflict, Error::PackVersionConflict { version: 2, .. }), "{conflict}");
+    assert!(matches!(conflict, Error::PackVersionConflict { version: 3, .. }), "{conflict}");
 
-    let v3 = edited.replacen("version = 2", "version = 3", 1);
-    assert_eq!(client.import_prompt_pack("v3.toml", &v3).unwrap().outcome, ImportOutcome::Imported);
+    let v4 = edited.replacen("version = 3", "version = 4", 1);
+    assert_eq!(client.import_prompt_pack("v4.toml", &v4).unwrap().outcome, ImportOutcome::Imported);
     clock.advance(Duration::hours(1));
     let today = client.today().unwrap().prompt.unwrap();
-    assert_eq!((today.prompt_ref.pack_version, today.prompt.title.as_str()), (3, "Arrive and set your intention"));
+    assert_eq!((today.prompt_ref.pack_version, today.prompt.title.as_str()), (4, "Arrive and set your intention"));
     let logged = &client.practice_logs().unwrap()[0];
-    assert_eq!(logged.prompt.pack_version, 2);
+    assert_eq!(logged.prompt.pack_version, 3);
     assert_eq!(client.prompt(&logged.prompt).unwrap().title, old_title);
 }
 
@@ -200,7 +200,7 @@ fn a_malformed_pack_is_reported_by_file_entry_and_field_and_not_stored() {
     enrollment.pack_id = "broken-pack".into();
     // A new version of the enrolled pack that drops a day would leave learners without a prompt.
     let missing_day =
-        DEFAULT_PROMPT_PACK.replacen("version = 2", "version = 4", 1).replacen("day = 1\n", "day = 7\n", 1);
+        DEFAULT_PROMPT_PACK.replacen("version = 3", "version = 4", 1).replacen("day = 1\n", "day = 7\n", 1);
     let err = client.import_prompt_pack("v4.toml", &missing_day).unwrap_err();
     assert!(err.to_string().contains("no prompt for program week 0 day 1"), "{err}");
     assert!(matches!(client.enroll(enrollment), Err(Error::UnknownPack(id)) if id == "broken-pack"));

@@ -6,6 +6,7 @@
 //! `memberships.rs` the person's memberships (one selected for the screens); `person.rs` the
 //! device's person (deleting her data, leaving a cohort).
 
+mod calibration;
 mod cohort;
 mod dashboard;
 pub mod events;
@@ -42,6 +43,7 @@ use crate::store::practice::{self as logs, PracticeLog, PracticeStatus, PromptRe
 use crate::store::prompts::{self, ImportOutcome};
 
 pub use crate::store::practice::PracticeSession;
+pub use calibration::ExemplarView;
 pub use cohort::{EntryRef, FeedbackInput, FeedbackWindow, Lateness, ReceiveReport, WorkKind};
 pub use events::{ClientEvent, DataChange};
 pub use memberships::MembershipView;

@@ -4,6 +4,7 @@
 pub mod arms;
 pub mod baseline;
 pub mod blueprint;
+pub mod calibration;
 pub mod cohort_metrics;
 pub mod critique_week;
 pub mod error;

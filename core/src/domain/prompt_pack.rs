@@ -13,9 +13,9 @@ use super::blueprint::Blueprint;
 use super::error::{DomainError, PackIssue};
 use super::roles::{RoleExpectation, WeeklyRole};
 
-/// The newest pack file format this code reads (format 2 added `[[role]]`; format 1 files still
-/// read). A newer format is refused with a clear error.
-pub const PACK_FORMAT: i64 = 2;
+/// The newest pack file format this code reads (format 2 added `[[role]]`, format 3
+/// `[[exemplar]]`; older files still read). A newer format is refused with a clear error.
+pub const PACK_FORMAT: i64 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PromptPack {
@@ -29,6 +29,21 @@ pub struct PromptPack {
     /// What each weekly role is expected to do (format 2).
     #[serde(default)]
     pub roles: Vec<RoleExpectation>,
+    /// Example submissions with reference ratings, for calibrating feedback in week 0 (format 3).
+    #[serde(default)]
+    pub exemplars: Vec<Exemplar>,
+}
+
+/// An example submission learners rate before they give feedback to peers, with the ratings an
+/// experienced facilitator gave it: one score 1–5 per criterion of its prompt's rubric.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exemplar {
+    pub id: String,
+    /// The prompt whose rubric it is rated on.
+    pub prompt_id: String,
+    pub title: String,
+    pub body: String,
+    pub reference: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,7 +138,7 @@ impl Checker<'_> {
     }
 
     fn pack(&mut self, root: &Table) -> Option<PromptPack> {
-        self.unknown_keys("file", root, &["format", "pack", "capstone", "role", "prompt"]);
+        self.unknown_keys("file", root, &["format", "pack", "capstone", "role", "prompt", "exemplar"]);
         let format = match root.get("format") {
             Some(Value::Integer(format @ 1..=PACK_FORMAT)) => *format,
             Some(Value::Integer(other)) if *other > PACK_FORMAT => {
@@ -152,6 +167,7 @@ impl Checker<'_> {
         let capstone = root.get("capstone").and_then(|value| self.capstone(value));
         let prompts = self.prompts(root.get("prompt"));
         let roles = self.roles(root.get("role"), format);
+        let exemplars = self.exemplars(root.get("exemplar"), format, &prompts);
         Some(PromptPack {
             id: id?,
             version: version?,
@@ -160,7 +176,72 @@ impl Checker<'_> {
             capstone,
             prompts,
             roles,
+            exemplars,
         })
+    }
+
+    /// `[[exemplar]]` entries: unique ids, a prompt of the pack, one reference score 1..=5 per
+    /// criterion of its rubric.
+    fn exemplars(&mut self, value: Option<&Value>, format: i64, prompts: &[Prompt]) -> Vec<Exemplar> {
+        let Some(value) = value else { return Vec::new() };
+        if format < 3 {
+            self.push("file", "exemplar", "`[[exemplar]]` needs `format = 3`");
+            return Vec::new();
+        }
+        let Value::Array(items) = value else {
+            self.push("file", "exemplar", "must be a list of tables `[[exemplar]]`");
+            return Vec::new();
+        };
+        let mut exemplars: Vec<Exemplar> = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            let numbered = format!("exemplar #{}", index + 1);
+            let Value::Table(table) = item else {
+                self.push(&numbered, "", "must be a table `[[exemplar]]`");
+                continue;
+            };
+            let id = self.slug(table, &numbered, "id");
+            let entry = id.as_ref().map_or(numbered, |id| format!("exemplar {id:?}"));
+            self.unknown_keys(&entry, table, &["id", "prompt", "title", "body", "reference"]);
+            let prompt_id = self.slug(table, &entry, "prompt");
+            let title = self.text(table, &entry, "title", 120);
+            let body = self.text(table, &entry, "body", 20_000);
+            let (Some(id), Some(prompt_id), Some(title), Some(body)) = (id, prompt_id, title, body) else { continue };
+            if exemplars.iter().any(|e| e.id == id) {
+                self.push(&entry, "id", "used by an earlier exemplar; ids must be unique in a pack");
+                continue;
+            }
+            let Some(prompt) = prompts.iter().find(|p| p.id == prompt_id) else {
+                self.push(&entry, "prompt", format!("{prompt_id:?} is not a prompt of this pack"));
+                continue;
+            };
+            let reference = match table.get("reference") {
+                Some(Value::Array(scores)) if scores.len() == prompt.rubric.len() => {
+                    let scores: Vec<Option<u8>> = scores
+                        .iter()
+                        .map(|s| match s {
+                            Value::Integer(n @ 1..=5) => Some(*n as u8),
+                            _ => None,
+                        })
+                        .collect();
+                    if scores.iter().any(Option::is_none) {
+                        self.push(&entry, "reference", "every score must be an integer 1..=5");
+                        continue;
+                    }
+                    scores.into_iter().flatten().collect()
+                }
+                _ => {
+                    let criteria = prompt.rubric.len();
+                    self.push(
+                        &entry,
+                        "reference",
+                        format!("expected {criteria} scores 1..=5, one per rubric criterion"),
+                    );
+                    continue;
+                }
+            };
+            exemplars.push(Exemplar { id, prompt_id, title, body, reference });
+        }
+        exemplars
     }
 
     /// `[[role]]` entries: one general text per role, and week-specific ones that no two entries
@@ -464,7 +545,7 @@ body = "Say hello."
 
     #[test]
     fn newer_format_and_duplicate_ids_are_refused() {
-        let newer = issues(&SMALL.replace("format = 1", "format = 3"));
+        let newer = issues(&SMALL.replace("format = 1", "format = 4"));
         assert!(newer[0].problem.contains("newer than this app reads"));
         let twice = format!("{SMALL}\n{}", &SMALL[SMALL.find("[[prompt]]").unwrap()..]);
         assert!(issues(&twice).iter().any(|i| i.field == "id" && i.problem.contains("unique")));

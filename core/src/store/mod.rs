@@ -4,6 +4,7 @@
 //! `synchronous = FULL`: a practice the call reported as saved survives a crash or power loss,
 //! not only a killed process. One fsync per logged practice is nothing on a phone.
 
+pub mod calibration;
 pub mod cohort;
 pub mod dashboard;
 pub mod enrollment;

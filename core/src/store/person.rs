@@ -10,7 +10,7 @@ use crate::private_text::PersonKey;
 use crate::error::Result;
 
 /// Her own data: practice, settings, her key, this device's actor.
-const OWN_TABLES: [&str; 14] = [
+const OWN_TABLES: [&str; 15] = [
     "person_key",
     "selection",
     "notified_events",
@@ -23,6 +23,7 @@ const OWN_TABLES: [&str; 14] = [
     "daily_activity",
     "outbox",
     "transfer_stories",
+    "calibration_ratings",
     "calendar_export",
     "device",
 ];

@@ -24,8 +24,9 @@ pub fn import(tx: &Transaction<'_>, pack: &PromptPack, source_name: &str, now_mi
     }
     let capstone = pack.capstone.as_ref().map(json).transpose()?;
     tx.execute(
-        "INSERT INTO prompt_packs (pack_id, version, title, description, capstone, roles, source_name, imported_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO prompt_packs (pack_id, version, title, description, capstone, roles, source_name, imported_at,
+             exemplars)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             pack.id,
             pack.version,
@@ -34,7 +35,8 @@ pub fn import(tx: &Transaction<'_>, pack: &PromptPack, source_name: &str, now_mi
             capstone,
             json(&pack.roles)?,
             source_name,
-            now_millis
+            now_millis,
+            json(&pack.exemplars)?
         ],
     )?;
     let mut insert = tx.prepare(
@@ -76,7 +78,7 @@ pub fn latest(conn: &Connection, pack_id: &str) -> Result<PromptPack> {
 pub fn load(conn: &Connection, pack_id: &str, version: u32) -> Result<Option<PromptPack>> {
     let header = conn
         .query_row(
-            "SELECT title, description, capstone, roles FROM prompt_packs WHERE pack_id = ?1 AND version = ?2",
+            "SELECT title, description, capstone, roles, exemplars FROM prompt_packs WHERE pack_id = ?1 AND version = ?2",
             params![pack_id, version],
             |row| {
                 Ok((
@@ -84,15 +86,17 @@ pub fn load(conn: &Connection, pack_id: &str, version: u32) -> Result<Option<Pro
                     row.get::<_, String>(1)?,
                     row.get::<_, Option<String>>(2)?,
                     row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
                 ))
             },
         )
         .optional()?;
-    let Some((title, description, capstone, roles)) = header else {
+    let Some((title, description, capstone, roles, exemplars)) = header else {
         return Ok(None);
     };
     let capstone: Option<Capstone> = capstone.as_deref().map(from_json).transpose()?;
     let roles = from_json(&roles)?;
+    let exemplars = from_json(&exemplars)?;
     let mut stmt = conn.prepare(
         "SELECT prompt_id, week, day, title, minutes, tags, rubric, body FROM prompts
          WHERE pack_id = ?1 AND version = ?2 ORDER BY position",
@@ -123,7 +127,7 @@ pub fn load(conn: &Connection, pack_id: &str, version: u32) -> Result<Option<Pro
             body,
         });
     }
-    Ok(Some(PromptPack { id: pack_id.to_owned(), version, title, description, capstone, prompts, roles }))
+    Ok(Some(PromptPack { id: pack_id.to_owned(), version, title, description, capstone, prompts, roles, exemplars }))
 }
 
 /// One prompt of one pack version (for showing an old log with the text it was done with).

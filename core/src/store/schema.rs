@@ -442,9 +442,22 @@ CREATE TABLE facilitator_notes (
 ";
 
 /// Each membership's arm, as the server said at joining: in a control arm the app runs the
-/// practice loop alone. Transfer stories shared with the program team.
+/// practice loop alone. Transfer stories shared with the program team. Calibration exemplars and
+/// her ratings of them.
 const V16_ARMS: &str = "
 ALTER TABLE memberships ADD COLUMN arm TEXT NOT NULL DEFAULT 'cohort';
+
+-- A pack's exemplars for calibration (format 3), and her ratings of them until the server has
+-- them (and after: the newest rating of each exemplar is hers to see).
+ALTER TABLE prompt_packs ADD COLUMN exemplars TEXT NOT NULL DEFAULT '[]';
+CREATE TABLE calibration_ratings (
+    program_id   TEXT NOT NULL,
+    exemplar_id  TEXT NOT NULL,
+    scores       TEXT NOT NULL,               -- JSON: one 1..=5 per rubric criterion
+    rated_at     INTEGER NOT NULL,
+    sent         INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (program_id, exemplar_id)
+) WITHOUT ROWID;
 
 -- Transfer stories she shared with the program team, until and after the server took them.
 CREATE TABLE transfer_stories (

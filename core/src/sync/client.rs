@@ -661,6 +661,8 @@ impl Client {
         let stories = self.store().read(|conn| {
             crate::store::stories::pending(conn, &program.enrollment.program_id, &|id| sending.contains(id))
         })?;
+        let calibration =
+            self.store().read(|conn| crate::store::calibration::unsent(conn, &program.enrollment.program_id))?;
         let request = SyncRequest {
             device_id: link.device_id.clone(),
             cohort_id: Some(membership.cohort_id.clone()),
@@ -674,6 +676,7 @@ impl Client {
             history_after,
             notes_after: Some(notes_after),
             stories,
+            calibration,
         };
         Ok((request, more_to_send))
     }
@@ -749,8 +752,21 @@ impl Client {
             tracing::warn!(log = %refused.id, reason = %refused.reason, detail = %refused.detail, "server refused a practice log");
         }
         let now = self.now().timestamp_millis();
+        let program_id = self
+            .store()
+            .read(cohort_store::memberships)?
+            .into_iter()
+            .find(|m| m.cohort_id == cohort_id)
+            .and_then(|m| m.program_id)
+            .unwrap_or_default();
         self.store().write(|tx| {
             sync_state::ack_logs(tx, &response.practice_logs_acked)?;
+            crate::store::calibration::answered(
+                tx,
+                &program_id,
+                &response.calibration_acked,
+                &response.calibration_refused,
+            )?;
             crate::store::stories::answered(tx, &response.stories_acked, &response.stories_refused)?;
             sync_state::refuse_logs(tx, &response.practice_logs_refused, now)?;
             sync_state::store_cohort_logs(tx, cohort_id, &response.practice_logs, response.logs_watermark)

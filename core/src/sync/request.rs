@@ -10,7 +10,7 @@ use serde_bytes::ByteBuf;
 use super::limits::{
     MAX_CHANGES_PER_REQUEST, MAX_DOCS_PER_REQUEST, MAX_KNOWN_HEADS, MAX_LOGS_PER_REQUEST, MAX_REQUEST_CHANGE_BYTES,
 };
-use super::wire::{SyncRequest, WireLog, WireProfile, WireStory};
+use super::wire::{SyncRequest, WireCalibration, WireLog, WireProfile, WireStory};
 use crate::docs::DocId;
 use crate::domain::blueprint::MAX_WEEKS;
 use crate::domain::practice::MAX_DURATION_SECS;
@@ -39,12 +39,16 @@ pub struct CheckedRequest {
     pub history_after: Option<u64>,
     pub notes_after: Option<u64>,
     pub stories: Vec<WireStory>,
+    pub calibration: Vec<WireCalibration>,
 }
 
 impl CheckedRequest {
     /// Whether the request has changes or logs to store (a profile is stored on its own).
     pub fn writes(&self) -> bool {
-        !self.practice_logs.is_empty() || !self.stories.is_empty() || self.docs.iter().any(|d| !d.changes.is_empty())
+        !self.practice_logs.is_empty()
+            || !self.stories.is_empty()
+            || !self.calibration.is_empty()
+            || self.docs.iter().any(|d| !d.changes.is_empty())
     }
 }
 
@@ -65,6 +69,9 @@ pub enum RequestProblem {
 
 /// Longest id, name or zone a practice log may carry.
 const MAX_LOG_FIELD_CHARS: usize = 200;
+
+/// Calibration ratings in one request (a pack holds a handful of exemplars).
+const MAX_CALIBRATION_PER_REQUEST: usize = 100;
 
 fn too_large(what: String) -> RequestProblem {
     RequestProblem::TooLarge(format!("{what} (too_large)"))
@@ -148,6 +155,18 @@ pub fn check_request(cohort_id: &str, request: SyncRequest) -> Result<CheckedReq
             return Err(RequestProblem::Malformed(format!("transfer story {id}: {err}")));
         }
     }
+    if request.calibration.len() > MAX_CALIBRATION_PER_REQUEST {
+        return Err(too_large(format!(
+            "{} calibration ratings in one request; at most {MAX_CALIBRATION_PER_REQUEST}",
+            request.calibration.len()
+        )));
+    }
+    for rating in &request.calibration {
+        let id: String = rating.exemplar_id.chars().take(40).collect();
+        if rating.exemplar_id.chars().count() > 80 || rating.scores.len() > 8 {
+            return Err(RequestProblem::Malformed(format!("calibration {id}: exemplar_id or scores too long")));
+        }
+    }
     if let Some(profile) = &request.profile {
         check_profile(profile)?;
     }
@@ -162,6 +181,7 @@ pub fn check_request(cohort_id: &str, request: SyncRequest) -> Result<CheckedReq
         history_after: request.history_after,
         notes_after: request.notes_after,
         stories: request.stories,
+        calibration: request.calibration,
     })
 }
 

@@ -202,6 +202,18 @@ pub struct SyncRequest {
     /// (stored before or in this request). Never the private reflection.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stories: Vec<WireStory>,
+    /// Her ratings of the program pack's calibration exemplars the server may not have yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calibration: Vec<WireCalibration>,
+}
+
+/// Her rating of a calibration exemplar (the program pack's), one score 1..=5 per criterion of its
+/// prompt's rubric; the newest (`rated_at`, ms) wins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireCalibration {
+    pub exemplar_id: String,
+    pub scores: Vec<u8>,
+    pub rated_at: i64,
 }
 
 /// A transfer story: how a learner applied a practice at work, shared with the program team.
@@ -270,6 +282,12 @@ pub struct SyncResponse {
     pub stories_acked: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stories_refused: Vec<RefusedLog>,
+    /// Calibration ratings the server keeps, as `(exemplar, rated_at)`; and those it refused
+    /// (`unknown_exemplar`, `scores`: not one 1..=5 per criterion).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calibration_acked: Vec<(String, i64)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calibration_refused: Vec<RefusedLog>,
 }
 
 /// A facilitator's private note to one member.

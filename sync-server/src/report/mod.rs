@@ -10,6 +10,7 @@ pub mod store;
 use chrono::{DateTime, Utc};
 use microcohort_core::domain::arms::{Arm, ArmCohort, ArmComparison, Assignment, compare_arms};
 use microcohort_core::domain::baseline::{BaselineComparison, CohortActivity, compare};
+use microcohort_core::domain::calibration::{Agreement, agreement};
 use microcohort_core::domain::cohort_metrics::{CohortReport, cohort_report, enrolled_active_days};
 use microcohort_core::domain::prompt_analytics::{PromptRow, prompt_analytics};
 use serde::{Deserialize, Serialize};
@@ -38,7 +39,31 @@ pub struct ProgramReport {
     /// Transfer stories learners shared with the program team, newest first, each with the
     /// prompt it came from (never the private reflection).
     pub stories: Vec<StoryRow>,
+    /// Each learner's and each cohort's agreement with the reference ratings of the pack's
+    /// calibration exemplars (learners who rated none are left out).
+    pub calibration: CalibrationReport,
     pub facilitator_load: FacilitatorLoad,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationReport {
+    pub members: Vec<MemberCalibration>,
+    pub cohorts: Vec<CohortCalibration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberCalibration {
+    pub cohort_id: String,
+    pub user_id: String,
+    pub display_name: String,
+    pub agreement: Agreement,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CohortCalibration {
+    pub cohort_id: String,
+    /// Over every rating of the cohort's learners.
+    pub agreement: Agreement,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,6 +208,7 @@ pub fn program_report(
             link: s.link.clone(),
         })
         .collect();
+    let calibration = calibration_report(facts, &cohorts);
     Ok(ProgramReport {
         program_id: facts.program_id.clone(),
         title: facts.title.clone(),
@@ -198,6 +224,7 @@ pub fn program_report(
         arms,
         assignments,
         stories,
+        calibration,
         prompts: prompt_analytics(
             &facts.pack,
             &facts.logs,
@@ -205,6 +232,45 @@ pub fn program_report(
             &facts.cohorts.iter().flat_map(|c| c.feedback.iter().cloned()).collect::<Vec<_>>(),
         ),
     })
+}
+
+/// Agreement per learner and per cohort, against the references of the program's current pack.
+fn calibration_report(facts: &ProgramFacts, cohorts: &[CohortReport]) -> CalibrationReport {
+    let reference = |exemplar: &str| facts.pack.exemplars.iter().find(|e| e.id == exemplar).map(|e| &e.reference);
+    let pairs =
+        |keep: &dyn Fn(&str, &str) -> bool| -> Agreement {
+            agreement(
+                facts.calibration.iter().filter(|(c, u, _, _)| keep(c, u)).filter_map(|(_, _, exemplar, scores)| {
+                    reference(exemplar).map(|r| (scores.as_slice(), r.as_slice()))
+                }),
+            )
+        };
+    let mut members: Vec<MemberCalibration> = Vec::new();
+    for (cohort_id, user_id, _, _) in &facts.calibration {
+        if members.iter().any(|m| m.cohort_id == *cohort_id && m.user_id == *user_id) {
+            continue;
+        }
+        let display_name = cohorts
+            .iter()
+            .find(|c| c.cohort_id == *cohort_id)
+            .and_then(|c| c.members.iter().find(|m| m.user_id == *user_id))
+            .map(|m| m.display_name.clone())
+            .unwrap_or_default();
+        let agreement = pairs(&|c, u| c == cohort_id && u == user_id);
+        members.push(MemberCalibration {
+            cohort_id: cohort_id.clone(),
+            user_id: user_id.clone(),
+            display_name,
+            agreement,
+        });
+    }
+    let mut ids: Vec<&String> = facts.calibration.iter().map(|(c, _, _, _)| c).collect();
+    ids.dedup();
+    let cohorts = ids
+        .into_iter()
+        .map(|id| CohortCalibration { cohort_id: id.clone(), agreement: pairs(&|c, _| c == id) })
+        .collect();
+    CalibrationReport { members, cohorts }
 }
 
 #[cfg(test)]

@@ -108,6 +108,8 @@ pub struct ProgramFacts {
     pub pack: Arc<PromptPack>,
     /// Transfer stories learners of those cohorts shared with the program team, newest first.
     pub stories: Vec<StoryRecord>,
+    /// `(cohort, user, exemplar, scores)`: learners' newest calibration ratings.
+    pub calibration: Vec<(String, String, String, Vec<u8>)>,
 }
 
 /// Work done per refresh step, so one refresh never holds a write transaction for long.
@@ -434,6 +436,20 @@ impl ReportStore {
             let Ok(assignment) = serde_json::from_str(row[2].text()?) else { continue };
             assignments.push((row[0].text()?.to_owned(), row[1].text()?.to_owned(), assignment));
         }
+        let mut calibration = Vec::new();
+        let rows = self.db.query(
+            "SELECT r.cohort_id, r.user_id, r.exemplar_id, r.scores FROM calibration_ratings r
+             JOIN cohorts c ON c.id = r.cohort_id WHERE c.program_id = $1 ORDER BY r.cohort_id, r.user_id, r.exemplar_id",
+            &[t(program_id)],
+        )?;
+        for row in &rows {
+            if !out.iter().any(|(cohort, _)| cohort.cohort_id == row[0].text().unwrap_or_default()) {
+                continue;
+            }
+            // Written by the server itself; a row it cannot read is left out.
+            let Ok(scores) = serde_json::from_str(row[3].text()?) else { continue };
+            calibration.push((row[0].text()?.to_owned(), row[1].text()?.to_owned(), row[2].text()?.to_owned(), scores));
+        }
         let logs = out.iter_mut().flat_map(|c| std::mem::take(&mut c.1)).collect();
         let mut stories = Vec::new();
         let rows = self.db.query(
@@ -469,6 +485,7 @@ impl ReportStore {
             logs,
             pack: self.program_pack(program_id)?,
             stories,
+            calibration,
         })
     }
 

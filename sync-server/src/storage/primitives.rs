@@ -24,6 +24,13 @@ pub struct ProgramRecord {
     pub arm: String,
 }
 
+/// A learner's newest rating of an exemplar (`$1` cohort, `$2` user, `$3` exemplar, `$4` scores
+/// as JSON, `$5` rated at): an older one arriving late changes nothing.
+pub const CALIBRATION_UPSERT: &str =
+    "INSERT INTO calibration_ratings (cohort_id, user_id, exemplar_id, scores, rated_at) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (cohort_id, user_id, exemplar_id) DO UPDATE SET scores = excluded.scores, rated_at = excluded.rated_at
+     WHERE calibration_ratings.rated_at < excluded.rated_at";
+
 /// A transfer story as the server keeps it (and the report reads it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoryRecord {
@@ -329,6 +336,15 @@ pub trait Tx {
     fn practice_log_body(&self, id: &str) -> R<Option<(String, String)>>;
     /// Keeps a transfer story once per log (a resend changes nothing).
     fn insert_story(&self, story: &StoryRecord) -> R<()>;
+    /// Keeps a learner's rating of an exemplar unless a newer one (by `rated_at`) is kept.
+    fn upsert_calibration(
+        &self,
+        cohort_id: &str,
+        user_id: &str,
+        exemplar_id: &str,
+        scores: &str,
+        rated_at: i64,
+    ) -> R<()>;
     /// How many logs a user has for a local day.
     fn logs_on_day(&self, user_id: &str, local_date: &str) -> R<i64>;
     /// `(seq, body)` of one user's logs (in all her cohorts) after `after`, oldest first.

@@ -8,7 +8,9 @@ use std::collections::{HashMap, HashSet};
 use automerge::ChangeHash;
 use microcohort_core::docs::DocId;
 use microcohort_core::domain::arms::Arm;
+use microcohort_core::domain::calibration;
 use microcohort_core::domain::practice::log_days;
+use microcohort_core::domain::prompt_pack::parse_pack;
 use microcohort_core::domain::roles::roles_for_week;
 use microcohort_core::domain::roster::Roster;
 use microcohort_core::policy::{RejectReason, Submitter};
@@ -148,8 +150,12 @@ pub struct Stored {
     acked: Vec<String>,
     refused: Vec<RefusedLog>,
     stories: (Vec<String>, Vec<RefusedLog>),
+    calibration: CalibrationAnswer,
     stats: SyncStats,
 }
+
+/// Calibration ratings kept (`(exemplar, rated_at)`) and refused.
+type CalibrationAnswer = (Vec<(String, i64)>, Vec<RefusedLog>);
 
 /// The write half, in the storage's write transaction: stores what was checked (all or nothing
 /// per document; a document written to since it was checked in an earlier transaction is
@@ -236,7 +242,41 @@ pub fn store(
         acked.push(log.id);
     }
     let stories = store_stories(tx, device, request)?;
-    Ok(Stored { program, statuses, acked, refused, stories, stats })
+    let calibration = store_calibration(tx, device, request, &program.program_id)?;
+    Ok(Stored { program, statuses, acked, refused, stories, calibration, stats })
+}
+
+/// Calibration ratings, each of an exemplar of the program's pack with one score 1..=5 per
+/// criterion of its rubric.
+fn store_calibration(
+    tx: &dyn Tx,
+    device: &Device,
+    request: &CheckedRequest,
+    program_id: &str,
+) -> Result<CalibrationAnswer, ApiError> {
+    let (mut acked, mut refused) = (Vec::new(), Vec::new());
+    if request.calibration.is_empty() {
+        return Ok((acked, refused));
+    }
+    let file = pack_of(tx, program_id)?;
+    let pack = parse_pack(&file.file_name, &file.toml).map_err(internal)?;
+    for rating in &request.calibration {
+        let id = rating.exemplar_id.clone();
+        let checked =
+            calibration::exemplar(&pack, &id).and_then(|(_, rubric)| calibration::check_scores(rubric, &rating.scores));
+        match checked {
+            Ok(()) => {
+                let scores = serde_json::to_string(&rating.scores).map_err(internal)?;
+                tx.upsert_calibration(&device.cohort_id, &device.user_id, &id, &scores, rating.rated_at)?;
+                acked.push((id, rating.rated_at));
+            }
+            Err(err) => {
+                let reason = if pack.exemplars.iter().any(|e| e.id == id) { "scores" } else { "unknown_exemplar" };
+                refused.push(RefusedLog { id, reason: reason.into(), detail: err.to_string() });
+            }
+        }
+    }
+    Ok((acked, refused))
 }
 
 /// Transfer stories, each about a log of hers the server holds (stored before, or just now).
@@ -287,7 +327,7 @@ pub fn answer(
     request: &CheckedRequest,
     stored: Stored,
 ) -> Result<(SyncResponse, SyncStats), ApiError> {
-    let Stored { program, statuses, acked, refused, stories, mut stats } = stored;
+    let Stored { program, statuses, acked, refused, stories, calibration, mut stats } = stored;
     let mut docs = Vec::with_capacity(request.docs.len());
     let mut budget = MAX_RESPONSE_CHANGE_BYTES;
     for (item, status) in request.docs.iter().zip(statuses) {
@@ -390,6 +430,8 @@ pub fn answer(
         notes,
         stories_acked: stories.0,
         stories_refused: stories.1,
+        calibration_acked: calibration.0,
+        calibration_refused: calibration.1,
     };
     Ok((response, stats))
 }

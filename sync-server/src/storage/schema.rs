@@ -168,7 +168,7 @@ CREATE TABLE baselines (
 /// Arms: a cohort belongs to the cohort arm or to a control arm (the practice loop alone). A
 /// program that draws arms at random keeps its seed and how many draws it made; an invite keeps
 /// how its learner was assigned (JSON, `domain::arms::Assignment`; NULL: the operator's cohort).
-/// Transfer stories learners shared with the program team.
+/// Transfer stories learners shared with the program team; learners' calibration ratings.
 const V8: &str = "
 ALTER TABLE cohorts ADD COLUMN arm TEXT NOT NULL DEFAULT 'cohort';
 ALTER TABLE programs ADD COLUMN arm_seed BIGINT;
@@ -180,6 +180,12 @@ CREATE TABLE transfer_stories (
     local_date TEXT NOT NULL, kind TEXT NOT NULL, note TEXT NOT NULL, link TEXT, shared_at BIGINT NOT NULL
 );
 CREATE INDEX transfer_stories_by_cohort ON transfer_stories (cohort_id);
+-- Learners' ratings of the program pack's calibration exemplars, the newest per exemplar.
+CREATE TABLE calibration_ratings (
+    cohort_id TEXT NOT NULL, user_id TEXT NOT NULL, exemplar_id TEXT NOT NULL, scores TEXT NOT NULL,
+    rated_at BIGINT NOT NULL,
+    PRIMARY KEY (cohort_id, user_id, exemplar_id)
+);
 ";
 
 pub fn migrate(conn: &mut Connection) -> Result<(), String> {

@@ -17,8 +17,8 @@ use super::log_rules::LogRules;
 use super::operations;
 use super::people;
 use super::primitives::{
-    ARM_COHORTS, ChangeRecord, DeviceRecord, GraphRow, InviteRow, MemberRecord, NewChange, NewInvite, NewLog,
-    NewProgram, NoteRecord, ObjectRow, OpenInvite, ProgramRecord, R, StoryRecord, Tx,
+    ARM_COHORTS, CALIBRATION_UPSERT, ChangeRecord, DeviceRecord, GraphRow, InviteRow, MemberRecord, NewChange,
+    NewInvite, NewLog, NewProgram, NoteRecord, ObjectRow, OpenInvite, ProgramRecord, R, StoryRecord, Tx,
 };
 use super::repair::{self, DocProblem};
 use super::{CohortRow, Device, MemberRow, ProgramRow, Storage, SyncStats, round_trip};
@@ -797,6 +797,18 @@ impl Tx for Connection {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (log_id) DO NOTHING",
         )?
         .execute(params![s.log_id, s.user_id, s.cohort_id, s.prompt_id, s.local_date, s.kind, s.note, s.link, s.shared_at])?;
+        Ok(())
+    }
+
+    fn upsert_calibration(
+        &self,
+        cohort_id: &str,
+        user_id: &str,
+        exemplar_id: &str,
+        scores: &str,
+        rated_at: i64,
+    ) -> R<()> {
+        self.prepare_cached(CALIBRATION_UPSERT)?.execute(params![cohort_id, user_id, exemplar_id, scores, rated_at])?;
         Ok(())
     }
 

@@ -8,7 +8,8 @@ use microcohort_core::domain::roster::MemberRole;
 use microcohort_core::domain::statistics::Estimate;
 
 use super::charts;
-use crate::report::{ProgramReport, StoryRow};
+use crate::report::{CalibrationReport, ProgramReport, StoryRow};
+use microcohort_core::domain::calibration::Agreement;
 
 const STYLE: &str = "
 body{font:15px/1.4 system-ui,sans-serif;margin:0;background:#f8fafc;color:#0f172a}
@@ -116,6 +117,7 @@ pub fn dashboard(report: &ProgramReport) -> String {
                     (charts::feedback_quality(&report.cohorts))
                     (prompts_section(&report.program_id, &report.prompts))
                     (stories_section(&report.stories))
+                    (calibration_section(&report.calibration))
                     h2 { "Facilitator load" }
                     table { tr { th { "Facilitator" } th { "Cohorts" } th { "Learners" } }
                         @for f in &report.facilitator_load.facilitators { tr { td { (f.display_name) } td { (f.cohorts) } td { (f.learners) } } } }
@@ -184,6 +186,29 @@ fn prompts_section(program_id: &str, prompts: &[PromptRow]) -> Markup {
                 }
             } }
             p.muted { a href=(format!("/v1/programs/{program_id}/report.csv?rows=prompts")) { "prompts CSV" } }
+        }
+    }
+}
+
+/// Each cohort's and learner's agreement with the exemplars' reference ratings: who needs help
+/// giving feedback.
+fn calibration_section(calibration: &CalibrationReport) -> Markup {
+    let off = |a: &Agreement| a.mean_abs_difference.map_or_else(|| "–".into(), |d| format!("{d:.2}"));
+    html! {
+        h2 { "Calibration (week 0)" }
+        @if calibration.members.is_empty() {
+            p.muted { "No learner has rated the exemplars yet." }
+        } @else {
+            p.muted { "Mean difference from the reference ratings per criterion (0 is perfect), and the share within one point." }
+            table id="calibration" {
+                tr { th { "Learner" } th { "Cohort" } th { "Exemplars" } th { "Mean difference" } th { "Within one point" } }
+                @for c in &calibration.cohorts {
+                    tr.cohort { td { b { "Whole cohort" } } td { (c.cohort_id) } td { (c.agreement.rated) } td { (off(&c.agreement)) } td { (percent(c.agreement.within_one)) } }
+                }
+                @for m in &calibration.members {
+                    tr data-user=(m.user_id) { td { (m.display_name) } td { (m.cohort_id) } td { (m.agreement.rated) } td { (off(&m.agreement)) } td { (percent(m.agreement.within_one)) } }
+                }
+            }
         }
     }
 }

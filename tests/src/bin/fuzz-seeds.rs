@@ -9,7 +9,7 @@ use microcohort_core::domain::critique_week::CritiqueWeekChange;
 use microcohort_core::domain::facilitation::FacilitatorAction;
 use microcohort_core::domain::practice::{TransferEvidence, TransferKind};
 use microcohort_core::policy::sample::SampleWeek;
-use microcohort_core::sync::wire::{self, DocPush, SyncRequest, WireLog, WireStory};
+use microcohort_core::sync::wire::{self, DocPush, SyncRequest, WireCalibration, WireLog, WireStory};
 use microcohort_tests::forge::{Forger, bad_checksum, compressed, declaring_ops, huge_value, with_seq, with_start_op};
 use serde_bytes::ByteBuf;
 
@@ -80,6 +80,11 @@ fn main() {
                         note: "Asked first, then spoke".into(),
                         link: Some("https://example.org/n".into()),
                     },
+                }],
+                calibration: vec![WireCalibration {
+                    exemplar_id: "ex-listening-defaults-vague".into(),
+                    scores: vec![2, 1, 2],
+                    rated_at: 1,
                 }],
                 practice_logs: vec![log],
                 prompts_since: 1,
