@@ -23,6 +23,8 @@ pub struct ExemplarView {
     pub exemplar: Exemplar,
     pub rubric: Vec<String>,
     pub my_scores: Option<Vec<u8>>,
+    /// Why the server refused her rating, if it did.
+    pub refused: Option<String>,
 }
 
 #[uniffi::remote(Record)]

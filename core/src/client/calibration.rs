@@ -16,6 +16,9 @@ pub struct ExemplarView {
     pub rubric: Vec<String>,
     /// Her newest scores, if she rated it; the reference is in `exemplar` once she has.
     pub my_scores: Option<Vec<u8>>,
+    /// Why the server refused her rating (e.g. the program's pack on the server has no such
+    /// exemplar), if it did: it does not count in the report.
+    pub refused: Option<String>,
 }
 
 impl Client {
@@ -29,10 +32,12 @@ impl Client {
             .exemplars
             .iter()
             .map(|exemplar| {
-                let my_scores = mine.iter().find(|(id, _)| *id == exemplar.id).map(|(_, s)| s.clone());
+                let rating = mine.iter().find(|r| r.exemplar_id == exemplar.id);
+                let my_scores = rating.map(|r| r.scores.clone());
+                let refused = rating.and_then(|r| r.refused.clone());
                 let rubric = program.pack.prompt(&exemplar.prompt_id).map(|p| p.rubric.clone()).unwrap_or_default();
                 let reference = if my_scores.is_some() { exemplar.reference.clone() } else { Vec::new() };
-                ExemplarView { exemplar: Exemplar { reference, ..exemplar.clone() }, rubric, my_scores }
+                ExemplarView { exemplar: Exemplar { reference, ..exemplar.clone() }, rubric, my_scores, refused }
             })
             .collect())
     }
@@ -58,9 +63,9 @@ impl Client {
         let mine = self.store().read(|conn| ratings::ratings(conn, &program.enrollment.program_id))?;
         let pairs: Vec<(&[u8], &[u8])> = mine
             .iter()
-            .filter_map(|(id, scores)| {
-                let exemplar = program.pack.exemplars.iter().find(|e| e.id == *id)?;
-                Some((scores.as_slice(), exemplar.reference.as_slice()))
+            .filter_map(|r| {
+                let exemplar = program.pack.exemplars.iter().find(|e| e.id == r.exemplar_id)?;
+                Some((r.scores.as_slice(), exemplar.reference.as_slice()))
             })
             .collect();
         Ok(calibration::agreement(pairs))

@@ -10,7 +10,7 @@ use crate::store::person;
 /// What this device recorded and has not sent yet: the app shows it before deleting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UnsentWork {
-    /// Practice logs, and transfer stories she shared, not yet on the server.
+    /// Practice logs, transfer stories she shared and calibration ratings not yet on the server.
     pub practice_logs: u64,
     pub cohort_entries: u64,
 }

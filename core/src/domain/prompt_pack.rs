@@ -17,6 +17,9 @@ use super::roles::{RoleExpectation, WeeklyRole};
 /// `[[exemplar]]`; older files still read). A newer format is refused with a clear error.
 pub const PACK_FORMAT: i64 = 3;
 
+/// Exemplars one pack may hold (a week-0 exercise, not a library).
+pub const MAX_EXEMPLARS: usize = 50;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PromptPack {
     pub id: String,
@@ -192,6 +195,10 @@ impl Checker<'_> {
             self.push("file", "exemplar", "must be a list of tables `[[exemplar]]`");
             return Vec::new();
         };
+        if items.len() > MAX_EXEMPLARS {
+            self.push("file", "exemplar", format!("{} exemplars; a pack holds at most {MAX_EXEMPLARS}", items.len()));
+            return Vec::new();
+        }
         let mut exemplars: Vec<Exemplar> = Vec::new();
         for (index, item) in items.iter().enumerate() {
             let numbered = format!("exemplar #{}", index + 1);

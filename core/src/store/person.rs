@@ -82,10 +82,12 @@ pub fn forget_person(tx: &Transaction<'_>) -> Result<()> {
     Ok(())
 }
 
-/// `(practice logs and shared stories, cohort entries)` recorded here and not yet on the server.
+/// `(practice logs, shared stories and calibration ratings; cohort entries)` recorded here and not
+/// yet on the server.
 pub fn unsent(conn: &Connection) -> Result<(u64, u64)> {
     let logs: i64 = conn.query_row(
-        "SELECT (SELECT COUNT(*) FROM outbox) + (SELECT COUNT(*) FROM transfer_stories WHERE state = 'pending')",
+        "SELECT (SELECT COUNT(*) FROM outbox) + (SELECT COUNT(*) FROM transfer_stories WHERE state = 'pending')
+              + (SELECT COUNT(*) FROM calibration_ratings WHERE sent = 0)",
         [],
         |r| r.get(0),
     )?;

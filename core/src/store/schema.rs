@@ -456,6 +456,7 @@ CREATE TABLE calibration_ratings (
     scores       TEXT NOT NULL,               -- JSON: one 1..=5 per rubric criterion
     rated_at     INTEGER NOT NULL,
     sent         INTEGER NOT NULL DEFAULT 0,
+    refused      TEXT,                        -- the server's reason, if it refused this rating
     PRIMARY KEY (program_id, exemplar_id)
 ) WITHOUT ROWID;
 

@@ -35,9 +35,12 @@ pub fn pending(conn: &Connection, program_id: &str, sending: &dyn Fn(&str) -> bo
     let mut stmt = conn.prepare_cached(
         "SELECT s.log_id, s.evidence,
                 EXISTS (SELECT 1 FROM outbox o WHERE o.kind = 'practice_log' AND o.entity_id = s.log_id)
-         FROM transfer_stories s WHERE s.program_id = ?1 AND s.state = 'pending' ORDER BY s.log_id",
+         FROM transfer_stories s WHERE s.program_id = ?1 AND s.state = 'pending' ORDER BY s.log_id LIMIT ?2",
     )?;
-    let rows = stmt.query_map([program_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?)))?;
+    // At most what one request takes; the rest go next time.
+    let limit = crate::sync::limits::MAX_LOGS_PER_REQUEST as i64;
+    let rows = stmt
+        .query_map(params![program_id, limit], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?)))?;
     let mut out = Vec::new();
     for row in rows {
         let (log_id, json, waiting): (String, String, bool) = row?;

@@ -216,6 +216,8 @@ struct Room {
     logs: usize,
     /// Practice logs already placed (each goes with one membership of its program).
     logs_taken: HashSet<String>,
+    /// Programs whose stories and calibration ratings already go in a request of this round.
+    programs_taken: HashSet<String>,
 }
 
 impl Default for Room {
@@ -225,6 +227,7 @@ impl Default for Room {
             bytes: MAX_REQUEST_CHANGE_BYTES,
             logs: MAX_LOGS_PER_REQUEST,
             logs_taken: HashSet::new(),
+            programs_taken: HashSet::new(),
         }
     }
 }
@@ -657,12 +660,16 @@ impl Client {
         }
         let profile = profile.map(|(p, changed_at)| person::to_wire(&p, changed_at));
         let notes_after = self.store().read(|conn| facilitation::notes_watermark(conn, &membership.cohort_id))?;
-        let sending: HashSet<&str> = practice_logs.iter().map(|l| l.id.as_str()).collect();
-        let stories = self.store().read(|conn| {
-            crate::store::stories::pending(conn, &program.enrollment.program_id, &|id| sending.contains(id))
-        })?;
-        let calibration =
-            self.store().read(|conn| crate::store::calibration::unsent(conn, &program.enrollment.program_id))?;
+        // A person's stories and ratings in a program go with one of her memberships of it.
+        let (mut stories, mut calibration) = (Vec::new(), Vec::new());
+        if room.programs_taken.insert(program.enrollment.program_id.clone()) {
+            let sending: HashSet<&str> = practice_logs.iter().map(|l| l.id.as_str()).collect();
+            stories = self.store().read(|conn| {
+                crate::store::stories::pending(conn, &program.enrollment.program_id, &|id| sending.contains(id))
+            })?;
+            calibration =
+                self.store().read(|conn| crate::store::calibration::unsent(conn, &program.enrollment.program_id))?;
+        }
         let request = SyncRequest {
             device_id: link.device_id.clone(),
             cohort_id: Some(membership.cohort_id.clone()),

@@ -38,8 +38,11 @@ pub const MAX_DOCS_PER_REQUEST: usize = 64;
 /// Heads a device may name for one document.
 pub const MAX_KNOWN_HEADS: usize = 256;
 
-/// Practice logs in one request.
+/// Practice logs in one request (and transfer stories).
 pub const MAX_LOGS_PER_REQUEST: usize = 500;
+
+/// Calibration ratings in one request (a pack holds at most 50 exemplars).
+pub const MAX_CALIBRATION_PER_REQUEST: usize = 100;
 
 /// Practice logs one learner may record for one local day (the app refuses more).
 pub const MAX_LOGS_PER_DAY: usize = LOGS_PER_DAY;

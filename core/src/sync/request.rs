@@ -8,7 +8,8 @@ use std::collections::HashSet;
 use serde_bytes::ByteBuf;
 
 use super::limits::{
-    MAX_CHANGES_PER_REQUEST, MAX_DOCS_PER_REQUEST, MAX_KNOWN_HEADS, MAX_LOGS_PER_REQUEST, MAX_REQUEST_CHANGE_BYTES,
+    MAX_CALIBRATION_PER_REQUEST, MAX_CHANGES_PER_REQUEST, MAX_DOCS_PER_REQUEST, MAX_KNOWN_HEADS, MAX_LOGS_PER_REQUEST,
+    MAX_REQUEST_CHANGE_BYTES,
 };
 use super::wire::{SyncRequest, WireCalibration, WireLog, WireProfile, WireStory};
 use crate::docs::DocId;
@@ -69,9 +70,6 @@ pub enum RequestProblem {
 
 /// Longest id, name or zone a practice log may carry.
 const MAX_LOG_FIELD_CHARS: usize = 200;
-
-/// Calibration ratings in one request (a pack holds a handful of exemplars).
-const MAX_CALIBRATION_PER_REQUEST: usize = 100;
 
 fn too_large(what: String) -> RequestProblem {
     RequestProblem::TooLarge(format!("{what} (too_large)"))

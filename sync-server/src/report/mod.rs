@@ -13,6 +13,7 @@ use microcohort_core::domain::baseline::{BaselineComparison, CohortActivity, com
 use microcohort_core::domain::calibration::{Agreement, agreement};
 use microcohort_core::domain::cohort_metrics::{CohortReport, cohort_report, enrolled_active_days};
 use microcohort_core::domain::prompt_analytics::{PromptRow, prompt_analytics};
+use microcohort_core::domain::roster::MemberRole;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
@@ -234,28 +235,25 @@ pub fn program_report(
     })
 }
 
-/// Agreement per learner and per cohort, against the references of the program's current pack.
+/// Agreement per learner and per cohort (its learners), against the references of the program's
+/// current pack.
 fn calibration_report(facts: &ProgramFacts, cohorts: &[CohortReport]) -> CalibrationReport {
     let reference = |exemplar: &str| facts.pack.exemplars.iter().find(|e| e.id == exemplar).map(|e| &e.reference);
-    let pairs =
-        |keep: &dyn Fn(&str, &str) -> bool| -> Agreement {
-            agreement(
-                facts.calibration.iter().filter(|(c, u, _, _)| keep(c, u)).filter_map(|(_, _, exemplar, scores)| {
-                    reference(exemplar).map(|r| (scores.as_slice(), r.as_slice()))
-                }),
-            )
-        };
+    let learner = |cohort_id: &str, user_id: &str| {
+        let cohort = cohorts.iter().find(|c| c.cohort_id == cohort_id)?;
+        cohort.members.iter().find(|m| m.user_id == user_id && m.role == MemberRole::Learner)
+    };
+    let ratings: Vec<_> = facts.calibration.iter().filter(|(c, u, _, _)| learner(c, u).is_some()).collect();
+    let pairs = |keep: &dyn Fn(&str, &str) -> bool| -> Agreement {
+        let kept = ratings.iter().filter(|(c, u, _, _)| keep(c, u));
+        agreement(kept.filter_map(|(_, _, exemplar, scores)| reference(exemplar).map(|r| (&scores[..], &r[..]))))
+    };
     let mut members: Vec<MemberCalibration> = Vec::new();
-    for (cohort_id, user_id, _, _) in &facts.calibration {
+    for (cohort_id, user_id, _, _) in ratings.iter().copied() {
         if members.iter().any(|m| m.cohort_id == *cohort_id && m.user_id == *user_id) {
             continue;
         }
-        let display_name = cohorts
-            .iter()
-            .find(|c| c.cohort_id == *cohort_id)
-            .and_then(|c| c.members.iter().find(|m| m.user_id == *user_id))
-            .map(|m| m.display_name.clone())
-            .unwrap_or_default();
+        let display_name = learner(cohort_id, user_id).map(|m| m.display_name.clone()).unwrap_or_default();
         let agreement = pairs(&|c, u| c == cohort_id && u == user_id);
         members.push(MemberCalibration {
             cohort_id: cohort_id.clone(),
@@ -264,7 +262,8 @@ fn calibration_report(facts: &ProgramFacts, cohorts: &[CohortReport]) -> Calibra
             agreement,
         });
     }
-    let mut ids: Vec<&String> = facts.calibration.iter().map(|(c, _, _, _)| c).collect();
+    // The ratings come ordered by cohort.
+    let mut ids: Vec<&String> = ratings.iter().map(|(c, _, _, _)| c).collect();
     ids.dedup();
     let cohorts = ids
         .into_iter()

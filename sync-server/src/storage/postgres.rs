@@ -876,8 +876,9 @@ impl<C: postgres::GenericClient> Tx for PgTx<'_, C> {
         self.first("SELECT user_id FROM practice_logs WHERE id = $1", &[&id], |r| r.get(0))
     }
 
-    fn practice_log_body(&self, id: &str) -> R<Option<(String, String)>> {
-        self.first("SELECT user_id, body FROM practice_logs WHERE id = $1", &[&id], |r| (r.get(0), r.get(1)))
+    fn practice_log_body(&self, id: &str) -> R<Option<(String, String, String)>> {
+        let sql = "SELECT user_id, cohort_id, body FROM practice_logs WHERE id = $1";
+        self.first(sql, &[&id], |r| (r.get(0), r.get(1), r.get(2)))
     }
 
     fn insert_story(&self, s: &StoryRecord) -> R<()> {

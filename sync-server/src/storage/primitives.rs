@@ -332,8 +332,8 @@ pub trait Tx {
     fn entries_stored_after(&self, doc: &str, after_ms: i64) -> R<Vec<String>>;
     /// The user a stored log belongs to.
     fn practice_log_user(&self, id: &str) -> R<Option<String>>;
-    /// A stored log's user and body.
-    fn practice_log_body(&self, id: &str) -> R<Option<(String, String)>>;
+    /// A stored log's user, cohort and body.
+    fn practice_log_body(&self, id: &str) -> R<Option<(String, String, String)>>;
     /// Keeps a transfer story once per log (a resend changes nothing).
     fn insert_story(&self, story: &StoryRecord) -> R<()>;
     /// Keeps a learner's rating of an exemplar unless a newer one (by `rated_at`) is kept.

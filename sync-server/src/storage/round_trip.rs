@@ -9,6 +9,7 @@ use automerge::ChangeHash;
 use microcohort_core::docs::DocId;
 use microcohort_core::domain::arms::Arm;
 use microcohort_core::domain::calibration;
+use microcohort_core::domain::practice::check_transfer;
 use microcohort_core::domain::practice::log_days;
 use microcohort_core::domain::prompt_pack::parse_pack;
 use microcohort_core::domain::roles::roles_for_week;
@@ -241,8 +242,8 @@ pub fn store(
         tx.insert_practice_log(&row, now_ms())?;
         acked.push(log.id);
     }
-    let stories = store_stories(tx, device, request)?;
-    let calibration = store_calibration(tx, device, request, &program.program_id)?;
+    let stories = store_stories(tx, device, request, &program.program_id)?;
+    let calibration = store_calibration(tx, device, request, &program)?;
     Ok(Stored { program, statuses, acked, refused, stories, calibration, stats })
 }
 
@@ -252,13 +253,22 @@ fn store_calibration(
     tx: &dyn Tx,
     device: &Device,
     request: &CheckedRequest,
-    program_id: &str,
+    program: &CohortProgram,
 ) -> Result<CalibrationAnswer, ApiError> {
     let (mut acked, mut refused) = (Vec::new(), Vec::new());
     if request.calibration.is_empty() {
         return Ok((acked, refused));
     }
-    let file = pack_of(tx, program_id)?;
+    // Calibration prepares peer feedback: a control arm gives none.
+    if program.arm == Arm::Control {
+        let refuse = |r: &microcohort_core::sync::wire::WireCalibration| RefusedLog {
+            id: r.exemplar_id.clone(),
+            reason: "control_arm".into(),
+            detail: format!("{} is a control arm: it gives no peer feedback to calibrate", device.cohort_id),
+        };
+        return Ok((acked, request.calibration.iter().map(refuse).collect()));
+    }
+    let file = pack_of(tx, &program.program_id)?;
     let pack = parse_pack(&file.file_name, &file.toml).map_err(internal)?;
     for rating in &request.calibration {
         let id = rating.exemplar_id.clone();
@@ -284,6 +294,7 @@ fn store_stories(
     tx: &dyn Tx,
     device: &Device,
     request: &CheckedRequest,
+    program_id: &str,
 ) -> Result<(Vec<String>, Vec<RefusedLog>), ApiError> {
     let (mut acked, mut refused) = (Vec::new(), Vec::new());
     let refuse = |id: &str, reason: &str, detail: &str| RefusedLog {
@@ -292,7 +303,7 @@ fn store_stories(
         detail: detail.to_owned(),
     };
     for story in &request.stories {
-        let Some((owner, body)) = tx.practice_log_body(&story.log_id)? else {
+        let Some((owner, cohort_id, body)) = tx.practice_log_body(&story.log_id)? else {
             refused.push(refuse(&story.log_id, "unknown_log", "the server has no such practice log"));
             continue;
         };
@@ -302,15 +313,21 @@ fn store_stories(
         }
         // The server wrote this body itself.
         let log: WireLog = serde_json::from_str(&body).map_err(internal)?;
+        if log.program_id != program_id {
+            refused.push(refuse(&story.log_id, "other_program", "the log belongs to another program"));
+            continue;
+        }
+        // Checked as the request was decoded; kept as checked (trimmed, no empty link).
+        let evidence = check_transfer(&story.evidence).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         tx.insert_story(&StoryRecord {
             log_id: story.log_id.clone(),
             user_id: device.user_id.clone(),
-            cohort_id: device.cohort_id.clone(),
+            cohort_id,
             prompt_id: log.prompt_id,
             local_date: log.local_date,
-            kind: story.evidence.kind.as_str().to_owned(),
-            note: story.evidence.note.trim().to_owned(),
-            link: story.evidence.link.clone(),
+            kind: evidence.kind.as_str().to_owned(),
+            note: evidence.note,
+            link: evidence.link,
             shared_at: now_ms(),
         })?;
         acked.push(story.log_id.clone());

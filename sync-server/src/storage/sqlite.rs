@@ -784,10 +784,10 @@ impl Tx for Connection {
             .optional()?)
     }
 
-    fn practice_log_body(&self, id: &str) -> R<Option<(String, String)>> {
+    fn practice_log_body(&self, id: &str) -> R<Option<(String, String, String)>> {
         Ok(self
-            .prepare_cached("SELECT user_id, body FROM practice_logs WHERE id = ?1")?
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .prepare_cached("SELECT user_id, cohort_id, body FROM practice_logs WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?)
     }
 

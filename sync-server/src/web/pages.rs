@@ -201,7 +201,7 @@ fn calibration_section(calibration: &CalibrationReport) -> Markup {
         } @else {
             p.muted { "Mean difference from the reference ratings per criterion (0 is perfect), and the share within one point." }
             table id="calibration" {
-                tr { th { "Learner" } th { "Cohort" } th { "Exemplars" } th { "Mean difference" } th { "Within one point" } }
+                tr { th { "Learner" } th { "Cohort" } th { "Ratings" } th { "Mean difference" } th { "Within one point" } }
                 @for c in &calibration.cohorts {
                     tr.cohort { td { b { "Whole cohort" } } td { (c.cohort_id) } td { (c.agreement.rated) } td { (off(&c.agreement)) } td { (percent(c.agreement.within_one)) } }
                 }
