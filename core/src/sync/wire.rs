@@ -277,13 +277,13 @@ pub struct SyncResponse {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<WireNote>,
     /// Stories of the request the server keeps (or kept before), by log id; and those it
-    /// refused (`unknown_log`, `not_yours`), which the device stops sending.
+    /// refused (`unknown_log`, `not_yours`, `other_program`), which the device stops sending.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stories_acked: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stories_refused: Vec<RefusedLog>,
     /// Calibration ratings the server keeps, as `(exemplar, rated_at)`; and those it refused
-    /// (`unknown_exemplar`, `scores`: not one 1..=5 per criterion).
+    /// (`unknown_exemplar`, `scores`: not one 1..=5 per criterion, `control_arm`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub calibration_acked: Vec<(String, i64)>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
