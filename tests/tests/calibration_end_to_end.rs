@@ -98,8 +98,23 @@ fn learners_calibrate_on_the_exemplars_and_the_report_shows_their_agreement(back
     let answer: SyncResponse = wire::decode(&body).unwrap();
     let refused: Vec<&str> = answer.calibration_refused.iter().map(|r| r.reason.as_str()).collect();
     assert_eq!(refused, ["scores", "unknown_exemplar"]);
+    // A control arm gives no peer feedback to calibrate: its ratings are refused too.
+    let control = ["create-cohort", "--id", "k", "--program", "p1", "--title", "Control", "--arm", "control"];
+    admin(SERVER, data.path(), &control);
+    let code = admin(SERVER, data.path(), &["invite", "--program", "p1", "--arm", "control", "--name", "Nadia"]);
+    let alone = raw_join(&server, &code);
+    let rating = WireCalibration { exemplar_id: vague.id.clone(), scores: vague.reference.clone(), rated_at: 1 };
+    let request = SyncRequest { calibration: vec![rating], ..Default::default() };
+    let (status, _, body) = raw_post(server.address, "/v1/sync", Some(&alone.device_token), &wire::encode(&request));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let answer: SyncResponse = wire::decode(&body).unwrap();
+    assert!(answer.calibration_acked.is_empty());
+    let reasons: Vec<&str> = answer.calibration_refused.iter().map(|r| r.reason.as_str()).collect();
+    assert_eq!(reasons, ["control_arm"]);
+
     let report: Value =
         serde_json::from_str(&lead_get(SERVER, &server, data.path(), "/v1/programs/p1/report")).unwrap();
+    assert!(report["calibration"]["members"].as_array().unwrap().iter().all(|m| m["display_name"] != "Nadia"));
     let mal_row =
         report["calibration"]["members"].as_array().unwrap().iter().find(|m| m["display_name"] == "Mal").cloned();
     assert_eq!(
