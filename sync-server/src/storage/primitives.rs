@@ -31,6 +31,11 @@ pub const CALIBRATION_UPSERT: &str =
      ON CONFLICT (cohort_id, user_id, exemplar_id) DO UPDATE SET scores = excluded.scores, rated_at = excluded.rated_at
      WHERE calibration_ratings.rated_at < excluded.rated_at";
 
+/// Keeps a transfer story once per log (`$1`..`$9`: the fields of [`StoryRecord`] in order).
+pub const STORY_INSERT: &str =
+    "INSERT INTO transfer_stories (log_id, user_id, cohort_id, prompt_id, local_date, kind, note, link, shared_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (log_id) DO NOTHING";
+
 /// A transfer story as the server keeps it (and the report reads it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoryRecord {

@@ -18,7 +18,7 @@ use super::operations;
 use super::people;
 use super::primitives::{
     ARM_COHORTS, CALIBRATION_UPSERT, ChangeRecord, DeviceRecord, GraphRow, InviteRow, MemberRecord, NewChange,
-    NewInvite, NewLog, NewProgram, NoteRecord, ObjectRow, OpenInvite, ProgramRecord, R, StoryRecord, Tx,
+    NewInvite, NewLog, NewProgram, NoteRecord, ObjectRow, OpenInvite, ProgramRecord, R, STORY_INSERT, StoryRecord, Tx,
 };
 use super::repair::{self, DocProblem};
 use super::{CohortRow, Device, MemberRow, ProgramRow, Storage, SyncStats, round_trip};
@@ -792,11 +792,17 @@ impl Tx for Connection {
     }
 
     fn insert_story(&self, s: &StoryRecord) -> R<()> {
-        self.prepare_cached(
-            "INSERT INTO transfer_stories (log_id, user_id, cohort_id, prompt_id, local_date, kind, note, link, shared_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (log_id) DO NOTHING",
-        )?
-        .execute(params![s.log_id, s.user_id, s.cohort_id, s.prompt_id, s.local_date, s.kind, s.note, s.link, s.shared_at])?;
+        self.prepare_cached(STORY_INSERT)?.execute(params![
+            s.log_id,
+            s.user_id,
+            s.cohort_id,
+            s.prompt_id,
+            s.local_date,
+            s.kind,
+            s.note,
+            s.link,
+            s.shared_at
+        ])?;
         Ok(())
     }
 
