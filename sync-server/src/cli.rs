@@ -40,6 +40,10 @@ struct Cli {
     /// carry the request id of the request they belong to.
     #[arg(long, global = true, env = "MICROCOHORT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// The server's public address, as learning records name it: learners' xAPI accounts and
+    /// every activity id live under it. Set it before records are first sent.
+    #[arg(long, global = true, env = "MICROCOHORT_XAPI_HOME_PAGE", default_value = crate::xapi::DEFAULT_HOME)]
+    xapi_home_page: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -90,6 +94,21 @@ enum Command {
         /// instead of beside the API.
         #[arg(long, env = "MICROCOHORT_METRICS_LISTEN")]
         metrics_listen: Option<SocketAddr>,
+        /// Send learning records (xAPI 2.0 statements) to this LRS endpoint, the address its
+        /// `statements` resource is under (e.g. https://lrs.example.org/xAPI/). Without it they
+        /// are queued and exported (`admin xapi-export`), not sent.
+        #[arg(long, env = "MICROCOHORT_XAPI_ENDPOINT")]
+        xapi_endpoint: Option<String>,
+        /// The LRS's HTTP Basic user.
+        #[arg(long, env = "MICROCOHORT_XAPI_USERNAME", requires = "xapi_endpoint")]
+        xapi_username: Option<String>,
+        /// Its password; prefer the environment variable (arguments are visible to other users).
+        #[arg(long, env = "MICROCOHORT_XAPI_PASSWORD", hide_env_values = true, requires = "xapi_username")]
+        xapi_password: Option<String>,
+        /// Seconds between queuing new records and sending the queue.
+        #[arg(long, env = "MICROCOHORT_XAPI_INTERVAL_SECS", default_value_t = 30,
+              value_parser = clap::value_parser!(u64).range(1..=3600))]
+        xapi_interval_secs: u64,
     },
     /// Operator commands.
     #[command(subcommand)]
@@ -294,6 +313,17 @@ enum Admin {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Write a program's learning records (xAPI 2.0 statements, as sent to the LRS) to a JSON
+    /// file: an array, oldest first. Queues what the server has not queued yet first.
+    XapiExport {
+        #[arg(long)]
+        program: String,
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// How far delivery to the LRS has come: statements pending, delivered and refused (with
+    /// the LRS's reasons), and the last error.
+    XapiStatus,
 }
 
 /// `10..12` → (10, 12).
@@ -396,7 +426,21 @@ fn run(cli: Cli) -> Result<(), String> {
             tls_cert,
             tls_key,
             metrics_listen,
+            xapi_endpoint,
+            xapi_username,
+            xapi_password,
+            xapi_interval_secs,
         } => {
+            let lrs = xapi_endpoint.map(|endpoint| crate::xapi::LrsConfig {
+                endpoint,
+                username: xapi_username,
+                password: xapi_password,
+            });
+            let xapi = crate::xapi::XapiConfig::checked(
+                cli.xapi_home_page.clone(),
+                lrs,
+                std::time::Duration::from_secs(xapi_interval_secs),
+            )?;
             let tls = match (&tls_cert, &tls_key) {
                 (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
                 _ => None,
@@ -420,7 +464,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 header_timeout: std::time::Duration::from_secs(header_timeout_secs.max(1)),
                 ..ConnectionLimits::default()
             };
-            serve(state, Listen { api: listen, metrics: metrics_listen }, connections, tls)
+            serve(state, Listen { api: listen, metrics: metrics_listen }, connections, tls, xapi)
         }
         #[cfg(feature = "demo")]
         Command::Demo { .. } => unreachable!("the demo returned before any storage was opened"),
@@ -612,6 +656,18 @@ fn run(cli: Cli) -> Result<(), String> {
                 println!("snapshots of {written} documents written");
                 Ok(())
             }
+            Admin::XapiExport { program, to } => {
+                let reports = open_reports(&cli.data_dir, cli.database_url.as_deref(), &storage)?;
+                let home = crate::xapi::XapiConfig::checked(cli.xapi_home_page.clone(), None, Default::default())?.home;
+                let written = crate::xapi::export::export(&reports, &home, &program, &to)?;
+                println!("{written} statements of {program} written to {}", to.display());
+                Ok(())
+            }
+            Admin::XapiStatus => {
+                let reports = open_reports(&cli.data_dir, cli.database_url.as_deref(), &storage)?;
+                print!("{}", crate::xapi::export::status(&reports).map_err(fail)?);
+                Ok(())
+            }
             Admin::Repair { doc } => {
                 let removed = storage.repair_document(&doc).map_err(fail)?;
                 open_reports(&cli.data_dir, cli.database_url.as_deref(), &storage)?.forget_week(&doc).map_err(fail)?;
@@ -645,6 +701,7 @@ fn serve(
     listen: Listen,
     connections: ConnectionLimits,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    xapi: crate::xapi::XapiConfig,
 ) -> Result<(), String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
@@ -678,6 +735,7 @@ fn serve(
         };
         tokio::spawn(maintain_in_background(state.clone()));
         tokio::spawn(refresh_reports_in_background(state.reports.clone()));
+        tokio::spawn(crate::xapi::delivery::run(state.clone(), xapi));
         crate::listener::serve(listener, app, connections, tls, shutdown_signal()).await.map_err(|e| e.to_string())?;
         tracing::info!("stopped");
         Ok(())

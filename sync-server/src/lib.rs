@@ -13,6 +13,7 @@
 //! - [`metrics`]: Prometheus text metrics.
 //! - [`response_headers`]: the request id and security headers on every response.
 //! - [`tls`]: HTTPS without a proxy.
+//! - [`xapi`]: learning records as xAPI statements, queued and delivered to the organisation's LRS.
 //! - [`cli`]: the `microcohort-server` command line (`serve`, `admin …`, `demo`).
 //! - `demo` (feature `demo`, on by default): a simulated cohort driven through the program.
 
@@ -33,3 +34,4 @@ pub mod storage;
 pub mod sync;
 pub mod tls;
 pub mod web;
+pub mod xapi;

@@ -27,6 +27,13 @@ pub struct Metrics {
     pub rejected_changes: Family<ReasonLabels, Counter>,
     pub documents: Gauge<i64, AtomicI64>,
     pub changes: Gauge<i64, AtomicI64>,
+    /// xAPI statements by state: waiting for the LRS, delivered, refused by it.
+    pub xapi_statements: Family<StateLabels, Gauge<i64, AtomicI64>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    pub state: String,
 }
 
 impl Metrics {
@@ -37,12 +44,18 @@ impl Metrics {
         let rejected_changes = Family::<ReasonLabels, Counter>::default();
         let documents = Gauge::<i64, AtomicI64>::default();
         let changes = Gauge::<i64, AtomicI64>::default();
+        let xapi_statements = Family::<StateLabels, Gauge<i64, AtomicI64>>::default();
         registry.register("http_requests", "HTTP requests by path and status", requests.clone());
         registry.register("sync_duration_seconds", "Time to handle one /v1/sync request", sync_seconds.clone());
         registry.register("rejected_changes", "CRDT changes refused, by reason", rejected_changes.clone());
         registry.register("documents_stored", "Documents with at least one stored change", documents.clone());
         registry.register("changes_stored", "CRDT changes stored", changes.clone());
-        Self { registry, requests, sync_seconds, rejected_changes, documents, changes }
+        registry.register(
+            "xapi_statements",
+            "xAPI statements queued for the LRS, by state (pending, delivered, refused)",
+            xapi_statements.clone(),
+        );
+        Self { registry, requests, sync_seconds, rejected_changes, documents, changes, xapi_statements }
     }
 
     pub fn render(&self) -> String {

@@ -9,7 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 pub mod forge;
+mod lrs;
 mod postgres;
+pub use lrs::{LRS_PASSWORD, LRS_USER, RalphLrs};
 pub use postgres::PostgresInstance;
 
 /// Declares each scenario `fn name(backend: Backend)` as two tests: `sqlite::name` on the

@@ -59,6 +59,7 @@ impl PostgresSql {
             tx.batch_execute(DROP_FACTS).map_err(pg)?;
         }
         tx.batch_execute(TABLES).map_err(pg)?;
+        tx.batch_execute(crate::xapi::outbox::POSTGRES_TABLES).map_err(pg)?;
         tx.execute(SET_FACTS_VERSION, &[&FACTS_VERSION]).map_err(pg)?;
         tx.commit().map_err(pg)?;
         Ok(Self { url: url.to_owned(), client: Mutex::new(Some(client)) })

@@ -51,6 +51,7 @@ impl SqliteSql {
             conn.execute_batch(DROP_FACTS)?;
         }
         conn.execute_batch(TABLES)?;
+        conn.execute_batch(crate::xapi::outbox::SQLITE_TABLES)?;
         conn.execute(&SET_FACTS_VERSION.replace("$1", "?1"), [FACTS_VERSION])?;
         // Links made by a facilitator's app (who, and a short life of their own).
         // A session made from a facilitator's app lives only as long as that device.

@@ -140,6 +140,21 @@ impl ReportStore {
         Self { db, storage, refreshing: Mutex::new(()), packs: Mutex::default() }
     }
 
+    /// The database the report tables live in (the xAPI queue lives there too).
+    pub fn sql(&self) -> &dyn Sql {
+        self.db.as_ref()
+    }
+
+    /// The sync storage the week documents are read from.
+    pub fn storage(&self) -> &dyn Storage {
+        self.storage.as_ref()
+    }
+
+    /// A program's current prompt pack, parsed once.
+    pub fn current_pack(&self, program_id: &str) -> R<Arc<PromptPack>> {
+        self.program_pack(program_id)
+    }
+
     /// Brings the report tables up to date; returns how many logs and documents it read.
     pub fn refresh(&self) -> R<usize> {
         self.refresh_steps(usize::MAX, false)

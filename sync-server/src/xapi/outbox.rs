@@ -1,0 +1,306 @@
+//! The statement queue: a table beside the report tables, filled off the sync path from what the
+//! server stored (practice logs after a mark per cohort, week documents that changed, calibration
+//! ratings), and emptied by delivery. Rows are kept after delivery: they are also what
+//! `admin xapi-export` writes.
+//!
+//! Filling is idempotent: a statement's id is derived from what it records, so finding the same
+//! thing again (after a crash between a fill and its mark, or on a second server process) inserts
+//! nothing. A mark moves in the transaction that inserts what it covers.
+
+use std::collections::HashMap;
+
+use microcohort_core::docs::DocId;
+use microcohort_core::docs::guard;
+use microcohort_core::docs::projection::project_week;
+use microcohort_core::sync::wire::WireLog;
+
+use super::statements::{self, Scope, Statement};
+use crate::error::ApiError;
+use crate::report::store::{ReportStore, Val};
+
+type R<T> = Result<T, ApiError>;
+
+pub const SQLITE_TABLES: &str = "
+CREATE TABLE IF NOT EXISTS xapi_statements (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, program_id TEXT NOT NULL,
+    statement TEXT NOT NULL, delivered_at INTEGER, refused TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS xapi_statements_by_program ON xapi_statements (program_id, seq);
+CREATE TABLE IF NOT EXISTS xapi_marks (source TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+";
+
+pub const POSTGRES_TABLES: &str = "
+CREATE TABLE IF NOT EXISTS xapi_statements (
+    seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE, program_id TEXT NOT NULL,
+    statement TEXT NOT NULL, delivered_at BIGINT, refused TEXT, attempts BIGINT NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS xapi_statements_by_program ON xapi_statements (program_id, seq);
+CREATE TABLE IF NOT EXISTS xapi_marks (source TEXT PRIMARY KEY, seq BIGINT NOT NULL);
+";
+
+/// Logs read per cohort and week documents loaded per fill step.
+const LOGS_PER_STEP: i64 = 2_000;
+const WEEKS_PER_STEP: i64 = 32;
+
+const INSERT: &str = "INSERT INTO xapi_statements (id, program_id, statement) VALUES ($1, $2, $3)
+     ON CONFLICT (id) DO NOTHING";
+/// A voiding statement, queued only after the statement it voids.
+const INSERT_VOIDING: &str = "INSERT INTO xapi_statements (id, program_id, statement)
+     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM xapi_statements WHERE id = $4)
+     ON CONFLICT (id) DO NOTHING";
+const SET_MARK: &str = "INSERT INTO xapi_marks (source, seq) VALUES ($1, $2)
+     ON CONFLICT (source) DO UPDATE SET seq = excluded.seq WHERE xapi_marks.seq < excluded.seq";
+
+fn t(s: &str) -> Val {
+    Val::Text(s.to_owned())
+}
+
+fn text(v: &Val) -> R<&str> {
+    match v {
+        Val::Text(t) => Ok(t),
+        other => Err(ApiError::Internal(format!("expected text, found {other:?}"))),
+    }
+}
+
+fn int(v: &Val) -> R<i64> {
+    match v {
+        Val::Int(n) => Ok(*n),
+        other => Err(ApiError::Internal(format!("expected an integer, found {other:?}"))),
+    }
+}
+
+/// A queued statement on its way to the LRS.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub seq: i64,
+    pub id: String,
+    pub json: String,
+}
+
+/// How far delivery has come.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    pub pending: i64,
+    pub delivered: i64,
+    pub refused: i64,
+}
+
+pub struct Outbox<'a> {
+    reports: &'a ReportStore,
+    home: &'a str,
+}
+
+impl<'a> Outbox<'a> {
+    /// `home`: the server's public address, under which learners' accounts and activities live.
+    pub fn new(reports: &'a ReportStore, home: &'a str) -> Self {
+        Self { reports, home }
+    }
+
+    /// Queues what is new since the last fill; returns how many logs, documents and ratings it read.
+    pub fn fill(&self) -> R<usize> {
+        let mut read = 0;
+        loop {
+            let step = self.fill_logs()? + self.fill_weeks()?;
+            if step == 0 {
+                break;
+            }
+            read += step;
+        }
+        Ok(read + self.fill_calibration()?)
+    }
+
+    fn queue(statements: &mut Vec<(&'static str, Vec<Val>)>, program_id: &str, statement: Statement) {
+        let id = Val::Text(statement.id.to_string());
+        match statement.voids {
+            None => statements.push((INSERT, vec![id, t(program_id), Val::Text(statement.json)])),
+            Some(voided) => statements.push((
+                INSERT_VOIDING,
+                vec![id, t(program_id), Val::Text(statement.json), Val::Text(voided.to_string())],
+            )),
+        }
+    }
+
+    fn mark(&self, source: &str) -> R<i64> {
+        let rows = self.reports.sql().query("SELECT seq FROM xapi_marks WHERE source = $1", &[t(source)])?;
+        rows.first().map_or(Ok(0), |row| int(&row[0]))
+    }
+
+    fn fill_logs(&self) -> R<usize> {
+        let cohorts = self.reports.sql().query("SELECT id, program_id FROM cohorts ORDER BY id", &[])?;
+        let mut read = 0;
+        for cohort in &cohorts {
+            let (cohort_id, program_id) = (text(&cohort[0])?, text(&cohort[1])?);
+            let source = format!("logs:{cohort_id}");
+            let rows = self.reports.sql().query(
+                "SELECT seq, user_id, body FROM practice_logs WHERE cohort_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                &[t(cohort_id), Val::Int(self.mark(&source)?), Val::Int(LOGS_PER_STEP)],
+            )?;
+            let Some(last) = rows.last() else { continue };
+            let scope = Scope { home: self.home, program_id, cohort_id };
+            let mut statements = Vec::with_capacity(rows.len() + 1);
+            for row in &rows {
+                // The server wrote these bodies itself; one it cannot read is skipped, not fatal.
+                let Ok(mut log) = serde_json::from_str::<WireLog>(text(&row[2])?) else { continue };
+                log.user_id = text(&row[1])?.to_owned();
+                for statement in statements::practice(&scope, &log) {
+                    Self::queue(&mut statements, program_id, statement);
+                }
+            }
+            statements.push((SET_MARK, vec![t(&source), Val::Int(int(&last[0])?)]));
+            self.reports.sql().batch(&statements)?;
+            read += rows.len();
+        }
+        Ok(read)
+    }
+
+    fn fill_weeks(&self) -> R<usize> {
+        let stale = self.reports.sql().query(
+            "SELECT d.doc_id, d.last_seq FROM docs d LEFT JOIN xapi_marks m ON m.source = d.doc_id
+             WHERE d.doc_id LIKE 'week:%' AND (m.seq IS NULL OR m.seq < d.last_seq) LIMIT $1",
+            &[Val::Int(WEEKS_PER_STEP)],
+        )?;
+        if stale.is_empty() {
+            return Ok(0);
+        }
+        let programs: HashMap<String, String> = self
+            .reports
+            .sql()
+            .query("SELECT id, program_id FROM cohorts", &[])?
+            .iter()
+            .map(|row| Ok((text(&row[0])?.to_owned(), text(&row[1])?.to_owned())))
+            .collect::<R<_>>()?;
+        for row in &stale {
+            let doc_id = text(&row[0])?;
+            let parsed = DocId::parse(doc_id).ok().and_then(|doc| match doc {
+                DocId::Week { cohort_id, week } => Some((programs.get(&cohort_id)?.as_str(), cohort_id, week)),
+                DocId::Cohort { .. } => None,
+            });
+            let Some((program_id, cohort_id, week)) = parsed else {
+                // Nothing to record from it; marked so it is not looked at again until it changes.
+                self.reports.sql().batch(&[(SET_MARK, vec![t(doc_id), row[1].clone()])])?;
+                continue;
+            };
+            let (bytes, upto) = self.reports.storage().saved_document(doc_id)?;
+            let mut statements = Vec::new();
+            match guard::load(&bytes) {
+                Ok(doc) => {
+                    let scope = Scope { home: self.home, program_id, cohort_id: &cohort_id };
+                    for statement in statements::week(&scope, week, &project_week(&doc)) {
+                        Self::queue(&mut statements, program_id, statement);
+                    }
+                }
+                // Not retried until it changes (the report logs the same document as not loading).
+                Err(err) => tracing::warn!(doc = %doc_id, %err, "a week document does not load; no statements from it"),
+            }
+            statements.push((SET_MARK, vec![t(doc_id), Val::Int(upto)]));
+            self.reports.sql().batch(&statements)?;
+        }
+        Ok(stale.len())
+    }
+
+    /// Ratings are few (learners × exemplars) and replaced in place: every fill offers them all
+    /// and the queue keeps the ones it lacks.
+    fn fill_calibration(&self) -> R<usize> {
+        let rows = self.reports.sql().query(
+            "SELECT c.program_id, r.cohort_id, r.user_id, r.exemplar_id, r.scores, r.rated_at
+             FROM calibration_ratings r JOIN cohorts c ON c.id = r.cohort_id ORDER BY r.rated_at",
+            &[],
+        )?;
+        let mut packs = HashMap::new();
+        let mut statements = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let (program_id, cohort_id) = (text(&row[0])?, text(&row[1])?);
+            let Ok(scores) = serde_json::from_str::<Vec<u8>>(text(&row[4])?) else { continue };
+            if !packs.contains_key(program_id) {
+                packs.insert(program_id.to_owned(), self.reports.current_pack(program_id)?);
+            }
+            let exemplar_id = text(&row[3])?;
+            let reference = packs[program_id].exemplars.iter().find(|e| e.id == exemplar_id).map(|e| &e.reference[..]);
+            let scope = Scope { home: self.home, program_id, cohort_id };
+            let statement =
+                statements::calibration(&scope, text(&row[2])?, exemplar_id, &scores, reference, int(&row[5])?);
+            Self::queue(&mut statements, program_id, statement);
+        }
+        self.reports.sql().batch(&statements)?;
+        Ok(rows.len())
+    }
+
+    /// The oldest statements not yet delivered nor refused, in the order they were queued.
+    pub fn pending(&self, limit: i64) -> R<Vec<Queued>> {
+        let rows = self.reports.sql().query(
+            "SELECT seq, id, statement FROM xapi_statements WHERE delivered_at IS NULL AND refused IS NULL
+             ORDER BY seq LIMIT $1",
+            &[Val::Int(limit)],
+        )?;
+        rows.iter()
+            .map(|row| {
+                Ok(Queued { seq: int(&row[0])?, id: text(&row[1])?.to_owned(), json: text(&row[2])?.to_owned() })
+            })
+            .collect()
+    }
+
+    /// The LRS holds these now.
+    pub fn delivered(&self, seqs: &[i64], at_ms: i64) -> R<()> {
+        let statements: Vec<_> = seqs
+            .iter()
+            .map(|seq| {
+                (
+                    "UPDATE xapi_statements SET delivered_at = $1, last_error = NULL WHERE seq = $2",
+                    vec![Val::Int(at_ms), Val::Int(*seq)],
+                )
+            })
+            .collect();
+        self.reports.sql().batch(&statements)
+    }
+
+    /// The LRS refused this statement for good (it is kept, with the reason, and not sent again).
+    pub fn refused(&self, seq: i64, reason: &str) -> R<()> {
+        self.reports.sql().batch(&[(
+            "UPDATE xapi_statements SET refused = $1, attempts = attempts + 1 WHERE seq = $2",
+            vec![t(reason), Val::Int(seq)],
+        )])
+    }
+
+    /// A delivery attempt failed; the statements stay queued.
+    pub fn failed(&self, seqs: &[i64], error: &str) -> R<()> {
+        let statements: Vec<_> = seqs
+            .iter()
+            .map(|seq| {
+                (
+                    "UPDATE xapi_statements SET attempts = attempts + 1, last_error = $1 WHERE seq = $2",
+                    vec![t(error), Val::Int(*seq)],
+                )
+            })
+            .collect();
+        self.reports.sql().batch(&statements)
+    }
+
+    pub fn counts(&self) -> R<QueueCounts> {
+        let rows = self.reports.sql().query(
+            "SELECT CASE WHEN refused IS NOT NULL THEN 'refused' WHEN delivered_at IS NOT NULL THEN 'delivered'
+                    ELSE 'pending' END AS state, COUNT(*) FROM xapi_statements GROUP BY state",
+            &[],
+        )?;
+        let mut counts = QueueCounts::default();
+        for row in &rows {
+            let n = int(&row[1])?;
+            match text(&row[0])? {
+                "refused" => counts.refused = n,
+                "delivered" => counts.delivered = n,
+                _ => counts.pending = n,
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Every statement queued for a program, in order (what `admin xapi-export` writes).
+    pub fn program_statements(&self, program_id: &str) -> R<Vec<String>> {
+        let rows = self
+            .reports
+            .sql()
+            .query("SELECT statement FROM xapi_statements WHERE program_id = $1 ORDER BY seq", &[t(program_id)])?;
+        rows.iter().map(|row| text(&row[0]).map(str::to_owned)).collect()
+    }
+}
