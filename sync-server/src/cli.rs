@@ -41,9 +41,9 @@ struct Cli {
     #[arg(long, global = true, env = "MICROCOHORT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     /// The server's public address, as learning records name it: learners' xAPI accounts and
-    /// every activity id live under it. Set it before records are first sent.
-    #[arg(long, global = true, env = "MICROCOHORT_XAPI_HOME_PAGE", default_value = crate::xapi::DEFAULT_HOME)]
-    xapi_home_page: String,
+    /// every activity id live under it (needed by --xapi-endpoint and `admin xapi-export`).
+    #[arg(long, global = true, env = "MICROCOHORT_XAPI_HOME_PAGE")]
+    xapi_home_page: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -95,8 +95,8 @@ enum Command {
         #[arg(long, env = "MICROCOHORT_METRICS_LISTEN")]
         metrics_listen: Option<SocketAddr>,
         /// Send learning records (xAPI 2.0 statements) to this LRS endpoint, the address its
-        /// `statements` resource is under (e.g. https://lrs.example.org/xAPI/). Without it they
-        /// are queued and exported (`admin xapi-export`), not sent.
+        /// `statements` resource is under (e.g. https://lrs.example.org/xAPI/); needs
+        /// --xapi-home-page. Without it nothing is sent (`admin xapi-export` still writes them).
         #[arg(long, env = "MICROCOHORT_XAPI_ENDPOINT")]
         xapi_endpoint: Option<String>,
         /// The LRS's HTTP Basic user.
@@ -324,6 +324,8 @@ enum Admin {
     /// How far delivery to the LRS has come: statements pending, delivered and refused (with
     /// the LRS's reasons), and the last error.
     XapiStatus,
+    /// Queue the statements the LRS refused again (once the LRS, or the server, is fixed).
+    XapiRetryRefused,
 }
 
 /// `10..12` → (10, 12).
@@ -431,16 +433,18 @@ fn run(cli: Cli) -> Result<(), String> {
             xapi_password,
             xapi_interval_secs,
         } => {
-            let lrs = xapi_endpoint.map(|endpoint| crate::xapi::LrsConfig {
-                endpoint,
-                username: xapi_username,
-                password: xapi_password,
-            });
-            let xapi = crate::xapi::XapiConfig::checked(
-                cli.xapi_home_page.clone(),
-                lrs,
-                std::time::Duration::from_secs(xapi_interval_secs),
-            )?;
+            let xapi = match xapi_endpoint {
+                Some(endpoint) => Some(crate::xapi::XapiConfig {
+                    home: crate::xapi::home_page(cli.xapi_home_page.as_deref())?,
+                    lrs: crate::xapi::LrsConfig {
+                        endpoint: crate::xapi::web_address("--xapi-endpoint", &endpoint)?,
+                        username: xapi_username,
+                        password: xapi_password,
+                    },
+                    interval: std::time::Duration::from_secs(xapi_interval_secs),
+                }),
+                None => None,
+            };
             let tls = match (&tls_cert, &tls_key) {
                 (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
                 _ => None,
@@ -657,8 +661,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 Ok(())
             }
             Admin::XapiExport { program, to } => {
+                let home = crate::xapi::home_page(cli.xapi_home_page.as_deref())?;
                 let reports = open_reports(&cli.data_dir, cli.database_url.as_deref(), &storage)?;
-                let home = crate::xapi::XapiConfig::checked(cli.xapi_home_page.clone(), None, Default::default())?.home;
                 let written = crate::xapi::export::export(&reports, &home, &program, &to)?;
                 println!("{written} statements of {program} written to {}", to.display());
                 Ok(())
@@ -668,9 +672,17 @@ fn run(cli: Cli) -> Result<(), String> {
                 print!("{}", crate::xapi::export::status(&reports).map_err(fail)?);
                 Ok(())
             }
+            Admin::XapiRetryRefused => {
+                let reports = open_reports(&cli.data_dir, cli.database_url.as_deref(), &storage)?;
+                let again = crate::xapi::outbox::Outbox::new(&reports, "").retry_refused().map_err(fail)?;
+                println!("{again} refused statements queued again");
+                Ok(())
+            }
             Admin::Repair { doc } => {
                 let removed = storage.repair_document(&doc).map_err(fail)?;
-                open_reports(&cli.data_dir, cli.database_url.as_deref(), &storage)?.forget_week(&doc).map_err(fail)?;
+                let reports = open_reports(&cli.data_dir, cli.database_url.as_deref(), &storage)?;
+                reports.forget_week(&doc).map_err(fail)?;
+                crate::xapi::outbox::Outbox::new(&reports, "").forget_document(&doc).map_err(fail)?;
                 for change in &removed {
                     let author = change.author.as_deref().unwrap_or("unknown user");
                     println!("removed change {} by {author}: {}", change.hash, change.reason);
@@ -701,7 +713,7 @@ fn serve(
     listen: Listen,
     connections: ConnectionLimits,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    xapi: crate::xapi::XapiConfig,
+    xapi: Option<crate::xapi::XapiConfig>,
 ) -> Result<(), String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
@@ -735,7 +747,9 @@ fn serve(
         };
         tokio::spawn(maintain_in_background(state.clone()));
         tokio::spawn(refresh_reports_in_background(state.reports.clone()));
-        tokio::spawn(crate::xapi::delivery::run(state.clone(), xapi));
+        if let Some(xapi) = xapi {
+            tokio::spawn(crate::xapi::delivery::run(state.clone(), xapi));
+        }
         crate::listener::serve(listener, app, connections, tls, shutdown_signal()).await.map_err(|e| e.to_string())?;
         tracing::info!("stopped");
         Ok(())

@@ -128,6 +128,27 @@ fn a_shared_story_reaches_the_program_team_and_nothing_private_goes_with_it(back
     let (status, _, body) = raw_post(server.address, "/v1/sync", Some(&mallory.device_token), &wire::encode(&bad));
     assert_eq!(status, 400);
     assert!(String::from_utf8_lossy(&body).contains("transfer.link"), "{}", String::from_utf8_lossy(&body));
+    // Her own log, sent through her membership of another program, is refused there: a story
+    // belongs to the program its practice was done in.
+    let start = (Utc::now().date_naive() - chrono::Days::new(3)).to_string();
+    let p2 = ["create-program", "--id", "p2", "--title", "Second program", "--start", &start, "--time-zone", "UTC"];
+    admin(SERVER, data.path(), &p2);
+    admin(SERVER, data.path(), &["create-cohort", "--id", "c3", "--program", "p2", "--title", "Other"]);
+    let members = admin(SERVER, data.path(), &["list-members", "--cohort", "c1"]);
+    let ana_id = members.lines().find(|l| l.contains("Ana")).unwrap().split('\t').next().unwrap().to_owned();
+    let invite = admin(SERVER, data.path(), &["invite", "--cohort", "c3", "--name", "Ana", "--user", &ana_id]);
+    let ana_in_p2 = raw_join(&server, &invite);
+    let evidence = TransferEvidence { kind: TransferKind::AppliedAtWork, note: "Told twice".into(), link: None };
+    let request = SyncRequest { stories: vec![WireStory { log_id: log.to_string(), evidence }], ..Default::default() };
+    let (status, _, body) =
+        raw_post(server.address, "/v1/sync", Some(&ana_in_p2.device_token), &wire::encode(&request));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let answer: SyncResponse = wire::decode(&body).unwrap();
+    let reasons: Vec<(&str, &str)> =
+        answer.stories_refused.iter().map(|r| (r.id.as_str(), r.reason.as_str())).collect();
+    assert_eq!(reasons, [(log.to_string().as_str(), "other_program")]);
+
     let (report, _) = lead_report(&server, data.path());
     assert_eq!(report["stories"].as_array().unwrap().len(), 2, "still Ana's and Cy's only");
+    assert!(!report.to_string().contains("Told twice"));
 }

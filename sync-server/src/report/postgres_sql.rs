@@ -126,6 +126,12 @@ impl Sql for PostgresSql {
             tx.commit()
         })
     }
+
+    /// A session-level advisory lock: PostgreSQL releases it when this connection ends, however
+    /// the process ends. Taking it again on the same session is allowed.
+    fn hold_lock(&self, key: i64) -> Result<bool, ApiError> {
+        self.with(|client| client.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).map(|row| row.get(0)))
+    }
 }
 
 impl Drop for PostgresSql {

@@ -80,6 +80,11 @@ pub trait Sql: Send + Sync + 'static {
     fn query(&self, sql: &str, args: &[Val]) -> R<Vec<Vec<Val>>>;
     /// Runs every statement in one transaction; all or nothing.
     fn batch(&self, statements: &[(&str, Vec<Val>)]) -> R<()>;
+    /// Takes (or keeps) a lock named `key` for as long as this connection lives, if no other
+    /// process holds it. The embedded database has one server process, so it always may.
+    fn hold_lock(&self, _key: i64) -> R<bool> {
+        Ok(true)
+    }
 }
 
 /// Who may read which report: a program lead (signed in through a link printed by `admin`) reads

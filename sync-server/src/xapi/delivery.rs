@@ -40,7 +40,9 @@ struct Lrs {
 impl Lrs {
     fn new(config: &LrsConfig) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // A redirect would turn the POST into a GET that answers 200 without storing anything.
         let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(Duration::from_secs(5))
             .build()
@@ -69,6 +71,10 @@ impl Lrs {
         if status.is_success() {
             return Answer::Stored;
         }
+        if status.is_redirection() {
+            let to = response.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or("?").to_owned();
+            return Answer::Unavailable(format!("{status}: the LRS redirects to {to}; set --xapi-endpoint to it"));
+        }
         let text = response.text().await.unwrap_or_default();
         let reason = format!("{status}: {}", text.chars().take(300).collect::<String>());
         match status.as_u16() {
@@ -80,24 +86,28 @@ impl Lrs {
 
 /// Fills the queue and sends it, every `interval`, for as long as the server runs.
 pub async fn run(state: Arc<AppState>, config: XapiConfig) {
-    let lrs = config.lrs.as_ref().map(Lrs::new);
+    let lrs = Lrs::new(&config.lrs);
     let mut wait = config.interval;
     loop {
-        if let Err(err) = with_outbox(&state, &config.home, |outbox| outbox.fill()).await {
+        if let Err(err) = with_outbox(&state, &config.home, |outbox| outbox.fill(true)).await {
             tracing::warn!(error = %err, "queuing xAPI statements failed");
         }
-        if let Some(lrs) = &lrs {
-            match deliver(&state, &config.home, lrs).await {
-                Ok(0) => wait = config.interval,
+        match with_outbox(&state, &config.home, |outbox| outbox.claim_delivery()).await {
+            // Another server process sends now.
+            Ok(false) => wait = config.interval,
+            Ok(true) => match deliver(&state, &config.home, &lrs).await {
                 Ok(sent) => {
-                    tracing::info!(statements = sent, "xAPI statements delivered");
+                    if sent > 0 {
+                        tracing::info!(statements = sent, "xAPI statements delivered");
+                    }
                     wait = config.interval;
                 }
                 Err(err) => {
-                    wait = (wait * 2).clamp(config.interval, LONGEST_WAIT);
+                    wait = (wait * 2).min(LONGEST_WAIT.max(config.interval));
                     tracing::warn!(error = %err, retry_in_secs = wait.as_secs(), "the LRS did not take statements; they stay queued");
                 }
-            }
+            },
+            Err(err) => tracing::warn!(error = %err, "the xAPI queue could not be read"),
         }
         count(&state, &config.home).await;
         tokio::time::sleep(wait).await;
@@ -142,24 +152,34 @@ async fn deliver(state: &Arc<AppState>, home: &str, lrs: &Lrs) -> Result<usize, 
                 return Err(why);
             }
             // One by one, to find the statements it refuses.
-            Answer::Refused(_) => {
-                for queued in batch {
+            Answer::Refused(batch_reason) => {
+                let mut refused = Vec::new();
+                for queued in &batch {
                     let seq = queued.seq;
-                    match lrs.send(std::slice::from_ref(&queued)).await {
+                    match lrs.send(std::slice::from_ref(queued)).await {
                         Answer::Stored => {
                             with_outbox(state, home, move |outbox| outbox.delivered(&[seq], now_ms())).await?;
                             sent += 1;
                         }
-                        Answer::Refused(why) => {
-                            tracing::warn!(statement = %queued.id, reason = %why, "the LRS refused a statement; it is set aside");
-                            with_outbox(state, home, move |outbox| outbox.refused(seq, &why)).await?;
-                        }
+                        Answer::Refused(why) => refused.push((queued.id.clone(), seq, why)),
                         Answer::Unavailable(why) => {
                             let error = why.clone();
                             with_outbox(state, home, move |outbox| outbox.failed(&[seq], &error)).await?;
                             return Err(why);
                         }
                     }
+                }
+                // Every one refused: the LRS (or a proxy before it) refuses everything, not these
+                // statements; they wait until it is fixed.
+                if batch.len() > 1 && refused.len() == batch.len() {
+                    let why = format!("the LRS refuses every statement: {batch_reason}");
+                    let error = why.clone();
+                    with_outbox(state, home, move |outbox| outbox.failed(&seqs, &error)).await?;
+                    return Err(why);
+                }
+                for (id, seq, why) in refused {
+                    tracing::warn!(statement = %id, reason = %why, "the LRS refused a statement; it is set aside");
+                    with_outbox(state, home, move |outbox| outbox.refused(seq, &why)).await?;
                 }
             }
         }

@@ -16,7 +16,7 @@ pub fn export(reports: &ReportStore, home: &str, program_id: &str, to: &Path) ->
         return Err(format!("there is no program {program_id:?} (see `admin list-programs`)"));
     }
     let outbox = Outbox::new(reports, home);
-    outbox.fill().map_err(fail)?;
+    outbox.fill(false).map_err(fail)?;
     let statements = outbox.program_statements(program_id).map_err(fail)?;
     let partial = to.with_extension("partial");
     let write = || -> std::io::Result<()> {

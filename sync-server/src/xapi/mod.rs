@@ -17,25 +17,9 @@ use std::time::Duration;
 pub struct XapiConfig {
     /// The server's public address: learners' accounts and activity ids live under it.
     pub home: String,
-    /// The LRS; without one, statements are queued (and exported) but not sent.
-    pub lrs: Option<LrsConfig>,
+    pub lrs: LrsConfig,
     /// How often new records are queued and the queue is sent.
     pub interval: Duration,
-}
-
-impl XapiConfig {
-    /// Checks the addresses an operator gave, naming the one that is wrong.
-    pub fn checked(home: String, lrs: Option<LrsConfig>, interval: Duration) -> Result<Self, String> {
-        let web_address = |what: &str, text: &str| match reqwest::Url::parse(text) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(()),
-            _ => Err(format!("{what} {text:?} is not an http(s) address")),
-        };
-        web_address("--xapi-home-page", &home)?;
-        if let Some(lrs) = &lrs {
-            web_address("--xapi-endpoint", &lrs.endpoint)?;
-        }
-        Ok(Self { home: home.trim_end_matches('/').to_owned(), lrs, interval })
-    }
 }
 
 /// An LRS's xAPI endpoint (the address `statements` is under) and its HTTP Basic credentials.
@@ -53,5 +37,22 @@ impl std::fmt::Debug for LrsConfig {
     }
 }
 
-/// The home page used when the operator names none: a reserved name that is never anyone's.
-pub const DEFAULT_HOME: &str = "https://microcohort.invalid";
+/// An operator's address for `flag`, checked: an http(s) URL with a host, without a trailing `/`.
+pub fn web_address(flag: &str, text: &str) -> Result<String, String> {
+    match reqwest::Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            Ok(text.trim_end_matches('/').to_owned())
+        }
+        _ => Err(format!("{flag} {text:?} is not an http(s) address")),
+    }
+}
+
+/// The home page statements are made with: it is written into every statement queued, so it
+/// must be the operator's own choice, never a default.
+pub fn home_page(given: Option<&str>) -> Result<String, String> {
+    let given = given.ok_or(
+        "learning records need --xapi-home-page (MICROCOHORT_XAPI_HOME_PAGE): the server's public address, \
+         under which statements name learners and activities",
+    )?;
+    web_address("--xapi-home-page", given)
+}

@@ -27,6 +27,8 @@ CREATE TABLE IF NOT EXISTS xapi_statements (
     last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS xapi_statements_by_program ON xapi_statements (program_id, seq);
+CREATE INDEX IF NOT EXISTS xapi_statements_pending ON xapi_statements (seq)
+    WHERE delivered_at IS NULL AND refused IS NULL;
 CREATE TABLE IF NOT EXISTS xapi_marks (source TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
 ";
 
@@ -37,6 +39,8 @@ CREATE TABLE IF NOT EXISTS xapi_statements (
     last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS xapi_statements_by_program ON xapi_statements (program_id, seq);
+CREATE INDEX IF NOT EXISTS xapi_statements_pending ON xapi_statements (seq)
+    WHERE delivered_at IS NULL AND refused IS NULL;
 CREATE TABLE IF NOT EXISTS xapi_marks (source TEXT PRIMARY KEY, seq BIGINT NOT NULL);
 ";
 
@@ -50,6 +54,8 @@ const INSERT: &str = "INSERT INTO xapi_statements (id, program_id, statement) VA
 const INSERT_VOIDING: &str = "INSERT INTO xapi_statements (id, program_id, statement)
      SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM xapi_statements WHERE id = $4)
      ON CONFLICT (id) DO NOTHING";
+/// Any constant shared by every server process: the claim to send.
+const DELIVERY_LOCK: i64 = 0x6d63_5f78_6170_6964;
 const SET_MARK: &str = "INSERT INTO xapi_marks (source, seq) VALUES ($1, $2)
      ON CONFLICT (source) DO UPDATE SET seq = excluded.seq WHERE xapi_marks.seq < excluded.seq";
 
@@ -98,17 +104,44 @@ impl<'a> Outbox<'a> {
         Self { reports, home }
     }
 
-    /// Queues what is new since the last fill; returns how many logs, documents and ratings it read.
-    pub fn fill(&self) -> R<usize> {
+    /// Queues what is new since the last fill; returns how many logs, documents and ratings it
+    /// read. With `rest`, it rests after each step as long as the step took, so catching up on a
+    /// long history never takes more than half a core (or the SQLite writer) from syncs.
+    pub fn fill(&self, rest: bool) -> R<usize> {
         let mut read = 0;
         loop {
-            let step = self.fill_logs()? + self.fill_weeks()?;
+            let began = std::time::Instant::now();
+            let step = self.fill_logs()? + self.fill_weeks()? + self.fill_calibration()?;
             if step == 0 {
-                break;
+                return Ok(read);
             }
             read += step;
+            if rest {
+                std::thread::sleep(began.elapsed());
+            }
         }
-        Ok(read + self.fill_calibration()?)
+    }
+
+    /// Forgets what was read from a document (after `admin repair` rewrote its history), so the
+    /// next fill reads it again; statements already queued stay.
+    pub fn forget_document(&self, doc_id: &str) -> R<()> {
+        self.reports.sql().batch(&[("DELETE FROM xapi_marks WHERE source = $1", vec![t(doc_id)])])
+    }
+
+    /// Whether this process is the one that sends: several server processes may share one
+    /// PostgreSQL database, and one sends at a time, so the LRS never receives a statement from
+    /// two at once. The claim lives as long as this process's database session (a process that
+    /// dies hands over at once); on SQLite there is one process.
+    pub fn claim_delivery(&self) -> R<bool> {
+        self.reports.sql().hold_lock(DELIVERY_LOCK)
+    }
+
+    /// Puts the statements the LRS refused back in the queue (after the LRS or the server was
+    /// fixed); returns how many.
+    pub fn retry_refused(&self) -> R<i64> {
+        let count = self.counts()?.refused;
+        self.reports.sql().batch(&[("UPDATE xapi_statements SET refused = NULL WHERE refused IS NOT NULL", vec![])])?;
+        Ok(count)
     }
 
     fn queue(statements: &mut Vec<(&'static str, Vec<Val>)>, program_id: &str, statement: Statement) {
@@ -194,34 +227,45 @@ impl<'a> Outbox<'a> {
                 // Not retried until it changes (the report logs the same document as not loading).
                 Err(err) => tracing::warn!(doc = %doc_id, %err, "a week document does not load; no statements from it"),
             }
-            statements.push((SET_MARK, vec![t(doc_id), Val::Int(upto)]));
+            // Read after the query, the document holds at least what `last_seq` counted (a repair
+            // may leave `upto` below it; marking `upto` would read it again forever).
+            statements.push((SET_MARK, vec![t(doc_id), Val::Int(upto.max(int(&row[1])?))]));
             self.reports.sql().batch(&statements)?;
         }
         Ok(stale.len())
     }
 
-    /// Ratings are few (learners × exemplars) and replaced in place: every fill offers them all
-    /// and the queue keeps the ones it lacks.
+    /// Ratings are replaced in place (the newest per learner and exemplar): each has a mark of
+    /// the rating time last queued, and a newer rating is a new statement.
     fn fill_calibration(&self) -> R<usize> {
         let rows = self.reports.sql().query(
             "SELECT c.program_id, r.cohort_id, r.user_id, r.exemplar_id, r.scores, r.rated_at
-             FROM calibration_ratings r JOIN cohorts c ON c.id = r.cohort_id ORDER BY r.rated_at",
-            &[],
+             FROM calibration_ratings r JOIN cohorts c ON c.id = r.cohort_id
+             LEFT JOIN xapi_marks m ON m.source = 'calibration:' || r.cohort_id || ':' || r.user_id || ':' || r.exemplar_id
+             WHERE m.seq IS NULL OR m.seq < r.rated_at
+             ORDER BY r.cohort_id, r.user_id, r.exemplar_id LIMIT $1",
+            &[Val::Int(LOGS_PER_STEP)],
         )?;
         let mut packs = HashMap::new();
         let mut statements = Vec::with_capacity(rows.len());
         for row in &rows {
-            let (program_id, cohort_id) = (text(&row[0])?, text(&row[1])?);
-            let Ok(scores) = serde_json::from_str::<Vec<u8>>(text(&row[4])?) else { continue };
-            if !packs.contains_key(program_id) {
-                packs.insert(program_id.to_owned(), self.reports.current_pack(program_id)?);
+            let (program_id, cohort_id, user_id, exemplar_id) =
+                (text(&row[0])?, text(&row[1])?, text(&row[2])?, text(&row[3])?);
+            let rated_at = int(&row[5])?;
+            // Written by the server itself; scores it cannot read give no statement, and are
+            // marked like the rest so they are not read again.
+            if let Ok(scores) = serde_json::from_str::<Vec<u8>>(text(&row[4])?) {
+                if !packs.contains_key(program_id) {
+                    packs.insert(program_id.to_owned(), self.reports.current_pack(program_id)?);
+                }
+                let exemplar = packs[program_id].exemplars.iter().find(|e| e.id == exemplar_id);
+                let reference = exemplar.map(|e| &e.reference[..]);
+                let scope = Scope { home: self.home, program_id, cohort_id };
+                let statement = statements::calibration(&scope, user_id, exemplar_id, &scores, reference, rated_at);
+                Self::queue(&mut statements, program_id, statement);
             }
-            let exemplar_id = text(&row[3])?;
-            let reference = packs[program_id].exemplars.iter().find(|e| e.id == exemplar_id).map(|e| &e.reference[..]);
-            let scope = Scope { home: self.home, program_id, cohort_id };
-            let statement =
-                statements::calibration(&scope, text(&row[2])?, exemplar_id, &scores, reference, int(&row[5])?);
-            Self::queue(&mut statements, program_id, statement);
+            let source = format!("calibration:{cohort_id}:{user_id}:{exemplar_id}");
+            statements.push((SET_MARK, vec![t(&source), Val::Int(rated_at)]));
         }
         self.reports.sql().batch(&statements)?;
         Ok(rows.len())

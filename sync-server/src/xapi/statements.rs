@@ -10,6 +10,7 @@ use chrono::{DateTime, SecondsFormat};
 use microcohort_core::docs::projection::{EntryMeta, WeekRows};
 use microcohort_core::domain::calibration::agreement;
 use microcohort_core::sync::wire::WireLog;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -45,6 +46,14 @@ pub struct Statement {
     pub id: Uuid,
     pub voids: Option<Uuid>,
     pub json: String,
+}
+
+/// What an id may hold as it is in an IRI path segment; everything else is percent-encoded
+/// (ids come from devices and packs, and a space or `#` would make an invalid IRI).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+fn seg(id: &str) -> String {
+    utf8_percent_encode(id, SEGMENT).to_string()
 }
 
 /// Where the statements are about: the server's address (the learners' accounts and every
@@ -83,8 +92,8 @@ impl Scope<'_> {
         let mut context = json!({
             "registration": registration.to_string(),
             "contextActivities": { "grouping": [
-                self.activity(&format!("programs/{}", self.program_id), "program", self.program_id),
-                self.activity(&format!("cohorts/{}", self.cohort_id), "cohort", self.cohort_id),
+                self.activity(&format!("programs/{}", seg(self.program_id)), "program", self.program_id),
+                self.activity(&format!("cohorts/{}", seg(self.cohort_id)), "cohort", self.cohort_id),
             ] },
         });
         if extensions.as_object().is_some_and(|e| !e.is_empty()) {
@@ -94,11 +103,15 @@ impl Scope<'_> {
     }
 
     fn prompt(&self, prompt_id: &str) -> Value {
-        self.activity(&format!("programs/{}/prompts/{prompt_id}", self.program_id), "prompt", prompt_id)
+        self.activity(&format!("programs/{}/prompts/{}", seg(self.program_id), seg(prompt_id)), "prompt", prompt_id)
     }
 
     fn submission(&self, week: u32, key: &str) -> Value {
-        self.activity(&format!("cohorts/{}/weeks/{week}/submissions/{key}", self.cohort_id), "submission", key)
+        self.activity(
+            &format!("cohorts/{}/weeks/{week}/submissions/{}", seg(self.cohort_id), seg(key)),
+            "submission",
+            key,
+        )
     }
 }
 
@@ -229,13 +242,19 @@ pub fn week(scope: &Scope, week: u32, rows: &WeekRows) -> Vec<Statement> {
     }
     let feedback_on: std::collections::HashMap<&str, &str> =
         rows.feedback.iter().map(|f| (f.meta.key.as_str(), f.submission.as_str())).collect();
-    for r in rows.ratings.iter().filter(|r| r.counted && !r.meta.retracted) {
+    // Counted as the report counts them; a score outside the scale would be an invalid result.
+    for r in rows.ratings.iter().filter(|r| r.counted && !r.meta.retracted && (1..=5).contains(&r.score)) {
         let Some(submission) = feedback_on.get(r.feedback.as_str()) else { continue };
         // Each version of a rating is its own statement: a changed rating is a new judgement.
         let at = r.meta.edited_at.unwrap_or(r.meta.created_at);
         let what = format!("rating:{}:{}:{at}", scope.cohort_id, r.meta.key);
         let feedback = scope.activity(
-            &format!("cohorts/{}/weeks/{week}/submissions/{submission}/feedback/{}", scope.cohort_id, r.feedback),
+            &format!(
+                "cohorts/{}/weeks/{week}/submissions/{}/feedback/{}",
+                seg(scope.cohort_id),
+                seg(submission),
+                seg(&r.feedback)
+            ),
             "feedback",
             &r.feedback,
         );
@@ -269,8 +288,11 @@ pub fn calibration(
             result["extensions"][scope.extension("mean-difference")] = json!(off);
         }
     }
-    let exemplar =
-        scope.activity(&format!("programs/{}/exemplars/{exemplar_id}", scope.program_id), "exemplar", exemplar_id);
+    let exemplar = scope.activity(
+        &format!("programs/{}/exemplars/{}", seg(scope.program_id), seg(exemplar_id)),
+        "exemplar",
+        exemplar_id,
+    );
     let body = json!({
         "actor": scope.actor(user_id),
         "verb": verb(verbs::SCORED),
@@ -283,6 +305,8 @@ pub fn calibration(
 
 #[cfg(test)]
 mod tests {
+    use microcohort_core::docs::projection::{FeedbackRow, RatingRow, SubmissionRow};
+
     use super::*;
 
     fn log(status: &str) -> WireLog {
@@ -347,6 +371,88 @@ mod tests {
         assert_ne!(one.id, again.id, "a new rating is a new statement");
         let body: Value = serde_json::from_str(&one.json).unwrap();
         assert_eq!(body["result"]["score"]["scaled"], 0.5);
+    }
+
+    fn meta(key: &str, author: &str, at: i64) -> EntryMeta {
+        EntryMeta {
+            key: key.into(),
+            author: author.into(),
+            created_at: at,
+            edited_at: None,
+            retracted: false,
+            hidden: None,
+        }
+    }
+
+    fn submission(key: &str, author: &str, kind: &str) -> SubmissionRow {
+        SubmissionRow {
+            meta: meta(key, author, 1_000),
+            kind: kind.into(),
+            title: "TITLE".into(),
+            body: "BODY".into(),
+            prompt_id: Some("w12-capstone".into()),
+            attachments: vec![],
+            practice_log: None,
+        }
+    }
+
+    fn feedback(key: &str, author: &str, on: &str) -> FeedbackRow {
+        FeedbackRow {
+            meta: meta(key, author, 2_000),
+            submission: on.into(),
+            body: "FEEDBACK TEXT".into(),
+            suggestion: Some("SUGGESTION".into()),
+            criteria: vec![0, 2],
+            scores: vec![4, 5, 3],
+            endorsed_by: None,
+        }
+    }
+
+    fn rating(key: &str, author: &str, feedback: &str, score: i64, counted: bool) -> RatingRow {
+        RatingRow { meta: meta(key, author, 3_000), feedback: feedback.into(), score, counted }
+    }
+
+    #[test]
+    fn a_week_gives_what_the_report_counts_and_voids_what_was_retracted() {
+        let mut retracted = submission("s2", "ben", "practice");
+        retracted.meta.retracted = true;
+        retracted.meta.edited_at = Some(5_000);
+        let rows = WeekRows {
+            submissions: vec![submission("s1", "ana", "capstone"), retracted],
+            feedback: vec![feedback("f1", "ben", "s1"), feedback("own", "ana", "s1"), feedback("lost", "ben", "nope")],
+            ratings: vec![
+                rating("r1", "ana", "f1", 5, true),
+                rating("r2", "cy", "f1", 1, false),
+                rating("r3", "ana", "f1", 9, true),
+            ],
+            ..Default::default()
+        };
+        let statements = week(&SCOPE, 12, &rows);
+        let bodies: Vec<Value> = statements.iter().map(|s| serde_json::from_str(&s.json).unwrap()).collect();
+        let verbs: Vec<&str> = bodies.iter().map(|b| b["verb"]["display"]["en"].as_str().unwrap()).collect();
+        // The capstone, the retraction's void, Ben's feedback (not Ana's on her own, not on no
+        // submission), Ana's counted rating within the scale.
+        assert_eq!(verbs, ["submitted", "voided", "commented", "rated"]);
+        assert_eq!(statements[1].voids, Some(statement_id("submission:c1:s2")));
+        assert_eq!(bodies[0]["object"]["id"], "https://learn.example.org/xapi/cohorts/c1/weeks/12/submissions/s1");
+        assert_eq!(
+            bodies[2]["result"]["extensions"]["https://learn.example.org/xapi/extensions/criteria-scores"],
+            json!([4, 5, 3])
+        );
+        assert_eq!(bodies[3]["result"]["score"], json!({ "raw": 5, "min": 1, "max": 5 }));
+        assert_eq!(bodies[3]["timestamp"], "1970-01-01T00:00:03.000Z");
+        for text in ["TITLE", "BODY", "FEEDBACK TEXT", "SUGGESTION"] {
+            assert!(statements.iter().all(|s| !s.json.contains(text)), "{text} is free text");
+        }
+        assert_eq!(week(&SCOPE, 12, &rows), statements, "the same rows give the same statements");
+    }
+
+    #[test]
+    fn ids_from_devices_are_encoded_in_activity_iris() {
+        let mut odd = log("completed");
+        odd.prompt_id = "w01 d1#x/y".into();
+        let body: Value = serde_json::from_str(&practice(&SCOPE, &odd)[0].json).unwrap();
+        assert_eq!(body["object"]["id"], "https://learn.example.org/xapi/programs/p1/prompts/w01%20d1%23x%2Fy");
     }
 
     #[test]
