@@ -10,6 +10,7 @@ use chrono::Utc;
 use microcohort_core::domain::facilitation::FacilitatorAction;
 use microcohort_core::domain::notifications::NotificationKind;
 use microcohort_core::domain::practice::PracticeOutcome;
+use microcohort_core::domain::reminders::ReminderPreferences;
 use microcohort_core::sync::wire::{self, FACILITATOR_ACTIONS_PATH};
 use microcohort_core::{Client, EntryRef, Error, FeedbackInput, ManualClock};
 use microcohort_tests::{
@@ -21,7 +22,17 @@ const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
 on_both_backends!(a_facilitator_moderates_and_messages_from_the_phone);
 
 fn device(server: &ServerProcess, data: &TestData, clock: &ManualClock, name: &str, role: &str) -> Client {
-    member_device(SERVER, server, data.path(), clock, name, role)
+    let client = member_device(SERVER, server, data.path(), clock, name, role);
+    without_quiet_hours(&client);
+    client
+}
+
+/// No quiet hours: a cohort notification is handed out at once, whatever the hour the test runs
+/// (in quiet hours it would wait for their end and be handed out again until then; the domain's
+/// own tests cover that).
+fn without_quiet_hours(client: &Client) {
+    let preferences = ReminderPreferences { quiet_hours: None, ..ReminderPreferences::default() };
+    client.set_reminder_preferences(preferences).unwrap();
 }
 
 fn feedback_keys(client: &Client, week: u32) -> Vec<String> {
@@ -43,6 +54,7 @@ fn a_facilitator_moderates_and_messages_from_the_phone(backend: Backend) {
     let cy = device(&server, &data, &clock, "Cy", "learner");
     let ana_tablet = Client::open_in_memory(Arc::new(clock.clone())).unwrap();
     ana_tablet.link_device(&ana.create_device_link().unwrap().payload, "tablet", "UTC").unwrap();
+    without_quiet_hours(&ana_tablet);
     let everyone = [&fay, &ana, &ben, &cy, &ana_tablet];
     let sync_all = || {
         for client in everyone {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use microcohort_core::domain::notifications::{Notification, NotificationDetails, NotificationKind};
 use microcohort_core::domain::practice::PracticeOutcome;
+use microcohort_core::domain::reminders::ReminderPreferences;
 use microcohort_core::{Client, Clock, FeedbackInput, ManualClock};
 use microcohort_tests::{Backend, ServerProcess, TestData, admin, on_both_backends, program_under_way};
 
@@ -18,7 +19,16 @@ fn phone(server: &ServerProcess, data: &TestData, clock: &ManualClock, name: &st
     let client = Client::open_in_memory(Arc::new(clock.clone())).unwrap();
     let invite = admin(SERVER, data.path(), &["invite", "--cohort", "c1", "--name", name]);
     client.join_server(&server.url(), &invite, "phone", "UTC").unwrap();
+    without_quiet_hours(&client);
     client
+}
+
+/// No quiet hours: a cohort notification is handed out at once, whatever the hour the test runs
+/// (in quiet hours it would wait for their end and be handed out again until then; the domain's
+/// own tests cover that).
+fn without_quiet_hours(client: &Client) {
+    let preferences = ReminderPreferences { quiet_hours: None, ..ReminderPreferences::default() };
+    client.set_reminder_preferences(preferences).unwrap();
 }
 
 fn of_kind(plan: &[Notification], kind: NotificationKind) -> Vec<&Notification> {
@@ -37,6 +47,7 @@ fn feedback_is_told_once_on_each_of_her_phones(backend: Backend) {
     // Ana's second phone, linked from the first.
     let ana_tablet = Client::open_in_memory(Arc::new(clock.clone())).unwrap();
     ana_tablet.link_device(&ana.create_device_link().unwrap().payload, "tablet", "UTC").unwrap();
+    without_quiet_hours(&ana_tablet);
 
     clock.advance(chrono::Duration::minutes(1));
     let session = ana.start_practice(None).unwrap();

@@ -144,6 +144,9 @@ class CohortJourneyTest {
                     assertEquals(log.id, ben.weekRows(week).submissions.single().practiceLog)
 
                     // --- Ana is told of the feedback, once; she rates it and replies ---------------
+                    // Without quiet hours it is handed out at once, whatever the hour the test runs
+                    // (in hers it would wait for their end; the core's tests cover that).
+                    ana.setReminderPreferences(ana.profile().reminders.copy(quietHours = null))
                     ana.syncNow()
                     val told = ana.notificationPlan(7u).filter { it.kind == NotificationKind.FEEDBACK_ON_MY_WORK }
                     assertEquals(1, told.size, "$told")

@@ -68,6 +68,8 @@ class FacilitatorToolsTest {
                 // Fay hides the entry (Ana still sees it, with the reason) and nudges her.
                 fay.hideEntry(shared, "Names a colleague; please edit")
                 fay.sendNote(anaId, "Ten minutes today keeps your streak going.")
+                // Without quiet hours the note is handed out at once, whatever the hour the test runs.
+                ana.setReminderPreferences(ana.profile().reminders.copy(quietHours = null))
                 ana.syncNow()
                 assertEquals("Names a colleague; please edit", ana.weekRows(1u).submissions.single().meta.hidden)
                 assertEquals(1, ana.notesToMe().size)
