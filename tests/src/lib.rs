@@ -278,6 +278,22 @@ pub fn admin(binary: &str, data_dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
+/// The user id `admin list-members` shows for the member of `cohort` named `name`.
+pub fn user_id_of(binary: &str, data_dir: &Path, cohort: &str, name: &str) -> String {
+    let members = admin(binary, data_dir, &["list-members", "--cohort", cohort]);
+    let line = members.lines().find(|l| l.split('\t').nth(1) == Some(name));
+    line.and_then(|l| l.split('\t').next()).unwrap_or_else(|| panic!("no {name} in {cohort}: {members}")).to_owned()
+}
+
+/// No quiet hours on this device: a cohort notification is handed out at once, whatever the hour
+/// a test runs (in quiet hours it would wait for their end and be handed out again until then;
+/// the domain's own tests cover that).
+pub fn without_quiet_hours(client: &microcohort_core::Client) {
+    use microcohort_core::domain::reminders::ReminderPreferences;
+    let preferences = ReminderPreferences { quiet_hours: None, ..ReminderPreferences::default() };
+    client.set_reminder_preferences(preferences).expect("turn quiet hours off");
+}
+
 /// A device (in-memory database, system clock, UTC) that joined the server with an invite code.
 pub fn join_device(server: &ServerProcess, code: &str) -> microcohort_core::Client {
     let client = microcohort_core::Client::open_in_memory(std::sync::Arc::new(microcohort_core::SystemClock))

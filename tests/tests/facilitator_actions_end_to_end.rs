@@ -10,11 +10,11 @@ use chrono::Utc;
 use microcohort_core::domain::facilitation::FacilitatorAction;
 use microcohort_core::domain::notifications::NotificationKind;
 use microcohort_core::domain::practice::PracticeOutcome;
-use microcohort_core::domain::reminders::ReminderPreferences;
 use microcohort_core::sync::wire::{self, FACILITATOR_ACTIONS_PATH};
 use microcohort_core::{Client, EntryRef, Error, FeedbackInput, ManualClock};
 use microcohort_tests::{
     Backend, ServerProcess, TestData, admin, member_device, on_both_backends, program_under_way, raw_join, raw_post,
+    without_quiet_hours,
 };
 
 const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
@@ -25,14 +25,6 @@ fn device(server: &ServerProcess, data: &TestData, clock: &ManualClock, name: &s
     let client = member_device(SERVER, server, data.path(), clock, name, role);
     without_quiet_hours(&client);
     client
-}
-
-/// No quiet hours: a cohort notification is handed out at once, whatever the hour the test runs
-/// (in quiet hours it would wait for their end and be handed out again until then; the domain's
-/// own tests cover that).
-fn without_quiet_hours(client: &Client) {
-    let preferences = ReminderPreferences { quiet_hours: None, ..ReminderPreferences::default() };
-    client.set_reminder_preferences(preferences).unwrap();
 }
 
 fn feedback_keys(client: &Client, week: u32) -> Vec<String> {

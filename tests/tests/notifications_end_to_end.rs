@@ -7,9 +7,10 @@ use std::sync::Arc;
 use chrono::Utc;
 use microcohort_core::domain::notifications::{Notification, NotificationDetails, NotificationKind};
 use microcohort_core::domain::practice::PracticeOutcome;
-use microcohort_core::domain::reminders::ReminderPreferences;
 use microcohort_core::{Client, Clock, FeedbackInput, ManualClock};
-use microcohort_tests::{Backend, ServerProcess, TestData, admin, on_both_backends, program_under_way};
+use microcohort_tests::{
+    Backend, ServerProcess, TestData, admin, on_both_backends, program_under_way, without_quiet_hours,
+};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_microcohort-server-under-test");
 
@@ -21,14 +22,6 @@ fn phone(server: &ServerProcess, data: &TestData, clock: &ManualClock, name: &st
     client.join_server(&server.url(), &invite, "phone", "UTC").unwrap();
     without_quiet_hours(&client);
     client
-}
-
-/// No quiet hours: a cohort notification is handed out at once, whatever the hour the test runs
-/// (in quiet hours it would wait for their end and be handed out again until then; the domain's
-/// own tests cover that).
-fn without_quiet_hours(client: &Client) {
-    let preferences = ReminderPreferences { quiet_hours: None, ..ReminderPreferences::default() };
-    client.set_reminder_preferences(preferences).unwrap();
 }
 
 fn of_kind(plan: &[Notification], kind: NotificationKind) -> Vec<&Notification> {

@@ -12,7 +12,7 @@ use microcohort_core::sync::wire::{self, SyncRequest, SyncResponse, WireStory};
 use microcohort_core::{Client, Error, ManualClock};
 use microcohort_tests::{
     Backend, ServerProcess, TestData, admin, http_get, lead_get, member_device, on_both_backends, program_under_way,
-    raw_join, raw_post,
+    raw_join, raw_post, user_id_of,
 };
 use serde_json::Value;
 
@@ -134,8 +134,7 @@ fn a_shared_story_reaches_the_program_team_and_nothing_private_goes_with_it(back
     let p2 = ["create-program", "--id", "p2", "--title", "Second program", "--start", &start, "--time-zone", "UTC"];
     admin(SERVER, data.path(), &p2);
     admin(SERVER, data.path(), &["create-cohort", "--id", "c3", "--program", "p2", "--title", "Other"]);
-    let members = admin(SERVER, data.path(), &["list-members", "--cohort", "c1"]);
-    let ana_id = members.lines().find(|l| l.contains("Ana")).unwrap().split('\t').next().unwrap().to_owned();
+    let ana_id = user_id_of(SERVER, data.path(), "c1", "Ana");
     let invite = admin(SERVER, data.path(), &["invite", "--cohort", "c3", "--name", "Ana", "--user", &ana_id]);
     let ana_in_p2 = raw_join(&server, &invite);
     let evidence = TransferEvidence { kind: TransferKind::AppliedAtWork, note: "Told twice".into(), link: None };

@@ -14,7 +14,7 @@ use microcohort_core::domain::prompt_pack::parse_pack;
 use microcohort_core::{Client, FeedbackInput, ManualClock};
 use microcohort_tests::{
     Backend, LRS_PASSWORD, LRS_USER, RalphLrs, ServerProcess, TestData, admin, http_get, member_device,
-    on_both_backends, program_under_way,
+    on_both_backends, program_under_way, user_id_of,
 };
 use serde_json::Value;
 
@@ -163,9 +163,7 @@ fn every_record_reaches_the_lrs_once_across_an_outage_and_a_restart(backend: Bac
     queue_a_statement_the_lrs_refuses(&data);
     let clock = ManualClock::new(Utc::now());
     let [ana, ben] = ["Ana", "Ben"].map(|name| member_device(SERVER, &server, data.path(), &clock, name, "learner"));
-    let members = admin(SERVER, data.path(), &["list-members", "--cohort", "c1"]);
-    let user = |name: &str| members.lines().find(|l| l.contains(name)).unwrap().split('\t').next().unwrap().to_owned();
-    let (ana_id, ben_id) = (user("Ana"), user("Ben"));
+    let (ana_id, ben_id) = (user_id_of(SERVER, data.path(), "c1", "Ana"), user_id_of(SERVER, data.path(), "c1", "Ben"));
 
     // A day of work: Ana practises and shares it, corrects the length of another practice, and
     // rates an exemplar; Ben abandons one, then gives her feedback, which she rates.

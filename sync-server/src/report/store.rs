@@ -54,7 +54,7 @@ pub enum Val {
 }
 
 impl Val {
-    fn text(&self) -> R<&str> {
+    pub(crate) fn text(&self) -> R<&str> {
         match self {
             Self::Text(t) => Ok(t),
             other => Err(ApiError::Internal(format!("expected text, found {other:?}"))),
@@ -63,7 +63,7 @@ impl Val {
     fn opt_text(&self) -> Option<&str> {
         if let Self::Text(t) = self { Some(t) } else { None }
     }
-    fn int(&self) -> R<i64> {
+    pub(crate) fn int(&self) -> R<i64> {
         match self {
             Self::Int(n) => Ok(*n),
             other => Err(ApiError::Internal(format!("expected an integer, found {other:?}"))),
@@ -71,7 +71,7 @@ impl Val {
     }
 }
 
-fn t(s: &str) -> Val {
+pub(crate) fn t(s: &str) -> Val {
     Val::Text(s.to_owned())
 }
 

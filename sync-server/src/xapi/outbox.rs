@@ -16,7 +16,7 @@ use microcohort_core::sync::wire::WireLog;
 
 use super::statements::{self, Scope, Statement};
 use crate::error::ApiError;
-use crate::report::store::{ReportStore, Val};
+use crate::report::store::{ReportStore, Val, t};
 
 type R<T> = Result<T, ApiError>;
 
@@ -58,24 +58,6 @@ const INSERT_VOIDING: &str = "INSERT INTO xapi_statements (id, program_id, state
 const DELIVERY_LOCK: i64 = 0x6d63_5f78_6170_6964;
 const SET_MARK: &str = "INSERT INTO xapi_marks (source, seq) VALUES ($1, $2)
      ON CONFLICT (source) DO UPDATE SET seq = excluded.seq WHERE xapi_marks.seq < excluded.seq";
-
-fn t(s: &str) -> Val {
-    Val::Text(s.to_owned())
-}
-
-fn text(v: &Val) -> R<&str> {
-    match v {
-        Val::Text(t) => Ok(t),
-        other => Err(ApiError::Internal(format!("expected text, found {other:?}"))),
-    }
-}
-
-fn int(v: &Val) -> R<i64> {
-    match v {
-        Val::Int(n) => Ok(*n),
-        other => Err(ApiError::Internal(format!("expected an integer, found {other:?}"))),
-    }
-}
 
 /// A queued statement on its way to the LRS.
 #[derive(Debug, Clone)]
@@ -157,14 +139,14 @@ impl<'a> Outbox<'a> {
 
     fn mark(&self, source: &str) -> R<i64> {
         let rows = self.reports.sql().query("SELECT seq FROM xapi_marks WHERE source = $1", &[t(source)])?;
-        rows.first().map_or(Ok(0), |row| int(&row[0]))
+        rows.first().map_or(Ok(0), |row| row[0].int())
     }
 
     fn fill_logs(&self) -> R<usize> {
         let cohorts = self.reports.sql().query("SELECT id, program_id FROM cohorts ORDER BY id", &[])?;
         let mut read = 0;
         for cohort in &cohorts {
-            let (cohort_id, program_id) = (text(&cohort[0])?, text(&cohort[1])?);
+            let (cohort_id, program_id) = (cohort[0].text()?, cohort[1].text()?);
             let source = format!("logs:{cohort_id}");
             let rows = self.reports.sql().query(
                 "SELECT seq, user_id, body FROM practice_logs WHERE cohort_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
@@ -175,13 +157,13 @@ impl<'a> Outbox<'a> {
             let mut statements = Vec::with_capacity(rows.len() + 1);
             for row in &rows {
                 // The server wrote these bodies itself; one it cannot read is skipped, not fatal.
-                let Ok(mut log) = serde_json::from_str::<WireLog>(text(&row[2])?) else { continue };
-                log.user_id = text(&row[1])?.to_owned();
+                let Ok(mut log) = serde_json::from_str::<WireLog>(row[2].text()?) else { continue };
+                log.user_id = row[1].text()?.to_owned();
                 for statement in statements::practice(&scope, &log) {
                     Self::queue(&mut statements, program_id, statement);
                 }
             }
-            statements.push((SET_MARK, vec![t(&source), Val::Int(int(&last[0])?)]));
+            statements.push((SET_MARK, vec![t(&source), Val::Int(last[0].int()?)]));
             self.reports.sql().batch(&statements)?;
             read += rows.len();
         }
@@ -202,10 +184,10 @@ impl<'a> Outbox<'a> {
             .sql()
             .query("SELECT id, program_id FROM cohorts", &[])?
             .iter()
-            .map(|row| Ok((text(&row[0])?.to_owned(), text(&row[1])?.to_owned())))
+            .map(|row| Ok((row[0].text()?.to_owned(), row[1].text()?.to_owned())))
             .collect::<R<_>>()?;
         for row in &stale {
-            let doc_id = text(&row[0])?;
+            let doc_id = row[0].text()?;
             let parsed = DocId::parse(doc_id).ok().and_then(|doc| match doc {
                 DocId::Week { cohort_id, week } => Some((programs.get(&cohort_id)?.as_str(), cohort_id, week)),
                 DocId::Cohort { .. } => None,
@@ -229,7 +211,7 @@ impl<'a> Outbox<'a> {
             }
             // Read after the query, the document holds at least what `last_seq` counted (a repair
             // may leave `upto` below it; marking `upto` would read it again forever).
-            statements.push((SET_MARK, vec![t(doc_id), Val::Int(upto.max(int(&row[1])?))]));
+            statements.push((SET_MARK, vec![t(doc_id), Val::Int(upto.max(row[1].int()?))]));
             self.reports.sql().batch(&statements)?;
         }
         Ok(stale.len())
@@ -250,11 +232,11 @@ impl<'a> Outbox<'a> {
         let mut statements = Vec::with_capacity(rows.len());
         for row in &rows {
             let (program_id, cohort_id, user_id, exemplar_id) =
-                (text(&row[0])?, text(&row[1])?, text(&row[2])?, text(&row[3])?);
-            let rated_at = int(&row[5])?;
+                (row[0].text()?, row[1].text()?, row[2].text()?, row[3].text()?);
+            let rated_at = row[5].int()?;
             // Written by the server itself; scores it cannot read give no statement, and are
             // marked like the rest so they are not read again.
-            if let Ok(scores) = serde_json::from_str::<Vec<u8>>(text(&row[4])?) {
+            if let Ok(scores) = serde_json::from_str::<Vec<u8>>(row[4].text()?) {
                 if !packs.contains_key(program_id) {
                     packs.insert(program_id.to_owned(), self.reports.current_pack(program_id)?);
                 }
@@ -280,7 +262,7 @@ impl<'a> Outbox<'a> {
         )?;
         rows.iter()
             .map(|row| {
-                Ok(Queued { seq: int(&row[0])?, id: text(&row[1])?.to_owned(), json: text(&row[2])?.to_owned() })
+                Ok(Queued { seq: row[0].int()?, id: row[1].text()?.to_owned(), json: row[2].text()?.to_owned() })
             })
             .collect()
     }
@@ -329,8 +311,8 @@ impl<'a> Outbox<'a> {
         )?;
         let mut counts = QueueCounts::default();
         for row in &rows {
-            let n = int(&row[1])?;
-            match text(&row[0])? {
+            let n = row[1].int()?;
+            match row[0].text()? {
                 "refused" => counts.refused = n,
                 "delivered" => counts.delivered = n,
                 _ => counts.pending = n,
@@ -345,6 +327,6 @@ impl<'a> Outbox<'a> {
             .reports
             .sql()
             .query("SELECT statement FROM xapi_statements WHERE program_id = $1 ORDER BY seq", &[t(program_id)])?;
-        rows.iter().map(|row| text(&row[0]).map(str::to_owned)).collect()
+        rows.iter().map(|row| row[0].text().map(str::to_owned)).collect()
     }
 }
