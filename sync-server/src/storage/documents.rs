@@ -210,8 +210,9 @@ impl<'a> StoredHistory<'a> {
         if self.graph.borrow().is_none() {
             let mut graph = self.graphs.take(self.doc).unwrap_or_default();
             if let Some(last) = graph.last {
-                let still = self.error.keep(self.tx.change_seq(self.doc, &last.0)).flatten();
-                if still != Some(graph.upto) {
+                // Read from the index in `doc_seq` order alone, not from the change rows.
+                let still = self.error.keep(self.tx.change_at(self.doc, graph.upto)).flatten();
+                if still.as_deref() != Some(last.0.as_slice()) {
                     graph = DocGraph::default();
                 }
             }

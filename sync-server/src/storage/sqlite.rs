@@ -8,7 +8,7 @@ use automerge::ActorId;
 use microcohort_core::sync::wire::{JoinResponse, PackFile, SyncResponse, WireProfile};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::checkpoints::Checkpointer;
+use super::checkpoints::{Checkpointer, LONG_WAL_PAGES, RestartWanted};
 use super::documents::{self, saved_document, snapshot_of};
 use super::enrolment;
 use super::graph_cache::GraphCache;
@@ -31,7 +31,7 @@ pub const DATABASE_FILE: &str = "microcohort.sqlite";
 
 pub struct SqliteStorage {
     /// The one writer: every write transaction runs here, one at a time.
-    writer: Mutex<Connection>,
+    writer: Arc<Mutex<Connection>>,
     /// Connections for reads, which WAL lets run beside the writer (authentication, syncs that
     /// write nothing, answers after a write commits, reports, listings); opened on demand, kept.
     readers: Mutex<Vec<Connection>>,
@@ -46,15 +46,22 @@ pub struct SqliteStorage {
     _checkpoints: Checkpointer,
 }
 
-/// Idle reader connections kept open.
-const READERS_KEPT: usize = 8;
+/// Idle reader connections kept open: as many as requests read at once under load (a
+/// connection opened for one read parses the schema again).
+const READERS_KEPT: usize = 16;
+/// A reader's page cache. The writer's commits empty it at a reader's next transaction, so
+/// under load it holds one transaction's pages at most.
+const READER_CACHE_KIB: i64 = 512;
 /// The writer connection's page cache.
 const WRITER_CACHE_KIB: i64 = 32 * 1024;
+
+/// How long a connection waits for another process's write (or a WAL restart) before failing.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A connection with the settings every one of the server's connections needs.
 fn connect(path: &Path) -> Result<Connection, ApiError> {
     let conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "foreign_keys", true)?;
     // Plans never depend on bound values: with the bundled SQLite's STAT4, a statement would
     // otherwise be prepared again whenever a document id changes.
@@ -76,10 +83,15 @@ impl SqliteStorage {
         // FULL: a change the server acknowledged survives a power cut, not only a crash.
         conn.pragma_update(None, "synchronous", "FULL")?;
         // Every write goes through this connection: its index pages stay cached (the readers
-        // keep SQLite's default 2 MiB each).
+        // keep a small cache each).
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+        // A request's savepoint keeps the pages it overwrote in memory, never in a temporary file.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         // Checkpoints run on their own thread, never inside a commit.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // A WAL started over is cut back to the length at which it is started over.
+        let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+        conn.pragma_update(None, "journal_size_limit", LONG_WAL_PAGES * page_size)?;
         super::schema::migrate(&mut conn).map_err(ApiError::Internal)?;
         let stored: Option<Vec<u8>> =
             conn.query_row("SELECT value FROM meta WHERE key = 'server_actor'", [], |r| r.get(0)).optional()?;
@@ -92,15 +104,19 @@ impl SqliteStorage {
                 actor
             }
         };
+        let writer = Arc::new(Mutex::new(conn));
+        let restart = RestartWanted::default();
+        let group = GroupCommit::start(writer.clone(), restart.clone())
+            .map_err(|e| ApiError::Internal(format!("could not start the writer thread: {e}")))?;
         Ok(Self {
-            writer: Mutex::new(conn),
+            writer,
             readers: Mutex::default(),
             path: path.to_owned(),
             server_actor,
             graphs: Arc::default(),
-            group: GroupCommit::default(),
+            group,
             rules: LogRules::default(),
-            _checkpoints: Checkpointer::start(connect(path)?, path)
+            _checkpoints: Checkpointer::start(connect(path)?, path, LONG_WAL_PAGES, restart)
                 .map_err(|e| ApiError::Internal(format!("could not start the checkpoint thread: {e}")))?,
         })
     }
@@ -121,7 +137,11 @@ impl SqliteStorage {
         let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match pooled {
             Some(conn) => conn,
-            None => connect(&self.path)?,
+            None => {
+                let conn = connect(&self.path)?;
+                conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
+                conn
+            }
         };
         let result = conn.unchecked_transaction().map_err(ApiError::from).and_then(|tx| {
             let value = f(&tx)?;
@@ -869,7 +889,7 @@ impl Storage for SqliteStorage {
             // and re-reading it cost more than the answer itself, measured with sync-load on 2
             // cores). The answer is sent only once the transaction committed.
             let (graphs, writer, rules) = (self.graphs.clone(), device.clone(), self.rules);
-            self.group.run(&self.writer, move |conn| {
+            self.group.run(move |conn| {
                 let stored = round_trip::check_and_store(conn, &graphs, &rules, &writer, &request)?;
                 round_trip::answer(conn, &writer, &request, stored)
             })

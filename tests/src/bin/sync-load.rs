@@ -5,7 +5,8 @@
 //! by the cohort's members, one change each, as real devices would have synced them), then
 //! measures against a real server process:
 //! 1. no-op syncs (nothing new on either side): requests/s and latency percentiles;
-//! 2. syncs pushing one new feedback entry each, with 10 and with 50 clients at a time;
+//! 2. syncs pushing one new feedback entry each, with 10 and with 50 clients at a time (each
+//!    learner pushes up to [`PUSHES_PER_LEARNER`] times, each entry on top of her last);
 //! 3. new devices fetching a week they have nothing of: bytes per week (as sent, and
 //!    gzip-compressed as devices receive them) against the week's own saved size, and weeks/s;
 //! 4. a new device's first sync of the cohort document and every week so far, in one request;
@@ -18,6 +19,7 @@
 //! `--backend postgres` runs the same against a private PostgreSQL (durable settings, like the
 //! SQLite default), `--database-url URL` against an existing, empty one.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 
 use rand::seq::SliceRandom;
@@ -88,6 +90,9 @@ fn options() -> Options {
     o
 }
 
+/// Entries each learner has ready to push: enough for a phase of `--seconds` at the rates measured.
+const PUSHES_PER_LEARNER: usize = 1;
+
 /// A cohort's current week as the devices hold it: every member's changes merged.
 struct Cohort {
     id: String,
@@ -122,8 +127,8 @@ struct Learner {
     cohort: usize,
     actor: ActorId,
     known: Vec<ChangeHash>,
-    /// A feedback change prepared before the timed phase.
-    prepared: Option<Vec<u8>>,
+    /// Feedback changes prepared before the timed phase, each on top of the one before.
+    prepared: VecDeque<Vec<u8>>,
     entries: usize,
 }
 
@@ -229,20 +234,18 @@ fn measure(
             scope.spawn(move || {
                 let mut http = KeepAlive::connect(server.address).expect("connect");
                 let mut mine = Vec::new();
-                let mut i = t;
-                // A phase of at most one request per learner ends a thread at the end of its
-                // learners: wrapping around would reach another thread's, already used.
-                let wraps = max_requests > learners.len();
-                while Instant::now() < deadline
-                    && (wraps || i < learners.len())
-                    && done.fetch_add(1, Ordering::Relaxed) < max_requests
-                {
-                    let mut learner = learners[i % learners.len()].lock().unwrap();
+                // This thread's learners, in turn, round after round: a learner's requests are
+                // always made one after the other, in order.
+                let own: Vec<&Mutex<Learner>> = learners.iter().skip(t).step_by(concurrency).copied().collect();
+                let rounds = max_requests.div_ceil(learners.len());
+                let mut turns = own.iter().cycle().take(own.len() * rounds);
+                while Instant::now() < deadline && done.fetch_add(1, Ordering::Relaxed) < max_requests {
+                    let Some(next) = turns.next() else { break };
+                    let mut learner = next.lock().unwrap();
                     let begin = Instant::now();
                     let status = work(&mut http, &mut learner);
                     mine.push(begin.elapsed());
                     assert_eq!(status, 200, "{name}: status {status}");
-                    i += concurrency;
                 }
                 latencies.lock().unwrap().extend(mine);
             });
@@ -385,7 +388,7 @@ fn main() {
                 cohort: c,
                 actor: ActorId::random(),
                 known: vec![],
-                prepared: None,
+                prepared: VecDeque::new(),
                 entries: 0,
             });
         }
@@ -444,6 +447,9 @@ fn main() {
         sync_once(http, l, cohort, vec![]).0
     });
 
+    let (rss, _) = memory_mb(pid);
+    println!("server memory after the no-op syncs: {rss:.0} MB");
+
     {
         let next = AtomicUsize::new(0);
         std::thread::scope(|scope| {
@@ -453,10 +459,13 @@ fn main() {
                         let mut l = learner.lock().unwrap();
                         // Each on its own copy of the week as it was seeded: concurrent writes.
                         let mut fork = cohorts[l.cohort].doc().fork();
-                        let n = l.entries + 1;
                         let (actor, user) = (l.actor.clone(), l.device.user_id.clone());
-                        l.prepared = Some(feedback_change(&mut fork, &actor, &user, n));
-                        l.entries = n;
+                        for _ in 0..PUSHES_PER_LEARNER {
+                            let n = l.entries + 1;
+                            let change = feedback_change(&mut fork, &actor, &user, n);
+                            l.prepared.push_back(change);
+                            l.entries = n;
+                        }
                     }
                 });
             }
@@ -469,9 +478,10 @@ fn main() {
     let (first, second) = shuffled.split_at(shuffled.len() / 2);
     for (part, clients) in [(first, 10), (second, 50)] {
         let name = format!("push one feedback, {clients} clients");
-        measure(&name, part, &server, (o.seconds, clients), part.len(), |http, l| {
+        let pushes = part.len() * PUSHES_PER_LEARNER;
+        measure(&name, part, &server, (o.seconds, clients), pushes, |http, l| {
             let cohort = &cohorts[l.cohort];
-            let change = l.prepared.take().expect("one prepared change per learner");
+            let change = l.prepared.pop_front().expect("prepared changes for every push");
             sync_once(http, l, cohort, vec![ByteBuf::from(change)]).0
         });
     }
