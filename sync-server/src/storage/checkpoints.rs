@@ -44,8 +44,6 @@ pub struct WalRestart {
     failed: AtomicU32,
 }
 
-pub type RestartWanted = Arc<WalRestart>;
-
 /// Stops the thread when dropped (with the storage that owns it).
 pub struct Checkpointer {
     _stop: Sender<()>,
@@ -54,7 +52,12 @@ pub struct Checkpointer {
 impl Checkpointer {
     /// Starts checkpointing the database at `path` on `conn` (a connection of its own); once the
     /// WAL is longer than `long_wal_pages`, asks the writer through `restart` to start it over.
-    pub fn start(conn: Connection, path: &Path, long_wal_pages: i64, restart: RestartWanted) -> std::io::Result<Self> {
+    pub fn start(
+        conn: Connection,
+        path: &Path,
+        long_wal_pages: i64,
+        restart: Arc<WalRestart>,
+    ) -> std::io::Result<Self> {
         let (stop, stopped) = channel::<()>();
         let name = path.display().to_string();
         std::thread::Builder::new().name("microcohort-checkpoints".into()).spawn(move || {
@@ -134,7 +137,7 @@ mod tests {
         let page_size: i64 = writer.pragma_query_value(None, "page_size", |r| r.get(0)).unwrap();
         writer.pragma_update(None, "journal_size_limit", LONG * page_size).unwrap();
         writer.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)", []).unwrap();
-        let restart = RestartWanted::default();
+        let restart = Arc::new(WalRestart::default());
         let group = GroupCommit::start(Arc::new(Mutex::new(writer)), restart.clone()).unwrap();
         let _checkpoints = Checkpointer::start(open(&path), &path, LONG, restart).unwrap();
         let stop = Arc::new(AtomicBool::new(false));

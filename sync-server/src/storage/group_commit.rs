@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 
 use rusqlite::Connection;
 
-use super::checkpoints::{self, RestartWanted, WalRestart};
+use super::checkpoints::{self, WalRestart};
 use crate::error::ApiError;
 
 /// Work queued for the writer.
@@ -84,7 +84,7 @@ fn in_savepoint<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T
 impl GroupCommit {
     /// Starts the writer thread on `conn`, which other writes may also lock between batches; it
     /// starts the WAL over between two batches when the checkpoint thread asks (`restart`).
-    pub fn start(conn: Arc<Mutex<Connection>>, restart: RestartWanted) -> std::io::Result<Self> {
+    pub fn start(conn: Arc<Mutex<Connection>>, restart: Arc<WalRestart>) -> std::io::Result<Self> {
         let (jobs, queue) = channel::<Box<dyn Job>>();
         let writer = std::thread::Builder::new()
             .name("microcohort-writer".into())

@@ -8,7 +8,7 @@ use automerge::ActorId;
 use microcohort_core::sync::wire::{JoinResponse, PackFile, SyncResponse, WireProfile};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::checkpoints::{Checkpointer, LONG_WAL_PAGES, RestartWanted};
+use super::checkpoints::{Checkpointer, LONG_WAL_PAGES, WalRestart};
 use super::documents::{self, saved_document, snapshot_of};
 use super::enrolment;
 use super::graph_cache::GraphCache;
@@ -33,7 +33,7 @@ pub struct SqliteStorage {
     /// The one writer: every write transaction runs here, one at a time.
     writer: Arc<Mutex<Connection>>,
     /// Connections for reads, which WAL lets run beside the writer (authentication, syncs that
-    /// write nothing, answers after a write commits, reports, listings); opened on demand, kept.
+    /// write nothing, reports, listings); opened on demand, kept.
     readers: Mutex<Vec<Connection>>,
     path: PathBuf,
     server_actor: ActorId,
@@ -105,7 +105,7 @@ impl SqliteStorage {
             }
         };
         let writer = Arc::new(Mutex::new(conn));
-        let restart = RestartWanted::default();
+        let restart = Arc::new(WalRestart::default());
         let group = GroupCommit::start(writer.clone(), restart.clone())
             .map_err(|e| ApiError::Internal(format!("could not start the writer thread: {e}")))?;
         Ok(Self {

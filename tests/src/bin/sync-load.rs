@@ -5,8 +5,7 @@
 //! by the cohort's members, one change each, as real devices would have synced them), then
 //! measures against a real server process:
 //! 1. no-op syncs (nothing new on either side): requests/s and latency percentiles;
-//! 2. syncs pushing one new feedback entry each, with 10 and with 50 clients at a time (each
-//!    learner pushes up to [`PUSHES_PER_LEARNER`] times, each entry on top of her last);
+//! 2. syncs pushing one new feedback entry each, with 10 and with 50 clients at a time;
 //! 3. new devices fetching a week they have nothing of: bytes per week (as sent, and
 //!    gzip-compressed as devices receive them) against the week's own saved size, and weeks/s;
 //! 4. a new device's first sync of the cohort document and every week so far, in one request;
@@ -19,7 +18,6 @@
 //! `--backend postgres` runs the same against a private PostgreSQL (durable settings, like the
 //! SQLite default), `--database-url URL` against an existing, empty one.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 
 use rand::seq::SliceRandom;
@@ -90,9 +88,6 @@ fn options() -> Options {
     o
 }
 
-/// Entries each learner has ready to push: enough for a phase of `--seconds` at the rates measured.
-const PUSHES_PER_LEARNER: usize = 1;
-
 /// A cohort's current week as the devices hold it: every member's changes merged.
 struct Cohort {
     id: String,
@@ -127,8 +122,8 @@ struct Learner {
     cohort: usize,
     actor: ActorId,
     known: Vec<ChangeHash>,
-    /// Feedback changes prepared before the timed phase, each on top of the one before.
-    prepared: VecDeque<Vec<u8>>,
+    /// A feedback change prepared before the timed phase.
+    prepared: Option<Vec<u8>>,
     entries: usize,
 }
 
@@ -388,7 +383,7 @@ fn main() {
                 cohort: c,
                 actor: ActorId::random(),
                 known: vec![],
-                prepared: VecDeque::new(),
+                prepared: None,
                 entries: 0,
             });
         }
@@ -459,13 +454,10 @@ fn main() {
                         let mut l = learner.lock().unwrap();
                         // Each on its own copy of the week as it was seeded: concurrent writes.
                         let mut fork = cohorts[l.cohort].doc().fork();
+                        let n = l.entries + 1;
                         let (actor, user) = (l.actor.clone(), l.device.user_id.clone());
-                        for _ in 0..PUSHES_PER_LEARNER {
-                            let n = l.entries + 1;
-                            let change = feedback_change(&mut fork, &actor, &user, n);
-                            l.prepared.push_back(change);
-                            l.entries = n;
-                        }
+                        l.prepared = Some(feedback_change(&mut fork, &actor, &user, n));
+                        l.entries = n;
                     }
                 });
             }
@@ -478,10 +470,9 @@ fn main() {
     let (first, second) = shuffled.split_at(shuffled.len() / 2);
     for (part, clients) in [(first, 10), (second, 50)] {
         let name = format!("push one feedback, {clients} clients");
-        let pushes = part.len() * PUSHES_PER_LEARNER;
-        measure(&name, part, &server, (o.seconds, clients), pushes, |http, l| {
+        measure(&name, part, &server, (o.seconds, clients), part.len(), |http, l| {
             let cohort = &cohorts[l.cohort];
-            let change = l.prepared.pop_front().expect("prepared changes for every push");
+            let change = l.prepared.take().expect("one prepared change per learner");
             sync_once(http, l, cohort, vec![ByteBuf::from(change)]).0
         });
     }
