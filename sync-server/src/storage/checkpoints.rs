@@ -116,6 +116,7 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(bool, i64, i64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::durability::Durability;
     use crate::storage::group_commit::GroupCommit;
     use std::sync::Mutex;
     use std::time::Instant;
@@ -138,7 +139,9 @@ mod tests {
         writer.pragma_update(None, "journal_size_limit", LONG * page_size).unwrap();
         writer.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)", []).unwrap();
         let restart = Arc::new(WalRestart::default());
-        let group = GroupCommit::start(Arc::new(Mutex::new(writer)), restart.clone()).unwrap();
+        let group =
+            GroupCommit::start(Arc::new(Mutex::new(writer)), restart.clone(), Arc::new(Durability::wal_of(&path)))
+                .unwrap();
         let _checkpoints = Checkpointer::start(open(&path), &path, LONG, restart).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let readers: Vec<_> = (0..2)

@@ -188,6 +188,7 @@ macro_rules! admin_writes {
 pub mod admission;
 mod checkpoints;
 pub mod documents;
+mod durability;
 pub mod enrolment;
 pub mod graph_cache;
 pub mod group_commit;

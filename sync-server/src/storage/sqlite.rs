@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::checkpoints::{Checkpointer, LONG_WAL_PAGES, WalRestart};
 use super::documents::{self, saved_document, snapshot_of};
+use super::durability::Durability;
 use super::enrolment;
 use super::graph_cache::GraphCache;
 use super::group_commit::GroupCommit;
@@ -40,6 +41,8 @@ pub struct SqliteStorage {
     graphs: Arc<GraphCache>,
     /// Syncs that write share the writer's transactions (and fsyncs) with each other.
     group: GroupCommit,
+    /// Syncs the WAL after the writer's commits, which do not sync.
+    durable: Arc<Durability>,
     /// What the server believes of uploaded practice logs.
     rules: LogRules,
     /// Copies the WAL back into the database file, beside the writer.
@@ -80,7 +83,7 @@ impl SqliteStorage {
     pub fn open(path: &Path) -> Result<Self, ApiError> {
         let mut conn = connect(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        // FULL: a change the server acknowledged survives a power cut, not only a crash.
+        // FULL until the writer thread starts: the schema and the server's actor are on disk.
         conn.pragma_update(None, "synchronous", "FULL")?;
         // Every write goes through this connection: its index pages stay cached (the readers
         // keep a small cache each).
@@ -104,9 +107,13 @@ impl SqliteStorage {
                 actor
             }
         };
+        // From here on every commit is followed by a sync of the WAL (`Durability`) before it is
+        // acknowledged: a change the server acknowledged survives a power cut, not only a crash.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let durable = Arc::new(Durability::wal_of(path));
         let writer = Arc::new(Mutex::new(conn));
         let restart = Arc::new(WalRestart::default());
-        let group = GroupCommit::start(writer.clone(), restart.clone())
+        let group = GroupCommit::start(writer.clone(), restart.clone(), durable.clone())
             .map_err(|e| ApiError::Internal(format!("could not start the writer thread: {e}")))?;
         Ok(Self {
             writer,
@@ -115,18 +122,25 @@ impl SqliteStorage {
             server_actor,
             graphs: Arc::default(),
             group,
+            durable,
             rules: LogRules::default(),
             _checkpoints: Checkpointer::start(connect(path)?, path, LONG_WAL_PAGES, restart)
                 .map_err(|e| ApiError::Internal(format!("could not start the checkpoint thread: {e}")))?,
         })
     }
 
-    /// One IMMEDIATE transaction: the single writer, so the rules never race here.
+    /// One IMMEDIATE transaction: the single writer, so the rules never race here. Returns once
+    /// it is on disk.
     fn write<T>(&self, f: impl FnOnce(&dyn Tx) -> Result<T, ApiError>) -> Result<T, ApiError> {
-        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&*tx)?;
-        tx.commit()?;
+        self.durable.check().map_err(ApiError::Internal)?;
+        let value = {
+            let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = f(&*tx)?;
+            tx.commit()?;
+            value
+        };
+        self.durable.sync().map_err(ApiError::Internal)?;
         Ok(value)
     }
 
