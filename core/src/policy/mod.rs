@@ -35,7 +35,7 @@ use crate::docs::{DocId, genesis, genesis_actor};
 
 pub use encoding::{CheckedChange, check_change};
 pub use history::{History, KnownHistory, check_history};
-pub use objects::{NewEntry, ObjKey, ObjectIndex, ObjectKind, Objects};
+pub use objects::{NewEntry, ObjKey, ObjectIndex, ObjectKind, Objects, genesis_container};
 
 /// Who an actor belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,8 +4,10 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
-use automerge::{ActorId, AutoCommit, ObjId as ExId, ROOT, ReadDoc};
+use automerge::legacy::{Key, ObjectId, OpId};
+use automerge::{ActorId, AutoCommit, ObjId as ExId, ObjType, ROOT, ReadDoc};
 
+use super::history::OpFacts;
 use super::{ActorDirectory, Owner};
 use crate::docs::schema::{Container, key_author};
 use crate::docs::{DocId, genesis, genesis_actor};
@@ -75,6 +77,18 @@ fn container_counters(doc: &DocId) -> &'static [(Container, u64)] {
     })
 }
 
+/// The operation that made one of the document's genesis containers, known without reading or
+/// decoding the genesis change (every device builds the same one); `None` for any other.
+pub fn genesis_container(doc: &DocId, id: &OpId) -> Option<OpFacts> {
+    let (container, _) = container_counters(doc).iter().find(|(_, counter)| *counter == id.counter())?;
+    if *id.actor() != genesis_actor(doc) {
+        return None;
+    }
+    let made = if container.is_text() { ObjType::Text } else { ObjType::Map };
+    let key = Key::Map(container.name().into());
+    Some(OpFacts { obj: ObjectId::Root, key, insert: false, made: Some(made), seq: 1 })
+}
+
 impl ObjectIndex {
     /// The containers of a document, from its genesis.
     pub fn for_doc(doc: &DocId) -> Self {
@@ -141,5 +155,29 @@ impl Objects for ObjectIndex {
 impl ActorDirectory for ObjectIndex {
     fn owner_of(&self, actor: &ActorId) -> Option<Owner> {
         self.actors.get(actor).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::legacy::OpType;
+
+    use super::*;
+
+    #[test]
+    fn genesis_containers_are_known_exactly_as_the_genesis_change_holds_them() {
+        for doc in [DocId::cohort("c7"), DocId::week("c7", 3)] {
+            let change = genesis(&doc).get_changes(&[]).pop().unwrap().decode();
+            let mut containers = 0;
+            for (offset, op) in change.operations.iter().enumerate() {
+                let id = OpId::new(change.start_op.get() + offset as u64, &change.actor_id);
+                let expected = matches!(op.action, OpType::Make(_)).then(|| OpFacts::of(op, 1));
+                containers += usize::from(expected.is_some());
+                assert_eq!(genesis_container(&doc, &id), expected, "{doc} operation {offset}");
+                let elsewhere = OpId::new(id.counter(), &genesis_actor(&DocId::week("c8", 3)));
+                assert_eq!(genesis_container(&doc, &elsewhere), None, "another document's genesis");
+            }
+            assert_eq!(containers, doc.containers().len());
+        }
     }
 }

@@ -77,7 +77,7 @@ pub fn check(
         return Ok(Verdict::Answer(DocStatus::Ok, None));
     }
     let mut objects = StoredObjects::new(tx, &item.doc, &item.id);
-    let stored = StoredHistory::new(tx, &item.id, graphs);
+    let stored = StoredHistory::new(tx, &item.doc, &item.id, graphs);
     let mut history = Layered::new(&stored);
     let mut admitted: Vec<(usize, Vec<NewEntry>)> = Vec::new();
     // Actors this batch binds to the submitter (forgotten if the batch is refused).

@@ -18,6 +18,7 @@ use microcohort_core::domain::time::DayStart;
 use microcohort_core::policy::history::OpFacts;
 use microcohort_core::policy::{
     ActorDirectory, History, NewEntry, ObjKey, ObjectIndex, ObjectKind, Objects, Owner, created_entries,
+    genesis_container,
 };
 use microcohort_core::sync::wire::PackFile;
 use serde_bytes::ByteBuf;
@@ -170,6 +171,7 @@ impl LookupError {
 /// The changes it decodes to answer are kept for the rest of the request.
 pub struct StoredHistory<'a> {
     tx: &'a dyn Tx,
+    kind: &'a DocId,
     doc: &'a str,
     decoded: RefCell<Vec<Rc<ExpandedChange>>>,
     /// The document's heads, read on first need.
@@ -182,9 +184,10 @@ pub struct StoredHistory<'a> {
 }
 
 impl<'a> StoredHistory<'a> {
-    pub fn new(tx: &'a dyn Tx, doc: &'a str, graphs: &'a GraphCache) -> Self {
+    pub fn new(tx: &'a dyn Tx, kind: &'a DocId, doc: &'a str, graphs: &'a GraphCache) -> Self {
         Self {
             tx,
+            kind,
             doc,
             decoded: RefCell::default(),
             heads: RefCell::default(),
@@ -253,6 +256,10 @@ impl History for StoredHistory<'_> {
     }
 
     fn op(&self, id: &OpId) -> Option<OpFacts> {
+        // Nearly every change adds to a container: no need to read and decode the genesis.
+        if let Some(container) = genesis_container(self.kind, id) {
+            return Some(container);
+        }
         let change = self.change_holding(id)?;
         let offset = id.counter().checked_sub(change.start_op.get())?;
         let op = change.operations.get(usize::try_from(offset).ok()?)?;
