@@ -6,9 +6,10 @@
 //! request's refusal or error rolls back that request alone), commits, and hands the answers to
 //! the sync thread, which syncs the WAL ([`Durability`]) and only then answers: the writer runs
 //! the next batch while the disk syncs the last one. Under load, batches grow while the disk
-//! syncs; alone, a request is a one-piece batch. A waiting request is woken once, by its answer: waiting on the writer's
-//! lock instead woke every waiter in turn after each commit, one context switch each. Checking a
-//! change (decoding, bounds) happens before any of this, on the request's own thread.
+//! syncs; alone, a request is a one-piece batch. A waiting request is woken once, by its answer:
+//! waiting on the writer's lock instead woke every waiter in turn after each commit, one context
+//! switch each. Checking a change (decoding, bounds) happens before any of this, on the
+//! request's own thread.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
@@ -23,7 +24,7 @@ use crate::error::ApiError;
 
 /// Work queued for the writer.
 trait Job: Send {
-    /// Runs inside the batch's transaction; returns what to do once the commit succeeded or not.
+    /// Runs inside the batch's transaction; returns what to do once the commit is durable or failed.
     fn run(self: Box<Self>, conn: &Connection) -> Completion;
     /// The batch could not start: nothing ran.
     fn fail(self: Box<Self>, why: &str);

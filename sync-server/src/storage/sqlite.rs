@@ -901,7 +901,7 @@ impl Storage for SqliteStorage {
             // Checked, stored and answered in a transaction shared with the other writes of the
             // moment: the writer's page cache stays warm (a reader's is emptied by every commit,
             // and re-reading it cost more than the answer itself, measured with sync-load on 2
-            // cores). The answer is sent only once the transaction committed.
+            // cores). The answer is sent only once the transaction is on disk.
             let (graphs, writer, rules) = (self.graphs.clone(), device.clone(), self.rules);
             self.group.run(move |conn| {
                 let stored = round_trip::check_and_store(conn, &graphs, &rules, &writer, &request)?;
