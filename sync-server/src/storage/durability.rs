@@ -30,7 +30,7 @@ impl Durability {
         let mut wal = database.as_os_str().to_owned();
         wal.push("-wal");
         let wal = PathBuf::from(wal);
-        let dir = database.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        let dir = directory_of(database);
         let dir_synced = AtomicBool::new(false);
         Self::with_sync(Box::new(move || {
             // Opened by name each time: whatever file SQLite writes now is the one synced.
@@ -69,9 +69,24 @@ impl Durability {
     }
 }
 
+/// The directory holding a file; a bare file name's parent is the empty path, not a directory.
+fn directory_of(file: &Path) -> PathBuf {
+    match file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_named_without_a_directory_is_in_the_working_directory() {
+        assert_eq!(directory_of(Path::new("db.sqlite")), PathBuf::from("."));
+        assert_eq!(directory_of(Path::new("data/db.sqlite")), PathBuf::from("data"));
+        File::open(directory_of(Path::new("db.sqlite"))).unwrap().sync_all().unwrap();
+    }
 
     #[test]
     fn a_failed_sync_refuses_every_later_one_even_when_the_disk_recovers() {
