@@ -171,7 +171,8 @@ impl LookupError {
 /// The changes it decodes to answer are kept for the rest of the request.
 pub struct StoredHistory<'a> {
     tx: &'a dyn Tx,
-    kind: &'a DocId,
+    /// The document, parsed (`doc` is its id as stored).
+    doc_id: &'a DocId,
     doc: &'a str,
     decoded: RefCell<Vec<Rc<ExpandedChange>>>,
     /// The document's heads, read on first need.
@@ -184,10 +185,10 @@ pub struct StoredHistory<'a> {
 }
 
 impl<'a> StoredHistory<'a> {
-    pub fn new(tx: &'a dyn Tx, kind: &'a DocId, doc: &'a str, graphs: &'a GraphCache) -> Self {
+    pub fn new(tx: &'a dyn Tx, doc_id: &'a DocId, doc: &'a str, graphs: &'a GraphCache) -> Self {
         Self {
             tx,
-            kind,
+            doc_id,
             doc,
             decoded: RefCell::default(),
             heads: RefCell::default(),
@@ -213,7 +214,7 @@ impl<'a> StoredHistory<'a> {
         if self.graph.borrow().is_none() {
             let mut graph = self.graphs.take(self.doc).unwrap_or_default();
             if let Some(last) = graph.last {
-                // Read from the index in `doc_seq` order alone, not from the change rows.
+                // One lookup by the rows' key, `doc_seq`.
                 let still = self.error.keep(self.tx.change_at(self.doc, graph.upto)).flatten();
                 if still.as_deref() != Some(last.0.as_slice()) {
                     graph = DocGraph::default();
@@ -257,7 +258,7 @@ impl History for StoredHistory<'_> {
 
     fn op(&self, id: &OpId) -> Option<OpFacts> {
         // Nearly every change adds to a container: no need to read and decode the genesis.
-        if let Some(container) = genesis_container(self.kind, id) {
+        if let Some(container) = genesis_container(self.doc_id, id) {
             return Some(container);
         }
         let change = self.change_holding(id)?;

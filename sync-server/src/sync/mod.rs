@@ -107,7 +107,12 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 /// another of its person's cohorts when that membership ended.
 pub async fn authenticate(state: &Arc<AppState>, headers: &HeaderMap) -> Result<Device, ApiError> {
     let hash = token_hash(headers)?;
-    blocking(state, move |s| s.storage.authenticate(&hash)).await?.ok_or(ApiError::Unauthorized)
+    blocking(state, move |s| device_of(s, &hash)).await
+}
+
+/// The device a token hash belongs to, on a blocking thread; 401 for none.
+fn device_of(s: &AppState, token_hash: &[u8]) -> Result<Device, ApiError> {
+    s.storage.authenticate(token_hash)?.ok_or(ApiError::Unauthorized)
 }
 
 fn token_hash(headers: &HeaderMap) -> Result<Vec<u8>, ApiError> {
@@ -117,7 +122,7 @@ fn token_hash(headers: &HeaderMap) -> Result<Vec<u8>, ApiError> {
 /// [`authenticate`] and the device's request rate, for a handler already on a blocking thread:
 /// a sync makes one trip there, not two (the hand-offs cost more than the lookup under load).
 fn authenticated_within_rate(s: &AppState, token_hash: &[u8]) -> Result<Device, ApiError> {
-    let device = s.storage.authenticate(token_hash)?.ok_or(ApiError::Unauthorized)?;
+    let device = device_of(s, token_hash)?;
     s.limits.check_device(&device.device_id)?;
     Ok(device)
 }
