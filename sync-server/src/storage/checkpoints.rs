@@ -123,7 +123,7 @@ mod tests {
 
     fn open(path: &Path) -> Connection {
         let conn = Connection::open(path).unwrap();
-        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        conn.busy_timeout(crate::storage::sqlite::BUSY_TIMEOUT).unwrap();
         conn
     }
 
