@@ -41,51 +41,44 @@ use microcohort_server::storage::{Device, Storage};
 use microcohort_tests::{KeepAlive, PostgresInstance, ServerProcess};
 use serde_bytes::ByteBuf;
 
+/// Seeds a program, starts a real server on loopback and reports its sync figures.
+#[derive(clap::Parser)]
+#[command(name = "sync-load")]
 struct Options {
+    /// Learners to seed, spread evenly over the cohorts.
+    #[arg(long, default_value_t = 12_000)]
     learners: usize,
+    /// Cohorts, each with one week document.
+    #[arg(long, default_value_t = 1_000)]
     cohorts: usize,
+    /// Feedback entries seeded into each week document, one change each.
+    #[arg(long, default_value_t = 250)]
     entries: usize,
+    /// How long each phase runs.
+    #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Clients at a time for the no-op and cold-fetch phases (pushes run at 10 and at 50).
+    #[arg(long, default_value_t = 32)]
     concurrency: usize,
-    postgres: bool,
+    /// The server's storage; `postgres` starts a private, durable PostgreSQL.
+    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
+    backend: Backend,
+    /// An existing, empty PostgreSQL database to use instead of a private one (implies
+    /// `--backend postgres`).
+    #[arg(long)]
     database_url: Option<String>,
 }
 
-fn options() -> Options {
-    let mut o = Options {
-        learners: 12_000,
-        cohorts: 1_000,
-        entries: 250,
-        seconds: 10,
-        concurrency: 32,
-        postgres: false,
-        database_url: None,
-    };
-    let args: Vec<String> = std::env::args().collect();
-    for pair in args[1..].chunks(2) {
-        let text = pair.get(1).unwrap_or_else(|| panic!("{} needs a value", pair[0]));
-        let number = || -> usize { text.parse().unwrap_or_else(|_| panic!("{} needs a number", pair[0])) };
-        match pair[0].as_str() {
-            "--backend" => {
-                o.postgres = match text.as_str() {
-                    "sqlite" => false,
-                    "postgres" => true,
-                    other => panic!("--backend {other}: sqlite or postgres"),
-                }
-            }
-            "--database-url" => {
-                o.postgres = true;
-                o.database_url = Some(text.clone());
-            }
-            "--learners" => o.learners = number(),
-            "--cohorts" => o.cohorts = number(),
-            "--entries" => o.entries = number(),
-            "--seconds" => o.seconds = number() as u64,
-            "--concurrency" => o.concurrency = number(),
-            other => panic!("unknown option {other}"),
-        }
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Options {
+    fn postgres(&self) -> bool {
+        self.backend == Backend::Postgres || self.database_url.is_some()
     }
-    o
 }
 
 /// A cohort's current week as the devices hold it: every member's changes merged.
@@ -322,13 +315,13 @@ fn memory_mb(pid: u32) -> (f64, f64) {
 }
 
 fn main() {
-    let o = options();
+    let o = <Options as clap::Parser>::parse();
     let data = tempfile_dir();
     let server_bin = sibling("microcohort-server-under-test");
     let start = (chrono::Utc::now().date_naive() - chrono::Days::new(8)).to_string();
 
     // A private PostgreSQL unless one was given; the server finds its URL in the data directory.
-    let private = (o.postgres && o.database_url.is_none())
+    let private = (o.postgres() && o.database_url.is_none())
         .then(|| PostgresInstance::start_durable().expect("PostgreSQL is not installed"));
     let url = o.database_url.clone().or_else(|| private.as_ref().map(|p| p.url.clone()));
     if let Some(url) = &url {
