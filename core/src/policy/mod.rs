@@ -195,12 +195,13 @@ pub fn validate(
             return reject(RejectReason::RootWrite, "writes to the document root are the server's");
         };
         let target = (target.counter(), target.actor().clone());
-        let kind = index.kind(&target).or_else(|| {
-            created
-                .iter()
-                .find(|entry| entry.id == target)
-                .map(|entry| ObjectKind::Entry { container: entry.container, owner: entry.owner.clone() })
-        });
+        // Entries this change made first: most of its operations fill them in, and the index may
+        // ask the database (which cannot hold them yet) for every one.
+        let kind = created
+            .iter()
+            .find(|entry| entry.id == target)
+            .map(|entry| ObjectKind::Entry { container: entry.container, owner: entry.owner.clone() })
+            .or_else(|| index.kind(&target));
         let foreign_pred = op.pred.iter().find(|p| !owns(p.actor()));
         match kind {
             None => {

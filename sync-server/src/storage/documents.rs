@@ -93,12 +93,14 @@ pub struct StoredObjects<'a> {
     doc: &'a str,
     /// The genesis containers and the entries this request created.
     known: ObjectIndex,
+    /// Entries read from the table during this request (a stored entry never changes kind).
+    read: RefCell<HashMap<ObjKey, Option<ObjectKind>>>,
     pub error: LookupError,
 }
 
 impl<'a> StoredObjects<'a> {
     pub fn new(tx: &'a dyn Tx, doc: &'a DocId, id: &'a str) -> Self {
-        Self { tx, doc: id, known: ObjectIndex::for_doc(doc), error: LookupError::default() }
+        Self { tx, doc: id, known: ObjectIndex::for_doc(doc), read: RefCell::default(), error: LookupError::default() }
     }
 
     pub fn add_entry(&mut self, entry: &NewEntry) {
@@ -111,8 +113,15 @@ impl Objects for StoredObjects<'_> {
         if let Some(kind) = self.known.kind(id) {
             return Some(kind);
         }
-        let (container, owner) = self.error.keep(self.tx.object(self.doc, id.0 as i64, id.1.to_bytes()))??;
-        Some(ObjectKind::Entry { container: Container::from_name(&container)?, owner })
+        if let Some(kind) = self.read.borrow().get(id) {
+            return kind.clone();
+        }
+        let row = self.error.keep(self.tx.object(self.doc, id.0 as i64, id.1.to_bytes()))?;
+        let kind = row.and_then(|(container, owner)| {
+            Some(ObjectKind::Entry { container: Container::from_name(&container)?, owner })
+        });
+        self.read.borrow_mut().insert(id.clone(), kind.clone());
+        kind
     }
 
     fn has_entry(&self, container: Container, key: &str) -> bool {
@@ -177,6 +186,8 @@ pub struct StoredHistory<'a> {
     decoded: RefCell<Vec<Rc<ExpandedChange>>>,
     /// The document's heads, read on first need.
     heads: RefCell<Option<Vec<ChangeHash>>>,
+    /// Stored changes' `(max_op, base_seq)` read during this request (they never change).
+    facts: RefCell<HashMap<ChangeHash, Option<(i64, i64)>>>,
     /// The dependency graph, for a change that does not build on every head: taken from the
     /// cache (or read) on first need, put back when the request is done.
     graph: RefCell<Option<DocGraph>>,
@@ -192,6 +203,7 @@ impl<'a> StoredHistory<'a> {
             doc,
             decoded: RefCell::default(),
             heads: RefCell::default(),
+            facts: RefCell::default(),
             graph: RefCell::default(),
             graphs,
             error: LookupError::default(),
@@ -228,6 +240,16 @@ impl<'a> StoredHistory<'a> {
         std::cell::Ref::map(self.graph.borrow(), |g| g.as_ref().expect("just read"))
     }
 
+    /// A stored change's `(max_op, base_seq)`, read once per request.
+    fn facts(&self, change: &ChangeHash) -> Option<(i64, i64)> {
+        if let Some(facts) = self.facts.borrow().get(change) {
+            return *facts;
+        }
+        let facts = self.error.keep(self.tx.change_facts(self.doc, &change.0))?;
+        self.facts.borrow_mut().insert(*change, facts);
+        facts
+    }
+
     fn change_holding(&self, id: &OpId) -> Option<Rc<ExpandedChange>> {
         let holds = |c: &ExpandedChange| {
             c.actor_id == *id.actor()
@@ -252,7 +274,7 @@ impl History for StoredHistory<'_> {
     }
 
     fn max_op(&self, change: &ChangeHash) -> Option<u64> {
-        let (max_op, _) = self.error.keep(self.tx.change_facts(self.doc, &change.0))??;
+        let (max_op, _) = self.facts(change)?;
         Some(max_op.max(0) as u64)
     }
 
@@ -276,7 +298,7 @@ impl History for StoredHistory<'_> {
         if let Some(doc_seq) = wanted {
             let mut base = 0;
             for dep in deps {
-                base = base.max(self.error.keep(self.tx.change_facts(self.doc, &dep.0)).flatten().map_or(0, |f| f.1));
+                base = base.max(self.facts(dep).map_or(0, |f| f.1));
             }
             if doc_seq <= base {
                 return true;
