@@ -94,13 +94,13 @@ pub struct StoredObjects<'a> {
     /// The genesis containers and the entries this request created.
     known: ObjectIndex,
     /// Entries read from the table during this request (a stored entry never changes kind).
-    read: RefCell<HashMap<ObjKey, Option<ObjectKind>>>,
+    read: ReadOnce<ObjKey, ObjectKind>,
     pub error: LookupError,
 }
 
 impl<'a> StoredObjects<'a> {
     pub fn new(tx: &'a dyn Tx, doc: &'a DocId, id: &'a str) -> Self {
-        Self { tx, doc: id, known: ObjectIndex::for_doc(doc), read: RefCell::default(), error: LookupError::default() }
+        Self { tx, doc: id, known: ObjectIndex::for_doc(doc), read: ReadOnce::default(), error: LookupError::default() }
     }
 
     pub fn add_entry(&mut self, entry: &NewEntry) {
@@ -113,15 +113,12 @@ impl Objects for StoredObjects<'_> {
         if let Some(kind) = self.known.kind(id) {
             return Some(kind);
         }
-        if let Some(kind) = self.read.borrow().get(id) {
-            return kind.clone();
-        }
-        let row = self.error.keep(self.tx.object(self.doc, id.0 as i64, id.1.to_bytes()))?;
-        let kind = row.and_then(|(container, owner)| {
-            Some(ObjectKind::Entry { container: Container::from_name(&container)?, owner })
-        });
-        self.read.borrow_mut().insert(id.clone(), kind.clone());
-        kind
+        self.read.get(id, &self.error, || {
+            let row = self.tx.object(self.doc, id.0 as i64, id.1.to_bytes())?;
+            Ok(row.and_then(|(container, owner)| {
+                Some(ObjectKind::Entry { container: Container::from_name(&container)?, owner })
+            }))
+        })
     }
 
     fn has_entry(&self, container: Container, key: &str) -> bool {
@@ -151,6 +148,29 @@ pub fn backfill_rows<E>(
         }
     }
     Ok(())
+}
+
+/// Rows read during one request, each once: what is stored does not change while the request
+/// runs (or, checked before a write transaction, is checked again if it did). A failed read is
+/// kept in the request's [`LookupError`] and read again when asked again.
+struct ReadOnce<K, V>(RefCell<HashMap<K, Option<V>>>);
+
+impl<K, V> Default for ReadOnce<K, V> {
+    fn default() -> Self {
+        Self(RefCell::default())
+    }
+}
+
+impl<K: Eq + std::hash::Hash + Clone, V: Clone> ReadOnce<K, V> {
+    /// `key`'s row, from `read` on first need; `None` for no row or a failed read.
+    fn get(&self, key: &K, error: &LookupError, read: impl FnOnce() -> Result<Option<V>, ApiError>) -> Option<V> {
+        if let Some(known) = self.0.borrow().get(key) {
+            return known.clone();
+        }
+        let value = error.keep(read())?;
+        self.0.borrow_mut().insert(key.clone(), value.clone());
+        value
+    }
 }
 
 /// Lookups that failed in a database read made through a trait that cannot return errors (the
@@ -187,7 +207,7 @@ pub struct StoredHistory<'a> {
     /// The document's heads, read on first need.
     heads: RefCell<Option<Vec<ChangeHash>>>,
     /// Stored changes' `(max_op, base_seq)` read during this request (they never change).
-    facts: RefCell<HashMap<ChangeHash, Option<(i64, i64)>>>,
+    facts: ReadOnce<ChangeHash, (i64, i64)>,
     /// The dependency graph, for a change that does not build on every head: taken from the
     /// cache (or read) on first need, put back when the request is done.
     graph: RefCell<Option<DocGraph>>,
@@ -203,7 +223,7 @@ impl<'a> StoredHistory<'a> {
             doc,
             decoded: RefCell::default(),
             heads: RefCell::default(),
-            facts: RefCell::default(),
+            facts: ReadOnce::default(),
             graph: RefCell::default(),
             graphs,
             error: LookupError::default(),
@@ -242,12 +262,7 @@ impl<'a> StoredHistory<'a> {
 
     /// A stored change's `(max_op, base_seq)`, read once per request.
     fn facts(&self, change: &ChangeHash) -> Option<(i64, i64)> {
-        if let Some(facts) = self.facts.borrow().get(change) {
-            return *facts;
-        }
-        let facts = self.error.keep(self.tx.change_facts(self.doc, &change.0))?;
-        self.facts.borrow_mut().insert(*change, facts);
-        facts
+        self.facts.get(change, &self.error, || self.tx.change_facts(self.doc, &change.0))
     }
 
     fn change_holding(&self, id: &OpId) -> Option<Rc<ExpandedChange>> {
@@ -329,13 +344,13 @@ pub struct Bindings<'a> {
     pub pending: HashMap<ActorId, Owner>,
     /// Bindings read from the table during this request: the validator asks about the same
     /// few actors for every operation.
-    read: RefCell<HashMap<ActorId, Option<Owner>>>,
+    read: ReadOnce<ActorId, Owner>,
     pub error: LookupError,
 }
 
 impl<'a> Bindings<'a> {
     pub fn new(tx: &'a dyn Tx) -> Self {
-        Self { tx, pending: HashMap::new(), read: RefCell::default(), error: LookupError::default() }
+        Self { tx, pending: HashMap::new(), read: ReadOnce::default(), error: LookupError::default() }
     }
 }
 
@@ -344,13 +359,9 @@ impl ActorDirectory for Bindings<'_> {
         if let Some(owner) = self.pending.get(actor) {
             return Some(owner.clone());
         }
-        if let Some(owner) = self.read.borrow().get(actor) {
-            return owner.clone();
-        }
-        let row = self.error.keep(self.tx.actor_owner(actor.to_bytes()))?;
-        let owner = row.map(|user| user.map_or(Owner::Server, Owner::User));
-        self.read.borrow_mut().insert(actor.clone(), owner.clone());
-        owner
+        self.read.get(actor, &self.error, || {
+            Ok(self.tx.actor_owner(actor.to_bytes())?.map(|user| user.map_or(Owner::Server, Owner::User)))
+        })
     }
 }
 

@@ -75,12 +75,6 @@ enum Backend {
     Postgres,
 }
 
-impl Options {
-    fn postgres(&self) -> bool {
-        self.backend == Backend::Postgres || self.database_url.is_some()
-    }
-}
-
 /// A cohort's current week as the devices hold it: every member's changes merged.
 struct Cohort {
     id: String,
@@ -321,7 +315,7 @@ fn main() {
     let start = (chrono::Utc::now().date_naive() - chrono::Days::new(8)).to_string();
 
     // A private PostgreSQL unless one was given; the server finds its URL in the data directory.
-    let private = (o.postgres() && o.database_url.is_none())
+    let private = (o.backend == Backend::Postgres && o.database_url.is_none())
         .then(|| PostgresInstance::start_durable().expect("PostgreSQL is not installed"));
     let url = o.database_url.clone().or_else(|| private.as_ref().map(|p| p.url.clone()));
     if let Some(url) = &url {
